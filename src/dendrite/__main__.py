@@ -1,0 +1,3 @@
+from dendrite.cli.main import run
+
+run()

@@ -1,0 +1,48 @@
+"""The one error hierarchy of dendrite.
+
+Every failure caused by input (files, arguments, keys, the environment) is a DendriteError with a
+one-sentence message saying what and where, and an optional hint saying what to do. The CLI turns it
+into a clean message and exit code 2; anything else is a bug and shows a traceback only with --debug.
+"""
+
+from __future__ import annotations
+
+
+class DendriteError(Exception):
+    """Base of every user-facing error."""
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class InputError(DendriteError):
+    """Bad arguments or bad file contents."""
+
+
+class NameError_(InputError):
+    """A user, machine, group or secret name that clan would reject."""
+
+
+class SopsError(DendriteError):
+    """A SOPS file that cannot be parsed, decrypted or verified."""
+
+
+class MacMismatchError(SopsError):
+    """The file's MAC does not match its contents: it was tampered with or damaged."""
+
+
+class NoKeyError(SopsError):
+    """None of the available age identities can open the file's data key."""
+
+
+class StoreError(DendriteError):
+    """The clan sops/ store is inconsistent (missing admin, broken link, bad key.json...)."""
+
+
+class LockError(DendriteError):
+    """Another dendrite process holds the repository lock."""
