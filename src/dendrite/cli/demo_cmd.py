@@ -1,0 +1,43 @@
+"""`dendrite demo`: build the sample fleet and show what was made and what to try next."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from dendrite import demo as demo_lib
+from dendrite.cli.common import out
+
+
+def demo(
+    directory: Annotated[Path, typer.Argument(help="Where to build the demo fleet.")] = Path("demo-fleet"),
+) -> None:
+    """Build the seed's sample fleet (admin crs58, cinnabar and four darwin hosts, secrets) in DIRECTORY."""
+    r = demo_lib.build(directory)
+    p = out.print
+    p(f"[bold]dendrite demo[/bold]: the sample fleet in {r.root}")
+    p(f"  admin key (demo only, never your own): {r.key_file}")
+    p(f"  admin crs58 in group admins: {r.admin_public}")
+    p("  machines (age keys generated, private keys kept as <machine>-age.key secrets):")
+    for name, key in r.machines.items():
+        p(f"    {name:10} {key}")
+    p("  secrets:")
+    for s in r.secrets:
+        p(f"    {s}")
+    p(f"  decrypted {r.decrypted_name}: {r.decrypted_value.decode(errors='replace')!r}")
+    p(f"  its recipients: {', '.join(r.recipients)}")
+    p(f"  secrets check: {'all recipients match their links' if r.findings == 0 else f'{r.findings} findings'}")
+    p("")
+    p("[bold]Try next[/bold] (the demo key is only used when you point sops at it):")
+    p(f"  export SOPS_AGE_KEY_FILE={r.key_file}")
+    p(f"  cd {r.root}")
+    p("  dendrite secrets list")
+    p("  dendrite secrets groups list")
+    p("  dendrite secrets get cinnabar-restic-password")
+    p("  echo s3cret | dendrite secrets set grafana-admin --group admins --machine cinnabar")
+    p("  dendrite secrets users add alice $(python3 -c 'import pyrage;print(pyrage.x25519.Identity.generate().to_public())')")
+    p("  dendrite secrets groups add-user admins alice      # re-keys every admins secret")
+    p("  dendrite secrets check")
+    p("  sops decrypt sops/secrets/hetzner-api-token/secret   # the real sops reads it too")

@@ -1,0 +1,74 @@
+"""The `dendrite` entry point: global options, sub-command groups, and the error boundary.
+
+Why a boundary here: the library raises DendriteError for every input problem; this is the only
+place that turns one into a message and exit code 2. Anything else is a bug: a one-line report, and
+the traceback with --debug.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from dendrite import __version__
+from dendrite.cli import common, demo_cmd, secrets_cmd, sops_cmd
+from dendrite.errors import DendriteError
+
+app = typer.Typer(
+    name="dendrite",
+    help="Manage a clan-core fleet and its move from nixos-unified to the dendritic pattern.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+app.add_typer(sops_cmd.app, name="sops")
+app.add_typer(secrets_cmd.app, name="secrets")
+app.command("demo")(demo_cmd.demo)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"dendrite {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    repo: Annotated[
+        Path | None,
+        typer.Option("--repo", "-C", help="The repository (default: found from the working directory, or $DENDRITE_REPO).",
+                     file_okay=False),
+    ] = None,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for errors.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    common.OPTIONS.repo = repo
+    common.OPTIONS.debug = debug
+
+
+def run() -> None:
+    debug = "--debug" in sys.argv[1:]
+    try:
+        app()
+    except DendriteError as exc:
+        if debug:
+            raise
+        common.err.print(f"error: {exc.message}", markup=False, style="bold red")
+        if exc.hint:
+            common.err.print(f"hint: {exc.hint}", markup=False)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except BrokenPipeError:
+        sys.exit(1)
+    except Exception as exc:  # a bug: say so in one line unless asked for the traceback
+        if debug:
+            raise
+        common.err.print(f"internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)",
+                         markup=False, style="bold red")
+        sys.exit(70)

@@ -1,0 +1,80 @@
+"""`dendrite demo`: the sample fleet's secret store built end to end in a directory of its own.
+
+The admin key is generated inside the demo directory and handed to the store explicitly, so the demo
+never reads or writes the user's real key file.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyrage
+
+from dendrite.errors import InputError
+from dendrite.fleet import Fleet, sample_fleet
+from dendrite.fsutil import write_private
+from dendrite.secrets import health
+from dendrite.secrets.keys import SopsKey
+from dendrite.secrets.store import SecretsStore
+from dendrite.sops.age import identities_from_text
+
+MARKER = ".dendrite-demo"
+
+
+@dataclass(frozen=True)
+class DemoReport:
+    root: Path
+    key_file: Path
+    admin_public: str
+    machines: dict[str, str]
+    secrets: list[str]
+    decrypted_name: str
+    decrypted_value: bytes
+    recipients: list[str]
+    findings: int
+
+
+def build(root: Path, fleet: Fleet | None = None) -> DemoReport:
+    fleet = fleet or sample_fleet()
+    root = root.resolve()
+    if root.exists() and any(root.iterdir()):
+        if not (root / MARKER).exists():
+            raise InputError(f"{root} exists and is not a dendrite demo directory",
+                             hint="choose an empty or new directory")
+        shutil.rmtree(root)
+    root.mkdir(parents=True)
+    (root / MARKER).write_text("made by `dendrite demo`; safe to delete\n")
+    (root / "flake.nix").write_text(
+        "{\n  description = \"dendrite demo fleet (secrets only so far)\";\n  outputs = _: { };\n}\n"
+    )
+
+    ident = pyrage.x25519.Identity.generate()
+    key_file = root / ".keys" / "admin-age.txt"
+    admin_public = str(ident.to_public())
+    write_private(key_file, f"# public key: {admin_public}\n{ident}\n".encode())
+    store = SecretsStore(root, identities_from_text(key_file.read_text(), str(key_file)))
+
+    store.add_user(fleet.admin_user, [SopsKey("age", admin_public)])
+    for g in fleet.admin_groups:
+        store.group_add(g, "users", fleet.admin_user)
+    machines = {}
+    for m in fleet.machines:
+        key, _ = store.add_machine(m.name, None)
+        machines[m.name] = key.publickey
+    for s in fleet.secrets:
+        store.set(s.name, s.value.encode(), machines=s.machines, groups=s.groups)
+
+    shown = fleet.secrets[0].name
+    return DemoReport(
+        root=root,
+        key_file=key_file,
+        admin_public=admin_public,
+        machines=machines,
+        secrets=store.secrets(),
+        decrypted_name=shown,
+        decrypted_value=store.get(shown),
+        recipients=store.recipients(shown),
+        findings=len(health.check(store)),
+    )
