@@ -41,13 +41,14 @@ def build(root: Path, fleet: Fleet | None = None) -> DemoReport:
     root = root.resolve()
     if root.exists() and any(root.iterdir()):
         if not (root / MARKER).exists():
-            raise InputError(f"{root} exists and is not a dendrite demo directory",
-                             hint="choose an empty or new directory")
+            raise InputError(
+                f"{root} exists and is not a dendrite demo directory", hint="choose an empty or new directory"
+            )
         shutil.rmtree(root)
     root.mkdir(parents=True)
     (root / MARKER).write_text("made by `dendrite demo`; safe to delete\n")
     (root / "flake.nix").write_text(
-        "{\n  description = \"dendrite demo fleet (secrets only so far)\";\n  outputs = _: { };\n}\n"
+        '{\n  description = "dendrite demo fleet (secrets only so far)";\n  outputs = _: { };\n}\n'
     )
 
     ident = pyrage.x25519.Identity.generate()

@@ -44,6 +44,7 @@ def sample_fleet() -> Fleet:
             for m in raw["machines"]
         ),
         secrets=tuple(
-            FleetSecret(s["name"], tuple(s["groups"]), tuple(s["machines"]), s["value"]) for s in raw["secrets"]
+            FleetSecret(s["name"], tuple(s["groups"]), tuple(s["machines"]), s["value"])
+            for s in raw["secrets"]
         ),
     )

@@ -28,7 +28,9 @@ def demo(
         p(f"    {s}")
     p(f"  decrypted {r.decrypted_name}: {r.decrypted_value.decode(errors='replace')!r}")
     p(f"  its recipients: {', '.join(r.recipients)}")
-    p(f"  secrets check: {'all recipients match their links' if r.findings == 0 else f'{r.findings} findings'}")
+    p(
+        f"  secrets check: {'all recipients match their links' if r.findings == 0 else f'{r.findings} findings'}"
+    )
     p("")
     p("[bold]Try next[/bold] (the demo key is only used when you point sops at it):")
     p(f"  export SOPS_AGE_KEY_FILE={r.key_file}")
@@ -37,7 +39,9 @@ def demo(
     p("  dendrite secrets groups list")
     p("  dendrite secrets get cinnabar-restic-password")
     p("  echo s3cret | dendrite secrets set grafana-admin --group admins --machine cinnabar")
-    p("  dendrite secrets users add alice $(python3 -c 'import pyrage;print(pyrage.x25519.Identity.generate().to_public())')")
+    p(
+        "  dendrite secrets users add alice $(python3 -c 'import pyrage;print(pyrage.x25519.Identity.generate().to_public())')"
+    )
     p("  dendrite secrets groups add-user admins alice      # re-keys every admins secret")
     p("  dendrite secrets check")
     p("  sops decrypt sops/secrets/hetzner-api-token/secret   # the real sops reads it too")

@@ -39,8 +39,12 @@ def _version(value: bool) -> None:
 def main(
     repo: Annotated[
         Path | None,
-        typer.Option("--repo", "-C", help="The repository (default: found from the working directory, or $DENDRITE_REPO).",
-                     file_okay=False),
+        typer.Option(
+            "--repo",
+            "-C",
+            help="The repository (default: found from the working directory, or $DENDRITE_REPO).",
+            file_okay=False,
+        ),
     ] = None,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for errors.")] = False,
     version: Annotated[
@@ -69,6 +73,9 @@ def run() -> None:
     except Exception as exc:  # a bug: say so in one line unless asked for the traceback
         if debug:
             raise
-        common.err.print(f"internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)",
-                         markup=False, style="bold red")
+        common.err.print(
+            f"internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)",
+            markup=False,
+            style="bold red",
+        )
         sys.exit(70)

@@ -18,7 +18,9 @@ from dendrite.secrets.importer import import_sops
 from dendrite.secrets.keys import SopsKey, key_from_input
 from dendrite.secrets.store import SecretsStore
 
-app = typer.Typer(help="clan's sops/ secret store: users, machines, groups and secrets.", no_args_is_help=True)
+app = typer.Typer(
+    help="clan's sops/ secret store: users, machines, groups and secrets.", no_args_is_help=True
+)
 users_app = typer.Typer(help="Admins and users who can decrypt secrets.", no_args_is_help=True)
 machines_app = typer.Typer(help="Machines and their age keys.", no_args_is_help=True)
 groups_app = typer.Typer(help="Groups of users and machines.", no_args_is_help=True)
@@ -30,7 +32,9 @@ app.add_typer(key_app, name="key")
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 Users = Annotated[list[str] | None, typer.Option("--user", help="Also encrypt to this user (repeatable).")]
-Machines = Annotated[list[str] | None, typer.Option("--machine", help="Also encrypt to this machine (repeatable).")]
+Machines = Annotated[
+    list[str] | None, typer.Option("--machine", help="Also encrypt to this machine (repeatable).")
+]
 Groups = Annotated[list[str] | None, typer.Option("--group", help="Also encrypt to this group (repeatable).")]
 
 
@@ -54,13 +58,22 @@ def _keys(positional: list[str] | None, options: list[str] | None) -> list[SopsK
     return [key_from_input(k) for k in [*(positional or []), *(options or [])]]
 
 
+def _names_out(names: list[str], as_json: bool) -> None:
+    if as_json:
+        emit_json(names)
+        return
+    for n in names:
+        out.print(n, markup=False)
+
+
 # ------------------------------------------------------------------------------------------------ users
+
 
 @users_app.command("list")
 def users_list(json_: JsonOpt = False) -> None:
     """List users."""
     names = _store().users()
-    emit_json(names) if json_ else [out.print(n, markup=False) for n in names]
+    _names_out(names, json_)
 
 
 @users_app.command("add")
@@ -118,17 +131,20 @@ def users_remove_secret(user: str, secret: str) -> None:
 
 # ------------------------------------------------------------------------------------------------ machines
 
+
 @machines_app.command("list")
 def machines_list(json_: JsonOpt = False) -> None:
     """List machines."""
     names = _store().machines()
-    emit_json(names) if json_ else [out.print(n, markup=False) for n in names]
+    _names_out(names, json_)
 
 
 @machines_app.command("add")
 def machines_add(
     name: str,
-    key: Annotated[str | None, typer.Argument(help="The machine's age public key (generated if omitted).")] = None,
+    key: Annotated[
+        str | None, typer.Argument(help="The machine's age public key (generated if omitted).")
+    ] = None,
     force: Annotated[bool, typer.Option("--force", "-f", help="Replace an existing machine's key.")] = False,
 ) -> None:
     """Add a machine; without a key, generate one and keep its private key as the secret <machine>-age.key."""
@@ -176,6 +192,7 @@ def machines_remove_secret(machine: str, secret: str) -> None:
 
 # ------------------------------------------------------------------------------------------------ groups
 
+
 @groups_app.command("list")
 def groups_list(json_: JsonOpt = False) -> None:
     """List groups with their members."""
@@ -185,7 +202,9 @@ def groups_list(json_: JsonOpt = False) -> None:
         emit_json({g: {"users": list(m.users), "machines": list(m.machines)} for g, m in rows.items()})
         return
     for g, m in rows.items():
-        out.print(f"{g}\tusers: {', '.join(m.users) or '-'}\tmachines: {', '.join(m.machines) or '-'}", markup=False)
+        out.print(
+            f"{g}\tusers: {', '.join(m.users) or '-'}\tmachines: {', '.join(m.machines) or '-'}", markup=False
+        )
 
 
 def _group_cmd(verb: str, kind: str) -> None:
@@ -197,8 +216,11 @@ def _group_cmd(verb: str, kind: str) -> None:
 
         _rekeyed(_run_rekey("re-keying", act))
 
-    cmd.__doc__ = (f"Add a {member} to a group; every secret of the group is re-keyed." if verb == "add"
-                   else f"Remove a {member} from a group; every secret of the group is re-keyed.")
+    cmd.__doc__ = (
+        f"Add a {member} to a group; every secret of the group is re-keyed."
+        if verb == "add"
+        else f"Remove a {member} from a group; every secret of the group is re-keyed."
+    )
     groups_app.command(f"{verb}-{member}")(cmd)
 
 
@@ -220,6 +242,7 @@ def groups_remove_secret(group: str, secret: str) -> None:
 
 
 # ------------------------------------------------------------------------------------------------ secrets
+
 
 def _read_value(name: str) -> bytes:
     env = os.environ.get("SOPS_NIX_SECRET")
@@ -246,10 +269,12 @@ def get(name: str) -> None:
 
 
 @app.command("list")
-def list_(pattern: Annotated[str | None, typer.Argument(help="Substring or glob.")] = None, json_: JsonOpt = False) -> None:
+def list_(
+    pattern: Annotated[str | None, typer.Argument(help="Substring or glob.")] = None, json_: JsonOpt = False
+) -> None:
     """List secrets."""
     names = _store().secrets(pattern)
-    emit_json(names) if json_ else [out.print(n, markup=False) for n in names]
+    _names_out(names, json_)
 
 
 @app.command("remove")
@@ -292,21 +317,35 @@ def fix() -> None:
 @app.command("import-sops")
 def import_sops_cmd(
     file: Path,
-    input_type: Annotated[str | None, typer.Option(help="yaml, json, dotenv or ini (default: extension).")] = None,
+    input_type: Annotated[
+        str | None, typer.Option(help="yaml, json, dotenv or ini (default: extension).")
+    ] = None,
     prefix: Annotated[str, typer.Option(help="Prefix for the new secret names.")] = "",
-    user: Users = None, machine: Machines = None, group: Groups = None,
+    user: Users = None,
+    machine: Machines = None,
+    group: Groups = None,
 ) -> None:
     """Create one secret per top-level key of a sops-encrypted file."""
-    names = import_sops(_store(), file, input_type=input_type, prefix=prefix,
-                        users=user or [], machines=machine or [], groups=group or [])
+    names = import_sops(
+        _store(),
+        file,
+        input_type=input_type,
+        prefix=prefix,
+        users=user or [],
+        machines=machine or [],
+        groups=group or [],
+    )
     for n in names:
         out.print(n, markup=False)
 
 
 # ------------------------------------------------------------------------------------------------ key
 
+
 @key_app.command("generate")
-def key_generate(new: Annotated[bool, typer.Option("--new", help="Append a new key even if one exists.")] = False) -> None:
+def key_generate(
+    new: Annotated[bool, typer.Option("--new", help="Append a new key even if one exists.")] = False,
+) -> None:
     """Create your age key (appended to the key file, mode 0600) unless you have one."""
     g = keyfile.generate(new)
     out.print(g.publickey, markup=False)

@@ -14,8 +14,9 @@ from dendrite.errors import InputError
 from dendrite.fsutil import atomic_write
 from dendrite.sops.rules import CryptRule
 
-app = typer.Typer(help="Encrypt and decrypt SOPS files natively (age recipients), like the sops CLI.",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="Encrypt and decrypt SOPS files natively (age recipients), like the sops CLI.", no_args_is_help=True
+)
 
 TypeOpt = typer.Option(help="binary, json, yaml, dotenv or ini (default: from the file extension).")
 AgeOpt = typer.Option("--age", help="Comma-separated age recipients (default: $SOPS_AGE_RECIPIENTS).")
@@ -36,7 +37,9 @@ def _recipients(age: str | None) -> list[str]:
     raw = age if age is not None else os.environ.get("SOPS_AGE_RECIPIENTS", "")
     items = [r.strip() for r in raw.split(",") if r.strip()]
     if not items:
-        raise InputError("no age recipients given", hint="pass --age age1...,age1... or set SOPS_AGE_RECIPIENTS")
+        raise InputError(
+            "no age recipients given", hint="pass --age age1...,age1... or set SOPS_AGE_RECIPIENTS"
+        )
     return items
 
 
@@ -59,22 +62,39 @@ def encrypt(
     age: Annotated[str | None, AgeOpt] = None,
     input_type: Annotated[str | None, TypeOpt] = None,
     output_type: Annotated[str | None, TypeOpt] = None,
-    in_place: Annotated[bool, typer.Option("--in-place", "-i", help="Replace the file instead of printing.")] = False,
-    encrypted_regex: Annotated[str | None, typer.Option(help="Encrypt only keys matching this regex.")] = None,
-    unencrypted_suffix: Annotated[str | None, typer.Option(help="Leave keys with this suffix in cleartext.")] = None,
-    mac_only_encrypted: Annotated[bool, typer.Option(help="Compute the MAC over encrypted values only.")] = False,
+    in_place: Annotated[
+        bool, typer.Option("--in-place", "-i", help="Replace the file instead of printing.")
+    ] = False,
+    encrypted_regex: Annotated[
+        str | None, typer.Option(help="Encrypt only keys matching this regex.")
+    ] = None,
+    unencrypted_suffix: Annotated[
+        str | None, typer.Option(help="Leave keys with this suffix in cleartext.")
+    ] = None,
+    mac_only_encrypted: Annotated[
+        bool, typer.Option(help="Compute the MAC over encrypted values only.")
+    ] = False,
 ) -> None:
     """Encrypt FILE for the age recipients."""
     if encrypted_regex and unencrypted_suffix:
-        raise InputError("--encrypted-regex and --unencrypted-suffix cannot be combined", hint="sops allows one rule")
+        raise InputError(
+            "--encrypted-regex and --unencrypted-suffix cannot be combined", hint="sops allows one rule"
+        )
     rule = CryptRule()
     if encrypted_regex:
         rule = CryptRule("encrypted_regex", encrypted_regex)
     elif unencrypted_suffix:
         rule = CryptRule("unencrypted_suffix", unencrypted_suffix)
     in_fmt = _fmt(input_type, file)
-    data = sops.encrypt(_read(file), _recipients(age), input_format=in_fmt, output_format=_fmt(output_type, file)
-                        if output_type else in_fmt, rule=rule, mac_only_encrypted=mac_only_encrypted, where=str(file))
+    data = sops.encrypt(
+        _read(file),
+        _recipients(age),
+        input_format=in_fmt,
+        output_format=_fmt(output_type, file) if output_type else in_fmt,
+        rule=rule,
+        mac_only_encrypted=mac_only_encrypted,
+        where=str(file),
+    )
     _output(file, data, in_place)
 
 
@@ -84,14 +104,20 @@ def decrypt(
     input_type: Annotated[str | None, TypeOpt] = None,
     output_type: Annotated[str | None, TypeOpt] = None,
     extract: Annotated[str | None, typer.Option(help='Print one value, e.g. \'["db"]["password"]\'.')] = None,
-    in_place: Annotated[bool, typer.Option("--in-place", "-i", help="Replace the file instead of printing.")] = False,
+    in_place: Annotated[
+        bool, typer.Option("--in-place", "-i", help="Replace the file instead of printing.")
+    ] = False,
 ) -> None:
     """Decrypt FILE with your age identities, verifying the MAC."""
     in_fmt = _fmt(input_type, file)
     out_fmt = _fmt(output_type, file) if output_type else in_fmt
     data = sops.decrypt(
-        _read(file), sops.discover_identities(), input_format=in_fmt, output_format=out_fmt,
-        extract_path=sops.parse_extract(extract) if extract else None, where=str(file),
+        _read(file),
+        sops.discover_identities(),
+        input_format=in_fmt,
+        output_format=out_fmt,
+        extract_path=sops.parse_extract(extract) if extract else None,
+        where=str(file),
     )
     _output(file, data, in_place)
 
@@ -112,7 +138,9 @@ def updatekeys(
 def rotate(
     file: Path,
     input_type: Annotated[str | None, TypeOpt] = None,
-    in_place: Annotated[bool, typer.Option("--in-place", "-i", help="Replace the file instead of printing.")] = False,
+    in_place: Annotated[
+        bool, typer.Option("--in-place", "-i", help="Replace the file instead of printing.")
+    ] = False,
 ) -> None:
     """Encrypt FILE again under a fresh data key (same recipients)."""
     fmt = _fmt(input_type, file)

@@ -13,8 +13,14 @@ from dendrite.sops.values import Timestamp, to_bytes
 
 
 def import_sops(
-    store: SecretsStore, file: Path, *, input_type: str | None = None, prefix: str = "",
-    users: Sequence[str] = (), machines: Sequence[str] = (), groups: Sequence[str] = (),
+    store: SecretsStore,
+    file: Path,
+    *,
+    input_type: str | None = None,
+    prefix: str = "",
+    users: Sequence[str] = (),
+    machines: Sequence[str] = (),
+    groups: Sequence[str] = (),
 ) -> list[str]:
     fmt = input_type or format_for_path(file)
     try:
@@ -28,8 +34,10 @@ def import_sops(
             if not isinstance(key, str):
                 continue
             if not isinstance(value, str | int | float | bool | Timestamp) or value is None:
-                raise InputError(f"{file}: top-level key {key!r} holds a {type(value).__name__}, not a single value",
-                                 hint="clan secrets are single values; flatten the file first")
+                raise InputError(
+                    f"{file}: top-level key {key!r} holds a {type(value).__name__}, not a single value",
+                    hint="clan secrets are single values; flatten the file first",
+                )
             values.append((prefix + key, to_bytes(value)))
     created = []
     for name, value in values:

@@ -11,8 +11,8 @@ from pathlib import Path
 import pyrage
 
 from dendrite.fsutil import append_private
-from dendrite.secrets.layout import Layout
 from dendrite.secrets.keys import read_keys
+from dendrite.secrets.layout import Layout
 from dendrite.sops.age import discover_identities, key_file_for_writing
 
 
@@ -57,6 +57,4 @@ def show(root: Path, env: Mapping[str, str] | None = None) -> list[ShownKey]:
     for user in layout.names("users"):
         for k in read_keys(layout.user(user) / "key.json"):
             owners[k.publickey] = user
-    return [
-        ShownKey(i.public, owners.get(i.public), "age", i.source) for i in discover_identities(env).items
-    ]
+    return [ShownKey(i.public, owners.get(i.public), "age", i.source) for i in discover_identities(env).items]

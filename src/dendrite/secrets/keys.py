@@ -27,17 +27,24 @@ def read_keys(path: Path) -> list[SopsKey]:
     try:
         raw = json.loads(path.read_text())
     except FileNotFoundError:
-        raise StoreError(f"{path} is missing", hint="add the key with 'dendrite secrets users/machines add'") from None
+        raise StoreError(
+            f"{path} is missing", hint="add the key with 'dendrite secrets users/machines add'"
+        ) from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise StoreError(f"{path} is not valid JSON ({exc})", hint="fix or re-create the key file") from None
     items = raw if isinstance(raw, list) else [raw]
     keys = []
     for i, item in enumerate(items):
         if not isinstance(item, dict) or not isinstance(item.get("publickey"), str):
-            raise StoreError(f"{path}: entry {i} has no 'publickey' string", hint='expected {"publickey": "age1...", "type": "age"}')
+            raise StoreError(
+                f"{path}: entry {i} has no 'publickey' string",
+                hint='expected {"publickey": "age1...", "type": "age"}',
+            )
         kind = item.get("type", "age")
         if kind not in ("age", "pgp"):
-            raise StoreError(f"{path}: entry {i} has unknown key type {kind!r}", hint="clan uses 'age' or 'pgp'")
+            raise StoreError(
+                f"{path}: entry {i} has unknown key type {kind!r}", hint="clan uses 'age' or 'pgp'"
+            )
         keys.append(SopsKey(kind, item["publickey"].strip()))
     if not keys:
         raise StoreError(f"{path} holds no keys", hint="add a key or remove the entry")

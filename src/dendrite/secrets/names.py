@@ -15,31 +15,49 @@ def _check(kind: str, name: str, ok: bool, rule: str) -> str:
     if not name:
         raise NameError_(f"the {kind} name is empty", hint=f"{kind} names are {rule}")
     if "/" in name or name in (".", "..") or "\x00" in name:
-        raise NameError_(f"{kind} name {name!r} contains a path separator or is a special path",
-                         hint=f"{kind} names are {rule}")
+        raise NameError_(
+            f"{kind} name {name!r} contains a path separator or is a special path",
+            hint=f"{kind} names are {rule}",
+        )
     if not ok:
         raise NameError_(f"{kind} name {name!r} is not valid", hint=f"{kind} names are {rule}")
     return name
 
 
 def secret_name(name: str) -> str:
-    return _check("secret", name, bool(_SECRET.match(name)) and len(name) <= 255 and name not in (".", ".."),
-                  "letters, digits, '.', '_' and '-', at most 255 characters")
+    return _check(
+        "secret",
+        name,
+        bool(_SECRET.match(name)) and len(name) <= 255 and name not in (".", ".."),
+        "letters, digits, '.', '_' and '-', at most 255 characters",
+    )
 
 
 def user_name(name: str) -> str:
-    return _check("user", name, bool(_USER.match(name)),
-                  "lowercase letters, digits, '_' and '-', starting with a letter or '_', under 32 characters")
+    return _check(
+        "user",
+        name,
+        bool(_USER.match(name)),
+        "lowercase letters, digits, '_' and '-', starting with a letter or '_', under 32 characters",
+    )
 
 
 def group_name(name: str) -> str:
-    return _check("group", name, bool(_USER.match(name)),
-                  "lowercase letters, digits, '_' and '-', starting with a letter or '_', under 32 characters")
+    return _check(
+        "group",
+        name,
+        bool(_USER.match(name)),
+        "lowercase letters, digits, '_' and '-', starting with a letter or '_', under 32 characters",
+    )
 
 
 def machine_name(name: str) -> str:
-    return _check("machine", name, bool(_MACHINE.match(name)) and len(name) <= 63,
-                  "letters, digits and '-', not starting or ending with '-', at most 63 characters")
+    return _check(
+        "machine",
+        name,
+        bool(_MACHINE.match(name)) and len(name) <= 63,
+        "letters, digits and '-', not starting or ending with '-', at most 63 characters",
+    )
 
 
 def is_valid(kind: str, name: str) -> bool:

@@ -29,7 +29,7 @@ class Collected:
 def _resolve(link: Path, kind: str, layout: Layout) -> tuple[Path | None, str | None]:
     """The member directory a link points to, or why it does not count."""
     if not link.is_symlink():
-        return None, f"is not a symlink (clan links members with relative symlinks)"
+        return None, "is not a symlink (clan links members with relative symlinks)"
     target = Path(os.path.normpath(link.parent / os.readlink(link)))
     if not target.exists():
         return None, f"is a broken link to {os.readlink(link)}"

@@ -53,7 +53,9 @@ def find_drift(layout: Layout, refs: Sequence[SecretRef], strict: bool = True) -
         got = collect(ref, layout)
         if strict and got.problems:
             p = got.problems[0]
-            raise StoreError(f"{p.link} {p.reason}", hint="run 'dendrite secrets check', then 'dendrite secrets fix'")
+            raise StoreError(
+                f"{p.link} {p.reason}", hint="run 'dendrite secrets check', then 'dendrite secrets fix'"
+            )
         current = file_recipients(ref)
         wanted = frozenset(got.keys)
         if current != wanted:
@@ -64,16 +66,22 @@ def find_drift(layout: Layout, refs: Sequence[SecretRef], strict: bool = True) -
 def _recipients(keys: frozenset[SopsKey], ref: SecretRef) -> list[str]:
     pgp = [k for k in keys if k.type != "age"]
     if pgp:
-        raise StoreError(f"{ref.label}: recipient {pgp[0].publickey} is a {pgp[0].type} key, which dendrite cannot encrypt to",
-                         hint="replace it with an age key")
+        raise StoreError(
+            f"{ref.label}: recipient {pgp[0].publickey} is a {pgp[0].type} key, which dendrite cannot encrypt to",
+            hint="replace it with an age key",
+        )
     if not keys:
-        raise StoreError(f"{ref.label}: re-keying would leave the secret with no recipients",
-                         hint="link at least one user, machine or group to it")
+        raise StoreError(
+            f"{ref.label}: re-keying would leave the secret with no recipients",
+            hint="link at least one user, machine or group to it",
+        )
     return sorted(k.publickey for k in keys)
 
 
 def apply(
-    drifts: Sequence[Drift], identities: Identities, scratch: Path,
+    drifts: Sequence[Drift],
+    identities: Identities,
+    scratch: Path,
     progress: Callable[[int, int], None] | None = None,
 ) -> int:
     """Re-wrap every drifted secret for its wanted recipients; returns how many were rewritten."""

@@ -43,7 +43,9 @@ class Membership:
 
 
 class SecretsStore:
-    def __init__(self, root: Path, identities: Identities | None = None, progress: Progress | None = None) -> None:
+    def __init__(
+        self, root: Path, identities: Identities | None = None, progress: Progress | None = None
+    ) -> None:
         self.layout = Layout(root)
         self._identities = identities
         self.progress = progress
@@ -98,7 +100,9 @@ class SecretsStore:
     def group_members(self, name: str) -> Membership:
         g = self._existing("groups", names.group_name(name))
         return Membership(
-            tuple(p.name for p in iter_links(g / "users")), tuple(p.name for p in iter_links(g / "machines")), ()
+            tuple(p.name for p in iter_links(g / "users")),
+            tuple(p.name for p in iter_links(g / "machines")),
+            (),
         )
 
     def secrets(self, pattern: str | None = None) -> list[str]:
@@ -111,7 +115,9 @@ class SecretsStore:
 
     def secret_members(self, name: str) -> Membership:
         ref = self._secret(name)
-        return Membership(*(tuple(p.name for p in iter_links(ref.path / k)) for k in ("users", "machines", "groups")))
+        return Membership(
+            *(tuple(p.name for p in iter_links(ref.path / k)) for k in ("users", "machines", "groups"))
+        )
 
     def recipients(self, name: str) -> list[str]:
         return sorted(k.publickey for k in rekey.file_recipients(self._secret(name)))
@@ -131,14 +137,18 @@ class SecretsStore:
     def _existing(self, kind: str, name: str) -> Path:
         d = self.layout.member_dir(kind, name)
         if not d.is_dir():
-            raise InputError(f"{kind[:-1]} {name!r} does not exist in {d.parent}",
-                             hint=f"see 'dendrite secrets {kind} list'")
+            raise InputError(
+                f"{kind[:-1]} {name!r} does not exist in {d.parent}",
+                hint=f"see 'dendrite secrets {kind} list'",
+            )
         return d
 
     def _secret(self, name: str) -> SecretRef:
         ref = self.layout.secret(names.secret_name(name))
         if not ref.file.is_file():
-            raise InputError(f"secret {name!r} does not exist ({ref.file} is missing)", hint="see 'dendrite secrets list'")
+            raise InputError(
+                f"secret {name!r} does not exist ({ref.file} is missing)", hint="see 'dendrite secrets list'"
+            )
         return ref
 
     def _link(self, ref_dir: Path, kind: str, name: str) -> None:
@@ -219,10 +229,14 @@ class SecretsStore:
         current = self.user_keys(name)
         remaining = [k for k in current if k not in set(keys)]
         if len(remaining) == len(current):
-            raise InputError(f"user {name!r} has none of the keys given", hint=f"see 'dendrite secrets users get {name}'")
+            raise InputError(
+                f"user {name!r} has none of the keys given", hint=f"see 'dendrite secrets users get {name}'"
+            )
         if not remaining:
-            raise InputError(f"removing these keys would leave user {name!r} with no key",
-                             hint="add the new key first, or remove the user")
+            raise InputError(
+                f"removing these keys would leave user {name!r} with no key",
+                hint="add the new key first, or remove the user",
+            )
         with self.writing() as scratch:
             write_keys(self.layout.user(name) / "key.json", remaining)
             return self._rekey(scratch, self._reaches("users", name))
@@ -308,10 +322,21 @@ class SecretsStore:
 
     # ------------------------------------------------------------------ secrets
 
-    def set(self, name: str, value: bytes, *, users: Sequence[str] = (), machines: Sequence[str] = (),
-            groups: Sequence[str] = ()) -> SecretRef:
+    def set(
+        self,
+        name: str,
+        value: bytes,
+        *,
+        users: Sequence[str] = (),
+        machines: Sequence[str] = (),
+        groups: Sequence[str] = (),
+    ) -> SecretRef:
         ref = self.layout.secret(names.secret_name(name))
-        members = [("users", u) for u in users] + [("machines", m) for m in machines] + [("groups", g) for g in groups]
+        members = (
+            [("users", u) for u in users]
+            + [("machines", m) for m in machines]
+            + [("groups", g) for g in groups]
+        )
         for kind, member in members:
             self._existing(kind, _validate(kind, member))
         admin = self.admin()

@@ -32,7 +32,9 @@ def parse_recipient(text: str) -> Any:
         if t.startswith(("ssh-ed25519 ", "ssh-rsa ")):
             return pyrage.ssh.Recipient.from_str(t)
     except pyrage.RecipientError:
-        raise InputError(f"{t[:70]!r} is not a valid age recipient", hint="check for a truncated key") from None
+        raise InputError(
+            f"{t[:70]!r} is not a valid age recipient", hint="check for a truncated key"
+        ) from None
     raise InputError(
         f"{t[:70]!r} is not an age recipient",
         hint="give an age public key (age1...) or an ssh-ed25519 / ssh-rsa public key",
@@ -91,7 +93,9 @@ def parse_identities(text: str, source: str) -> list[Identity]:
                 try:
                     ident = pyrage.x25519.Identity.from_str(word)
                 except pyrage.IdentityError:
-                    raise InputError(f"{source}:{n}: malformed age secret key", hint="check for truncation") from None
+                    raise InputError(
+                        f"{source}:{n}: malformed age secret key", hint="check for truncation"
+                    ) from None
                 out.append(Identity(ident, str(ident.to_public()), source))
             elif word.startswith("AGE-PLUGIN-") or word.startswith("AGE-SECRET-KEY-PQ-"):
                 continue  # plugin and post-quantum identities: not supported by pyrage, skipped like unknown lines
@@ -135,7 +139,8 @@ def discover_identities(env: Mapping[str, str] | None = None) -> Identities:
         f = Path(env["SOPS_AGE_KEY_FILE"]).expanduser()
         if not f.is_file():
             raise InputError(
-                f"SOPS_AGE_KEY_FILE names {f}, which is not a file", hint="unset it or point it at your age key file"
+                f"SOPS_AGE_KEY_FILE names {f}, which is not a file",
+                hint="unset it or point it at your age key file",
             )
         files.append(f)
     default = default_key_file(env)
@@ -172,13 +177,19 @@ def unwrap_data_key(entries: Iterable[AgeEntry], identities: Identities, where: 
     mine = identities.by_public()
     ordered = [e for e in entries if e.recipient in mine] + [e for e in entries if e.recipient not in mine]
     for entry in ordered:
-        who = [mine[entry.recipient].secret] if entry.recipient in mine else [i.secret for i in identities.items]
+        who = (
+            [mine[entry.recipient].secret]
+            if entry.recipient in mine
+            else [i.secret for i in identities.items]
+        )
         try:
             key = bytes(pyrage.decrypt(entry.enc.encode("ascii", "replace"), who))
         except (pyrage.DecryptError, ValueError, TypeError):
             continue
         if len(key) != 32:
-            raise SopsError(f"{where}: the age entry for {entry.recipient} holds a {len(key)}-byte key, not 32")
+            raise SopsError(
+                f"{where}: the age entry for {entry.recipient} holds a {len(key)}-byte key, not 32"
+            )
         return key
     recips = ", ".join(e.recipient for e in entries) or "none"
     raise NoKeyError(

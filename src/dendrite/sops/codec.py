@@ -28,6 +28,7 @@ def _walk(node: Node, path: list[str], comments: list[list[str]], fn: LeafFn, in
             if isinstance(key, Comment):
                 new_key = fn(key, path, comments, False)
                 comments[-1].append(key.text)
+                assert isinstance(new_key, Comment)
                 out.items.append((new_key, value))
                 continue
             out.items.append((key, _walk(value, [*path, key], comments, fn)))
@@ -121,7 +122,9 @@ def decrypt_branches(
 
 def check_mac(stored: str, computed: str, cipher: LeafCipher, aad: str, where: str) -> None:
     if not stored:
-        raise MacMismatchError(f"{where}: the file has no MAC", hint="it was not written by sops, or was damaged")
+        raise MacMismatchError(
+            f"{where}: the file has no MAC", hint="it was not written by sops, or was damaged"
+        )
     try:
         expected = cipher.decrypt(stored, aad)
     except SopsError:

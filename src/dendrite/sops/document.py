@@ -21,7 +21,7 @@ from dendrite.sops.rules import CryptRule
 from dendrite.sops.stores import store_for
 from dendrite.sops.stores.base import Store
 from dendrite.sops.tree import Branch, Node
-from dendrite.sops.values import rfc3339_seconds, now_rfc3339
+from dendrite.sops.values import now_rfc3339, rfc3339_seconds
 
 
 @dataclass(frozen=True)
@@ -50,8 +50,13 @@ def read_metadata(data: bytes, fmt: str, where: str) -> Metadata:
 
 
 def _seal(
-    branches: list[Branch], data_key: bytes, recipients: Sequence[str] | None, age: Any,
-    rule: CryptRule, mac_only_encrypted: bool, store: Store,
+    branches: list[Branch],
+    data_key: bytes,
+    recipients: Sequence[str] | None,
+    age: Any,
+    rule: CryptRule,
+    mac_only_encrypted: bool,
+    store: Store,
 ) -> bytes:
     cipher = LeafCipher(data_key)
     encrypted, mac_hex = encrypt_branches(branches, cipher, rule, mac_only_encrypted)
@@ -90,16 +95,22 @@ def encrypt(
     return _seal(branches, os.urandom(32), recipients, None, rule, mac_only_encrypted, out_store)
 
 
-def encrypt_tree(branches: list[Branch], recipients: Sequence[str], fmt: str, rule: CryptRule | None = None) -> bytes:
+def encrypt_tree(
+    branches: list[Branch], recipients: Sequence[str], fmt: str, rule: CryptRule | None = None
+) -> bytes:
     return _seal(branches, os.urandom(32), recipients, None, rule or CryptRule(), False, store_for(fmt))
 
 
-def decrypt_document(data: bytes, fmt: str, identities: Identities, *, where: str, verify_mac: bool = True) -> Decrypted:
+def decrypt_document(
+    data: bytes, fmt: str, identities: Identities, *, where: str, verify_mac: bool = True
+) -> Decrypted:
     """Decrypt every value and verify the MAC; SopsError on any tampering or a wrong key."""
     _, branches, meta = _load(data, fmt, where)
     if not meta.age:
         other = f" (it has {', '.join(meta.other_keys)} keys)" if meta.other_keys else ""
-        raise SopsError(f"{where}: the file has no age recipients{other}", hint="decrypt it with the sops binary")
+        raise SopsError(
+            f"{where}: the file has no age recipients{other}", hint="decrypt it with the sops binary"
+        )
     key = unwrap_data_key(meta.age, identities, where)
     cipher = LeafCipher(key)
     plain, mac_hex = decrypt_branches(branches, cipher, meta.rule, meta.mac_only_encrypted, where)
@@ -121,7 +132,10 @@ def parse_extract(expr: str) -> list[str | int]:
         parts.append(m.group(1).replace('\\"', '"') if m.group(1) is not None else int(m.group(2)))
         pos = m.end()
     if pos != len(expr) or not parts:
-        raise InputError(f"--extract {expr!r} is not a path like [\"key\"][0]", hint='example: --extract \'["db"]["password"]\'')
+        raise InputError(
+            f'--extract {expr!r} is not a path like ["key"][0]',
+            hint='example: --extract \'["db"]["password"]\'',
+        )
     return parts
 
 
@@ -161,7 +175,9 @@ def decrypt(
     return out_store.dump_plain(result.branches)
 
 
-def updatekeys(data: bytes, recipients: Sequence[str], identities: Identities, *, fmt: str, where: str) -> bytes:
+def updatekeys(
+    data: bytes, recipients: Sequence[str], identities: Identities, *, fmt: str, where: str
+) -> bytes:
     """Re-wrap the data key for a new recipient set; values, MAC and lastmodified stay as they are."""
     store, branches, meta = _load(data, fmt, where)
     key = unwrap_data_key(meta.age, identities, where)
@@ -177,6 +193,11 @@ def rotate(
     meta = result.metadata
     store = store_for(fmt)
     return _seal(
-        result.branches, os.urandom(32), list(recipients or meta.recipients), None,
-        meta.rule, meta.mac_only_encrypted, store,
+        result.branches,
+        os.urandom(32),
+        list(recipients or meta.recipients),
+        None,
+        meta.rule,
+        meta.mac_only_encrypted,
+        store,
     )

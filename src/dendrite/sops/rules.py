@@ -34,7 +34,9 @@ class CryptRule:
             try:
                 re.compile(self.value)
             except re.error as exc:
-                raise SopsError(f"{self.kind} {self.value!r} is not a valid regular expression: {exc}") from None
+                raise SopsError(
+                    f"{self.kind} {self.value!r} is not a valid regular expression: {exc}"
+                ) from None
 
     @classmethod
     def from_metadata(cls, meta: dict[str, Any]) -> CryptRule:

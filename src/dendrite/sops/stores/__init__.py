@@ -25,7 +25,9 @@ _STORES: dict[str, Store] = {
 def format_for_path(path: str | PurePath) -> str:
     """sops' rule: the extension picks the store, anything else is binary."""
     suffix = PurePath(path).suffix.lower()
-    return {".yaml": "yaml", ".yml": "yaml", ".json": "json", ".env": "dotenv", ".ini": "ini"}.get(suffix, "binary")
+    return {".yaml": "yaml", ".yml": "yaml", ".json": "json", ".env": "dotenv", ".ini": "ini"}.get(
+        suffix, "binary"
+    )
 
 
 def store_for(fmt: str) -> Store:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from abc import ABC, abstractmethod
 from typing import Any
 
@@ -84,7 +85,7 @@ def unflatten(flat: dict[str, str], where: str) -> dict[str, Any]:
             else:
                 raise SopsError(f"{where}: malformed flattened metadata key {key!r}")
         cur: Any = root
-        for here, nxt in zip(path, path[1:], strict=False):
+        for here, nxt in itertools.pairwise(path):
             container: Any = [] if isinstance(nxt, int) else {}
             if isinstance(cur, dict):
                 cur = cur.setdefault(here, container)

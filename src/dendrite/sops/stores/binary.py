@@ -20,8 +20,10 @@ class BinaryStore(Store):
 
     def dump_plain(self, branches: list[Branch]) -> bytes:
         if len(branches) != 1 or not branches[0].has("data"):
-            raise SopsError("the binary format needs a document with a single 'data' key",
-                            hint="choose --output-type json or yaml")
+            raise SopsError(
+                "the binary format needs a document with a single 'data' key",
+                hint="choose --output-type json or yaml",
+            )
         value = branches[0].get("data")
         if isinstance(value, bytes):
             return value

@@ -14,7 +14,9 @@ _PREFIX = "sops_"
 
 def _leaf_text(key: str, value: Any) -> str:
     if isinstance(value, Branch | list):
-        raise SopsError(f"dotenv holds flat values only, but {key!r} is nested", hint="use --output-type yaml")
+        raise SopsError(
+            f"dotenv holds flat values only, but {key!r} is nested", hint="use --output-type yaml"
+        )
     if value is None:
         return ""
     if isinstance(value, bool):
@@ -33,7 +35,9 @@ class DotenvStore(Store):
         try:
             text = data.decode("utf-8")
         except UnicodeDecodeError as exc:
-            raise SopsError(f"{where}: not valid UTF-8 (byte {exc.start})", hint="check the --input-type") from None
+            raise SopsError(
+                f"{where}: not valid UTF-8 (byte {exc.start})", hint="check the --input-type"
+            ) from None
         out = Branch()
         for n, line in enumerate(text.splitlines(), 1):
             if not line.strip():
@@ -60,7 +64,7 @@ class DotenvStore(Store):
 
     def load_encrypted(self, data: bytes, where: str) -> tuple[list[Branch], Any]:
         (branch,) = self.load_plain(data, where)
-        flat = {k[len(_PREFIX):]: v for k, v in branch.items if isinstance(k, str) and k.startswith(_PREFIX)}
+        flat = {k[len(_PREFIX) :]: v for k, v in branch.items if isinstance(k, str) and k.startswith(_PREFIX)}
         if not flat:
             raise SopsError(f"{where}: no sops_ metadata found: the file is not encrypted with sops")
         rest = Branch([(k, v) for k, v in branch.items if not (isinstance(k, str) and k.startswith(_PREFIX))])

@@ -19,8 +19,12 @@ def _parse(data: bytes, where: str) -> Branch:
     if text.lstrip() and not text.lstrip().startswith(("[", "#", ";")):
         text = "[DEFAULT]\n" + text  # go-ini puts keys before any section into DEFAULT
     cp = configparser.ConfigParser(
-        interpolation=None, delimiters=("=", ":"), comment_prefixes=("#", ";"), strict=False,
-        default_section="\x00no-default", empty_lines_in_values=False,
+        interpolation=None,
+        delimiters=("=", ":"),
+        comment_prefixes=("#", ";"),
+        strict=False,
+        default_section="\x00no-default",
+        empty_lines_in_values=False,
     )
     cp.optionxform = str  # type: ignore[assignment,method-assign]
     try:

@@ -21,12 +21,17 @@ def _go_json_string(s: str) -> str:
     try:
         s.encode("utf-8")
     except UnicodeEncodeError:
-        raise SopsError("a value holds bytes that are not UTF-8 and cannot be written as JSON",
-                        hint="use --output-type binary") from None
+        raise SopsError(
+            "a value holds bytes that are not UTF-8 and cannot be written as JSON",
+            hint="use --output-type binary",
+        ) from None
     out = json.dumps(s, ensure_ascii=False)
     return (
-        out.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
-        .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
+        out.replace("<", "\\u003c")
+        .replace(">", "\\u003e")
+        .replace("&", "\\u0026")
+        .replace("\u2028", "\\u2028")
+        .replace("\u2029", "\\u2029")
     )
 
 
@@ -93,7 +98,9 @@ def parse_json(data: bytes, where: str) -> Node:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise SopsError(f"{where}: not valid UTF-8 JSON (byte {exc.start})", hint="check the --input-type") from None
+        raise SopsError(
+            f"{where}: not valid UTF-8 JSON (byte {exc.start})", hint="check the --input-type"
+        ) from None
     try:
         return json.loads(text, object_pairs_hook=Branch, parse_int=_parse_int)
     except json.JSONDecodeError as exc:

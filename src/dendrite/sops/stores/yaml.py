@@ -16,7 +16,8 @@ from typing import Any
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import YAMLError
-from ruamel.yaml.nodes import MappingNode, Node as YNode, ScalarNode, SequenceNode
+from ruamel.yaml.nodes import MappingNode, ScalarNode, SequenceNode
+from ruamel.yaml.nodes import Node as YNode
 from ruamel.yaml.resolver import VersionedResolver
 from ruamel.yaml.scalarstring import DoubleQuotedScalarString, LiteralScalarString
 from ruamel.yaml.tag import Tag
@@ -32,7 +33,7 @@ _Y = "tag:yaml.org,2002:"
 MAX_DEPTH = 500
 
 
-class _MarkPlain(VersionedResolver):  # type: ignore[misc]
+class _MarkPlain(VersionedResolver):
     """Tags every plain scalar as such, so that typing is ours (go-yaml's) and not ruamel's."""
 
     def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
@@ -91,9 +92,13 @@ def _convert(node: YNode, where: str, depth: int, active: set[int]) -> Node:
                     if isinstance(knode, ScalarNode) and str(knode.tag) == _PLAIN and knode.value == "<<":
                         key = "<<"
                     else:
-                        raise SopsError(f"{where}:{line}: mapping key {knode.value!r} is not a string; sops needs string keys")
+                        raise SopsError(
+                            f"{where}:{line}: mapping key {knode.value!r} is not a string; sops needs string keys"
+                        )
                 if key in seen:
-                    raise SopsError(f"{where}:{line}: mapping key {key!r} already defined at line {seen[key]}")
+                    raise SopsError(
+                        f"{where}:{line}: mapping key {key!r} already defined at line {seen[key]}"
+                    )
                 seen[key] = line
                 out.items.append((key, _convert(vnode, where, depth + 1, active)))
             return out
@@ -106,7 +111,9 @@ def parse_yaml(data: bytes, where: str) -> list[Node]:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise SopsError(f"{where}: not valid UTF-8 YAML (byte {exc.start})", hint="check the --input-type") from None
+        raise SopsError(
+            f"{where}: not valid UTF-8 YAML (byte {exc.start})", hint="check the --input-type"
+        ) from None
     loader = YAML(typ="safe", pure=True)
     loader.Resolver = _MarkPlain
     try:
@@ -122,6 +129,7 @@ def parse_yaml(data: bytes, where: str) -> list[Node]:
 
 
 # ---------------------------------------------------------------------------------------------- writing
+
 
 class _GoTimestamp(str):
     __slots__ = ()
@@ -154,11 +162,14 @@ def _to_ruamel(node: Node, quote_all: bool) -> Any:
         try:
             node.encode("utf-8")
         except UnicodeEncodeError:
-            raise SopsError("a value holds bytes that are not UTF-8 and cannot be written as YAML",
-                            hint="use --output-type binary") from None
+            raise SopsError(
+                "a value holds bytes that are not UTF-8 and cannot be written as YAML",
+                hint="use --output-type binary",
+            ) from None
         if node.startswith("ENC[AES256_GCM,") and "\n" not in node:
             return node
-        if quote_all or not reads_back_as_string(node) or "\n" in node:
+        # double quotes escape what plain and single-quoted styles would fold (NEL, U+2028, controls)
+        if quote_all or not node.isprintable() or not reads_back_as_string(node):
             return DoubleQuotedScalarString(node)
         return node
     return node
@@ -195,7 +206,8 @@ class YamlStore(Store):
         for k, v in metadata.items():
             if k == "age":
                 meta[k] = CommentedSeq(
-                    CommentedMap([("recipient", e["recipient"]), ("enc", LiteralScalarString(e["enc"]))]) for e in v
+                    CommentedMap([("recipient", e["recipient"]), ("enc", LiteralScalarString(e["enc"]))])
+                    for e in v
                 )
             elif k == "lastmodified":
                 meta[k] = DoubleQuotedScalarString(v)
