@@ -130,13 +130,15 @@ def append_private(path: Path, data: bytes) -> None:
 
 
 @contextlib.contextmanager
-def repo_lock(root: Path, timeout: float = 30.0) -> Iterator[Path]:
+def repo_lock(root: Path, timeout: float | None = None) -> Iterator[Path]:
     """Hold the repository's exclusive write lock; yields the scratch directory.
 
     flock is released by the kernel when the holder dies, so a killed writer never leaves the
     repository locked. On entry the scratch directory is emptied: any file there belongs to a writer
     that died, since only the lock holder writes there.
     """
+    if timeout is None:
+        timeout = float(os.environ.get("DENDRITE_LOCK_TIMEOUT", "60"))
     sd = state_dir(root)
     fd = os.open(sd / _LOCK, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     deadline = time.monotonic() + timeout
