@@ -77,16 +77,31 @@ def sops_bin() -> str:
     return SOPS
 
 
-def run_sops(sops_bin: str, args: list[str], env: Mapping[str, str], cwd: Path | None = None,
-             check: bool = True, stdin: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
-    proc = subprocess.run([sops_bin, *args], env=dict(env), cwd=cwd, capture_output=True, input=stdin, timeout=60)
+def run_sops(
+    sops_bin: str,
+    args: list[str],
+    env: Mapping[str, str],
+    cwd: Path | None = None,
+    check: bool = True,
+    stdin: bytes | None = None,
+) -> subprocess.CompletedProcess[bytes]:
+    proc = subprocess.run(
+        [sops_bin, *args], env=dict(env), cwd=cwd, capture_output=True, input=stdin, timeout=60
+    )
     if check and proc.returncode != 0:
         raise AssertionError(f"sops {' '.join(args)} failed ({proc.returncode}): {proc.stderr.decode()}")
     return proc
 
 
-def run_cli(args: list[str], env: Mapping[str, str], cwd: Path | None = None,
-            stdin: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
+def run_cli(
+    args: list[str], env: Mapping[str, str], cwd: Path | None = None, stdin: bytes | None = None
+) -> subprocess.CompletedProcess[bytes]:
     """Run `python -m dendrite` as a separate process, exactly as a user would."""
-    return subprocess.run([sys.executable, "-m", "dendrite", *args], env=dict(env), cwd=cwd,
-                          capture_output=True, input=stdin, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "dendrite", *args],
+        env=dict(env),
+        cwd=cwd,
+        capture_output=True,
+        input=stdin,
+        timeout=120,
+    )

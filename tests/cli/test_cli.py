@@ -13,7 +13,9 @@ from tests.conftest import Keys, clean_env, run_cli, run_sops
 def test_help_version_and_completion(tmp_path: Path) -> None:
     env = clean_env(home=tmp_path)
     res = run_cli(["--help"], env)
-    assert res.returncode == 0 and b"secrets" in res.stdout and b"sops" in res.stdout and b"demo" in res.stdout
+    assert (
+        res.returncode == 0 and b"secrets" in res.stdout and b"sops" in res.stdout and b"demo" in res.stdout
+    )
     assert run_cli(["--version"], env).stdout.decode().strip() == f"dendrite {__version__}"
     comp = run_cli(["--show-completion", "bash"], {**env, "SHELL": "/bin/bash"})
     assert comp.returncode == 0 and b"complete" in comp.stdout
@@ -31,7 +33,9 @@ def test_debug_shows_the_traceback(tmp_path: Path, keys: Keys) -> None:
     assert res.returncode != 0 and b"Traceback" in res.stderr and b"InputError" in res.stderr
 
 
-def test_sops_cli_encrypt_decrypt_extract_updatekeys_rotate(tmp_path: Path, keys: Keys, sops_bin: str) -> None:
+def test_sops_cli_encrypt_decrypt_extract_updatekeys_rotate(
+    tmp_path: Path, keys: Keys, sops_bin: str
+) -> None:
     f = tmp_path / "app.yaml"
     f.write_text("db:\n  password: hunter2\n  port: 5432\n")
     res = run_cli(["sops", "encrypt", "--age", keys.a.public, "--in-place", str(f)], keys.env)
@@ -55,8 +59,12 @@ def test_sops_cli_encrypt_decrypt_extract_updatekeys_rotate(tmp_path: Path, keys
     enc = run_cli(["sops", "encrypt", "--age", keys.a.public, str(binf)], keys.env)
     out = tmp_path / "blob.enc"
     out.write_bytes(enc.stdout)
-    assert run_sops(sops_bin, ["decrypt", "--input-type", "binary", "--output-type", "binary", str(out)],
-                    keys.env).stdout == b"\x00\x01raw"
+    assert (
+        run_sops(
+            sops_bin, ["decrypt", "--input-type", "binary", "--output-type", "binary", str(out)], keys.env
+        ).stdout
+        == b"\x00\x01raw"
+    )
     assert run_cli(["sops", "decrypt", "--input-type", "binary", str(out)], keys.env).stdout == b"\x00\x01raw"
 
 
@@ -72,7 +80,9 @@ def test_sops_recipients_from_environment(tmp_path: Path, keys: Keys) -> None:
 def test_identity_discovery_like_sops(tmp_path: Path, keys: Keys) -> None:
     f = tmp_path / "x.json"
     f.write_text('{"a": 1}')
-    assert run_cli(["sops", "encrypt", "--age", keys.a.public, "--in-place", str(f)], keys.env).returncode == 0
+    assert (
+        run_cli(["sops", "encrypt", "--age", keys.a.public, "--in-place", str(f)], keys.env).returncode == 0
+    )
     base = clean_env(home=tmp_path / "h")
     assert run_cli(["sops", "decrypt", str(f)], {**base, "SOPS_AGE_KEY": keys.a.secret}).returncode == 0
     default = tmp_path / "h/.config/sops/age/keys.txt"
@@ -98,7 +108,9 @@ def test_demo_builds_the_sample_fleet(tmp_path: Path, sops_bin: str) -> None:
     listed = json.loads(run_cli(["--repo", str(target), "secrets", "list", "--json"], demo_env).stdout)
     assert "cinnabar-age.key" in listed and "cachix-auth-token" in listed
     assert run_cli(["--repo", str(target), "secrets", "check"], demo_env).returncode == 0
-    out = run_sops(sops_bin, ["decrypt", str(target / "sops/secrets/cinnabar-restic-password/secret")], demo_env)
+    out = run_sops(
+        sops_bin, ["decrypt", str(target / "sops/secrets/cinnabar-restic-password/secret")], demo_env
+    )
     assert out.stdout == b"correct-horse-battery-staple"
     # running it again rebuilds the demo; a foreign directory is refused
     assert run_cli(["demo", str(target)], env).returncode == 0

@@ -21,8 +21,9 @@ def write_key(directory: Path, public: str, legacy: bool = False) -> None:
     (directory / "key.json").write_text(json.dumps(body if legacy else [body], indent=2))
 
 
-def clan_encrypt(sops_bin: str, env: dict[str, str], tmp: Path, secret_dir: Path, value: bytes,
-                 recipients: list[str]) -> None:
+def clan_encrypt(
+    sops_bin: str, env: dict[str, str], tmp: Path, secret_dir: Path, value: bytes, recipients: list[str]
+) -> None:
     """clan's encrypt_secret: temp config with one key group, extension-less temp file, in-place encrypt."""
     cfg = tmp / "clan-sops-config.json"
     cfg.write_text(json.dumps({"creation_rules": [{"key_groups": [{"age": recipients, "pgp": []}]}]}))

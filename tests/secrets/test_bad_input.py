@@ -71,7 +71,9 @@ def test_broken_and_misplaced_symlinks(repo: Path, keys: Keys) -> None:
     assert check.returncode == 1 and json.loads(check.stdout)[0]["kind"] == "link"
     (secret / "users" / "ghost").unlink()
     (repo / "sops/machines/alice").mkdir(parents=True)
-    (repo / "sops/machines/alice/key.json").write_text(json.dumps([{"publickey": new_key().public, "type": "age"}]))
+    (repo / "sops/machines/alice/key.json").write_text(
+        json.dumps([{"publickey": new_key().public, "type": "age"}])
+    )
     os.symlink("../../../machines/alice", secret / "users" / "alice2")
     res = run_cli(["--repo", str(repo), "secrets", "key", "update"], keys.env)
     assert_clean_error(res, "misplaced link")
@@ -109,6 +111,10 @@ def test_garbage_file_to_sops_decrypt(tmp_path: Path, keys: Keys) -> None:
 
 
 def test_unknown_secret_and_member(repo: Path, keys: Keys) -> None:
-    assert_clean_error(run_cli(["--repo", str(repo), "secrets", "get", "missing"], keys.env), "does not exist")
-    assert_clean_error(run_cli(["--repo", str(repo), "secrets", "groups", "add-user", "admins", "nobody"], keys.env),
-                       "does not exist")
+    assert_clean_error(
+        run_cli(["--repo", str(repo), "secrets", "get", "missing"], keys.env), "does not exist"
+    )
+    assert_clean_error(
+        run_cli(["--repo", str(repo), "secrets", "groups", "add-user", "admins", "nobody"], keys.env),
+        "does not exist",
+    )

@@ -61,7 +61,9 @@ def test_dendrite_reads_a_tree_made_by_clan_and_sops(tmp_path: Path, keys: Keys,
     only_b = tmp_path / "b.txt"
     only_b.write_text(keys.b.secret)
     env_b = {**keys.env, "SOPS_AGE_KEY_FILE": str(only_b)}
-    assert run_sops(sops_bin, ["decrypt", str(tmp_path / "sops/secrets/drifted/secret")], env_b).stdout == b"x"
+    assert (
+        run_sops(sops_bin, ["decrypt", str(tmp_path / "sops/secrets/drifted/secret")], env_b).stdout == b"x"
+    )
 
 
 def test_secret_written_by_dendrite_is_read_by_sops(tmp_path: Path, keys: Keys, sops_bin: str) -> None:

@@ -66,15 +66,40 @@ unicode: "caf\\u00e9 \\u2603"
 """
 
 EXPECTED_PLAIN = {
-    "name": "dendrite", "count": 42, "negative": -7, "octal_old": 493, "octal_new": 15, "hex": 31,
-    "underscored": 1000, "ratio": 1.5, "whole_float": 1.0, "exp": 100000.0, "tiny": 1.5e-7, "dot": 0.5,
-    "inf": math.inf, "enabled": True, "disabled": False, "yes_is_a_string": "yes", "nothing": None,
-    "tilde": None, "empty": "", "date": "2024-01-02T00:00:00Z", "stamp": "2024-05-06T07:08:09.12Z",
-    "offset": "2024-05-06T07:08:09+02:00", "spaced": "2024-01-02T03:04:05Z", "quoted_number": "0o17",
-    "single": "single", "eight": 8.0, "block": "line one\nline two\n", "folded": "folded text\n",
+    "name": "dendrite",
+    "count": 42,
+    "negative": -7,
+    "octal_old": 493,
+    "octal_new": 15,
+    "hex": 31,
+    "underscored": 1000,
+    "ratio": 1.5,
+    "whole_float": 1.0,
+    "exp": 100000.0,
+    "tiny": 1.5e-7,
+    "dot": 0.5,
+    "inf": math.inf,
+    "enabled": True,
+    "disabled": False,
+    "yes_is_a_string": "yes",
+    "nothing": None,
+    "tilde": None,
+    "empty": "",
+    "date": "2024-01-02T00:00:00Z",
+    "stamp": "2024-05-06T07:08:09.12Z",
+    "offset": "2024-05-06T07:08:09+02:00",
+    "spaced": "2024-01-02T03:04:05Z",
+    "quoted_number": "0o17",
+    "single": "single",
+    "eight": 8.0,
+    "block": "line one\nline two\n",
+    "folded": "folded text\n",
     "nested": {"deep": {"list": [1, "two", {"three": 3}, [4, 5]], "leaf": "value"}},
-    "list_of_maps": [{"a": 1}, {"b": ["x", "y"]}], "anchor": {"k": "v"}, "alias": {"k": "v"},
-    "password_unencrypted": "plain-and-visible", "unicode": "caf\u00e9 \u2603",
+    "list_of_maps": [{"a": 1}, {"b": ["x", "y"]}],
+    "anchor": {"k": "v"},
+    "alias": {"k": "v"},
+    "password_unencrypted": "plain-and-visible",
+    "unicode": "caf\u00e9 \u2603",
 }
 
 
@@ -83,12 +108,18 @@ def _plain_yaml(data: bytes) -> object:
     return to_plain(docs[0]) if len(docs) == 1 else [to_plain(d) for d in docs]
 
 
-def test_sops_yaml_with_every_type_decrypts_with_mac_verified(tmp_path: Path, keys: Keys, sops_bin: str) -> None:
+def test_sops_yaml_with_every_type_decrypts_with_mac_verified(
+    tmp_path: Path, keys: Keys, sops_bin: str
+) -> None:
     f = tmp_path / "all.yaml"
     f.write_bytes(YAML_ALL_TYPES)
-    run_sops(sops_bin, ["encrypt", "--age", f"{keys.a.public},{keys.b.public}", "--in-place", str(f)], keys.env)
+    run_sops(
+        sops_bin, ["encrypt", "--age", f"{keys.a.public},{keys.b.public}", "--in-place", str(f)], keys.env
+    )
     text = f.read_text()
-    assert "type:time" in text and "type:comment" in text and "password_unencrypted: plain-and-visible" in text
+    assert (
+        "type:time" in text and "type:comment" in text and "password_unencrypted: plain-and-visible" in text
+    )
     doc = sops.decrypt_document(f.read_bytes(), "yaml", keys.identities, where=str(f))
     assert to_plain(doc.branches[0]) == EXPECTED_PLAIN
     assert set(doc.metadata.recipients) == {keys.a.public, keys.b.public}
@@ -100,7 +131,9 @@ def test_sops_yaml_with_every_type_decrypts_with_mac_verified(tmp_path: Path, ke
 def test_each_recipient_alone_can_decrypt(tmp_path: Path, keys: Keys, sops_bin: str) -> None:
     f = tmp_path / "two.yaml"
     f.write_bytes(b"a: 1\n")
-    run_sops(sops_bin, ["encrypt", "--age", f"{keys.a.public},{keys.b.public}", "--in-place", str(f)], keys.env)
+    run_sops(
+        sops_bin, ["encrypt", "--age", f"{keys.a.public},{keys.b.public}", "--in-place", str(f)], keys.env
+    )
     for k in (keys.a, keys.b):
         ids = sops.identities_from_text(k.secret)
         assert sops.decrypt(f.read_bytes(), ids, input_format="yaml") == b"a: 1\n"
@@ -110,8 +143,15 @@ def test_sops_encrypted_regex_and_mac_only_encrypted(tmp_path: Path, keys: Keys,
     f = tmp_path / "regex.yaml"
     f.write_bytes(b"data:\n  password: hunter2\n  port: 5432\nvisible: 1.0\nother: [a, b]\n")
     cfg = tmp_path / ".sops.yaml"  # sops 3.11 takes mac_only_encrypted from a creation rule only
-    cfg.write_text(json.dumps({"creation_rules": [
-        {"age": keys.a.public, "encrypted_regex": "^(password|port)$", "mac_only_encrypted": True}]}))
+    cfg.write_text(
+        json.dumps(
+            {
+                "creation_rules": [
+                    {"age": keys.a.public, "encrypted_regex": "^(password|port)$", "mac_only_encrypted": True}
+                ]
+            }
+        )
+    )
     run_sops(sops_bin, ["--config", str(cfg), "encrypt", "--in-place", str(f)], keys.env)
     raw = f.read_text()
     assert "visible: 1" in raw and "mac_only_encrypted: true" in raw and "hunter2" not in raw
@@ -159,8 +199,13 @@ def test_sops_multi_document_yaml(tmp_path: Path, keys: Keys, sops_bin: str) -> 
 
 # ------------------------------------------------------------------------------ dendrite writes, sops reads
 
-@pytest.mark.parametrize("fmt,name", [("yaml", "x.yaml"), ("json", "x.json"), ("binary", "x.bin"), ("dotenv", "x.env")])
-def test_dendrite_output_decrypts_with_sops(tmp_path: Path, keys: Keys, sops_bin: str, fmt: str, name: str) -> None:
+
+@pytest.mark.parametrize(
+    "fmt,name", [("yaml", "x.yaml"), ("json", "x.json"), ("binary", "x.bin"), ("dotenv", "x.env")]
+)
+def test_dendrite_output_decrypts_with_sops(
+    tmp_path: Path, keys: Keys, sops_bin: str, fmt: str, name: str
+) -> None:
     sources = {
         "yaml": YAML_ALL_TYPES,
         "json": b'{"a": 1, "b": [1.5, "x", {"c": null, "d": false}], "e": "<&>", "big": 12345678901234567}',
@@ -184,10 +229,15 @@ def test_dendrite_regex_and_suffix_rules_read_by_sops(tmp_path: Path, keys: Keys
     for rule in (sops.CryptRule("encrypted_regex", "^password$"), sops.CryptRule()):
         for moe in (False, True):
             f = tmp_path / "r.yaml"
-            f.write_bytes(sops.encrypt(src, [keys.a.public], input_format="yaml", rule=rule, mac_only_encrypted=moe))
+            f.write_bytes(
+                sops.encrypt(src, [keys.a.public], input_format="yaml", rule=rule, mac_only_encrypted=moe)
+            )
             assert b"hunter2" not in f.read_bytes()
             out = run_sops(sops_bin, ["decrypt", str(f)], keys.env).stdout
-            assert _plain_yaml(out) == {"db": {"password": "hunter2", "host": "example"}, "token_unencrypted": "visible"}
+            assert _plain_yaml(out) == {
+                "db": {"password": "hunter2", "host": "example"},
+                "token_unencrypted": "visible",
+            }
 
 
 def test_updatekeys_interop_both_ways(tmp_path: Path, keys: Keys, sops_bin: str) -> None:
@@ -205,7 +255,9 @@ def test_updatekeys_interop_both_ways(tmp_path: Path, keys: Keys, sops_bin: str)
     assert run_sops(sops_bin, ["decrypt", str(f)], env_b).stdout == b"a: secret\n"
     # the real sops updatekeys on dendrite's output keeps it valid for dendrite
     cfg = tmp_path / "cfg.yaml"
-    cfg.write_text(json.dumps({"creation_rules": [{"key_groups": [{"age": [keys.a.public, keys.b.public]}]}]}))
+    cfg.write_text(
+        json.dumps({"creation_rules": [{"key_groups": [{"age": [keys.a.public, keys.b.public]}]}]})
+    )
     run_sops(sops_bin, ["--config", str(cfg), "updatekeys", "--yes", str(f)], env_b)
     meta = sops.read_metadata(f.read_bytes(), "yaml", "f")
     assert set(meta.recipients) == {keys.a.public, keys.b.public}

@@ -64,8 +64,11 @@ def test_swapped_values_fail_because_the_path_is_the_aad(encrypted: Path, keys: 
     text = encrypted.read_text()
     pw = re.search(r"password: (ENC\[[^\n]*\])", text).group(1)  # type: ignore[union-attr]
     user = re.search(r"user: (ENC\[[^\n]*\])", text).group(1)  # type: ignore[union-attr]
-    encrypted.write_text(text.replace(f"password: {pw}", "password: X").replace(f"user: {user}", f"user: {pw}")
-                         .replace("password: X", f"password: {user}"))
+    encrypted.write_text(
+        text.replace(f"password: {pw}", "password: X")
+        .replace(f"user: {user}", f"user: {pw}")
+        .replace("password: X", f"password: {user}")
+    )
     with pytest.raises(SopsError, match="fails authentication"):
         _decrypt(encrypted, keys)
 

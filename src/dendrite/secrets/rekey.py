@@ -1,24 +1,30 @@
 """Re-keying: bring each secret's recipients in line with its links, fast and crash-safe.
 
 Only the data key is re-wrapped (values, MAC and lastmodified are untouched, like `sops updatekeys`),
-in-process: no process per file. All new contents are computed first, so a file we cannot open stops
-the whole run before anything is written; then the files are replaced together by
-`atomic_write_many`, each atomically.
+in-process: no process per file. Age entries of recipients that stay are kept as they are (each is a
+complete age file of the same data key for that recipient), so adding one user costs one age
+encryption per secret rather than one per recipient. All new contents are computed first, so a file
+we cannot open stops the whole run before anything is written; then the files are replaced together
+by `atomic_write_many`, each atomically.
 """
 
 from __future__ import annotations
 
+import json
+import multiprocessing as mp
+import os
 from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from dendrite.errors import DendriteError, StoreError
-from dendrite.fsutil import PendingWrite, atomic_write_many
+from dendrite.errors import DendriteError, NoKeyError, SopsError, StoreError
+from dendrite.fsutil import PendingWrite, atomic_write_many, detach_forked_worker
 from dendrite.secrets.keys import SopsKey
 from dendrite.secrets.layout import Layout, SecretRef
-from dendrite.secrets.recipients import collect
-from dendrite.sops.age import Identities
-from dendrite.sops.document import read_metadata, updatekeys
+from dendrite.secrets.recipients import Resolver
+from dendrite.sops.age import Identities, identities_from_text
+from dendrite.sops.document import rewrap
 
 
 @dataclass(frozen=True)
@@ -26,6 +32,7 @@ class Drift:
     ref: SecretRef
     current: frozenset[SopsKey]
     wanted: frozenset[SopsKey]
+    data: bytes
 
     @property
     def missing(self) -> frozenset[SopsKey]:
@@ -36,10 +43,24 @@ class Drift:
         return self.current - self.wanted
 
 
+def recipients_of(data: bytes, where: str) -> frozenset[SopsKey]:
+    """The recipients of a clan secret file, read straight from its JSON like clan's get_recipients."""
+    try:
+        meta = json.loads(data)["sops"]
+        age = meta.get("age") or []
+        pgp = meta.get("pgp") or []
+        return frozenset(
+            [SopsKey("age", e["recipient"]) for e in age] + [SopsKey("pgp", e["fp"]) for e in pgp]
+        )
+    except (ValueError, KeyError, TypeError, AttributeError):
+        raise SopsError(
+            f"{where} is not a sops file (no readable 'sops' metadata)",
+            hint="restore it from version control",
+        ) from None
+
+
 def file_recipients(ref: SecretRef) -> frozenset[SopsKey]:
-    data = ref.file.read_bytes()
-    meta = read_metadata(data, "binary", str(ref.file))
-    return frozenset(SopsKey("age", r) for r in meta.recipients)
+    return recipients_of(ref.file.read_bytes(), str(ref.file))
 
 
 def find_drift(layout: Layout, refs: Sequence[SecretRef], strict: bool = True) -> list[Drift]:
@@ -48,18 +69,20 @@ def find_drift(layout: Layout, refs: Sequence[SecretRef], strict: bool = True) -
     With `strict`, a broken or misplaced link is an error: re-keying past it would silently drop a
     recipient, so the user is sent to `secrets check` / `secrets fix` first.
     """
+    resolver = Resolver(layout)
     out = []
     for ref in refs:
-        got = collect(ref, layout)
+        got = resolver.collect(ref)
         if strict and got.problems:
             p = got.problems[0]
             raise StoreError(
                 f"{p.link} {p.reason}", hint="run 'dendrite secrets check', then 'dendrite secrets fix'"
             )
-        current = file_recipients(ref)
+        data = ref.file.read_bytes()
+        current = recipients_of(data, str(ref.file))
         wanted = frozenset(got.keys)
         if current != wanted:
-            out.append(Drift(ref, current, wanted))
+            out.append(Drift(ref, current, wanted, data))
     return out
 
 
@@ -67,7 +90,8 @@ def _recipients(keys: frozenset[SopsKey], ref: SecretRef) -> list[str]:
     pgp = [k for k in keys if k.type != "age"]
     if pgp:
         raise StoreError(
-            f"{ref.label}: recipient {pgp[0].publickey} is a {pgp[0].type} key, which dendrite cannot encrypt to",
+            f"{ref.label}: recipient {pgp[0].publickey} is a {pgp[0].type} key, which dendrite cannot "
+            "encrypt to",
             hint="replace it with an age key",
         )
     if not keys:
@@ -78,6 +102,44 @@ def _recipients(keys: frozenset[SopsKey], ref: SecretRef) -> list[str]:
     return sorted(k.publickey for k in keys)
 
 
+_PARALLEL_FROM = 200
+_WORKER_IDENTITIES: Identities | None = None
+
+
+def _init_worker(secret_keys: str, forked: bool = False) -> None:
+    global _WORKER_IDENTITIES
+    if forked:
+        detach_forked_worker()
+    _WORKER_IDENTITIES = identities_from_text(secret_keys, "re-key worker")
+
+
+def _rewrap_one(job: tuple[bytes, list[str], str]) -> bytes | tuple[str, str, str | None]:
+    data, recipients, where = job
+    assert _WORKER_IDENTITIES is not None
+    try:
+        return rewrap(data, recipients, _WORKER_IDENTITIES, fmt="binary", where=where)
+    except DendriteError as exc:
+        return (type(exc).__name__, exc.message, exc.hint)
+
+
+def _rewrap_all(
+    jobs: list[tuple[bytes, list[str], str]], identities: Identities
+) -> list[bytes | tuple[str, str, str | None]]:
+    """Re-wrap in this process, or on every core for large batches (age's X25519 is the cost)."""
+    cores = os.cpu_count() or 1
+    if len(jobs) < _PARALLEL_FROM or cores < 2 or "fork" not in mp.get_all_start_methods():
+        _init_worker("\n".join(str(i.secret) for i in identities.items))
+        return [_rewrap_one(j) for j in jobs]
+    ctx = mp.get_context("fork")
+    with ProcessPoolExecutor(
+        min(cores, 4),
+        mp_context=ctx,
+        initializer=_init_worker,
+        initargs=("\n".join(str(i.secret) for i in identities.items), True),
+    ) as pool:
+        return list(pool.map(_rewrap_one, jobs, chunksize=max(16, len(jobs) // (4 * cores))))
+
+
 def apply(
     drifts: Sequence[Drift],
     identities: Identities,
@@ -85,16 +147,16 @@ def apply(
     progress: Callable[[int, int], None] | None = None,
 ) -> int:
     """Re-wrap every drifted secret for its wanted recipients; returns how many were rewritten."""
+    jobs = [(d.data, _recipients(d.wanted, d.ref), str(d.ref.file)) for d in drifts]
+    results = _rewrap_all(jobs, identities)
     writes = []
-    for n, d in enumerate(drifts, 1):
-        where = str(d.ref.file)
-        try:
-            data = d.ref.file.read_bytes()
-            new = updatekeys(data, _recipients(d.wanted, d.ref), identities, fmt="binary", where=where)
-        except DendriteError as exc:
-            raise type(exc)(f"{exc.message} (nothing was re-keyed)", hint=exc.hint) from None
-        writes.append(PendingWrite(d.ref.file, new, d.ref.file.stat().st_mode & 0o777))
-        if progress:
-            progress(n, len(drifts))
+    for d, result in zip(drifts, results, strict=True):
+        if isinstance(result, tuple):
+            kind, message, hint = result
+            error = {"NoKeyError": NoKeyError, "SopsError": SopsError}.get(kind, StoreError)
+            raise error(f"{message} (nothing was re-keyed)", hint=hint)
+        writes.append(PendingWrite(d.ref.file, result, d.ref.file.stat().st_mode & 0o777))
+    if progress:
+        progress(len(writes), len(writes))
     atomic_write_many(writes, scratch)
     return len(writes)

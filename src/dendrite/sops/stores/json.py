@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import math
+import re
+from json.encoder import encode_basestring_ascii as _encode_str
 from typing import Any
 
 from dendrite.errors import SopsError
@@ -17,22 +19,24 @@ def _parse_int(text: str) -> int | float:
     return value if INT64_MIN <= value <= INT64_MAX else float(text)
 
 
+_GO_ESCAPES = str.maketrans(
+    {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
+)
+_ESCAPE_RE = re.compile("[<>&\u2028\u2029]")
+
+
 def _go_json_string(s: str) -> str:
-    try:
-        s.encode("utf-8")
-    except UnicodeEncodeError:
-        raise SopsError(
-            "a value holds bytes that are not UTF-8 and cannot be written as JSON",
-            hint="use --output-type binary",
-        ) from None
+    """A JSON string as Go's encoder writes it (<, >, & and U+2028/9 escaped, other text as UTF-8)."""
+    if not s.isascii():
+        try:
+            s.encode("utf-8")
+        except UnicodeEncodeError:
+            raise SopsError(
+                "a value holds bytes that are not UTF-8 and cannot be written as JSON",
+                hint="use --output-type binary",
+            ) from None
     out = json.dumps(s, ensure_ascii=False)
-    return (
-        out.replace("<", "\\u003c")
-        .replace(">", "\\u003e")
-        .replace("&", "\\u0026")
-        .replace("\u2028", "\\u2028")
-        .replace("\u2029", "\\u2029")
-    )
+    return out.translate(_GO_ESCAPES) if _ESCAPE_RE.search(out) else out
 
 
 def _go_json_float(f: float) -> str:
@@ -88,10 +92,90 @@ def _emit(node: Node, indent: int, out: list[str]) -> None:
         raise SopsError(f"cannot write a {type(node).__name__} as JSON")
 
 
-def dump_json(node: Node) -> bytes:
+class _NotSimple(Exception):
+    pass
+
+
+def _simple(node: Node) -> Any:
+    """The tree as dicts and lists when the C-backed json module writes it exactly as Go would:
+    unique keys, and only strings, integers, booleans and nulls (Go and Python print floats apart)."""
+    if isinstance(node, Branch):
+        out = {}
+        for k, v in node.items:
+            if not isinstance(k, str) or k in out:
+                raise _NotSimple
+            out[k] = _simple(v)
+        return out
+    if isinstance(node, list):
+        return [_simple(v) for v in node]
+    if node is None or isinstance(node, bool | int) or (isinstance(node, str) and node.isascii()):
+        return node
+    raise _NotSimple
+
+
+def is_simple_json(value: Any) -> bool:
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and is_simple_json(v) for k, v in value.items())
+    if isinstance(value, list):
+        return all(is_simple_json(v) for v in value)
+    return value is None or isinstance(value, bool | int) or (isinstance(value, str) and value.isascii())
+
+
+def fast_dump_json(value: Any) -> bytes:
+    """Tab-indented JSON of a tree `is_simple_json` accepted, built with the C string encoder."""
     out: list[str] = []
-    _emit(node, 0, out)
-    return ("".join(out) + "\n").encode("utf-8")
+    _fast_emit(value, "\n", out)
+    text = "".join(out)
+    if _ESCAPE_RE.search(text):
+        text = text.translate(_GO_ESCAPES)
+    return (text + "\n").encode("ascii")
+
+
+def _fast_emit(value: Any, nl: str, out: list[str]) -> None:
+    if isinstance(value, str):
+        out.append(_encode_str(value))
+    elif isinstance(value, dict):
+        if not value:
+            out.append("{}")
+            return
+        inner = nl + "\t"
+        out.append("{")
+        first = True
+        for k, v in value.items():
+            out.append(inner if first else "," + inner)
+            first = False
+            out.append(_encode_str(k) + ": ")
+            _fast_emit(v, inner, out)
+        out.append(nl + "}")
+    elif isinstance(value, list):
+        if not value:
+            out.append("[]")
+            return
+        inner = nl + "\t"
+        out.append("[")
+        for n, v in enumerate(value):
+            out.append(inner if n == 0 else "," + inner)
+            _fast_emit(v, inner, out)
+        out.append(nl + "]")
+    elif value is None:
+        out.append("null")
+    elif value is True:
+        out.append("true")
+    elif value is False:
+        out.append("false")
+    else:
+        out.append(str(int(value)))
+
+
+def dump_json(node: Node) -> bytes:
+    """Go's `json.MarshalIndent` with a tab, plus the final newline sops >= 3.10 writes."""
+    try:
+        simple = _simple(node)
+    except _NotSimple:
+        out: list[str] = []
+        _emit(node, 0, out)
+        return ("".join(out) + "\n").encode("utf-8")
+    return fast_dump_json(simple)
 
 
 def parse_json(data: bytes, where: str) -> Node:
