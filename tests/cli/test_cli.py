@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 from dendrite import __version__
@@ -17,8 +19,14 @@ def test_help_version_and_completion(tmp_path: Path) -> None:
         res.returncode == 0 and b"secrets" in res.stdout and b"sops" in res.stdout and b"demo" in res.stdout
     )
     assert run_cli(["--version"], env).stdout.decode().strip() == f"dendrite {__version__}"
-    comp = run_cli(["--show-completion", "bash"], {**env, "SHELL": "/bin/bash"})
-    assert comp.returncode == 0 and b"complete" in comp.stdout
+    # typer detects the shell from the parent process: run under bash (not exec'd, so bash stays the parent)
+    comp = subprocess.run(
+        ["bash", "-c", f"{sys.executable} -m dendrite --show-completion; true"],
+        env=env,
+        capture_output=True,
+        timeout=60,
+    )
+    assert b"complete" in comp.stdout and b"dendrite" in comp.stdout, comp.stderr
     for group in (["secrets"], ["secrets", "users"], ["secrets", "groups"], ["sops"]):
         assert run_cli([*group, "--help"], env).returncode == 0
 
