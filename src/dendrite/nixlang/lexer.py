@@ -1,0 +1,293 @@
+"""The Nix lexer, as Nix 2.x's flex scanner (src/libexpr/lexer.l) behaves.
+
+Why by hand: flex picks the longest match among all rules (ties go to the earlier rule) and keeps a
+stack of start conditions (strings, indented strings, paths, `${` nesting). Python's `re` alternation
+takes the first alternative instead, so each position tries the few rules its first character allows
+and keeps the longest, in flex's rule order.
+"""
+
+from __future__ import annotations
+
+import re
+
+from dendrite.nixlang import tokens as T
+from dendrite.nixlang.tokens import Token
+
+_ID = re.compile(r"[a-zA-Z_][a-zA-Z0-9_'\-]*")
+_INT = re.compile(r"[0-9]+")
+_FLOAT = re.compile(r"(([1-9][0-9]*\.[0-9]*)|(0?\.[0-9]+))([Ee][+-]?[0-9]+)?")
+_PC = r"[a-zA-Z0-9._\-+]"
+_PATH = re.compile(rf"{_PC}*(/{_PC}+)+/?")
+_PATH_SEG_DC = re.compile(rf"{_PC}*/\$\{{")
+_HPATH = re.compile(rf"~(/{_PC}+)+/?")
+_HPATH_START_DC = re.compile(r"~/\$\{")
+_SPATH = re.compile(rf"<{_PC}+(/{_PC}+)*>")
+_URI = re.compile(r"[a-zA-Z][a-zA-Z0-9+\-.]*:[a-zA-Z0-9%/?:@&=+$,\-_.!~*']+")
+_WS = re.compile(r"[ \t\r\n]+")
+_LINE_COMMENT = re.compile(r"#[^\r\n]*")
+_LONG_COMMENT = re.compile(r"/\*([^*]|\*+[^*/])*\*+/")
+_IN_PATH = re.compile(rf"{_PC}*(/{_PC}+)+/?|{_PC}*/|{_PC}+")
+_PATH_SEG = re.compile(rf"{_PC}*/")
+_IND_OPEN = re.compile(r"''( *\n)?")
+
+_PATHISH = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-+/")
+
+DEFAULT, STRING, IND_STRING, INPATH, INPATH_SLASH = range(5)
+
+
+class LexResult:
+    __slots__ = ("errors", "tokens")
+
+    def __init__(self) -> None:
+        self.tokens: list[Token] = []
+        self.errors: list[tuple[int, str]] = []  # (offset, message)
+
+
+def lex(src: str) -> LexResult:
+    """Every significant token of `src`, each carrying its leading trivia; EOF carries the rest."""
+    out = LexResult()
+    toks = out.tokens
+    stack = [DEFAULT]  # the bottom entry plays flex's INITIAL
+    pos = 0
+    n = len(src)
+    trivia_start = 0
+
+    def emit(kind: str, end: int) -> None:
+        nonlocal pos, trivia_start
+        toks.append(Token(kind, src[pos:end], pos, src[trivia_start:pos]))
+        pos = end
+        trivia_start = end
+
+    while pos < n:
+        state = stack[-1]
+        if state == STRING:
+            pos = _lex_string(src, pos, stack, toks, out)
+            trivia_start = pos
+            continue
+        if state == IND_STRING:
+            pos = _lex_ind_string(src, pos, stack, toks, out)
+            trivia_start = pos
+            continue
+        if state in (INPATH, INPATH_SLASH):
+            if src.startswith("${", pos):
+                stack[-1] = INPATH
+                stack.append(DEFAULT)
+                emit(T.DOLLAR_CURLY, pos + 2)
+                continue
+            m = _IN_PATH.match(src, pos)
+            if m and m.end() > pos:
+                stack[-1] = INPATH_SLASH if m.group().endswith("/") else INPATH
+                emit(T.STR, m.end())
+                continue
+            if state == INPATH_SLASH:
+                out.errors.append((pos, "path has a trailing slash"))
+            stack.pop()
+            emit(T.PATH_END, pos)
+            continue
+
+        c = src[pos]
+        if c in " \t\r\n":
+            pos = _WS.match(src, pos).end()  # type: ignore[union-attr]
+            continue
+        if c == "#":
+            pos = _LINE_COMMENT.match(src, pos).end()  # type: ignore[union-attr]
+            continue
+        if c == "/" and src.startswith("/*", pos):
+            m = _LONG_COMMENT.match(src, pos)
+            path = _PATH.match(src, pos)
+            if m and (path is None or m.end() >= path.end()):
+                pos = m.end()
+                continue
+            if m is None and path is None:
+                out.errors.append((pos, "unterminated /* comment"))
+        if c == '"':
+            stack.append(STRING)
+            emit(T.STRING_OPEN, pos + 1)
+            continue
+        if c == "'" and src.startswith("''", pos):
+            stack.append(IND_STRING)
+            emit(T.IND_OPEN, _IND_OPEN.match(src, pos).end())  # type: ignore[union-attr]
+            continue
+        if c == "$" and src.startswith("${", pos):
+            stack.append(DEFAULT)
+            emit(T.DOLLAR_CURLY, pos + 2)
+            continue
+        if c == "{":
+            stack.append(DEFAULT)
+            emit("{", pos + 1)
+            continue
+        if c == "}":
+            if len(stack) > 1:
+                stack.pop()
+            emit("}", pos + 1)
+            continue
+
+        kind, end = _longest(src, pos, c)
+        if kind in (T.PATH, T.HPATH):
+            if src.startswith("${", end):  # `{PATH_SEG}\$\{`: the segment is a path start
+                stack.append(INPATH_SLASH)
+            else:
+                stack.append(INPATH_SLASH if src[end - 1] == "/" else INPATH)
+        elif kind == T.ERROR:
+            out.errors.append((pos, f"unexpected character {c!r}"))
+        emit(kind, end)
+
+    # flex ends the open path at EOF (PATH_END), or reports the trailing slash
+    while stack and stack[-1] in (INPATH, INPATH_SLASH):
+        if stack[-1] == INPATH_SLASH:
+            out.errors.append((pos, "path has a trailing slash"))
+        stack.pop()
+        toks.append(Token(T.PATH_END, "", pos, src[trivia_start:pos]))
+        trivia_start = pos
+    if stack and stack[-1] == STRING:
+        out.errors.append((n, "unterminated string"))
+    elif stack and stack[-1] == IND_STRING:
+        out.errors.append((n, "unterminated indented string"))
+    toks.append(Token(T.EOF, "", n, src[trivia_start:n]))
+    return out
+
+
+def _longest(src: str, pos: int, c: str) -> tuple[str, int]:
+    """The longest match among the rules that can start with `c`, ties to the earlier rule."""
+    best_kind, best_end = T.ERROR, pos + 1
+    best_len = 0
+
+    def offer(kind: str, end: int) -> None:
+        nonlocal best_kind, best_end, best_len
+        if end - pos > best_len:
+            best_kind, best_end, best_len = kind, end, end - pos
+
+    # operators come before identifiers in lexer.l
+    for op in T.OPERATORS:
+        if src.startswith(op, pos):
+            offer(op, pos + len(op))
+            break
+    if c.isalpha() or c == "_":
+        m = _ID.match(src, pos)
+        if m:
+            word = m.group()
+            offer(word if word in T.KEYWORDS else T.ID, m.end())
+    if c.isdigit():
+        offer(T.INT, _INT.match(src, pos).end())  # type: ignore[union-attr]
+    if c.isdigit() or c == ".":
+        m = _FLOAT.match(src, pos)
+        if m:
+            offer(T.FLOAT, m.end())
+    if c in _PATHISH:
+        m = _PATH_SEG_DC.match(src, pos)
+        if m:  # `foo/${`: a path start; its token stops before the `${`
+            if m.end() - pos > best_len:
+                return T.PATH, m.end() - 2
+        m = _PATH.match(src, pos)
+        if m:
+            offer(T.PATH, m.end())
+    if c == "~":
+        m = _HPATH_START_DC.match(src, pos)
+        if m and m.end() - pos > best_len:
+            return T.HPATH, pos + 2
+        m = _HPATH.match(src, pos)
+        if m:
+            offer(T.HPATH, m.end())
+    if c == "<":
+        m = _SPATH.match(src, pos)
+        if m:
+            offer(T.SPATH, m.end())
+    if c.isalpha():
+        m = _URI.match(src, pos)
+        if m:
+            offer(T.URI, m.end())
+    if best_len == 0:
+        if c in "=<>!&|-+*/?:;,.@()[]":
+            return c, pos + 1
+        return T.ERROR, pos + 1
+    return best_kind, best_end
+
+
+def _lex_string(src: str, pos: int, stack: list[int], toks: list[Token], out: LexResult) -> int:
+    """Inside "...": literal text up to `"` or `${`, escapes kept as written."""
+    n = len(src)
+    start = pos
+    while pos < n:
+        c = src[pos]
+        if c == '"':
+            break
+        if c == "\\":
+            if pos + 1 >= n:
+                break
+            pos += 2
+            continue
+        if c == "$":
+            nxt = src[pos + 1] if pos + 1 < n else ""
+            if nxt == "{":
+                break
+            if nxt == '"':
+                pos += 1
+                break
+            if nxt == "":
+                break
+            if nxt == "\\":
+                pos += 3 if pos + 2 < n else 2
+                continue
+            pos += 2
+            continue
+        pos += 1
+    if pos > start:
+        toks.append(Token(T.STR, src[start:pos], start))
+    if pos >= n:
+        return n if pos >= n else pos
+    if src[pos] == '"':
+        stack.pop()
+        toks.append(Token(T.STRING_CLOSE, '"', pos))
+        return pos + 1
+    if src.startswith("${", pos):
+        stack.append(DEFAULT)
+        toks.append(Token(T.DOLLAR_CURLY, "${", pos))
+        return pos + 2
+    # a lone `$` or `\` at the end of input: flex returns EOF here, an unterminated string
+    toks.append(Token(T.STR, src[pos:], pos))
+    return n
+
+
+def _lex_ind_string(src: str, pos: int, stack: list[int], toks: list[Token], out: LexResult) -> int:
+    """Inside ''...'': text runs, the escapes ''$ ''' ''\\x, `${`, and the closing ''."""
+    n = len(src)
+    start = pos
+    while pos < n:
+        c = src[pos]
+        if c == "'":
+            if src.startswith("''", pos):
+                break
+            if pos + 1 < n and src[pos + 1] == "$":
+                break  # a lone quote before `$` is its own token
+            pos += 2 if pos + 1 < n else 1
+            continue
+        if c == "$":
+            if pos + 1 >= n or src[pos + 1] in "{'":
+                break
+            pos += 2
+            continue
+        pos += 1
+    if pos > start:
+        toks.append(Token(T.IND_STR, src[start:pos], start))
+    if pos >= n:
+        return n
+    if src.startswith("''", pos):
+        if src.startswith("'''", pos):
+            toks.append(Token(T.IND_STR, "'''", pos))
+            return pos + 3
+        if src.startswith("''$", pos):
+            toks.append(Token(T.IND_STR, "''$", pos))
+            return pos + 3
+        if src.startswith("''\\", pos) and pos + 3 < n:
+            toks.append(Token(T.IND_STR, src[pos : pos + 4], pos))
+            return pos + 4
+        stack.pop()
+        toks.append(Token(T.IND_CLOSE, "''", pos))
+        return pos + 2
+    if src.startswith("${", pos):
+        stack.append(DEFAULT)
+        toks.append(Token(T.DOLLAR_CURLY, "${", pos))
+        return pos + 2
+    # a lone `'` (before `$`) or a lone `$` (before `'` or at the end)
+    toks.append(Token(T.IND_STR, src[pos], pos))
+    return pos + 1
