@@ -14,7 +14,7 @@ from typing import Annotated
 import typer
 
 from dendrite import __version__
-from dendrite.cli import common, demo_cmd, secrets_cmd, sops_cmd
+from dendrite.cli import common, demo_cmd, nix_cmd, secrets_cmd, sops_cmd
 from dendrite.errors import DendriteError
 
 app = typer.Typer(
@@ -26,6 +26,7 @@ app = typer.Typer(
 )
 app.add_typer(sops_cmd.app, name="sops")
 app.add_typer(secrets_cmd.app, name="secrets")
+app.add_typer(nix_cmd.app, name="nix")
 app.command("demo")(demo_cmd.demo)
 
 

@@ -32,6 +32,13 @@ _IND_OPEN = re.compile(r"''( *\n)?")
 
 _PATHISH = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-+/")
 
+_ID_START = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_")
+_DIGITS = frozenset("0123456789")
+# after an identifier or integer, these characters may let a path, URI or float match longer
+_MAY_EXTEND = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-+/:'")
+# single characters that start no longer token
+_SINGLE = frozenset(";,()[]@?:*")
+
 DEFAULT, STRING, IND_STRING, INPATH, INPATH_SLASH = range(5)
 
 
@@ -122,6 +129,23 @@ def lex(src: str) -> LexResult:
             emit("}", pos + 1)
             continue
 
+        # fast paths: no other rule can match longer (no path, URI or float continues here)
+        if c in _ID_START:
+            m = _ID.match(src, pos)
+            end = m.end()  # type: ignore[union-attr]
+            if end >= n or src[end] not in _MAY_EXTEND:
+                word = src[pos:end]
+                emit(word if word in T.KEYWORDS else T.ID, end)
+                continue
+        elif c in _DIGITS:
+            m = _INT.match(src, pos)
+            end = m.end()  # type: ignore[union-attr]
+            if end >= n or src[end] not in _MAY_EXTEND:
+                emit(T.INT, end)
+                continue
+        elif c in _SINGLE:
+            emit(c, pos + 1)
+            continue
         kind, end = _longest(src, pos, c)
         if kind in (T.PATH, T.HPATH):
             if src.startswith("${", end):  # `{PATH_SEG}\$\{`: the segment is a path start
@@ -129,7 +153,7 @@ def lex(src: str) -> LexResult:
             else:
                 stack.append(INPATH_SLASH if src[end - 1] == "/" else INPATH)
         elif kind == T.ERROR:
-            out.errors.append((pos, f"unexpected character {c!r}"))
+            out.errors.append((pos, _bad_char(c)))
         emit(kind, end)
 
     # flex ends the open path at EOF (PATH_END), or reports the trailing slash
@@ -175,9 +199,8 @@ def _longest(src: str, pos: int, c: str) -> tuple[str, int]:
             offer(T.FLOAT, m.end())
     if c in _PATHISH:
         m = _PATH_SEG_DC.match(src, pos)
-        if m:  # `foo/${`: a path start; its token stops before the `${`
-            if m.end() - pos > best_len:
-                return T.PATH, m.end() - 2
+        if m and m.end() - pos > best_len:  # `foo/${`: a path start; its token stops before the `${`
+            return T.PATH, m.end() - 2
         m = _PATH.match(src, pos)
         if m:
             offer(T.PATH, m.end())
@@ -291,3 +314,11 @@ def _lex_ind_string(src: str, pos: int, stack: list[int], toks: list[Token], out
     # a lone `'` (before `$`) or a lone `$` (before `'` or at the end)
     toks.append(Token(T.IND_STR, src[pos], pos))
     return pos + 1
+
+
+def _bad_char(c: str) -> str:
+    if c == "\x00":
+        return "NUL byte: Nix stops reading the file here, ignoring the rest"
+    if "\udc80" <= c <= "\udcff":
+        return f"byte 0x{ord(c) - 0xDC00:02x} is not valid UTF-8 here (only strings and comments may hold such bytes)"
+    return f"unexpected character {c!r}"

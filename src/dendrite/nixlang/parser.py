@@ -88,12 +88,26 @@ class _TooDeep(Exception):
 
 
 class _Attrs:
-    """What an attribute set literal defines, for Nix's parse-time duplicate checks."""
+    """What an attribute set literal defines, for Nix's parse-time duplicate checks.
+
+    An entry keeps the value node (or the implicit nested set of `a.b = …`); the names a literal
+    value defines are computed only when a duplicate makes them matter.
+    """
 
     __slots__ = ("entries",)
 
     def __init__(self) -> None:
-        self.entries: dict[str, tuple[_Attrs | None, bool]] = {}  # name -> (nested set, inherited)
+        self.entries: dict[str, tuple[_Attrs | Node | None, bool]] = {}  # name -> (set or value, inherited)
+
+    def nested(self, name: str) -> _Attrs | None:
+        entry = self.entries.get(name)
+        if entry is None or entry[1]:
+            return None
+        value = entry[0]
+        if isinstance(value, Node):
+            value = _literal_set(value)
+            self.entries[name] = (value, False)
+        return value
 
 
 def _describe(tok: Token) -> str:
@@ -646,32 +660,32 @@ class Parser:
         for depth, name in enumerate(names[:-1]):
             if name is None:
                 return
-            entry = cur.entries.get(name)
-            if entry is None:
+            if name not in cur.entries:
                 nested = _Attrs()
                 cur.entries[name] = (nested, False)
                 cur = nested
-            elif entry[0] is not None and not entry[1]:
-                cur = entry[0]
-            else:
+                continue
+            existing = cur.nested(name)
+            if existing is None:
                 self._dup(names[: depth + 1], attrs[depth])
                 return
+            cur = existing
         last = names[-1]
         if last is None:
             return
-        value_set = _literal_set(value)
-        entry = cur.entries.get(last)
-        if entry is None:
-            cur.entries[last] = (value_set, False)
+        if last not in cur.entries:
+            cur.entries[last] = (value, False)
             return
-        if entry[0] is not None and value_set is not None and not entry[1]:
-            for key, sub in value_set.entries.items():
-                if key in entry[0].entries:
-                    self._dup([*names, key], attrs[-1])
-                    return
-                entry[0].entries[key] = sub
+        existing = cur.nested(last)
+        value_set = _literal_set(value) if existing is not None else None
+        if existing is None or value_set is None:
+            self._dup(names, attrs[-1])
             return
-        self._dup(names, attrs[-1])
+        for key, sub in value_set.entries.items():
+            if key in existing.entries:
+                self._dup([*names, key], attrs[-1])
+                return
+            existing.entries[key] = sub
 
     def _dup(self, names: list[str | None], at: Node) -> None:
         self.error(f"attribute '{'.'.join(n or '?' for n in names)}' already defined", at.start)
@@ -687,22 +701,21 @@ def _literal_set(value: Node) -> _Attrs | None:
     if value.kind != S.ATTR_SET:
         return None
     out = _Attrs()
-    for child in value.nodes():
+    for child in value.children:
+        if not isinstance(child, Node):
+            continue
         if child.kind == S.BINDING:
-            path = child.child(S.ATTRPATH)
+            parts = child.nodes()
+            path = parts[0] if parts and parts[0].kind == S.ATTRPATH else None
             if path is None:
                 continue
             attrs = [c for c in path.nodes() if c.kind == S.ATTR]
             first = attr_static_name(attrs[0]) if attrs else None
-            if first is not None:
-                sub = (
-                    _Attrs()
-                    if len(attrs) > 1
-                    else _literal_set(child.nodes()[-1])
-                    if len(child.nodes()) > 1
-                    else None
-                )
-                out.entries.setdefault(first, (sub, False))
+            if first is not None and first not in out.entries:
+                if len(attrs) > 1:
+                    out.entries[first] = (_Attrs(), False)
+                else:
+                    out.entries[first] = (parts[1] if len(parts) > 1 else None, False)
         elif child.kind == S.INHERIT:
             for attr in child.nodes():
                 if attr.kind == S.ATTR:

@@ -1,0 +1,118 @@
+"""`dendrite nix …`: syntax checks, literal evaluation and Nix printing, with no Nix installed."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from dendrite.cli.common import emit_json, err, out
+from dendrite.errors import InputError
+from dendrite.nixlang import NotLiteral, evaluate, markers, parse_file, to_nix
+from dendrite.nixlang.source import ParsedFile
+
+app = typer.Typer(
+    help="Parse, check and evaluate Nix files with dendrite's own parser.", no_args_is_help=True
+)
+JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
+
+
+def _nix_files(paths: list[Path]) -> list[Path]:
+    files: list[Path] = []
+    for p in paths:
+        if p.is_dir():
+            files += sorted(f for f in p.rglob("*.nix") if f.is_file())
+        elif p.exists():
+            files.append(p)
+        else:
+            raise InputError(f"{p} does not exist")
+    return files
+
+
+@app.command("check-syntax")
+def check_syntax(
+    paths: Annotated[list[Path], typer.Argument(help="Files or directories (*.nix inside).")],
+    json_: JsonOpt = False,
+) -> None:
+    """Report every syntax error as file:line:col: message; exit 1 if there is any."""
+    results = [parse_file(f) for f in _nix_files(paths)]
+    problems = [d for r in results for d in r.diagnostics]
+    if json_:
+        emit_json(
+            {
+                "files": len(results),
+                "errors": [
+                    {
+                        "file": d.path,
+                        "line": d.position.line,
+                        "column": d.position.column,
+                        "byte": d.position.byte,
+                        "message": d.message,
+                    }
+                    for d in problems
+                ],
+            }
+        )
+    else:
+        for d in problems:
+            out.print(str(d), markup=False)
+        bad = sum(1 for r in results if not r.ok)
+        err.print(f"{len(results)} file(s) checked, {bad} with errors", markup=False)
+    if problems:
+        raise typer.Exit(1)
+
+
+def _jsonable(value: Any, parsed: ParsedFile) -> Any:
+    if isinstance(value, NotLiteral):
+        p = parsed.position(value.offset)
+        return {"__notLiteral": value.reason, "at": f"{parsed.path}:{p.line}:{p.column}"}
+    if isinstance(value, dict):
+        return {k: _jsonable(v, parsed) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_jsonable(v, parsed) for v in value]
+    return value
+
+
+@app.command("eval-literal")
+def eval_literal(
+    file: Path,
+    attr: Annotated[str | None, typer.Option(help="Only this attribute path, e.g. flake.meta.owner.")] = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Evaluate what is literal in FILE (a module is called with {}); exit 1 if a part is not literal."""
+    parsed = parse_file(file)
+    if not parsed.ok:
+        for d in parsed.diagnostics:
+            err.print(str(d), markup=False)
+        raise typer.Exit(1)
+    value = evaluate(parsed.result.root)
+    for name in attr.split(".") if attr else []:
+        if isinstance(value, dict) and name in value:
+            value = value[name]
+        elif isinstance(value, NotLiteral):
+            break
+        else:
+            raise InputError(f"{file}: attribute path '{attr}' not found (at '{name}')")
+    missing = markers(value)
+    if json_:
+        emit_json(_jsonable(value, parsed))
+    elif not missing:
+        out.print(to_nix(value), markup=False)
+    for m in missing:
+        p = parsed.position(m.offset)
+        err.print(f"{parsed.path}:{p.line}:{p.column}: not literal: {m.reason}", markup=False)
+    if missing:
+        raise typer.Exit(1)
+
+
+@app.command("fmt-literal")
+def fmt_literal(width: Annotated[int, typer.Option(help="Line width for inline lists.")] = 100) -> None:
+    """Read JSON on stdin, print it as a Nix expression."""
+    try:
+        value = json.loads(sys.stdin.read())
+    except json.JSONDecodeError as exc:
+        raise InputError(f"stdin is not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    out.print(to_nix(value, width=width), markup=False)
