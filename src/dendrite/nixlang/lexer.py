@@ -34,6 +34,7 @@ _PATHISH = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ012345
 
 _ID_START = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_")
 _DIGITS = frozenset("0123456789")
+_LETTERS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
 # after an identifier or integer, these characters may let a path, URI or float match longer
 _MAY_EXTEND = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-+/:'")
 # single characters that start no longer token
@@ -186,14 +187,14 @@ def _longest(src: str, pos: int, c: str) -> tuple[str, int]:
         if src.startswith(op, pos):
             offer(op, pos + len(op))
             break
-    if c.isalpha() or c == "_":
+    if c in _ID_START:
         m = _ID.match(src, pos)
         if m:
             word = m.group()
             offer(word if word in T.KEYWORDS else T.ID, m.end())
-    if c.isdigit():
+    if c in _DIGITS:
         offer(T.INT, _INT.match(src, pos).end())  # type: ignore[union-attr]
-    if c.isdigit() or c == ".":
+    if c in _DIGITS or c == ".":
         m = _FLOAT.match(src, pos)
         if m:
             offer(T.FLOAT, m.end())
@@ -215,7 +216,7 @@ def _longest(src: str, pos: int, c: str) -> tuple[str, int]:
         m = _SPATH.match(src, pos)
         if m:
             offer(T.SPATH, m.end())
-    if c.isalpha():
+    if c in _LETTERS:
         m = _URI.match(src, pos)
         if m:
             offer(T.URI, m.end())
