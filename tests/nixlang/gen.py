@@ -19,10 +19,37 @@ def _t(draw: Any) -> str:
 
 @st.composite
 def atoms(draw: Any) -> str:
-    return str(draw(st.sampled_from([
-        "1", "0", "42", "1.5", ".5", '"s"', '""', '"a${x}b"', "''\n  i\n''", "./p.nix", "a/b", "<nixpkgs>",
-        "https://e.org/x", "x", "foo", "true", "null", "[ ]", "{ }", "x:x", "~/h", '"\\n\\""', "''$${x}''",
-    ])))
+    return str(
+        draw(
+            st.sampled_from(
+                [
+                    "1",
+                    "0",
+                    "42",
+                    "1.5",
+                    ".5",
+                    '"s"',
+                    '""',
+                    '"a${x}b"',
+                    "''\n  i\n''",
+                    "./p.nix",
+                    "a/b",
+                    "<nixpkgs>",
+                    "https://e.org/x",
+                    "x",
+                    "foo",
+                    "true",
+                    "null",
+                    "[ ]",
+                    "{ }",
+                    "x:x",
+                    "~/h",
+                    '"\\n\\""',
+                    "''$${x}''",
+                ]
+            )
+        )
+    )
 
 
 def programs(max_leaves: int = 12) -> st.SearchStrategy[str]:
@@ -33,18 +60,43 @@ def programs(max_leaves: int = 12) -> st.SearchStrategy[str]:
         def combine(draw: Any) -> str:
             a, b, c = draw(inner), draw(inner), draw(inner)
             i = str(draw(st.sampled_from(IDENTS)))
-            op = str(draw(st.sampled_from(["+", "-", "*", "/", "++", "//", "==", "!=", "<", "<=", "&&", "||", "->"])))
+            op = str(
+                draw(
+                    st.sampled_from(["+", "-", "*", "/", "++", "//", "==", "!=", "<", "<=", "&&", "||", "->"])
+                )
+            )
             t = lambda: _t(draw)  # noqa: E731
             shapes = [
-                f"{a}{t()}{op}{t()}{b}", f"({a})", f"{a} {b}", f"{a}.{i}", f"{a}.{i}{t()}or{t()}{b}",
-                f"{a} ? {i}", f"!{a}", f"-{a}", f"[{t()}{a}{t()}({b}){t()}]",
-                f"{{{t()}{i}{t()}={t()}{a};{t()}{i}x = {b};{t()}}}", f"rec {{ {i} = {a}; }}",
-                f"let{t()}{i} = {a};{t()}in{t()}{b}", f"{i}:{t()}{a}", f"{{ {i}, ... }}: {a}",
-                f"{{ {i} ? {a}, }}: {b}", f"if {a} then {b} else {c}", f"with {a}; {b}", f"assert {a}; {b}",
-                f'"x${{{a}}}y"', f"''\n  {i} ${{{a}}}\n''", f"{{ inherit {i}; }}", f"{{ inherit ({a}) {i}; }}",
-                f"{{ ${{{a}}} = {b}; }}", f"let {{ body = {a}; }}",
+                f"{a}{t()}{op}{t()}{b}",
+                f"({a})",
+                f"{a} {b}",
+                f"{a}.{i}",
+                f"{a}.{i}{t()}or{t()}{b}",
+                f"{a} ? {i}",
+                f"!{a}",
+                f"-{a}",
+                f"[{t()}{a}{t()}({b}){t()}]",
+                f"{{{t()}{i}{t()}={t()}{a};{t()}{i}x = {b};{t()}}}",
+                f"rec {{ {i} = {a}; }}",
+                f"let{t()}{i} = {a};{t()}in{t()}{b}",
+                f"{i}:{t()}{a}",
+                f"{{ {i}, ... }}: {a}",
+                f"{{ {i} ? {a}, }}: {b}",
+                f"if {a} then {b} else {c}",
+                f"with {a}; {b}",
+                f"assert {a}; {b}",
+                f'"x${{{a}}}y"',
+                f"''\n  {i} ${{{a}}}\n''",
+                f"{{ inherit {i}; }}",
+                f"{{ inherit ({a}) {i}; }}",
+                f"{{ ${{{a}}} = {b}; }}",
+                f"let {{ body = {a}; }}",
                 # deliberately broken shapes
-                f"{a} {op}", f"{{ {i} = {a} }}", f"({a}", f"[ {a}", f"let {i} = {a}; {b}",
+                f"{a} {op}",
+                f"{{ {i} = {a} }}",
+                f"({a}",
+                f"[ {a}",
+                f"let {i} = {a}; {b}",
             ]
             return str(draw(st.sampled_from(shapes)))
 
@@ -56,9 +108,12 @@ def programs(max_leaves: int = 12) -> st.SearchStrategy[str]:
 # ---------------------------------------------------------------------------------------- literal programs
 
 json_scalars = st.one_of(
-    st.none(), st.booleans(), st.integers(min_value=-(2**62), max_value=2**62),
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**62), max_value=2**62),
     st.floats(allow_nan=False, allow_infinity=False, min_value=-1e15, max_value=1e15).filter(
-        lambda f: f == 0 or abs(f) > 1e-6),
+        lambda f: f == 0 or abs(f) > 1e-6
+    ),
     st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs", "Cc")), max_size=12),
 )
 json_keys = st.text(alphabet="abcdefghijklmnopqrstuvwxyz-_ ${}\"'.", min_size=1, max_size=8)

@@ -15,8 +15,11 @@ from dendrite.nixlang import evaluate, markers, parse, parse_bytes, print_tree, 
 from tests.nixlang.gen import json_values, literal_programs, programs
 from tests.nixlang.oracle import needs_nix, nix_eval_json, nix_verdicts
 
-SLOW = settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow,
-                                                                     HealthCheck.function_scoped_fixture])
+SLOW = settings(
+    max_examples=8,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 FAST = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
@@ -58,18 +61,34 @@ def test_generated_programs_agree_with_nix(tmp_path_factory: Any, batch: list[st
         paths.append(p)
     nix = nix_verdicts(paths)
     ours = [parse(s).ok for s in sources]
-    wrong = [f"nix {'accepts' if n else 'rejects'}: {s!r}" for s, n, o in zip(sources, nix, ours, strict=True) if n != o]
+    wrong = [
+        f"nix {'accepts' if n else 'rejects'}: {s!r}"
+        for s, n, o in zip(sources, nix, ours, strict=True)
+        if n != o
+    ]
     assert not wrong, "\n".join(wrong)
 
 
 def _same(ours: Any, nix: Any) -> bool:
     """Equal values; Nix prints floats with six significant digits in JSON."""
-    if isinstance(ours, float) or (isinstance(nix, float) and isinstance(ours, int) and not isinstance(ours, bool)):
-        return isinstance(nix, int | float) and math.isclose(float(ours), float(nix), rel_tol=1e-5, abs_tol=1e-9)
+    if isinstance(ours, float) or (
+        isinstance(nix, float) and isinstance(ours, int) and not isinstance(ours, bool)
+    ):
+        return isinstance(nix, int | float) and math.isclose(
+            float(ours), float(nix), rel_tol=1e-5, abs_tol=1e-9
+        )
     if isinstance(ours, dict):
-        return isinstance(nix, dict) and sorted(ours) == sorted(nix) and all(_same(ours[k], nix[k]) for k in ours)
+        return (
+            isinstance(nix, dict)
+            and sorted(ours) == sorted(nix)
+            and all(_same(ours[k], nix[k]) for k in ours)
+        )
     if isinstance(ours, list):
-        return isinstance(nix, list) and len(ours) == len(nix) and all(_same(a, b) for a, b in zip(ours, nix, strict=True))
+        return (
+            isinstance(nix, list)
+            and len(ours) == len(nix)
+            and all(_same(a, b) for a, b in zip(ours, nix, strict=True))
+        )
     return type(ours) is type(nix) and ours == nix
 
 

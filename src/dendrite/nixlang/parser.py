@@ -19,7 +19,9 @@ from dendrite.nixlang.strings import attr_static_name, float_is_valid
 from dendrite.nixlang.syntax import Node
 from dendrite.nixlang.tokens import Token
 
-MAX_DEPTH = 1000  # nesting levels; deeper input gets an error instead of exhausting the stack
+# recursion units (each nested expression counts one or two); deeper input gets an error instead of
+# exhausting the stack. 4,000 units allow at least 1,000 levels of any construct.
+MAX_DEPTH = 4000
 
 # binding powers: higher binds tighter (parser.y's %left/%right/%nonassoc lines, bottom is tightest)
 _INFIX: dict[str, tuple[int, str]] = {
@@ -178,7 +180,10 @@ class Parser:
         try:
             root.children.append(self.expr())
         except _TooDeep:
-            self.error(f"expression nested more than {MAX_DEPTH} levels deep")
+            # the half-built nodes are gone with the stack: keep every token in one ERROR node
+            self.error("expression nested too deeply (dendrite parses at least 1,000 levels)")
+            self.i = 0
+            root.children = []
             err = Node(S.ERROR)
             while self.kind != T.EOF:
                 self.bump(err)
@@ -390,6 +395,15 @@ class Parser:
         return lhs
 
     def expr_select(self) -> Node:
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise _TooDeep
+        try:
+            return self._expr_select()
+        finally:
+            self.depth -= 1
+
+    def _expr_select(self) -> Node:
         base = self.expr_simple()
         if self.kind == ".":
             node = Node(S.SELECT, [base])
@@ -410,15 +424,6 @@ class Parser:
         return base
 
     def expr_simple(self) -> Node:
-        self.depth += 1
-        if self.depth > MAX_DEPTH:
-            raise _TooDeep
-        try:
-            return self._expr_simple()
-        finally:
-            self.depth -= 1
-
-    def _expr_simple(self) -> Node:
         k = self.kind
         tok = self.peek()
         if k == T.ID:
@@ -734,7 +739,10 @@ def parse(src: str) -> ParseResult:
         root = parser.parse_root()
     finally:
         sys.setrecursionlimit(old)
-    errors = sorted(parser.errors, key=lambda e: e.offset)
+    errors = []
+    for e in sorted(parser.errors, key=lambda e: e.offset):  # stable: the lexer's word on a spot wins
+        if not errors or errors[-1].offset != e.offset:
+            errors.append(e)
     if not errors:  # like Nix, variables are resolved once the syntax is right
         from dendrite.nixlang.scope import undefined_variables
 
