@@ -739,7 +739,7 @@ def parse(src: str) -> ParseResult:
         root = parser.parse_root()
     finally:
         sys.setrecursionlimit(old)
-    errors = []
+    errors: list[SyntaxIssue] = []
     for e in sorted(parser.errors, key=lambda e: e.offset):  # stable: the lexer's word on a spot wins
         if not errors or errors[-1].offset != e.offset:
             errors.append(e)
