@@ -159,7 +159,10 @@ def _express(draw: Any, value: Any, depth: int) -> str:
         return f"({draw(_express(value[:1], depth + 1))} ++ {draw(_express(value[1:], depth + 1))})"
     if isinstance(value, str) and value and form == 6:
         cut = len(value) // 2
-        return f'"{string(value[:cut])[1:-1]}${{{string(value[cut:])}}}"'
+        head = string(value[:cut])[1:-1]
+        if head.endswith("$") and not head.endswith("\\$"):
+            head = head[:-1] + "\\$"  # a bare `$` right before `${` would read as `$$` and a `{`
+        return f'"{head}${{{string(value[cut:])}}}"'
     if isinstance(value, dict):
         if not value:
             return "{ }"
