@@ -19,6 +19,7 @@ app = typer.Typer(
 )
 
 TypeOpt = typer.Option(help="binary, json, yaml, dotenv or ini (default: from the file extension).")
+InPlaceOpt = Annotated[bool, typer.Option("--in-place", "-i", help="Replace the file instead of printing.")]
 AgeOpt = typer.Option("--age", help="Comma-separated age recipients (default: $SOPS_AGE_RECIPIENTS).")
 
 
@@ -62,9 +63,7 @@ def encrypt(
     age: Annotated[str | None, AgeOpt] = None,
     input_type: Annotated[str | None, TypeOpt] = None,
     output_type: Annotated[str | None, TypeOpt] = None,
-    in_place: Annotated[
-        bool, typer.Option("--in-place", "-i", help="Replace the file instead of printing.")
-    ] = False,
+    in_place: InPlaceOpt = False,
     encrypted_regex: Annotated[
         str | None, typer.Option(help="Encrypt only keys matching this regex.")
     ] = None,
@@ -104,9 +103,7 @@ def decrypt(
     input_type: Annotated[str | None, TypeOpt] = None,
     output_type: Annotated[str | None, TypeOpt] = None,
     extract: Annotated[str | None, typer.Option(help='Print one value, e.g. \'["db"]["password"]\'.')] = None,
-    in_place: Annotated[
-        bool, typer.Option("--in-place", "-i", help="Replace the file instead of printing.")
-    ] = False,
+    in_place: InPlaceOpt = False,
 ) -> None:
     """Decrypt FILE with your age identities, verifying the MAC."""
     in_fmt = _fmt(input_type, file)
@@ -138,9 +135,7 @@ def updatekeys(
 def rotate(
     file: Path,
     input_type: Annotated[str | None, TypeOpt] = None,
-    in_place: Annotated[
-        bool, typer.Option("--in-place", "-i", help="Replace the file instead of printing.")
-    ] = False,
+    in_place: InPlaceOpt = False,
 ) -> None:
     """Encrypt FILE again under a fresh data key (same recipients)."""
     fmt = _fmt(input_type, file)

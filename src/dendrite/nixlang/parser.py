@@ -501,39 +501,26 @@ class Parser:
         return node
 
     def string(self) -> Node:
-        node = Node(S.STRING)
-        self.bump(node)
-        while True:
-            k = self.kind
-            if k == T.STR:
-                self.bump(node)
-            elif k == T.DOLLAR_CURLY:
-                node.children.append(self.interpolation())
-            else:
-                break
-        if self.kind != T.STRING_CLOSE:
-            self.error(
-                "unterminated string"
-                if self.kind == T.EOF
-                else f"unexpected {_describe(self.peek())} in a string"
-            )
-            return node
-        self.bump(node)
-        return node
+        return self._quoted(S.STRING, T.STR, T.STRING_CLOSE, "unterminated string")
 
     def ind_string(self) -> Node:
-        node = Node(S.IND_STRING)
+        return self._quoted(S.IND_STRING, T.IND_STR, T.IND_CLOSE, "unterminated indented string")
+
+    def _quoted(self, kind: str, text: str, close: str, unterminated: str) -> Node:
+        node = Node(kind)
         self.bump(node)
         while True:
             k = self.kind
-            if k == T.IND_STR:
+            if k == text:
                 self.bump(node)
             elif k == T.DOLLAR_CURLY:
                 node.children.append(self.interpolation())
             else:
                 break
-        if self.kind != T.IND_CLOSE:
-            self.error("unterminated indented string")
+        if self.kind != close:
+            self.error(
+                unterminated if self.kind == T.EOF else f"unexpected {_describe(self.peek())} in a string"
+            )
             return node
         self.bump(node)
         return node

@@ -207,17 +207,7 @@ class SecretsStore:
             return self._rekey(scratch, self._reaches("users", name))
 
     def remove_user(self, name: str) -> int:
-        self._existing("users", names.user_name(name))
-        with self.writing() as scratch:
-            reaches = self._reaches("users", name)
-            affected = [r for r in self.layout.all_secrets() if reaches(r)]
-            for g in self.groups():
-                self._unlink(self.layout.group(g), "users", name)
-            for ref in affected:
-                self._unlink(ref.path, "users", name)
-            shutil.rmtree(self.layout.user(name))
-            chosen = {r.path for r in affected}
-            return self._rekey(scratch, lambda r: r.path in chosen)
+        return self._remove_member("users", names.user_name(name))
 
     def add_user_keys(self, name: str, keys: Sequence[SopsKey]) -> int:
         current = self.user_keys(name)
@@ -266,15 +256,19 @@ class SecretsStore:
             return key, self._rekey(scratch, self._reaches("machines", name))
 
     def remove_machine(self, name: str) -> int:
-        self._existing("machines", names.machine_name(name))
+        return self._remove_member("machines", names.machine_name(name))
+
+    def _remove_member(self, kind: str, name: str) -> int:
+        """Unlink a user or machine from every group and secret, delete it, re-key what it could read."""
+        self._existing(kind, name)
         with self.writing() as scratch:
-            reaches = self._reaches("machines", name)
+            reaches = self._reaches(kind, name)
             affected = [r for r in self.layout.all_secrets() if reaches(r)]
             for g in self.groups():
-                self._unlink(self.layout.group(g), "machines", name)
+                self._unlink(self.layout.group(g), kind, name)
             for ref in affected:
-                self._unlink(ref.path, "machines", name)
-            shutil.rmtree(self.layout.machine(name))
+                self._unlink(ref.path, kind, name)
+            shutil.rmtree(self.layout.member_dir(kind, name))
             chosen = {r.path for r in affected}
             return self._rekey(scratch, lambda r: r.path in chosen)
 

@@ -30,6 +30,16 @@ class Store(ABC):
         """Serialize encrypted branches with the metadata appended last to each."""
 
 
+def decode_text(data: bytes, where: str, what: str) -> str:
+    """The file as UTF-8 text, or one sentence saying where it is not."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise SopsError(
+            f"{where}: not valid UTF-8 {what} (byte {exc.start})", hint="check the --input-type"
+        ) from None
+
+
 def split_metadata(branches: list[Branch], where: str) -> tuple[list[Branch], Any]:
     """Take the top-level `sops` key out of every branch; the first branch's metadata is used."""
     if not branches or not branches[0].has("sops"):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from dendrite.errors import SopsError
-from dendrite.sops.stores.base import Store, flatten, unflatten
+from dendrite.sops.stores.base import Store, decode_text, flatten, unflatten
 from dendrite.sops.tree import Branch
 from dendrite.sops.values import Comment, Timestamp
 
@@ -32,12 +32,7 @@ class DotenvStore(Store):
     name = "dotenv"
 
     def load_plain(self, data: bytes, where: str) -> list[Branch]:
-        try:
-            text = data.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise SopsError(
-                f"{where}: not valid UTF-8 (byte {exc.start})", hint="check the --input-type"
-            ) from None
+        text = decode_text(data, where, "dotenv")
         out = Branch()
         for n, line in enumerate(text.splitlines(), 1):
             if not line.strip():

@@ -6,16 +6,13 @@ import configparser
 from typing import Any
 
 from dendrite.errors import SopsError
-from dendrite.sops.stores.base import Store, flatten, unflatten
+from dendrite.sops.stores.base import Store, decode_text, flatten, unflatten
 from dendrite.sops.tree import Branch
 from dendrite.sops.values import Timestamp
 
 
 def _parse(data: bytes, where: str) -> Branch:
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise SopsError(f"{where}: not valid UTF-8 (byte {exc.start})") from None
+    text = decode_text(data, where, "INI")
     if text.lstrip() and not text.lstrip().startswith(("[", "#", ";")):
         text = "[DEFAULT]\n" + text  # go-ini puts keys before any section into DEFAULT
     cp = configparser.ConfigParser(

@@ -9,7 +9,7 @@ from json.encoder import encode_basestring_ascii as _encode_str
 from typing import Any
 
 from dendrite.errors import SopsError
-from dendrite.sops.stores.base import Store, split_metadata
+from dendrite.sops.stores.base import Store, decode_text, split_metadata
 from dendrite.sops.tree import Branch, Node, from_plain
 from dendrite.sops.values import INT64_MAX, INT64_MIN, Comment, Timestamp, go_format_float
 
@@ -179,12 +179,7 @@ def dump_json(node: Node) -> bytes:
 
 
 def parse_json(data: bytes, where: str) -> Node:
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise SopsError(
-            f"{where}: not valid UTF-8 JSON (byte {exc.start})", hint="check the --input-type"
-        ) from None
+    text = decode_text(data, where, "JSON")
     try:
         return json.loads(text, object_pairs_hook=Branch, parse_int=_parse_int)
     except json.JSONDecodeError as exc:

@@ -23,7 +23,7 @@ from ruamel.yaml.scalarstring import DoubleQuotedScalarString, LiteralScalarStri
 from ruamel.yaml.tag import Tag
 
 from dendrite.errors import SopsError
-from dendrite.sops.stores.base import Store, split_metadata
+from dendrite.sops.stores.base import Store, decode_text, split_metadata
 from dendrite.sops.stores.gotyping import go_parse_int, reads_back_as_string, resolve_plain
 from dendrite.sops.tree import Branch, Node
 from dendrite.sops.values import Comment, Timestamp, canonical_timestamp, go_parse_float
@@ -108,12 +108,7 @@ def _convert(node: YNode, where: str, depth: int, active: set[int]) -> Node:
 
 
 def parse_yaml(data: bytes, where: str) -> list[Node]:
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise SopsError(
-            f"{where}: not valid UTF-8 YAML (byte {exc.start})", hint="check the --input-type"
-        ) from None
+    text = decode_text(data, where, "YAML")
     loader = YAML(typ="safe", pure=True)
     loader.Resolver = _MarkPlain
     try:
