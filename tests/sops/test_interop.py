@@ -273,3 +273,32 @@ def test_rotate_changes_data_key_and_sops_still_reads(tmp_path: Path, keys: Keys
     new = sops.decrypt_document(f.read_bytes(), "json", keys.identities, where="f").data_key
     assert old != new
     assert json.loads(run_sops(sops_bin, ["decrypt", str(f)], keys.env).stdout) == {"k": "v"}
+
+
+def test_comment_selected_rules_read_from_sops_yaml(tmp_path: Path, keys: Keys, sops_bin: str) -> None:
+    src = (
+        "# sops:enc\npassword: hunter2\nport: 5432\nnested:\n    # sops:enc\n    token: abc\n    plain: visible\n"
+        "list:\n    - a\n    - b\n"
+    )
+    expected = {
+        "password": "hunter2",
+        "port": 5432,
+        "nested": {"token": "abc", "plain": "visible"},
+        "list": ["a", "b"],
+    }
+    for rule in ("encrypted_comment_regex", "unencrypted_comment_regex"):
+        for moe in (False, True):
+            f = tmp_path / f"{rule}-{moe}.yaml"
+            f.write_text(src)
+            cfg = tmp_path / ".sops.yaml"
+            cfg.write_text(
+                json.dumps(
+                    {"creation_rules": [{"age": keys.a.public, rule: "sops:enc", "mac_only_encrypted": moe}]}
+                )
+            )
+            run_sops(sops_bin, ["--config", str(cfg), "encrypt", "--in-place", str(f)], keys.env)
+            raw = f.read_text()
+            assert ("hunter2" in raw) == (rule == "unencrypted_comment_regex"), raw
+            doc = sops.decrypt_document(f.read_bytes(), "yaml", keys.identities, where=str(f))
+            assert to_plain(doc.branches[0]) == expected
+            assert doc.metadata.rule.kind == rule

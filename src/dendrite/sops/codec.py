@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from dendrite.errors import MacMismatchError, SopsError
-from dendrite.sops.cipher import LeafCipher
+from dendrite.sops.cipher import LeafCipher, is_encrypted
 from dendrite.sops.rules import CryptRule
 from dendrite.sops.tree import Branch, Node
 from dendrite.sops.values import Comment, Leaf, to_bytes
@@ -91,13 +91,23 @@ def encrypt_branches(
 
 
 def decrypt_branches(
-    branches: Sequence[Branch], cipher: LeafCipher, rule: CryptRule, mac_only_encrypted: bool, where: str
+    branches: Sequence[Branch],
+    cipher: LeafCipher,
+    rule: CryptRule,
+    mac_only_encrypted: bool,
+    where: str,
+    by_envelope: bool = False,
 ) -> tuple[list[Branch], str]:
-    """Decrypt every leaf the rule selects; returns the plain branches and the MAC computed over them."""
+    """Decrypt every leaf the rule selects; returns the plain branches and the MAC computed over them.
+
+    With `by_envelope`, a leaf counts as encrypted when it is an ENC[...] envelope: used for comment-
+    selected rules in stores whose comments dendrite does not keep. It is exact for files sops wrote,
+    since sops turns every selected non-empty leaf into an envelope and an empty one hashes nothing.
+    """
     mac = _Mac(mac_only_encrypted)
 
     def leaf(value: Leaf, path: list[str], comments: list[list[str]], _in_seq: bool) -> Leaf:
-        encrypt = rule.should_encrypt(path, comments)
+        encrypt = is_encrypted(value) if by_envelope else rule.should_encrypt(path, comments)
         if isinstance(value, Comment):
             return cipher.decrypt_comment(value, _aad(path)) if encrypt else value
         if encrypt:

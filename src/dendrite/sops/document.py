@@ -37,13 +37,12 @@ def _load(data: bytes, fmt: str, where: str) -> tuple[Store, list[Branch], Metad
     store = store_for(fmt)
     branches, raw = store.load_encrypted(data, where)
     meta = Metadata.from_plain(raw, where)
-    if meta.rule.uses_comments and fmt in ("yaml", "ini"):
-        raise SopsError(
-            f"{where}: the file selects encrypted values by comments ({meta.rule.kind}), "
-            f"which dendrite does not read in {fmt} files",
-            hint="use the sops binary for this file, or a suffix or regex rule",
-        )
     return store, branches, meta
+
+
+def _comments_dropped(fmt: str, rule: CryptRule) -> bool:
+    """YAML and INI comments are not kept by dendrite's stores, so comment rules decide by envelope."""
+    return rule.uses_comments and fmt in ("yaml", "ini")
 
 
 def read_metadata(data: bytes, fmt: str, where: str) -> Metadata:
@@ -115,7 +114,14 @@ def decrypt_document(
         )
     key = unwrap_data_key(meta.age, identities, where)
     cipher = LeafCipher(key)
-    plain, mac_hex = decrypt_branches(branches, cipher, meta.rule, meta.mac_only_encrypted, where)
+    plain, mac_hex = decrypt_branches(
+        branches,
+        cipher,
+        meta.rule,
+        meta.mac_only_encrypted,
+        where,
+        by_envelope=_comments_dropped(fmt, meta.rule),
+    )
     if verify_mac:
         check_mac(meta.mac, mac_hex, cipher, rfc3339_seconds(meta.lastmodified), where)
     return Decrypted(plain, meta, key)
@@ -246,6 +252,12 @@ def rotate(
     """Decrypt, then encrypt everything again under a fresh data key (same rule and recipients)."""
     result = decrypt_document(data, fmt, identities, where=where)
     meta = result.metadata
+    if _comments_dropped(fmt, meta.rule):
+        raise SopsError(
+            f"{where}: the file selects encrypted values by comments ({meta.rule.kind}), which dendrite "
+            f"cannot re-apply to {fmt} after rotation because it does not keep {fmt} comments",
+            hint="rotate this file with the sops binary",
+        )
     store = store_for(fmt)
     return _seal(
         result.branches,
