@@ -9,12 +9,16 @@ from __future__ import annotations
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pyrage
 
 from dendrite.errors import InputError
 from dendrite.fleet import Fleet, sample_fleet
 from dendrite.fsutil import write_private
+from dendrite.inventory import Resolved, analyse
+from dendrite.inventory.graph import mermaid
+from dendrite.inventory.scaffold import write_inventory_modules
 from dendrite.secrets import health
 from dendrite.secrets.keys import SopsKey
 from dendrite.secrets.store import SecretsStore
@@ -34,6 +38,9 @@ class DemoReport:
     decrypted_value: bytes
     recipients: list[str]
     findings: int
+    inventory_files: list[Path]
+    inventory: Resolved
+    graph: str
 
 
 def build(root: Path, fleet: Fleet | None = None) -> DemoReport:
@@ -67,6 +74,15 @@ def build(root: Path, fleet: Fleet | None = None) -> DemoReport:
     for s in fleet.secrets:
         store.set(s.name, s.value.encode(), machines=s.machines, groups=s.groups)
 
+    machines_plain: dict[str, dict[str, Any]] = {
+        m.name: {"machineClass": m.machine_class, "tags": list(m.tags), "description": m.description}
+        for m in fleet.machines
+    }
+    machines_plain["cinnabar"]["deploy"] = {"targetHost": "root@cinnabar.zt"}
+    files = write_inventory_modules(root / "modules" / "clan", {"name": fleet.name, "domain": fleet.domain},
+                                    machines_plain, fleet.instances)
+    resolved = analyse(root)
+
     shown = fleet.secrets[0].name
     return DemoReport(
         root=root,
@@ -78,4 +94,7 @@ def build(root: Path, fleet: Fleet | None = None) -> DemoReport:
         decrypted_value=store.get(shown),
         recipients=store.recipients(shown),
         findings=len(health.check(store)),
+        inventory_files=files,
+        inventory=resolved,
+        graph=mermaid(resolved.inventory, resolved.assignments),
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from importlib import resources
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,8 @@ class FleetSecret:
 @dataclass(frozen=True)
 class Fleet:
     name: str
+    domain: str
+    instances: dict[str, Any]
     admin_user: str
     admin_groups: tuple[str, ...]
     machines: tuple[FleetMachine, ...]
@@ -37,6 +40,8 @@ def sample_fleet() -> Fleet:
     raw = json.loads(resources.files("dendrite.data").joinpath("fleet.json").read_text())
     return Fleet(
         name=raw["name"],
+        domain=raw.get("domain", "clan"),
+        instances=raw.get("instances", {}),
         admin_user=raw["admin"]["user"],
         admin_groups=tuple(raw["admin"]["groups"]),
         machines=tuple(

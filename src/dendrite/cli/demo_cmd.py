@@ -31,6 +31,22 @@ def demo(
     p(
         f"  secrets check: {'all recipients match their links' if r.findings == 0 else f'{r.findings} findings'}"
     )
+    inv = r.inventory
+    p(f"  inventory: {len(inv.inventory.machines)} machines, {len(inv.inventory.instances)} instances, "
+      f"in {len(r.inventory_files)} Nix files under modules/clan/ (read statically)")
+    for f in inv.findings:
+        p(f"    {f.severity}: {f.message}", markup=False)
+    if any(f.hint for f in inv.findings):
+        hint = next(f.hint for f in inv.findings if f.hint)
+        p(f"    hint: {hint}", markup=False)
+    from dendrite.inventory import machine_view
+
+    view = machine_view(inv.inventory, "cinnabar", inv.assignments)
+    p("  cinnabar resolved: " + "; ".join(f"{a.instance} as {a.role}" for a in view.assignments))
+    p("    vars generators: " + ", ".join(g.name for g in view.generators))
+    p("  graph (mermaid):")
+    for line in r.graph.splitlines():
+        p(f"    {line}", markup=False)
     p("")
     p("[bold]Try next[/bold] (the demo key is only used when you point sops at it):")
     p(f"  export SOPS_AGE_KEY_FILE={r.key_file}")
@@ -44,4 +60,8 @@ def demo(
     )
     p("  dendrite secrets groups add-user admins alice      # re-keys every admins secret")
     p("  dendrite secrets check")
+    p("  dendrite inventory validate")
+    p("  dendrite inventory machine cinnabar")
+    p("  dendrite inventory graph --format dot")
+    p("  dendrite machines create orb --class nixos --tag vps")
     p("  sops decrypt sops/secrets/hetzner-api-token/secret   # the real sops reads it too")

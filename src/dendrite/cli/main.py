@@ -14,7 +14,7 @@ from typing import Annotated
 import typer
 
 from dendrite import __version__
-from dendrite.cli import common, demo_cmd, nix_cmd, secrets_cmd, sops_cmd
+from dendrite.cli import common, demo_cmd, inventory_cmd, nix_cmd, secrets_cmd, sops_cmd
 from dendrite.errors import DendriteError
 
 app = typer.Typer(
@@ -27,6 +27,9 @@ app = typer.Typer(
 app.add_typer(sops_cmd.app, name="sops")
 app.add_typer(secrets_cmd.app, name="secrets")
 app.add_typer(nix_cmd.app, name="nix")
+app.add_typer(inventory_cmd.app, name="inventory")
+app.add_typer(inventory_cmd.machines_app, name="machines")
+app.add_typer(inventory_cmd.tags_app, name="tags")
 app.command("demo")(demo_cmd.demo)
 
 

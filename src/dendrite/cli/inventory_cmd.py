@@ -1,0 +1,168 @@
+"""`dendrite inventory|machines|tags …`: clan's inventory, read without evaluating Nix."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from dendrite.cli.common import emit_json, note, out, progress, repo
+from dendrite.errors import InputError
+from dendrite.inventory import Resolved, analyse, inventory_to_plain, machine_view
+from dendrite.inventory.graph import dot, mermaid
+from dendrite.inventory.machines import create_machine, delete_machine
+from dendrite.secrets.store import SecretsStore
+
+app = typer.Typer(help="clan's inventory: machines, tags, service instances, roles and settings.",
+                  no_args_is_help=True)
+machines_app = typer.Typer(help="Machines of the inventory.", no_args_is_help=True)
+tags_app = typer.Typer(help="Tags and the machines that carry them.", no_args_is_help=True)
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
+NixOpt = Annotated[bool, typer.Option("--nix", help="Evaluate the flake with nix instead of reading files.")]
+AttrOpt = Annotated[str, typer.Option("--attr", help="With --nix: the flake attribute holding the inventory.")]
+
+
+def _analyse(use_nix: bool = False, attr: str = "clan.inventory") -> Resolved:
+    result = analyse(repo().root, use_nix=use_nix, attr=attr)
+    for n in result.notes:
+        where = f"{n.where}: " if n.where else ""
+        note(f"{n.severity}: {where}{n.message}" + (f" (hint: {n.hint})" if n.hint else ""))
+    return result
+
+
+@app.command("show")
+def show(json_: JsonOpt = False, nix: NixOpt = False, attr: AttrOpt = "clan.inventory") -> None:
+    """The merged inventory (inventory.json, machines/, and the clan.inventory of every Nix file)."""
+    r = _analyse(nix, attr)
+    plain = inventory_to_plain(r.inventory)
+    if json_:
+        emit_json(plain)
+        return
+    inv = r.inventory
+    out.print(f"clan {inv.meta.name or '(unnamed)'}, domain {inv.meta.domain}", markup=False)
+    out.print("machines:", markup=False)
+    for name, m in inv.machines.items():
+        host = f"  -> {m.deploy.target_host}" if m.deploy.target_host else ""
+        out.print(f"  {name:12} {m.machine_class:7} tags: {', '.join(inv.machine_tags(name))}{host}", markup=False)
+    out.print("instances:", markup=False)
+    for iname, inst in inv.instances.items():
+        roles = "; ".join(
+            f"{rn}: {', '.join([*r.machines, *(f'tag {t}' for t in r.tags)]) or '-'}" for rn, r in inst.roles.items())
+        out.print(f"  {iname:18} {inst.module_name:16} {roles}", markup=False)
+
+
+@app.command("validate")
+def validate_cmd(json_: JsonOpt = False, nix: NixOpt = False, attr: AttrOpt = "clan.inventory") -> None:
+    """Check machines, tags, roles, cardinality, classes and settings; exit 1 on errors."""
+    r = _analyse(nix, attr)
+    if json_:
+        emit_json([asdict(f) for f in r.findings])
+    else:
+        for f in r.findings:
+            where = f" ({f.where})" if f.where else ""
+            out.print(f"{f.severity}: {f.code}: {f.message}{where}", markup=False)
+            if f.hint:
+                out.print(f"  hint: {f.hint}", markup=False)
+        errors = sum(1 for f in r.findings if f.severity == "error")
+        note(f"{len(r.inventory.machines)} machines, {len(r.inventory.instances)} instances: "
+             f"{errors} error(s), {sum(1 for f in r.findings if f.severity == 'warning')} warning(s)")
+    if any(f.severity == "error" for f in r.findings):
+        raise typer.Exit(1)
+
+
+@app.command("machine")
+def machine(name: str, json_: JsonOpt = False, nix: NixOpt = False, attr: AttrOpt = "clan.inventory") -> None:
+    """One machine resolved: its tags, every instance and role it has, merged settings, vars generators."""
+    r = _analyse(nix, attr)
+    if name not in r.inventory.machines:
+        from dendrite.inventory.model import did_you_mean
+
+        raise InputError(f"machine '{name}' is not in the inventory", hint=did_you_mean(name, tuple(r.inventory.machines)))
+    view = machine_view(r.inventory, name, r.assignments)
+    data: dict[str, Any] = {
+        "name": view.name, "machineClass": view.machine_class, "tags": list(view.tags),
+        "roles": [{"instance": a.instance, "service": a.service, "role": a.role, "via": list(a.via),
+                   "settings": a.settings} for a in view.assignments],
+        "generators": [g.name for g in view.generators],
+    }
+    if json_:
+        emit_json(data)
+        return
+    out.print(f"{name} ({view.machine_class}), tags: {', '.join(view.tags)}", markup=False)
+    for a in view.assignments:
+        out.print(f"  {a.instance} ({a.service}) as {a.role}, via {', '.join(a.via)}", markup=False)
+        for k, v in a.settings.items():
+            out.print(f"      {k} = {v!r}", markup=False)
+    out.print(f"  vars generators: {', '.join(data['generators']) or '-'}", markup=False)
+
+
+@app.command("graph")
+def graph(fmt: Annotated[str, typer.Option("--format", help="mermaid or dot.")] = "mermaid",
+          nix: NixOpt = False, attr: AttrOpt = "clan.inventory") -> None:
+    """Which machines meet in which instance (controllers drawn bold)."""
+    if fmt not in ("mermaid", "dot"):
+        raise InputError(f"unknown graph format {fmt!r}", hint="use mermaid or dot")
+    r = _analyse(nix, attr)
+    out.print((mermaid if fmt == "mermaid" else dot)(r.inventory, r.assignments), markup=False, end="")
+
+
+# ------------------------------------------------------------------------------------------------ machines
+
+@machines_app.command("list")
+def machines_list(tag: Annotated[list[str] | None, typer.Option("--tag", help="Only machines with every tag given.")] = None,
+                  json_: JsonOpt = False) -> None:
+    """List machines (tags intersect, like clan machines list --tags)."""
+    inv = _analyse().inventory
+    names = [n for n in inv.machines if all(t in inv.machine_tags(n) for t in tag or [])]
+    if json_:
+        emit_json({n: {"machineClass": inv.machines[n].machine_class, "tags": list(inv.machine_tags(n))} for n in names})
+        return
+    for n in names:
+        out.print(n, markup=False)
+
+
+@machines_app.command("create")
+def machines_create(
+    name: str,
+    machine_class: Annotated[str, typer.Option("--class", help="nixos or darwin.")] = "nixos",
+    tag: Annotated[list[str] | None, typer.Option("--tag", help="A tag (repeatable).")] = None,
+    target_host: Annotated[str | None, typer.Option("--target-host", help="SSH address to deploy to.")] = None,
+) -> None:
+    """Add a machine: inventory.json, machines/<name>/configuration.nix, and its age key."""
+    root = repo().root
+    created = create_machine(root, name, machine_class, tag or [], target_host, SecretsStore(root))
+    out.print(created.public_key, markup=False)
+    note(f"created {name}: " + ", ".join(created.files))
+
+
+@machines_app.command("delete")
+def machines_delete(name: str) -> None:
+    """Remove a machine: its inventory entry, machines/<name>, vars, <name>-* secrets and key (re-keying the rest)."""
+    root = repo().root
+    with progress("re-keying") as cb:
+        store = SecretsStore(root)
+        store.progress = cb
+        deleted = delete_machine(root, name, store)
+    for item in deleted.removed:
+        out.print(f"removed {item}", markup=False)
+    if deleted.rekeyed:
+        note(f"re-keyed {deleted.rekeyed} secret(s) that {name} could read")
+
+
+# ------------------------------------------------------------------------------------------------ tags
+
+@tags_app.command("list")
+def tags_list(json_: JsonOpt = False) -> None:
+    """Every tag with its machines (all, nixos and darwin are built in)."""
+    tags = _analyse().inventory.tags_in_use()
+    if json_:
+        emit_json(tags)
+        return
+    for t, members in sorted(tags.items()):
+        out.print(f"{t:16} {', '.join(members) or '-'}", markup=False)
+
+
+__all__ = ["Path", "app", "machines_app", "tags_app"]

@@ -1,0 +1,33 @@
+"""clan's inventory: model, sources, service catalogue, resolution, validation, machines."""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from dendrite.inventory.merge import Merged
+from dendrite.inventory.model import Inventory, inventory_from_plain, inventory_to_plain
+from dendrite.inventory.resolve import Assignment, machine_view, resolve
+from dendrite.inventory.sources import Loaded, Note, load
+from dendrite.inventory.validate import Finding, validate
+
+
+@dataclass
+class Resolved:
+    inventory: Inventory
+    merged: Merged
+    notes: list[Note]
+    assignments: list[Assignment]
+    findings: list[Finding]
+
+
+def analyse(root: Path, *, use_nix: bool = False, attr: str = "clan.inventory") -> Resolved:
+    """Load, check, resolve and validate the inventory of a repository."""
+    loaded = load(root, use_nix=use_nix, attr=attr)
+    inv = inventory_from_plain(loaded.merged.value)
+    assignments = resolve(inv)
+    return Resolved(inv, loaded.merged, loaded.notes, assignments, validate(inv, loaded.merged, assignments))
+
+
+__all__ = [
+    "Assignment", "Finding", "Inventory", "Loaded", "Note", "Resolved", "analyse", "inventory_from_plain",
+    "inventory_to_plain", "load", "machine_view", "resolve", "validate",
+]

@@ -1,0 +1,207 @@
+"""Where an inventory comes from, merged as clan merges it.
+
+1. `inventory.json` (clan's CLI writes it; Nix imports it as a module);
+2. every directory under `machines/` (each registers a machine);
+3. the `clan.inventory` (or `clan = { inventory = …; }`) sets in the repository's Nix files, read
+   statically with the literal evaluator: in a dendritic repository many import-tree files each add a
+   piece. What is not literal is reported with file:line and the hint to use `--nix`;
+or, with `--nix`, what `nix eval --json <flake>#<attr>` says.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dendrite.errors import InputError
+from dendrite.inventory.merge import Definition, Location, Merged, merge
+from dendrite.nixlang import NotLiteral, evaluate, parse_file
+from dendrite.nixlang.query import flat_bindings, module_body
+
+INVENTORY_JSON = "inventory.json"
+_SKIP_DIRS = {".git", ".direnv", "node_modules", "result", ".dendrite", "sops", "vars"}
+
+
+@dataclass(frozen=True)
+class Note:
+    """Something the loader could not use, with where and what to do."""
+
+    severity: str  # "error", "warning", "info"
+    message: str
+    where: Location | None = None
+    hint: str | None = None
+
+
+@dataclass
+class Loaded:
+    merged: Merged
+    notes: list[Note] = field(default_factory=list)
+    sources: list[str] = field(default_factory=list)
+
+
+def read_inventory_json(root: Path) -> dict[str, Any] | None:
+    path = root / INVENTORY_JSON
+    if not path.exists():
+        return None
+    text = path.read_text(encoding="utf-8", errors="replace")
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{path}:{exc.lineno}:{exc.colno}: invalid JSON: {exc.msg}",
+                         hint="fix the file; dendrite did not change it") from None
+    if not isinstance(data, dict):
+        raise InputError(f"{path}: the top level must be an object")
+    return data
+
+
+def _json_locations(path: Path, data: dict[str, Any]) -> dict[tuple[str, ...], Location]:
+    """Lines of `machines.<m>` and `instances.<i>` keys in inventory.json (first match after the section)."""
+    lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    out: dict[tuple[str, ...], Location] = {}
+    for section in ("machines", "instances", "meta", "tags"):
+        start = next((i for i, ln in enumerate(lines) if re.match(rf'\s*"{section}"\s*:', ln)), None)
+        if start is None:
+            continue
+        out[(section,)] = Location(str(path), start + 1)
+        for name in data.get(section, {}) if isinstance(data.get(section), dict) else {}:
+            pat = re.compile(rf'\s*{re.escape(json.dumps(name))}\s*:')
+            hit = next((i for i in range(start, len(lines)) if pat.match(lines[i])), None)
+            if hit is not None:
+                out[(section, name)] = Location(str(path), hit + 1)
+    return out
+
+
+def json_definition(root: Path) -> Definition | None:
+    data = read_inventory_json(root)
+    if data is None:
+        return None
+    path = root / INVENTORY_JSON
+    return Definition(data, Location(str(path)), _json_locations(path, data))
+
+
+def machines_dir_definition(root: Path) -> Definition | None:
+    base = root / "machines"
+    if not base.is_dir():
+        return None
+    names = sorted(p.name for p in base.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if not names:
+        return None
+    return Definition({"machines": {n: {} for n in names}}, Location(str(base)),
+                      {("machines", n): Location(str(base / n) + "/") for n in names})
+
+
+def nix_files(root: Path) -> list[Path]:
+    out = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if d not in _SKIP_DIRS and not d.startswith("."))
+        out += [Path(dirpath) / f for f in sorted(filenames) if f.endswith(".nix")]
+    return out
+
+
+def _strip_markers(value: Any, path: tuple[str, ...], found: list[tuple[tuple[str, ...], NotLiteral]]) -> Any:
+    if isinstance(value, NotLiteral):
+        found.append((path, value))
+        return None
+    if isinstance(value, dict):
+        out = {}
+        for k, v in value.items():
+            stripped = _strip_markers(v, (*path, k), found)
+            if not isinstance(v, NotLiteral):
+                out[k] = stripped
+        return out
+    if isinstance(value, list):
+        items = []
+        for v in value:
+            if isinstance(v, NotLiteral):
+                found.append((path, v))
+            else:
+                items.append(_strip_markers(v, path, found))
+        return items
+    return value
+
+
+def nix_definitions(root: Path, notes: list[Note]) -> list[Definition]:
+    """Every literal piece of `clan.inventory` in the repository's Nix files."""
+    defs = []
+    for f in nix_files(root):
+        try:
+            text = f.read_bytes()
+        except OSError as exc:
+            notes.append(Note("warning", f"cannot read {f}: {exc.strerror}"))
+            continue
+        if b"inventory" not in text:
+            continue
+        parsed = parse_file(f)
+        if not parsed.ok:
+            d = parsed.diagnostics[0]
+            notes.append(Note("error", f"{d}: the file does not parse, so its inventory is not read",
+                              Location(str(f), d.position.line)))
+            continue
+        body = module_body(parsed.result.root)
+        if body is None:
+            continue
+        bindings = [b for b in flat_bindings(body) if b.path[:1] == ("clan",)]
+        if not any(b.path[:2] == ("clan", "inventory") or b.path == ("clan",) for b in bindings):
+            continue
+        value = evaluate(parsed.result.root)
+        clan = value.get("clan") if isinstance(value, dict) else value
+        inv = clan.get("inventory") if isinstance(clan, dict) else clan
+        if inv is None:
+            continue
+        if isinstance(inv, NotLiteral):
+            p = parsed.position(inv.offset)
+            notes.append(Note("warning", f"clan.inventory is not literal here: {inv.reason}", Location(str(f), p.line),
+                              "read it with --nix, which evaluates the flake"))
+            continue
+        if not isinstance(inv, dict):
+            notes.append(Note("error", "clan.inventory is not an attribute set", Location(str(f))))
+            continue
+        found: list[tuple[tuple[str, ...], NotLiteral]] = []
+        clean = _strip_markers(inv, (), found)
+        for path, marker in found:
+            p = parsed.position(marker.offset)
+            notes.append(Note("warning", f"inventory.{'.'.join(path)} is not literal: {marker.reason}; it was left out",
+                              Location(str(f), p.line), "read it with --nix, which evaluates the flake"))
+        locations = {}
+        for b in flat_bindings(body):
+            if b.path[:2] == ("clan", "inventory") and None not in b.path:
+                tail = tuple(p for p in b.path[2:] if p is not None)
+                locations[tail] = Location(str(f), parsed.position(b.node.start).line)
+        defs.append(Definition(clean, Location(str(f)), locations))
+    return defs
+
+
+def nix_eval_definition(root: Path, attr: str) -> Definition:
+    nix = shutil.which("nix")
+    if nix is None:
+        raise InputError("--nix needs the nix command, which is not installed",
+                         hint="install Nix, or drop --nix to read the inventory statically")
+    cmd = [nix, "--extra-experimental-features", "nix-command flakes", "eval", "--json", f"path:{root}#{attr}"]
+    try:
+        proc = subprocess.run(cmd, capture_output=True, timeout=300)
+    except subprocess.TimeoutExpired:
+        raise InputError(f"nix eval of {attr} took over 300 s") from None
+    if proc.returncode != 0:
+        last = [ln for ln in proc.stderr.decode(errors="replace").splitlines() if ln.strip()]
+        raise InputError(f"nix eval of {root}#{attr} failed: {last[-1] if last else 'no output'}",
+                         hint="check the attribute path with --attr")
+    data = json.loads(proc.stdout)
+    if not isinstance(data, dict):
+        raise InputError(f"{attr} is not an attribute set")
+    return Definition(data, Location(f"nix eval {attr}"))
+
+
+def load(root: Path, *, use_nix: bool = False, attr: str = "clan.inventory") -> Loaded:
+    notes: list[Note] = []
+    if use_nix:
+        d = nix_eval_definition(root, attr)
+        return Loaded(merge([d]), notes, [str(d.origin)])
+    defs = [d for d in (json_definition(root), machines_dir_definition(root)) if d is not None]
+    defs += nix_definitions(root, notes)
+    return Loaded(merge(defs), notes, [str(d.origin) for d in defs])
