@@ -69,8 +69,13 @@ def merge(definitions: list[Definition]) -> Merged:
         if loc not in provenance[path]:
             provenance[path].append(loc)
         if key not in target:
-            target[key] = _copy(value)
             owners[path] = (d, value)
+            if isinstance(value, dict):  # descend, so that every path below records where it came from
+                target[key] = {}
+                for k, v in value.items():
+                    put(target[key], k, v, (*path, k), d)
+            else:
+                target[key] = _copy(value)
             return
         current = target[key]
         if isinstance(current, dict) and isinstance(value, dict):
@@ -82,7 +87,7 @@ def merge(definitions: list[Definition]) -> Merged:
             return
         if current == value and type(current) is type(value):
             return
-        first = owners.get(path, (d, current))[0]
+        first = next((owners[path[:n]][0] for n in range(len(path), 0, -1) if path[:n] in owners), d)
         raise ConflictError(
             f"'{'.'.join(path)}' is defined as {_show(current)} at {first.where(path)} and as {_show(value)} "
             f"at {loc}",

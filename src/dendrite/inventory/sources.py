@@ -15,6 +15,7 @@ import os
 import re
 import shutil
 import subprocess
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,8 @@ from typing import Any
 from dendrite.errors import InputError
 from dendrite.inventory.merge import Definition, Location, Merged, merge
 from dendrite.nixlang import NotLiteral, evaluate, parse_file
-from dendrite.nixlang.query import flat_bindings, module_body
+from dendrite.nixlang.query import bindings, flat_bindings, module_body
+from dendrite.nixlang.syntax import Node
 
 INVENTORY_JSON = "inventory.json"
 _SKIP_DIRS = {".git", ".direnv", "node_modules", "result", ".dendrite", "sops", "vars"}
@@ -99,8 +101,9 @@ def machines_dir_definition(root: Path) -> Definition | None:
 def nix_files(root: Path) -> list[Path]:
     out = []
     for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if d not in _SKIP_DIRS and not d.startswith("."))
-        out += [Path(dirpath) / f for f in sorted(filenames) if f.endswith(".nix")]
+        # `_`-prefixed paths are what import-tree leaves out: helpers, not modules
+        dirnames[:] = sorted(d for d in dirnames if d not in _SKIP_DIRS and not d.startswith((".", "_")))
+        out += [Path(dirpath) / f for f in sorted(filenames) if f.endswith(".nix") and not f.startswith("_")]
     return out
 
 
@@ -168,13 +171,30 @@ def nix_definitions(root: Path, notes: list[Note]) -> list[Definition]:
             p = parsed.position(marker.offset)
             notes.append(Note("warning", f"inventory.{'.'.join(path)} is not literal: {marker.reason}; it was left out",
                               Location(str(f), p.line), "read it with --nix, which evaluates the flake"))
-        locations = {}
-        for b in flat_bindings(body):
-            if b.path[:2] == ("clan", "inventory") and None not in b.path:
-                tail = tuple(p for p in b.path[2:] if p is not None)
-                locations[tail] = Location(str(f), parsed.position(b.node.start).line)
+        locations: dict[tuple[str, ...], Location] = {}
+        for path, offset in _binding_offsets(body, ()):
+            if path[:2] == ("clan", "inventory"):
+                tail = path[2:]
+                loc = Location(str(f), parsed.position(offset).line)
+                for n in range(1, len(tail)):  # a set written as a path (`a.b.c = …`) is placed there too
+                    locations.setdefault(tail[:n], loc)
+                locations.setdefault(tail, loc)
         defs.append(Definition(clean, Location(str(f)), locations))
     return defs
+
+
+def _binding_offsets(attrset: Node, prefix: tuple[str, ...]) -> Iterator[tuple[tuple[str, ...], int]]:
+    """Every binding's full path (through nested literal sets) and where it is written."""
+    for b in bindings(attrset):
+        if None in b.path:
+            continue
+        path = prefix + tuple(p for p in b.path if p is not None)
+        yield path, b.node.start
+        value = b.value
+        while value.kind == "PAREN" and value.nodes():
+            value = value.nodes()[0]
+        if value.kind == "ATTR_SET" and value.token("rec") is None:
+            yield from _binding_offsets(value, path)
 
 
 def nix_eval_definition(root: Path, attr: str) -> Definition:

@@ -58,7 +58,7 @@ def flat_bindings(
     for b in bindings(attrset):
         value = _unwrap(b.value)
         path = prefix + b.path
-        nested = value.kind == S.ATTR_SET and value.token("rec") is None
+        nested = value.kind == S.ATTR_SET and value.token("rec") is None and bool(bindings(value))
         if nested and (max_depth is None or len(path) < max_depth):
             yield from flat_bindings(value, path, max_depth)
         else:
