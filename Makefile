@@ -29,6 +29,7 @@ test: lint typecheck pytest
 bench: $(BIN)/dendrite
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python bench/secrets.py
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python bench/nixparse.py
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python bench/inventory.py
 
 clean:
 	rm -rf $(VENV) demo-fleet .pytest_cache .mypy_cache .ruff_cache

@@ -79,8 +79,12 @@ def build(root: Path, fleet: Fleet | None = None) -> DemoReport:
         for m in fleet.machines
     }
     machines_plain["cinnabar"]["deploy"] = {"targetHost": "root@cinnabar.zt"}
-    files = write_inventory_modules(root / "modules" / "clan", {"name": fleet.name, "domain": fleet.domain},
-                                    machines_plain, fleet.instances)
+    files = write_inventory_modules(
+        root / "modules" / "clan",
+        {"name": fleet.name, "domain": fleet.domain},
+        machines_plain,
+        fleet.instances,
+    )
     resolved = analyse(root)
 
     shown = fleet.secrets[0].name

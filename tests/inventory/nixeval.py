@@ -9,14 +9,20 @@ from typing import Any
 
 from tests.nixlang.oracle import NIX_ENV, NIX_INSTANTIATE
 
-PIECE = ("let v = import {path}; m = if builtins.isFunction v "
-         "then v (builtins.mapAttrs (n: _: null) (builtins.functionArgs v)) else v; in m.clan.inventory or {{ }}")
+PIECE = (
+    "let v = import {path}; m = if builtins.isFunction v "
+    "then v (builtins.mapAttrs (n: _: null) (builtins.functionArgs v)) else v; in m.clan.inventory or {{ }}"
+)
 
 
 def nix_inventory_piece(path: Path) -> Any:
     assert NIX_INSTANTIATE is not None
-    proc = subprocess.run([NIX_INSTANTIATE, "--eval", "--strict", "--json", "-E", PIECE.format(path=path)],
-                          capture_output=True, env=NIX_ENV, timeout=60)
+    proc = subprocess.run(
+        [NIX_INSTANTIATE, "--eval", "--strict", "--json", "-E", PIECE.format(path=path)],
+        capture_output=True,
+        env=NIX_ENV,
+        timeout=60,
+    )
     assert proc.returncode == 0, proc.stderr.decode()
     return json.loads(proc.stdout)
 

@@ -23,7 +23,9 @@ def snapshot(root: Path) -> dict[str, bytes | str]:
     return out
 
 
-def test_create_then_delete_leaves_the_repository_as_it_was(tmp_path: Path, keys: Keys, sops_bin: str) -> None:
+def test_create_then_delete_leaves_the_repository_as_it_was(
+    tmp_path: Path, keys: Keys, sops_bin: str
+) -> None:
     repo = make_repo(tmp_path / "repo")
     store = SecretsStore(repo, keys.identities)
     store.add_user("alice", [SopsKey("age", keys.a.public)])
@@ -31,22 +33,37 @@ def test_create_then_delete_leaves_the_repository_as_it_was(tmp_path: Path, keys
     store.set("shared-token", b"t0k", users=["bob"])
     before = snapshot(repo)
     cli = ["--repo", str(repo)]
-    created = run_cli([*cli, "machines", "create", "orb", "--class", "nixos", "--tag", "lab", "--target-host", "root@orb"],
-                      keys.env)
+    created = run_cli(
+        [*cli, "machines", "create", "orb", "--class", "nixos", "--tag", "lab", "--target-host", "root@orb"],
+        keys.env,
+    )
     assert created.returncode == 0, created.stderr
     data = json.loads((repo / "inventory.json").read_text())
-    assert data["machines"]["orb"] == {"name": "orb", "machineClass": "nixos", "tags": ["lab"],
-                                       "deploy": {"targetHost": "root@orb"}}
+    assert data["machines"]["orb"] == {
+        "name": "orb",
+        "machineClass": "nixos",
+        "tags": ["lab"],
+        "deploy": {"targetHost": "root@orb"},
+    }
     assert (repo / "inventory.json").read_text().endswith("}\n")
-    assert (repo / "machines/orb/configuration.nix").exists() and (repo / "sops/machines/orb/key.json").exists()
+    assert (repo / "machines/orb/configuration.nix").exists() and (
+        repo / "sops/machines/orb/key.json"
+    ).exists()
     listed = json.loads(run_cli([*cli, "machines", "list", "--tag", "lab", "--json"], keys.env).stdout)
     assert list(listed) == ["orb"]
     # the machine reads a secret, then goes away: the secret is re-keyed and still decrypts for bob (real sops)
-    assert run_cli([*cli, "secrets", "machines", "add-secret", "orb", "shared-token"], keys.env).returncode == 0
+    assert (
+        run_cli([*cli, "secrets", "machines", "add-secret", "orb", "shared-token"], keys.env).returncode == 0
+    )
     secret = repo / "sops/secrets/shared-token/secret"
     assert len(json.loads(secret.read_text())["sops"]["age"]) == 3
-    assert run_cli([*cli, "secrets", "machines", "remove-secret", "orb", "shared-token"], keys.env).returncode == 0
-    assert run_cli([*cli, "secrets", "machines", "add-secret", "orb", "shared-token"], keys.env).returncode == 0
+    assert (
+        run_cli([*cli, "secrets", "machines", "remove-secret", "orb", "shared-token"], keys.env).returncode
+        == 0
+    )
+    assert (
+        run_cli([*cli, "secrets", "machines", "add-secret", "orb", "shared-token"], keys.env).returncode == 0
+    )
     deleted = run_cli([*cli, "machines", "delete", "orb"], keys.env)
     assert deleted.returncode == 0, deleted.stderr
     assert "removed sops/secrets/orb-age.key" in deleted.stdout.decode()
@@ -54,7 +71,10 @@ def test_create_then_delete_leaves_the_repository_as_it_was(tmp_path: Path, keys
     assert recipients == {keys.a.public, keys.b.public}
     only_b = tmp_path / "b.txt"
     only_b.write_text(keys.b.secret)
-    assert run_sops(sops_bin, ["decrypt", str(secret)], {**keys.env, "SOPS_AGE_KEY_FILE": str(only_b)}).stdout == b"t0k"
+    assert (
+        run_sops(sops_bin, ["decrypt", str(secret)], {**keys.env, "SOPS_AGE_KEY_FILE": str(only_b)}).stdout
+        == b"t0k"
+    )
     after = snapshot(repo)
     changed = {k for k in set(before) | set(after) if before.get(k) != after.get(k)}
     assert changed <= {"inventory.json", "sops/secrets/shared-token/secret"}, changed
@@ -71,17 +91,27 @@ def test_inventory_commands(tmp_path: Path, keys: Keys) -> None:
     repo = make_repo(tmp_path)
     cli = ["--repo", str(repo)]
     shown = json.loads(run_cli([*cli, "inventory", "show", "--json"], keys.env).stdout)
-    assert shown["meta"] == {"name": "test-clan", "domain": "zt"} and set(shown["machines"]) == {"cinnabar", "blackphos", "stibnite"}
+    assert shown["meta"] == {"name": "test-clan", "domain": "zt"} and set(shown["machines"]) == {
+        "cinnabar",
+        "blackphos",
+        "stibnite",
+    }
     val = run_cli([*cli, "inventory", "validate", "--json"], keys.env)
     findings = json.loads(val.stdout)
     assert val.returncode == 0 and {f["code"] for f in findings} == {"class-no-module"}
     view = json.loads(run_cli([*cli, "inventory", "machine", "cinnabar", "--json"], keys.env).stdout)
-    assert [r["role"] for r in view["roles"]] == ["controller"] and view["roles"][0]["settings"]["allowedIps"] == ["fd00::1"]
+    assert [r["role"] for r in view["roles"]] == ["controller"] and view["roles"][0]["settings"][
+        "allowedIps"
+    ] == ["fd00::1"]
     assert "zerotier-network-zerotier" in view["generators"]
     graph = run_cli([*cli, "inventory", "graph", "--format", "dot"], keys.env).stdout.decode()
     assert '"i:zerotier" -> "m:cinnabar" [label="controller", style=bold];' in graph
     tags = json.loads(run_cli([*cli, "tags", "list", "--json"], keys.env).stdout)
-    assert tags["workstation"] == ["blackphos", "stibnite"] and tags["all"] == ["cinnabar", "blackphos", "stibnite"]
+    assert tags["workstation"] == ["blackphos", "stibnite"] and tags["all"] == [
+        "cinnabar",
+        "blackphos",
+        "stibnite",
+    ]
     bad = run_cli([*cli, "inventory", "machine", "cinabar"], keys.env)
     assert bad.returncode == 2 and b"did you mean 'cinnabar'" in bad.stderr
     (repo / "inventory.json").write_text('{"machines": {"x": {"machineClass": 3}}}')

@@ -100,13 +100,17 @@ def test_private_paths_are_skipped_and_places_are_kept(tmp_path: Path) -> None:
     # import-tree leaves `_`-prefixed paths out, so their inventory is not part of the clan
     assert "ghost" not in merged.value["machines"]
     assert str(merged.where(("machines", "blackphos"))[0]).endswith("inventory/machines.nix:12")
-    assert str(merged.where(("instances", "zerotier", "roles", "peer"))[0]).endswith("services/zerotier.nix:6")
+    assert str(merged.where(("instances", "zerotier", "roles", "peer"))[0]).endswith(
+        "services/zerotier.nix:6"
+    )
 
 
 def test_inventory_json_and_machine_dirs_merge_in(tmp_path: Path) -> None:
     repo = make_repo(tmp_path)
     (repo / "machines" / "argentum").mkdir(parents=True)
-    (repo / "inventory.json").write_text(json.dumps({"machines": {"argentum": {"machineClass": "darwin", "tags": ["workstation"]}}}, indent=2))
+    (repo / "inventory.json").write_text(
+        json.dumps({"machines": {"argentum": {"machineClass": "darwin", "tags": ["workstation"]}}}, indent=2)
+    )
     inv = analyse(repo).inventory
     assert inv.machines["argentum"].machine_class == "darwin"
     assert "argentum" in dict(inv.tags_in_use())["workstation"]
@@ -114,17 +118,22 @@ def test_inventory_json_and_machine_dirs_merge_in(tmp_path: Path) -> None:
 
 def test_conflict_names_both_places(tmp_path: Path) -> None:
     repo = make_repo(tmp_path)
-    (repo / "inventory.json").write_text('{\n  "machines": {\n    "cinnabar": {"machineClass": "darwin"}\n  }\n}\n')
+    (repo / "inventory.json").write_text(
+        '{\n  "machines": {\n    "cinnabar": {"machineClass": "darwin"}\n  }\n}\n'
+    )
     with pytest.raises(ConflictError) as info:
         load(repo)
     msg = info.value.message
-    assert "machines.cinnabar.machineClass" in msg and "inventory.json:3" in msg and "machines.nix:9" in msg, msg
+    assert (
+        "machines.cinnabar.machineClass" in msg and "inventory.json:3" in msg and "machines.nix:9" in msg
+    ), msg
 
 
 def test_non_literal_parts_are_reported_not_guessed(tmp_path: Path) -> None:
     repo = make_repo(tmp_path)
     (repo / "modules/clan/inventory/dynamic.nix").write_text(
-        '{ lib, ... }: {\n  clan.inventory.machines.rosegold = {\n    tags = lib.optional true "x";\n    machineClass = "darwin";\n  };\n}\n')
+        '{ lib, ... }: {\n  clan.inventory.machines.rosegold = {\n    tags = lib.optional true "x";\n    machineClass = "darwin";\n  };\n}\n'
+    )
     loaded = load(repo)
     assert loaded.merged.value["machines"]["rosegold"] == {"machineClass": "darwin"}
     (note,) = [n for n in loaded.notes if "not literal" in n.message]
@@ -140,12 +149,14 @@ def test_malformed_inventory_json_is_a_clear_error(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     "inventory,message",
-    [({"machines": {"Bad_Name": {}}}, "machine name 'Bad_Name' is not valid"),
-     ({"machines": {"a": {"machineClass": "windows"}}}, "machineClass is 'windows'"),
-     ({"machines": {"a": {"tag": []}}}, "unknown key 'tag'"),
-     ({"machines": {"a": {"tags": "vps"}}}, "tags must be a list of strings"),
-     ({"instances": {"z": {"roles": {"peer": {"machine": {}}}}}}, "unknown key 'machine'"),
-     ({"services": {"x": {}}}, "inventory.services was removed")],
+    [
+        ({"machines": {"Bad_Name": {}}}, "machine name 'Bad_Name' is not valid"),
+        ({"machines": {"a": {"machineClass": "windows"}}}, "machineClass is 'windows'"),
+        ({"machines": {"a": {"tag": []}}}, "unknown key 'tag'"),
+        ({"machines": {"a": {"tags": "vps"}}}, "tags must be a list of strings"),
+        ({"instances": {"z": {"roles": {"peer": {"machine": {}}}}}}, "unknown key 'machine'"),
+        ({"services": {"x": {}}}, "inventory.services was removed"),
+    ],
 )
 def test_schema_errors(tmp_path: Path, inventory: dict[str, object], message: str) -> None:
     (tmp_path / "inventory.json").write_text(json.dumps(inventory))

@@ -32,8 +32,10 @@ def demo(
         f"  secrets check: {'all recipients match their links' if r.findings == 0 else f'{r.findings} findings'}"
     )
     inv = r.inventory
-    p(f"  inventory: {len(inv.inventory.machines)} machines, {len(inv.inventory.instances)} instances, "
-      f"in {len(r.inventory_files)} Nix files under modules/clan/ (read statically)")
+    p(
+        f"  inventory: {len(inv.inventory.machines)} machines, {len(inv.inventory.instances)} instances, "
+        f"in {len(r.inventory_files)} Nix files under modules/clan/ (read statically)"
+    )
     for f in inv.findings:
         p(f"    {f.severity}: {f.message}", markup=False)
     if any(f.hint for f in inv.findings):

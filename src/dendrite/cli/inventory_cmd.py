@@ -15,14 +15,17 @@ from dendrite.inventory.graph import dot, mermaid
 from dendrite.inventory.machines import create_machine, delete_machine
 from dendrite.secrets.store import SecretsStore
 
-app = typer.Typer(help="clan's inventory: machines, tags, service instances, roles and settings.",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="clan's inventory: machines, tags, service instances, roles and settings.", no_args_is_help=True
+)
 machines_app = typer.Typer(help="Machines of the inventory.", no_args_is_help=True)
 tags_app = typer.Typer(help="Tags and the machines that carry them.", no_args_is_help=True)
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 NixOpt = Annotated[bool, typer.Option("--nix", help="Evaluate the flake with nix instead of reading files.")]
-AttrOpt = Annotated[str, typer.Option("--attr", help="With --nix: the flake attribute holding the inventory.")]
+AttrOpt = Annotated[
+    str, typer.Option("--attr", help="With --nix: the flake attribute holding the inventory.")
+]
 
 
 def _analyse(use_nix: bool = False, attr: str = "clan.inventory") -> Resolved:
@@ -46,11 +49,15 @@ def show(json_: JsonOpt = False, nix: NixOpt = False, attr: AttrOpt = "clan.inve
     out.print("machines:", markup=False)
     for name, m in inv.machines.items():
         host = f"  -> {m.deploy.target_host}" if m.deploy.target_host else ""
-        out.print(f"  {name:12} {m.machine_class:7} tags: {', '.join(inv.machine_tags(name))}{host}", markup=False)
+        out.print(
+            f"  {name:12} {m.machine_class:7} tags: {', '.join(inv.machine_tags(name))}{host}", markup=False
+        )
     out.print("instances:", markup=False)
     for iname, inst in inv.instances.items():
         roles = "; ".join(
-            f"{rn}: {', '.join([*r.machines, *(f'tag {t}' for t in r.tags)]) or '-'}" for rn, r in inst.roles.items())
+            f"{rn}: {', '.join([*r.machines, *(f'tag {t}' for t in r.tags)]) or '-'}"
+            for rn, r in inst.roles.items()
+        )
         out.print(f"  {iname:18} {inst.module_name:16} {roles}", markup=False)
 
 
@@ -67,8 +74,10 @@ def validate_cmd(json_: JsonOpt = False, nix: NixOpt = False, attr: AttrOpt = "c
             if f.hint:
                 out.print(f"  hint: {f.hint}", markup=False)
         errors = sum(1 for f in r.findings if f.severity == "error")
-        note(f"{len(r.inventory.machines)} machines, {len(r.inventory.instances)} instances: "
-             f"{errors} error(s), {sum(1 for f in r.findings if f.severity == 'warning')} warning(s)")
+        note(
+            f"{len(r.inventory.machines)} machines, {len(r.inventory.instances)} instances: "
+            f"{errors} error(s), {sum(1 for f in r.findings if f.severity == 'warning')} warning(s)"
+        )
     if any(f.severity == "error" for f in r.findings):
         raise typer.Exit(1)
 
@@ -80,12 +89,24 @@ def machine(name: str, json_: JsonOpt = False, nix: NixOpt = False, attr: AttrOp
     if name not in r.inventory.machines:
         from dendrite.inventory.model import did_you_mean
 
-        raise InputError(f"machine '{name}' is not in the inventory", hint=did_you_mean(name, tuple(r.inventory.machines)))
+        raise InputError(
+            f"machine '{name}' is not in the inventory", hint=did_you_mean(name, tuple(r.inventory.machines))
+        )
     view = machine_view(r.inventory, name, r.assignments)
     data: dict[str, Any] = {
-        "name": view.name, "machineClass": view.machine_class, "tags": list(view.tags),
-        "roles": [{"instance": a.instance, "service": a.service, "role": a.role, "via": list(a.via),
-                   "settings": a.settings} for a in view.assignments],
+        "name": view.name,
+        "machineClass": view.machine_class,
+        "tags": list(view.tags),
+        "roles": [
+            {
+                "instance": a.instance,
+                "service": a.service,
+                "role": a.role,
+                "via": list(a.via),
+                "settings": a.settings,
+            }
+            for a in view.assignments
+        ],
         "generators": [g.name for g in view.generators],
     }
     if json_:
@@ -100,8 +121,11 @@ def machine(name: str, json_: JsonOpt = False, nix: NixOpt = False, attr: AttrOp
 
 
 @app.command("graph")
-def graph(fmt: Annotated[str, typer.Option("--format", help="mermaid or dot.")] = "mermaid",
-          nix: NixOpt = False, attr: AttrOpt = "clan.inventory") -> None:
+def graph(
+    fmt: Annotated[str, typer.Option("--format", help="mermaid or dot.")] = "mermaid",
+    nix: NixOpt = False,
+    attr: AttrOpt = "clan.inventory",
+) -> None:
     """Which machines meet in which instance (controllers drawn bold)."""
     if fmt not in ("mermaid", "dot"):
         raise InputError(f"unknown graph format {fmt!r}", hint="use mermaid or dot")
@@ -111,14 +135,24 @@ def graph(fmt: Annotated[str, typer.Option("--format", help="mermaid or dot.")] 
 
 # ------------------------------------------------------------------------------------------------ machines
 
+
 @machines_app.command("list")
-def machines_list(tag: Annotated[list[str] | None, typer.Option("--tag", help="Only machines with every tag given.")] = None,
-                  json_: JsonOpt = False) -> None:
+def machines_list(
+    tag: Annotated[
+        list[str] | None, typer.Option("--tag", help="Only machines with every tag given.")
+    ] = None,
+    json_: JsonOpt = False,
+) -> None:
     """List machines (tags intersect, like clan machines list --tags)."""
     inv = _analyse().inventory
     names = [n for n in inv.machines if all(t in inv.machine_tags(n) for t in tag or [])]
     if json_:
-        emit_json({n: {"machineClass": inv.machines[n].machine_class, "tags": list(inv.machine_tags(n))} for n in names})
+        emit_json(
+            {
+                n: {"machineClass": inv.machines[n].machine_class, "tags": list(inv.machine_tags(n))}
+                for n in names
+            }
+        )
         return
     for n in names:
         out.print(n, markup=False)
@@ -129,7 +163,9 @@ def machines_create(
     name: str,
     machine_class: Annotated[str, typer.Option("--class", help="nixos or darwin.")] = "nixos",
     tag: Annotated[list[str] | None, typer.Option("--tag", help="A tag (repeatable).")] = None,
-    target_host: Annotated[str | None, typer.Option("--target-host", help="SSH address to deploy to.")] = None,
+    target_host: Annotated[
+        str | None, typer.Option("--target-host", help="SSH address to deploy to.")
+    ] = None,
 ) -> None:
     """Add a machine: inventory.json, machines/<name>/configuration.nix, and its age key."""
     root = repo().root
@@ -153,6 +189,7 @@ def machines_delete(name: str) -> None:
 
 
 # ------------------------------------------------------------------------------------------------ tags
+
 
 @tags_app.command("list")
 def tags_list(json_: JsonOpt = False) -> None:

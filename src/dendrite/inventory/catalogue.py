@@ -86,13 +86,24 @@ def missing_required(fields: Mapping[str, Field], settings: Mapping[str, Any], w
 def _kind(v: Any) -> str:
     if v is None:
         return "null"
-    return {bool: "a bool", int: "an integer", float: "a float", str: "a string", list: "a list",
-            dict: "an attribute set"}.get(type(v), type(v).__name__)
+    return {
+        bool: "a bool",
+        int: "an integer",
+        float: "a float",
+        str: "a string",
+        list: "a list",
+        dict: "an attribute set",
+    }.get(type(v), type(v).__name__)
 
 
 def _article(t: str) -> str:
-    return {"str": "a string", "bool": "a bool", "int": "an integer", "list": "a list",
-            "attrs": "an attribute set"}.get(t, t)
+    return {
+        "str": "a string",
+        "bool": "a bool",
+        "int": "an integer",
+        "list": "a list",
+        "attrs": "an attribute set",
+    }.get(t, t)
 
 
 @dataclass(frozen=True)
@@ -155,18 +166,35 @@ class ServiceSpec:
 
 # ------------------------------------------------------------------------------------------------ zerotier
 
+
 def _zerotier(ctx: GeneratorContext) -> list[GeneratorSpec]:
     controllers = ctx.role_members.get("controller", ())
     net = f"zerotier-network-{ctx.instance}"
     gens = [
-        GeneratorSpec(f"zerotier-identity-{ctx.machine}", (VarFile("identity-secret"),), share=True,
-                      script="zerotier-identity"),
-        GeneratorSpec(f"zerotier-ip-{ctx.machine}-{ctx.instance}", (VarFile("ip", secret=False, deploy=False),),
-                      share=True, dependencies=(f"zerotier-identity-{ctx.machine}", net), script="zerotier-ip"),
+        GeneratorSpec(
+            f"zerotier-identity-{ctx.machine}",
+            (VarFile("identity-secret"),),
+            share=True,
+            script="zerotier-identity",
+        ),
+        GeneratorSpec(
+            f"zerotier-ip-{ctx.machine}-{ctx.instance}",
+            (VarFile("ip", secret=False, deploy=False),),
+            share=True,
+            dependencies=(f"zerotier-identity-{ctx.machine}", net),
+            script="zerotier-ip",
+        ),
     ]
     if controllers:
-        gens.append(GeneratorSpec(net, (VarFile("network-id", secret=False, deploy=False),), share=True,
-                                  dependencies=(f"zerotier-identity-{controllers[0]}",), script="zerotier-network"))
+        gens.append(
+            GeneratorSpec(
+                net,
+                (VarFile("network-id", secret=False, deploy=False),),
+                share=True,
+                dependencies=(f"zerotier-identity-{controllers[0]}",),
+                script="zerotier-network",
+            )
+        )
     return gens
 
 
@@ -177,16 +205,30 @@ ZEROTIER = ServiceSpec(
     roles={
         "controller": RoleSpec(
             "The machine that controls the network and authorizes members",
-            {"allowedIps": Field("list", [], item="str"), "allowedIds": Field("list", [], item="str"),
-             "public": Field("bool", False)},
-            min_machines=1, max_machines=1, generators=_zerotier),
-        "moon": RoleSpec("A stable relay", {"stableEndpoints": Field("list", required=True, item="str")},
-                         max_machines=4, generators=_zerotier),
-        "peer": RoleSpec("A member of the network", {"orbitMoons": Field("list", [], item="str")}, generators=_zerotier),
+            {
+                "allowedIps": Field("list", [], item="str"),
+                "allowedIds": Field("list", [], item="str"),
+                "public": Field("bool", False),
+            },
+            min_machines=1,
+            max_machines=1,
+            generators=_zerotier,
+        ),
+        "moon": RoleSpec(
+            "A stable relay",
+            {"stableEndpoints": Field("list", required=True, item="str")},
+            max_machines=4,
+            generators=_zerotier,
+        ),
+        "peer": RoleSpec(
+            "A member of the network", {"orbitMoons": Field("list", [], item="str")}, generators=_zerotier
+        ),
     },
-    class_note=("clan's zerotier service has only a NixOS module; on darwin, install the zerotier-one cask and "
-                "join the network as an external member, authorized through the controller's "
-                "settings.allowedIps (the member's ZeroTier IPv6) or settings.allowedIds (its node id)"),
+    class_note=(
+        "clan's zerotier service has only a NixOS module; on darwin, install the zerotier-one cask and "
+        "join the network as an external member, authorized through the controller's "
+        "settings.allowedIps (the member's ZeroTier IPv6) or settings.allowedIds (its node id)"
+    ),
 )
 
 # ------------------------------------------------------------------------------------------------ sshd
@@ -196,22 +238,48 @@ _CERT = {"enable": Field("bool", True), "searchDomains": Field("list", [], item=
 
 def _sshd_server(ctx: GeneratorContext) -> list[GeneratorSpec]:
     s = ctx.settings
-    gens = [GeneratorSpec("openssh", (VarFile("ssh.id_ed25519"), VarFile("ssh.id_ed25519.pub", secret=False)),
-                          script="ssh-keygen-ed25519")]
+    gens = [
+        GeneratorSpec(
+            "openssh",
+            (VarFile("ssh.id_ed25519"), VarFile("ssh.id_ed25519.pub", secret=False)),
+            script="ssh-keygen-ed25519",
+        )
+    ]
     if s.get("hostKeys", {}).get("rsa", {}).get("enable"):
-        gens.append(GeneratorSpec("openssh-rsa", (VarFile("ssh.id_rsa"), VarFile("ssh.id_rsa.pub", secret=False)),
-                                  script="ssh-keygen-rsa"))
+        gens.append(
+            GeneratorSpec(
+                "openssh-rsa",
+                (VarFile("ssh.id_rsa"), VarFile("ssh.id_rsa.pub", secret=False)),
+                script="ssh-keygen-rsa",
+            )
+        )
     if s.get("certificate", {}).get("enable", True):
         domains = [ctx.domain, *s.get("certificate", {}).get("searchDomains", [])]
-        gens.append(GeneratorSpec("openssh-ca", (VarFile("id_ed25519", deploy=False),
-                                                 VarFile("id_ed25519.pub", secret=False, deploy=False)),
-                                  share=True, script="ssh-keygen-ed25519-ca"))
-        gens.append(GeneratorSpec("openssh-cert", (VarFile("ssh.id_ed25519-cert.pub", secret=False),),
-                                  dependencies=("openssh", "openssh-ca"), script="ssh-host-certificate",
-                                  validation={"name": ctx.machine, "domains": {d: d for d in domains}}))
+        gens.append(
+            GeneratorSpec(
+                "openssh-ca",
+                (VarFile("id_ed25519", deploy=False), VarFile("id_ed25519.pub", secret=False, deploy=False)),
+                share=True,
+                script="ssh-keygen-ed25519-ca",
+            )
+        )
+        gens.append(
+            GeneratorSpec(
+                "openssh-cert",
+                (VarFile("ssh.id_ed25519-cert.pub", secret=False),),
+                dependencies=("openssh", "openssh-ca"),
+                script="ssh-host-certificate",
+                validation={"name": ctx.machine, "domains": {d: d for d in domains}},
+            )
+        )
     if s.get("generateRootKey"):
-        gens.append(GeneratorSpec("sshd-root-key", (VarFile("id_ed25519"), VarFile("id_ed25519.pub", secret=False)),
-                                  script="ssh-keygen-root"))
+        gens.append(
+            GeneratorSpec(
+                "sshd-root-key",
+                (VarFile("id_ed25519"), VarFile("id_ed25519.pub", secret=False)),
+                script="ssh-keygen-root",
+            )
+        )
     return gens
 
 
@@ -222,12 +290,20 @@ SSHD = ServiceSpec(
     roles={
         "server": RoleSpec(
             "Runs sshd with clan-managed host keys",
-            {"authorizedKeys": Field("attrs", {}, item="str"), "generateRootKey": Field("bool", False),
-             "hostKeys": Field("submodule", fields={"rsa": Field("submodule", fields={"enable": Field("bool", False)})}),
-             "certificate": Field("submodule", fields=_CERT)},
-            generators=_sshd_server),
-        "client": RoleSpec("Trusts the clan's host certificates",
-                           {"certificate": Field("submodule", fields={"searchDomains": Field("list", [], item="str")})}),
+            {
+                "authorizedKeys": Field("attrs", {}, item="str"),
+                "generateRootKey": Field("bool", False),
+                "hostKeys": Field(
+                    "submodule", fields={"rsa": Field("submodule", fields={"enable": Field("bool", False)})}
+                ),
+                "certificate": Field("submodule", fields=_CERT),
+            },
+            generators=_sshd_server,
+        ),
+        "client": RoleSpec(
+            "Trusts the clan's host certificates",
+            {"certificate": Field("submodule", fields={"searchDomains": Field("list", [], item="str")})},
+        ),
     },
     class_note="clan's sshd service has only a NixOS module; on darwin, enable Remote Login and manage keys by hand",
 )
@@ -238,54 +314,88 @@ EMERGENCY_ACCESS = ServiceSpec(
     name="emergency-access",
     manifest="clan-core/emergency-access",
     description="A root password for the console, kept out of the machine",
-    roles={"default": RoleSpec(
-        "Sets an emergency root password", {},
-        generators=lambda ctx: [GeneratorSpec("emergency-access", (VarFile("password", deploy=False),
-                                                                   VarFile("password-hash", secret=False)),
-                                              script="xkcd-password-hash")])},
+    roles={
+        "default": RoleSpec(
+            "Sets an emergency root password",
+            {},
+            generators=lambda ctx: [
+                GeneratorSpec(
+                    "emergency-access",
+                    (VarFile("password", deploy=False), VarFile("password-hash", secret=False)),
+                    script="xkcd-password-hash",
+                )
+            ],
+        )
+    },
     class_note="clan's emergency-access service has only a NixOS module",
 )
 
 
 def _users(ctx: GeneratorContext) -> list[GeneratorSpec]:
     user = ctx.settings.get("user", ctx.instance)
-    prompts = (Prompt("user-password", "hidden", True, "Leave empty to generate automatically"),) if ctx.settings.get(
-        "prompt", True) else ()
-    return [GeneratorSpec(f"user-password-{user}", (VarFile("user-password", deploy=False),
-                                                    VarFile("user-password-hash", needed_for="users")),
-                          share=bool(ctx.settings.get("share", False)), prompts=prompts, script="user-password")]
+    prompts = (
+        (Prompt("user-password", "hidden", True, "Leave empty to generate automatically"),)
+        if ctx.settings.get("prompt", True)
+        else ()
+    )
+    return [
+        GeneratorSpec(
+            f"user-password-{user}",
+            (VarFile("user-password", deploy=False), VarFile("user-password-hash", needed_for="users")),
+            share=bool(ctx.settings.get("share", False)),
+            prompts=prompts,
+            script="user-password",
+        )
+    ]
 
 
 USERS = ServiceSpec(
     name="users",
     manifest="clan-core/user",
     description="A user account with a generated or prompted password",
-    roles={"default": RoleSpec(
-        "Creates the user",
-        {"user": Field("str"), "prompt": Field("bool", True), "groups": Field("list", [], item="str"),
-         "share": Field("bool", False),
-         "openssh": Field("submodule", fields={"authorizedKeys": Field("list", [], item="str")})},
-        generators=_users)},
+    roles={
+        "default": RoleSpec(
+            "Creates the user",
+            {
+                "user": Field("str"),
+                "prompt": Field("bool", True),
+                "groups": Field("list", [], item="str"),
+                "share": Field("bool", False),
+                "openssh": Field("submodule", fields={"authorizedKeys": Field("list", [], item="str")}),
+            },
+            generators=_users,
+        )
+    },
     class_note="clan's users service has only a NixOS module; on darwin, users come from nix-darwin's users.users",
 )
 
 
 def _admin(ctx: GeneratorContext) -> list[GeneratorSpec]:
-    return [GeneratorSpec("root-password", (VarFile("password", deploy=False),
-                                            VarFile("password-hash", needed_for="users")),
-                          prompts=(Prompt("password", "hidden", True, "Leave empty to generate automatically"),),
-                          script="root-password")]
+    return [
+        GeneratorSpec(
+            "root-password",
+            (VarFile("password", deploy=False), VarFile("password-hash", needed_for="users")),
+            prompts=(Prompt("password", "hidden", True, "Leave empty to generate automatically"),),
+            script="root-password",
+        )
+    ]
 
 
 ADMIN = ServiceSpec(
     name="admin",
     manifest="clan-core/admin",
     description="A root user with ssh access (deprecated in clan in favour of sshd + users)",
-    roles={"default": RoleSpec(
-        "Adds root ssh access",
-        {"allowedKeys": Field("attrs", {}, item="str"), "rsaHostKey": Field("submodule", fields={
-            "enable": Field("bool", False)}), "certificateSearchDomains": Field("list", [], item="str")},
-        generators=_admin)},
+    roles={
+        "default": RoleSpec(
+            "Adds root ssh access",
+            {
+                "allowedKeys": Field("attrs", {}, item="str"),
+                "rsaHostKey": Field("submodule", fields={"enable": Field("bool", False)}),
+                "certificateSearchDomains": Field("list", [], item="str"),
+            },
+            generators=_admin,
+        )
+    },
     class_note="clan's admin service has only a NixOS module",
 )
 
@@ -293,11 +403,18 @@ INTERNET = ServiceSpec(
     name="internet",
     manifest="clan-core/internet",
     description="Reach machines at fixed addresses (no vars)",
-    roles={"default": RoleSpec("A machine with a public address", {"host": Field("str", required=True)},
-                               classes=("nixos", "darwin"))},
+    roles={
+        "default": RoleSpec(
+            "A machine with a public address",
+            {"host": Field("str", required=True)},
+            classes=("nixos", "darwin"),
+        )
+    },
 )
 
-CATALOGUE: dict[str, ServiceSpec] = {s.name: s for s in (ZEROTIER, SSHD, EMERGENCY_ACCESS, USERS, ADMIN, INTERNET)}
+CATALOGUE: dict[str, ServiceSpec] = {
+    s.name: s for s in (ZEROTIER, SSHD, EMERGENCY_ACCESS, USERS, ADMIN, INTERNET)
+}
 # clan's own module names differ from the instance names people use; `module.name` is what counts
 ALIASES = {"user": "users"}
 

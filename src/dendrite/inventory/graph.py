@@ -33,7 +33,7 @@ def dot(inv: Inventory, assignments: list[Assignment]) -> str:
         lines.append(f'  "i:{iname}" [label="{iname}\\n{inst.module_name}", shape=hexagon];')
     for a in sorted(assignments, key=lambda a: (a.instance, a.role, a.machine)):
         if a.machine in inv.machines:
-            style = ', style=bold' if a.role == "controller" else ""
+            style = ", style=bold" if a.role == "controller" else ""
             lines.append(f'  "i:{a.instance}" -> "m:{a.machine}" [label="{a.role}"{style}];')
     lines.append("}")
     return "\n".join(lines) + "\n"

@@ -34,8 +34,9 @@ class Created:
     files: tuple[str, ...]
 
 
-def create_machine(root: Path, name: str, machine_class: str, tags: list[str], target_host: str | None,
-                   store: SecretsStore) -> Created:
+def create_machine(
+    root: Path, name: str, machine_class: str, tags: list[str], target_host: str | None, store: SecretsStore
+) -> Created:
     names.machine_name(name)
     if machine_class not in CLASSES:
         raise InputError(f"machine class {machine_class!r} is not known", hint="use nixos or darwin")
@@ -55,8 +56,16 @@ def create_machine(root: Path, name: str, machine_class: str, tags: list[str], t
     (mdir / "configuration.nix").write_text(CONFIGURATION_NIX.format(name=name, cls=machine_class))
     with repo_lock(root):
         write_inventory_json(root, data)
-    return Created(name, key.publickey, (INVENTORY_JSON, f"machines/{name}/configuration.nix",
-                                         f"sops/machines/{name}/key.json", f"sops/secrets/{name}-age.key"))
+    return Created(
+        name,
+        key.publickey,
+        (
+            INVENTORY_JSON,
+            f"machines/{name}/configuration.nix",
+            f"sops/machines/{name}/key.json",
+            f"sops/secrets/{name}-age.key",
+        ),
+    )
 
 
 @dataclass(frozen=True)
@@ -75,11 +84,12 @@ def delete_machine(root: Path, name: str, store: SecretsStore) -> Deleted:
     known = name in loaded.merged.value.get("machines", {})
     if not known and not (root / "sops" / "machines" / name).exists():
         raise InputError(f"machine '{name}' is not in the inventory", hint="see 'dendrite machines list'")
-    nix_places = [str(x) for x in loaded.merged.where(("machines", name))
-                  if x.file.endswith(".nix")]
+    nix_places = [str(x) for x in loaded.merged.where(("machines", name)) if x.file.endswith(".nix")]
     if nix_places:
-        raise InputError(f"machine '{name}' is defined in Nix ({', '.join(nix_places)}); remove it there first",
-                         hint="dendrite only edits inventory.json, as clan does")
+        raise InputError(
+            f"machine '{name}' is defined in Nix ({', '.join(nix_places)}); remove it there first",
+            hint="dendrite only edits inventory.json, as clan does",
+        )
     removed: list[str] = []
     rekeyed = 0
     if (root / "sops" / "machines" / name).exists():

@@ -6,6 +6,7 @@ the same path are a conflict that names both places. Every definition keeps wher
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,13 +28,20 @@ class Location:
 
 @dataclass
 class Definition:
-    """One source's contribution: a plain value, and locations of its paths (the nearest prefix counts)."""
+    """One source's contribution: a plain value, and locations of its paths (the nearest prefix counts).
+
+    `locate` computes the locations the first time one is asked for: most runs never need them.
+    """
 
     value: dict[str, Any]
     origin: Location
     locations: dict[Path_, Location] = field(default_factory=dict)
+    locate: Callable[[], dict[Path_, Location]] | None = None
 
     def where(self, path: Path_) -> Location:
+        if self.locate is not None:
+            self.locations.update(self.locate())
+            self.locate = None
         for n in range(len(path), 0, -1):
             loc = self.locations.get(path[:n])
             if loc is not None:
@@ -48,26 +56,27 @@ class ConflictError(InputError):
 @dataclass
 class Merged:
     value: dict[str, Any]
-    provenance: dict[Path_, list[Location]]
+    provenance: dict[Path_, list[Definition]]  # who defined each path; places are looked up when asked
 
     def where(self, path: Path_) -> list[Location]:
         for n in range(len(path), -1, -1):
-            locs = self.provenance.get(path[:n])
-            if locs:
-                return locs
+            defs = self.provenance.get(path[:n])
+            if defs:
+                return list(dict.fromkeys(d.where(path[:n]) for d in defs))
         return []
 
 
 def merge(definitions: list[Definition]) -> Merged:
+    if len(definitions) == 1:  # nothing to merge: every path comes from the one definition
+        return Merged(definitions[0].value, {(): [definitions[0]]})
     out: dict[str, Any] = {}
-    provenance: dict[Path_, list[Location]] = {}
+    provenance: dict[Path_, list[Definition]] = {}
     owners: dict[Path_, tuple[Definition, Any]] = {}
 
     def put(target: dict[str, Any], key: str, value: Any, path: Path_, d: Definition) -> None:
-        loc = d.where(path)
-        provenance.setdefault(path, [])
-        if loc not in provenance[path]:
-            provenance[path].append(loc)
+        defs = provenance.setdefault(path, [])
+        if not defs or defs[-1] is not d:
+            defs.append(d)
         if key not in target:
             owners[path] = (d, value)
             if isinstance(value, dict):  # descend, so that every path below records where it came from
@@ -90,7 +99,7 @@ def merge(definitions: list[Definition]) -> Merged:
         first = next((owners[path[:n]][0] for n in range(len(path), 0, -1) if path[:n] in owners), d)
         raise ConflictError(
             f"'{'.'.join(path)}' is defined as {_show(current)} at {first.where(path)} and as {_show(value)} "
-            f"at {loc}",
+            f"at {d.where(path)}",
             hint="the module system cannot merge two different values: keep one, or use lib.mkForce in Nix",
         )
 

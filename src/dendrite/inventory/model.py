@@ -52,9 +52,14 @@ def _str_list(where: str, value: Any) -> tuple[str, ...]:
 def _type(value: Any) -> str:
     if value is None:
         return "null"
-    return {bool: "a bool", int: "an integer", float: "a float", str: "a string", list: "a list", dict: "an attribute set"}.get(
-        type(value), type(value).__name__
-    )
+    return {
+        bool: "a bool",
+        int: "an integer",
+        float: "a float",
+        str: "a string",
+        list: "a list",
+        dict: "an attribute set",
+    }.get(type(value), type(value).__name__)
 
 
 @dataclass(frozen=True)
@@ -111,17 +116,27 @@ class Inventory:
     instances: Mapping[str, Instance]
     tags: Mapping[str, tuple[str, ...]]  # inventory.tags: extra tag -> machine names
 
+    _tag_index: dict[str, tuple[str, ...]] = field(default_factory=dict, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        # computed once: resolution asks for a machine's tags once per role of every instance
+        extra: dict[str, list[str]] = {}
+        for t, members in self.tags.items():
+            for name in members:
+                extra.setdefault(name, []).append(t)
+        for name, m in self.machines.items():
+            self._tag_index[name] = tuple(
+                dict.fromkeys(["all", m.machine_class, *m.tags, *extra.get(name, [])])
+            )
+
     def machine_tags(self, name: str) -> tuple[str, ...]:
         """A machine's effective tags: declared, from inventory.tags, and the built-in all/nixos/darwin."""
-        m = self.machines[name]
-        out = ["all", m.machine_class, *m.tags]
-        out += [t for t, members in self.tags.items() if name in members]
-        return tuple(dict.fromkeys(out))
+        return self._tag_index[name]
 
     def tags_in_use(self) -> dict[str, list[str]]:
         result: dict[str, list[str]] = {t: [] for t in BUILTIN_TAGS}
-        for name in self.machines:
-            for t in self.machine_tags(name):
+        for name, tags in self._tag_index.items():
+            for t in tags:
                 result.setdefault(t, []).append(name)
         return result
 
@@ -129,8 +144,10 @@ class Inventory:
 def machine_from_plain(name: str, raw: Any) -> Machine:
     where = f"inventory.machines.{name}"
     if not MACHINE_NAME.match(name) or len(name) > 63:
-        raise SchemaError(f"machine name {name!r} is not valid",
-                          hint="letters, digits and '-', not starting or ending with '-', at most 63 characters")
+        raise SchemaError(
+            f"machine name {name!r} is not valid",
+            hint="letters, digits and '-', not starting or ending with '-', at most 63 characters",
+        )
     d = _keys(where, raw, ("name", "description", "icon", "machineClass", "tags", "installedAt", "deploy"))
     if "name" in d and d["name"] != name:
         raise SchemaError(f"{where}.name is {d['name']!r}, but the machine is named {name!r}")
@@ -151,8 +168,11 @@ def machine_from_plain(name: str, raw: Any) -> Machine:
         description=_str(f"{where}.description", d.get("description")),
         icon=_str(f"{where}.icon", d.get("icon")),
         installed_at=installed,
-        deploy=Deploy(_str(f"{where}.deploy.targetHost", dep.get("targetHost")),
-                      _str(f"{where}.deploy.buildHost", dep.get("buildHost")), fwd),
+        deploy=Deploy(
+            _str(f"{where}.deploy.targetHost", dep.get("targetHost")),
+            _str(f"{where}.deploy.buildHost", dep.get("buildHost")),
+            fwd,
+        ),
     )
 
 
@@ -205,15 +225,20 @@ def instance_from_plain(name: str, raw: Any) -> Instance:
 def inventory_from_plain(raw: Any) -> Inventory:
     d = _keys("inventory", raw, ("meta", "machines", "instances", "tags", "services", "modules"))
     if d.get("services"):
-        raise SchemaError("inventory.services was removed from clan",
-                          hint="move each service to inventory.instances (clan's migration does the same)")
+        raise SchemaError(
+            "inventory.services was removed from clan",
+            hint="move each service to inventory.instances (clan's migration does the same)",
+        )
     meta_raw = _keys("inventory.meta", d.get("meta", {}), ("name", "description", "icon", "domain", "tld"))
     name = _str("inventory.meta.name", meta_raw.get("name"))
     if name is not None and not META_NAME.match(name):
         raise SchemaError(f"inventory.meta.name {name!r} is not valid", hint="letters, digits, '_' and '-'")
-    meta = Meta(name, _str("inventory.meta.description", meta_raw.get("description")),
-                _str("inventory.meta.icon", meta_raw.get("icon")),
-                _str("inventory.meta.domain", meta_raw.get("domain", meta_raw.get("tld", "clan"))) or "clan")
+    meta = Meta(
+        name,
+        _str("inventory.meta.description", meta_raw.get("description")),
+        _str("inventory.meta.icon", meta_raw.get("icon")),
+        _str("inventory.meta.domain", meta_raw.get("domain", meta_raw.get("tld", "clan"))) or "clan",
+    )
     machines_raw = d.get("machines", {})
     if not isinstance(machines_raw, dict):
         raise SchemaError(f"inventory.machines must be an attribute set, not {_type(machines_raw)}")
@@ -239,8 +264,15 @@ def inventory_to_plain(inv: Inventory) -> dict[str, Any]:
         for key, value in (("description", m.description), ("icon", m.icon), ("installedAt", m.installed_at)):
             if value is not None:
                 d[key] = value
-        deploy = {k: v for k, v in (("targetHost", m.deploy.target_host), ("buildHost", m.deploy.build_host),
-                                    ("forwardAgent", m.deploy.forward_agent)) if v is not None}
+        deploy = {
+            k: v
+            for k, v in (
+                ("targetHost", m.deploy.target_host),
+                ("buildHost", m.deploy.build_host),
+                ("forwardAgent", m.deploy.forward_agent),
+            )
+            if v is not None
+        }
         if deploy:
             d["deploy"] = deploy
         machines[n] = d
@@ -253,16 +285,23 @@ def inventory_to_plain(inv: Inventory) -> dict[str, Any]:
         for rn, r in i.roles.items():
             rd: dict[str, Any] = {}
             if r.machines:
-                rd["machines"] = {m: {"settings": dict(v.settings)} if v.settings else {} for m, v in r.machines.items()}
+                rd["machines"] = {
+                    m: {"settings": dict(v.settings)} if v.settings else {} for m, v in r.machines.items()
+                }
             if r.tags:
-                rd["tags"] = {t: {"settings": dict(v.settings)} if v.settings else {} for t, v in r.tags.items()}
+                rd["tags"] = {
+                    t: {"settings": dict(v.settings)} if v.settings else {} for t, v in r.tags.items()
+                }
             if r.settings:
                 rd["settings"] = dict(r.settings)
             roles[rn] = rd
         instances[n] = {"module": module, "roles": roles}
     out: dict[str, Any] = {}
-    meta = {k: v for k, v in (("name", inv.meta.name), ("description", inv.meta.description),
-                              ("icon", inv.meta.icon)) if v is not None}
+    meta = {
+        k: v
+        for k, v in (("name", inv.meta.name), ("description", inv.meta.description), ("icon", inv.meta.icon))
+        if v is not None
+    }
     if inv.meta.domain != "clan":
         meta["domain"] = inv.meta.domain
     if meta:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,23 +20,24 @@ class RoleMembers:
     via: dict[str, tuple[str, ...]]
 
 
-def role_members(inv: Inventory, instance: Instance, role: str) -> RoleMembers:
+def role_members(
+    inv: Inventory, instance: Instance, role: str, tag_members: dict[str, list[str]] | None = None
+) -> RoleMembers:
     r = instance.roles[role]
     via: dict[str, list[str]] = {}
     for m in r.machines:
         via.setdefault(m, []).append("machine")
     if r.tags:
-        tag_index = {name: set(inv.machine_tags(name)) for name in inv.machines}
+        members = tag_members if tag_members is not None else inv.tags_in_use()
         for t in r.tags:
-            for name in sorted(inv.machines):
-                if t in tag_index[name]:
-                    via.setdefault(name, []).append(f"tag:{t}")
+            for name in sorted(members.get(t, ())):
+                via.setdefault(name, []).append(f"tag:{t}")
     return RoleMembers(instance.name, role, {m: tuple(v) for m, v in via.items()})
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Assignment:
-    """One machine in one role of one instance, with its merged settings."""
+    """One machine in one role of one instance, with its merged settings (shared by machines that merge alike)."""
 
     machine: str
     instance: str
@@ -44,21 +46,30 @@ class Assignment:
     via: tuple[str, ...]
     settings: dict[str, Any]
     conflict: str | None = None  # a settings conflict, in one sentence
-    generators: tuple[GeneratorSpec, ...] = ()
 
 
-def merged_settings(inv: Inventory, instance: Instance, role: str, machine: str,
-                    spec: ServiceSpec | None) -> tuple[dict[str, Any], str | None]:
+def merged_settings(
+    inv: Inventory, instance: Instance, role: str, machine: str, spec: ServiceSpec | None
+) -> tuple[dict[str, Any], str | None]:
     """Role settings, then the machine's, then each of its role tags', merged (not overridden)."""
+    r = instance.roles[role]
+    tags = set(inv.machine_tags(machine)) if machine in inv.machines else set()
+    matching = tuple(t for t in r.tags if t in tags)
+    return _settings(instance, role, machine if machine in r.machines else None, matching, spec)
+
+
+def _settings(
+    instance: Instance, role: str, explicit: str | None, tags: tuple[str, ...], spec: ServiceSpec | None
+) -> tuple[dict[str, Any], str | None]:
     r = instance.roles[role]
     base = f"inventory.instances.{instance.name}.roles.{role}"
     defs = [Definition(dict(r.settings), Location(f"{base}.settings"))]
-    if machine in r.machines:
-        defs.append(Definition(dict(r.machines[machine].settings), Location(f"{base}.machines.{machine}.settings")))
-    tags = set(inv.machine_tags(machine)) if machine in inv.machines else set()
-    for t, member in r.tags.items():
-        if t in tags:
-            defs.append(Definition(dict(member.settings), Location(f"{base}.tags.{t}.settings")))
+    if explicit is not None:
+        defs.append(
+            Definition(dict(r.machines[explicit].settings), Location(f"{base}.machines.{explicit}.settings"))
+        )
+    for t in tags:
+        defs.append(Definition(dict(r.tags[t].settings), Location(f"{base}.tags.{t}.settings")))
     try:
         value = merge(defs).value
     except ConflictError as exc:
@@ -70,25 +81,71 @@ def merged_settings(inv: Inventory, instance: Instance, role: str, machine: str,
     return value, None
 
 
-def resolve(inv: Inventory) -> list[Assignment]:
-    """Every (machine, instance, role) with settings and the generators it brings."""
-    out: list[Assignment] = []
+@dataclass(slots=True)
+class Group:
+    """Machines of one role of one instance that get the same settings: the same explicit entry (if any)
+    and the same matching role tags. Resolution works per group, not per machine."""
+
+    instance: str
+    service: str
+    role: str
+    explicit: str | None
+    tags: tuple[str, ...]
+    machines: list[str]
+    settings: dict[str, Any]
+    conflict: str | None
+
+
+def _partition(
+    explicit: Mapping[str, Any], tags: list[str], tag_members: dict[str, list[str]]
+) -> dict[tuple[str | None, tuple[str, ...]], list[str]]:
+    """Split a role's machines by (explicit entry, matching tags), with set algebra for one or two tags."""
+    groups: dict[tuple[str | None, tuple[str, ...]], list[str]] = {}
+    sets = [set(tag_members.get(t, ())) for t in tags]
+    for m in explicit:
+        groups[(m, tuple(t for t, s in zip(tags, sets, strict=True) if m in s))] = [m]
+    if len(tags) == 1:
+        rest = sets[0].difference(explicit)
+        if rest:
+            groups[(None, (tags[0],))] = sorted(rest)
+    elif len(tags) == 2:
+        a, b = sets[0].difference(explicit), sets[1].difference(explicit)
+        for key, members in (((tags[0], tags[1]), a & b), ((tags[0],), a - b), ((tags[1],), b - a)):
+            if members:
+                groups[(None, key)] = sorted(members)
+    elif tags:
+        matched: dict[str, list[str]] = {}
+        for t, s in zip(tags, sets, strict=True):
+            for m in s:
+                if m not in explicit:
+                    matched.setdefault(m, []).append(t)
+        for m, ts in sorted(matched.items()):
+            groups.setdefault((None, tuple(ts)), []).append(m)
+    return groups
+
+
+def resolve_groups(inv: Inventory) -> list[Group]:
+    out: list[Group] = []
+    tag_members = inv.tags_in_use()
     for inst in inv.instances.values():
         spec = lookup(inst.module_name, inst.module_input)
-        members = {r: role_members(inv, inst, r) for r in inst.roles}
-        by_role = {r: tuple(sorted(m.via)) for r, m in members.items()}
-        for role, rm in members.items():
-            for machine, via in sorted(rm.via.items()):
-                settings, conflict = merged_settings(inv, inst, role, machine, spec)
-                gens: tuple[GeneratorSpec, ...] = ()
-                role_spec = spec.roles.get(role) if spec is not None else None
-                if (conflict is None and role_spec is not None and role_spec.generators is not None
-                        and machine in inv.machines and inv.machines[machine].machine_class in role_spec.classes):
-                    gens = tuple(role_spec.generators(GeneratorContext(
-                        machine, inst.name, role, settings, by_role, inv.meta.domain)))
-                out.append(Assignment(machine, inst.name, spec.name if spec else inst.module_name, role, via,
-                                      settings, conflict, gens))
+        service = spec.name if spec else inst.module_name
+        for role, r in inst.roles.items():
+            groups = _partition(r.machines, list(r.tags), tag_members)
+            for (explicit, tags), machines in groups.items():
+                settings, conflict = _settings(inst, role, explicit, tags, spec)
+                out.append(Group(inst.name, service, role, explicit, tags, machines, settings, conflict))
     return out
+
+
+def resolve(inv: Inventory, groups: list[Group] | None = None) -> list[Assignment]:
+    """Every (machine, instance, role) with its settings, one entry per machine."""
+    out = []
+    for g in groups if groups is not None else resolve_groups(inv):
+        for m in g.machines:
+            via = (("machine",) if g.explicit == m else ()) + tuple(f"tag:{t}" for t in g.tags)
+            out.append(Assignment(m, g.instance, g.service, g.role, via, g.settings, g.conflict))
+    return sorted(out, key=lambda a: (a.instance, a.role, a.machine))
 
 
 @dataclass
@@ -98,16 +155,37 @@ class MachineView:
     tags: tuple[str, ...]
     assignments: list[Assignment] = field(default_factory=list)
 
-    @property
-    def generators(self) -> list[GeneratorSpec]:
-        seen: dict[str, GeneratorSpec] = {}
-        for a in self.assignments:
-            for g in a.generators:
-                seen.setdefault(g.name, g)
-        return list(seen.values())
+    generators: list[GeneratorSpec] = field(default_factory=list)
+
+
+def generators(inv: Inventory, a: Assignment, members: dict[str, tuple[str, ...]]) -> list[GeneratorSpec]:
+    """The vars generators an assignment brings: none on a class the service has no module for."""
+    inst = inv.instances[a.instance]
+    spec = lookup(inst.module_name, inst.module_input)
+    role_spec = spec.roles.get(a.role) if spec is not None else None
+    if (
+        a.conflict is not None
+        or role_spec is None
+        or role_spec.generators is None
+        or a.machine not in inv.machines
+        or inv.machines[a.machine].machine_class not in role_spec.classes
+    ):
+        return []
+    return role_spec.generators(
+        GeneratorContext(a.machine, a.instance, a.role, a.settings, members, inv.meta.domain)
+    )
 
 
 def machine_view(inv: Inventory, name: str, assignments: list[Assignment] | None = None) -> MachineView:
     m = inv.machines[name]
-    mine = [a for a in (assignments if assignments is not None else resolve(inv)) if a.machine == name]
-    return MachineView(name, m.machine_class, inv.machine_tags(name), mine)
+    every = assignments if assignments is not None else resolve(inv)
+    mine = [a for a in every if a.machine == name]
+    gens: dict[str, GeneratorSpec] = {}
+    for a in mine:
+        members: dict[str, list[str]] = {}
+        for other in every:
+            if other.instance == a.instance:
+                members.setdefault(other.role, []).append(other.machine)
+        for g in generators(inv, a, {r: tuple(sorted(v)) for r, v in members.items()}):
+            gens.setdefault(g.name, g)
+    return MachineView(name, m.machine_class, inv.machine_tags(name), mine, list(gens.values()))

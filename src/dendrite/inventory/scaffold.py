@@ -14,8 +14,9 @@ def _module(path: str, value: Any, what: str) -> str:
     return HEADER.format(what=what) + "{\n  " + f"{path} = {to_nix(value, indent=1)};\n" + "}\n"
 
 
-def write_inventory_modules(base: Path, meta: dict[str, Any], machines: dict[str, Any],
-                            instances: dict[str, Any]) -> list[Path]:
+def write_inventory_modules(
+    base: Path, meta: dict[str, Any], machines: dict[str, Any], instances: dict[str, Any]
+) -> list[Path]:
     """modules/clan/meta.nix, modules/clan/inventory/machines.nix, modules/clan/inventory/services/<i>.nix."""
     written = []
     files = {
@@ -24,7 +25,8 @@ def write_inventory_modules(base: Path, meta: dict[str, Any], machines: dict[str
     }
     for name, inst in instances.items():
         files[base / "inventory" / "services" / f"{name}.nix"] = _module(
-            f"clan.inventory.instances.{key(name)}", inst, f"the {name} instance")
+            f"clan.inventory.instances.{key(name)}", inst, f"the {name} instance"
+        )
     for path, text in files.items():
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)

@@ -55,27 +55,43 @@ def read_inventory_json(root: Path) -> dict[str, Any] | None:
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise InputError(f"{path}:{exc.lineno}:{exc.colno}: invalid JSON: {exc.msg}",
-                         hint="fix the file; dendrite did not change it") from None
+        raise InputError(
+            f"{path}:{exc.lineno}:{exc.colno}: invalid JSON: {exc.msg}",
+            hint="fix the file; dendrite did not change it",
+        ) from None
     if not isinstance(data, dict):
         raise InputError(f"{path}: the top level must be an object")
     return data
 
 
+_JSON_KEY = re.compile(r'^[ \t]*("(?:[^"\\\n]|\\.)*")[ \t]*:', re.MULTILINE)
+
+
 def _json_locations(path: Path, data: dict[str, Any]) -> dict[tuple[str, ...], Location]:
-    """Lines of `machines.<m>` and `instances.<i>` keys in inventory.json (first match after the section)."""
-    lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
-    out: dict[tuple[str, ...], Location] = {}
+    """Lines of `machines.<m>` and `instances.<i>` keys in inventory.json: the first after the section key."""
+    text = path.read_text(encoding="utf-8", errors="replace")
+    wanted: dict[str, list[tuple[str, str]]] = {}
     for section in ("machines", "instances", "meta", "tags"):
-        start = next((i for i, ln in enumerate(lines) if re.match(rf'\s*"{section}"\s*:', ln)), None)
-        if start is None:
-            continue
-        out[(section,)] = Location(str(path), start + 1)
-        for name in data.get(section, {}) if isinstance(data.get(section), dict) else {}:
-            pat = re.compile(rf'\s*{re.escape(json.dumps(name))}\s*:')
-            hit = next((i for i in range(start, len(lines)) if pat.match(lines[i])), None)
-            if hit is not None:
-                out[(section, name)] = Location(str(path), hit + 1)
+        wanted.setdefault(json.dumps(section, ensure_ascii=False), []).append(("", section))
+        entries = data.get(section)
+        for name in entries if isinstance(entries, dict) else {}:
+            wanted.setdefault(json.dumps(name, ensure_ascii=False), []).append((section, name))
+    found: dict[tuple[str, str], int] = {}
+    section_at: dict[str, int] = {}
+    for m in _JSON_KEY.finditer(text):
+        for section, name in wanted.get(m.group(1), ()):
+            offset = m.start(1)
+            if section == "":
+                section_at.setdefault(name, offset)
+            elif (section, name) not in found and section_at.get(section, 1 << 62) < offset:
+                found[(section, name)] = offset
+    out: dict[tuple[str, ...], Location] = {}
+    line, pos = 1, 0
+    items = [*(((s,), o) for s, o in section_at.items()), *(((s, n), o) for (s, n), o in found.items())]
+    for key, offset in sorted(items, key=lambda kv: kv[1]):  # one pass counting newlines
+        line += text.count("\n", pos, offset)
+        pos = offset
+        out[key] = Location(str(path), line)
     return out
 
 
@@ -84,7 +100,7 @@ def json_definition(root: Path) -> Definition | None:
     if data is None:
         return None
     path = root / INVENTORY_JSON
-    return Definition(data, Location(str(path)), _json_locations(path, data))
+    return Definition(data, Location(str(path)), locate=lambda: _json_locations(path, data))
 
 
 def machines_dir_definition(root: Path) -> Definition | None:
@@ -94,8 +110,11 @@ def machines_dir_definition(root: Path) -> Definition | None:
     names = sorted(p.name for p in base.iterdir() if p.is_dir() and not p.name.startswith("."))
     if not names:
         return None
-    return Definition({"machines": {n: {} for n in names}}, Location(str(base)),
-                      {("machines", n): Location(str(base / n) + "/") for n in names})
+    return Definition(
+        {"machines": {n: {} for n in names}},
+        Location(str(base)),
+        {("machines", n): Location(str(base / n) + "/") for n in names},
+    )
 
 
 def nix_files(root: Path) -> list[Path]:
@@ -143,8 +162,13 @@ def nix_definitions(root: Path, notes: list[Note]) -> list[Definition]:
         parsed = parse_file(f)
         if not parsed.ok:
             d = parsed.diagnostics[0]
-            notes.append(Note("error", f"{d}: the file does not parse, so its inventory is not read",
-                              Location(str(f), d.position.line)))
+            notes.append(
+                Note(
+                    "error",
+                    f"{d}: the file does not parse, so its inventory is not read",
+                    Location(str(f), d.position.line),
+                )
+            )
             continue
         body = module_body(parsed.result.root)
         if body is None:
@@ -159,8 +183,14 @@ def nix_definitions(root: Path, notes: list[Note]) -> list[Definition]:
             continue
         if isinstance(inv, NotLiteral):
             p = parsed.position(inv.offset)
-            notes.append(Note("warning", f"clan.inventory is not literal here: {inv.reason}", Location(str(f), p.line),
-                              "read it with --nix, which evaluates the flake"))
+            notes.append(
+                Note(
+                    "warning",
+                    f"clan.inventory is not literal here: {inv.reason}",
+                    Location(str(f), p.line),
+                    "read it with --nix, which evaluates the flake",
+                )
+            )
             continue
         if not isinstance(inv, dict):
             notes.append(Note("error", "clan.inventory is not an attribute set", Location(str(f))))
@@ -169,8 +199,14 @@ def nix_definitions(root: Path, notes: list[Note]) -> list[Definition]:
         clean = _strip_markers(inv, (), found)
         for path, marker in found:
             p = parsed.position(marker.offset)
-            notes.append(Note("warning", f"inventory.{'.'.join(path)} is not literal: {marker.reason}; it was left out",
-                              Location(str(f), p.line), "read it with --nix, which evaluates the flake"))
+            notes.append(
+                Note(
+                    "warning",
+                    f"inventory.{'.'.join(path)} is not literal: {marker.reason}; it was left out",
+                    Location(str(f), p.line),
+                    "read it with --nix, which evaluates the flake",
+                )
+            )
         locations: dict[tuple[str, ...], Location] = {}
         for path, offset in _binding_offsets(body, ()):
             if path[:2] == ("clan", "inventory"):
@@ -200,17 +236,28 @@ def _binding_offsets(attrset: Node, prefix: tuple[str, ...]) -> Iterator[tuple[t
 def nix_eval_definition(root: Path, attr: str) -> Definition:
     nix = shutil.which("nix")
     if nix is None:
-        raise InputError("--nix needs the nix command, which is not installed",
-                         hint="install Nix, or drop --nix to read the inventory statically")
-    cmd = [nix, "--extra-experimental-features", "nix-command flakes", "eval", "--json", f"path:{root}#{attr}"]
+        raise InputError(
+            "--nix needs the nix command, which is not installed",
+            hint="install Nix, or drop --nix to read the inventory statically",
+        )
+    cmd = [
+        nix,
+        "--extra-experimental-features",
+        "nix-command flakes",
+        "eval",
+        "--json",
+        f"path:{root}#{attr}",
+    ]
     try:
         proc = subprocess.run(cmd, capture_output=True, timeout=300)
     except subprocess.TimeoutExpired:
         raise InputError(f"nix eval of {attr} took over 300 s") from None
     if proc.returncode != 0:
         last = [ln for ln in proc.stderr.decode(errors="replace").splitlines() if ln.strip()]
-        raise InputError(f"nix eval of {root}#{attr} failed: {last[-1] if last else 'no output'}",
-                         hint="check the attribute path with --attr")
+        raise InputError(
+            f"nix eval of {root}#{attr} failed: {last[-1] if last else 'no output'}",
+            hint="check the attribute path with --attr",
+        )
     data = json.loads(proc.stdout)
     if not isinstance(data, dict):
         raise InputError(f"{attr} is not an attribute set")
