@@ -162,3 +162,45 @@ def test_schema_errors(tmp_path: Path, inventory: dict[str, object], message: st
     (tmp_path / "inventory.json").write_text(json.dumps(inventory))
     with pytest.raises(InputError, match=message):
         analyse(tmp_path)
+
+
+@pytest.mark.parametrize(
+    "expr,reason",
+    [
+        ("import ./machines.nix", "function application"),
+        ("lib.mkForce { }", "function application"),
+        ("with lib; { }", None),
+        ("builtins.fromJSON (builtins.readFile ./inventory.json)", "function application"),
+    ],
+)
+def test_each_non_literal_construct_gives_a_note(tmp_path: Path, expr: str, reason: str | None) -> None:
+    f = tmp_path / "modules" / "inv.nix"
+    f.parent.mkdir(parents=True)
+    f.write_text("{ lib, ... }:\n{\n  clan.inventory.machines = " + expr + ";\n}\n")
+    loaded = load(tmp_path)
+    if reason is None:  # `with lib; { }` is literal: an empty set
+        assert loaded.merged.value == {"machines": {}} and not loaded.notes
+        return
+    assert loaded.merged.value == {}
+    (note,) = loaded.notes
+    assert reason in note.message and str(note.where).endswith("inv.nix:3") and "--nix" in (note.hint or "")
+
+
+NIX_BIN = __import__("shutil").which("nix")
+
+
+@pytest.mark.skipif(NIX_BIN is None, reason="nix (Debian nix-bin) is not installed")
+def test_nix_mode_reads_what_the_flake_evaluates_to(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    body = (
+        '{ meta.name = "flk"; machines.cinnabar = { machineClass = "nixos"; tags = [ "vps" ]; }; '
+        'instances.zt = { module.name = "zerotier"; roles.controller.machines.cinnabar = { }; }; }'
+    )
+    (tmp_path / "flake.nix").write_text("{\n  outputs = _: { clan.inventory = " + body + "; };\n}\n")
+    monkeypatch.setenv("NIX_CONFIG", "build-users-group =")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    evaluated = analyse(tmp_path, use_nix=True).inventory
+    assert evaluated.meta.name == "flk" and list(evaluated.machines) == ["cinnabar"]
+    assert evaluated.instances["zt"].roles["controller"].machines.keys() == {"cinnabar"}
+    assert analyse(tmp_path).inventory.machines == {}  # flake.nix's outputs are a function: nothing literal
+    with pytest.raises(InputError, match=r"nix eval of .*#clan\.nope failed"):
+        analyse(tmp_path, use_nix=True, attr="clan.nope")
