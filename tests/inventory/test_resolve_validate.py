@@ -206,3 +206,9 @@ def test_users_generator_follows_settings() -> None:
         ("user-password", False, "services"),
         ("user-password-hash", True, "users"),
     ]
+
+
+def test_machine_names_that_differ_only_in_case() -> None:
+    i = inv({}, {"cinnabar": {}, "Cinnabar": {}})
+    (f,) = [f for f in validate(i) if f.code == "duplicate-name"]
+    assert f.severity == "error" and "'cinnabar' and 'Cinnabar'" in f.message

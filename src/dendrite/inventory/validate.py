@@ -45,6 +45,19 @@ def validate(
         class_members.setdefault(machine.machine_class, set()).add(name)
     for g in groups:
         role_machines.setdefault((g.instance, g.role), []).extend(g.machines)
+    seen: dict[str, str] = {}
+    for name in inv.machines:  # clan's machine names are case-insensitive (hostnames)
+        other = seen.setdefault(name.lower(), name)
+        if other != name:
+            out.append(
+                Finding(
+                    "error",
+                    "duplicate-name",
+                    f"machines '{other}' and '{name}' differ only in case",
+                    f"{at('machines', other)}; {at('machines', name)}",
+                    "machine names are hostnames: keep one spelling",
+                )
+            )
     for iname, inst in inv.instances.items():
         spec = lookup(inst.module_name, inst.module_input)
         where = at("instances", iname)
