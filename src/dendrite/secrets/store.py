@@ -184,6 +184,10 @@ class SecretsStore:
             return 0
         return rekey.apply(drifts, self.identities, scratch, self.progress)
 
+    def write_secret_file(self, ref: SecretRef, value: bytes, scratch: Path) -> None:
+        """Encrypt `value` to the members linked in `ref` (links already in place; caller holds the lock)."""
+        self._write_secret(ref, value, scratch)
+
     def _write_secret(self, ref: SecretRef, value: bytes, scratch: Path) -> None:
         got = collect(ref, self.layout)
         if got.problems:

@@ -1,0 +1,159 @@
+"""`dendrite vars …`: clan's generators, generated in a sandbox and stored in clan's vars/ layout."""
+
+from __future__ import annotations
+
+import getpass
+import json
+import sys
+from dataclasses import asdict
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from dendrite.cli.common import emit_json, note, out, progress, repo, write_bytes
+from dendrite.errors import InputError
+from dendrite.vars import ops
+from dendrite.vars.generate import generate
+from dendrite.vars.model import Generator, PromptSpec
+
+app = typer.Typer(
+    help="clan's vars: generators, generation in a sandbox, check and fix without Nix.", no_args_is_help=True
+)
+JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
+MachinesArg = Annotated[list[str] | None, typer.Argument(help="Machines (default: all).")]
+
+
+def _ask(gen: Generator, prompt: PromptSpec, machine: str) -> str:
+    label = f"{gen.name}/{prompt.name} for {machine} ({prompt.description or prompt.name}): "
+    if prompt.type in ("hidden", "multiline-hidden"):
+        return getpass.getpass(label)
+    sys.stderr.write(label)
+    sys.stderr.flush()
+    if prompt.type.startswith("multiline"):
+        return sys.stdin.read()
+    return sys.stdin.readline().rstrip("\n")
+
+
+def _prompt_file(path: Path | None) -> dict[str, Any]:
+    if path is None:
+        return {}
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise InputError(f"{path} does not exist") from None
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{path}:{exc.lineno}:{exc.colno}: invalid JSON: {exc.msg}") from None
+    if not isinstance(data, dict):
+        raise InputError(f'{path} must hold an object: {{"generator/prompt": "value"}}')
+    return data
+
+
+@app.command("generate")
+def generate_cmd(
+    machines: MachinesArg = None,
+    generator: Annotated[
+        str | None, typer.Option("--generator", "-g", help="Only this generator (and dependents).")
+    ] = None,
+    regenerate: Annotated[
+        bool, typer.Option("--regenerate", "-r", help="Run even if the vars exist.")
+    ] = False,
+    no_sandbox: Annotated[bool, typer.Option("--no-sandbox", help="Run scripts without bubblewrap.")] = False,
+    prompt_values: Annotated[
+        Path | None, typer.Option(help='JSON {"gen/prompt": value} for prompts.')
+    ] = None,
+    nix: Annotated[bool, typer.Option("--nix", help="Read generators from the flake with nix eval.")] = False,
+) -> None:
+    """Generate missing vars (clan's rules), in dependency order, secrets into the sops store."""
+    values = _prompt_file(prompt_values)
+    ask = _ask if sys.stdin.isatty() else None
+    with progress("generating") as cb:
+        report = generate(
+            repo().root,
+            machines or None,
+            generator,
+            regenerate=regenerate,
+            sandbox=not no_sandbox,
+            prompt_values=values,
+            ask=ask,
+            use_nix=nix,
+            progress=cb,
+        )
+    for g in report.generated:
+        out.print(f"{g.machine}: {g.key[1]}{' (shared)' if not g.key[0] else ''}", markup=False)
+    note(f"generated {len(report.generated)} generator(s)" if report.generated else "every var is up to date")
+
+
+@app.command("check")
+def check_cmd(
+    machines: MachinesArg = None,
+    generator: Annotated[str | None, typer.Option("--generator", "-g")] = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Missing, outdated or unfixed vars, without evaluating Nix; exit 1 if any."""
+    problems = ops.check(repo().root, machines or None, generator)
+    if json_:
+        emit_json([asdict(p) for p in problems])
+    else:
+        for p in problems:
+            out.print(f"{p.machine}: {p.var}: {p.kind}: {p.detail}", markup=False)
+        if not problems:
+            note("all vars are present and up to date")
+    if problems:
+        raise typer.Exit(1)
+
+
+@app.command("list")
+def list_cmd(machine: str, json_: JsonOpt = False) -> None:
+    """One line per var: <generator>/<file>: value (secrets ********)."""
+    rows = ops.list_vars(repo().root, machine)
+    if json_:
+        emit_json(dict(rows))
+        return
+    for var, value in rows:
+        out.print(f"{var}: {value}", markup=False)
+
+
+@app.command("get")
+def get_cmd(
+    machine: str, var: Annotated[str, typer.Argument(help="generator/file, or a unique prefix.")]
+) -> None:
+    """Print a var's value (decrypting secrets)."""
+    write_bytes(ops.get_var(repo().root, machine, var))
+
+
+@app.command("set")
+def set_cmd(machine: str, var: Annotated[str, typer.Argument(help="generator/file.")]) -> None:
+    """Set a var from stdin (a hidden prompt on a terminal)."""
+    value = getpass.getpass(f"{var}: ").encode() if sys.stdin.isatty() else sys.stdin.buffer.read()
+    note(f"wrote {ops.set_var(repo().root, machine, var, value)}")
+
+
+@app.command("fix")
+def fix_cmd(machines: MachinesArg = None) -> None:
+    """Add missing machine and group links, drop deploy=false links, re-key drifted vars secrets."""
+    note(f"re-keyed {ops.fix(repo().root, machines or None)} var secret(s)")
+
+
+@app.command("keygen")
+def keygen_cmd(
+    user: Annotated[str | None, typer.Option(help="The clan user name (default $USER).")] = None,
+    force: Annotated[bool, typer.Option("--force", "-f")] = False,
+) -> None:
+    """Make sure you have an age key, and register it as a clan user."""
+    name, public, created = ops.keygen(repo().root, user, force)
+    out.print(public, markup=False)
+    note(f"{'registered' if created else 'already registered as'} sops/users/{name}")
+
+
+@app.command("export")
+def export_cmd(directory: Path) -> None:
+    """Write every var in plaintext to DIRECTORY (0700/0600). Handle it like the secrets it holds."""
+    count = ops.export_vars(repo().root, directory)
+    note(f"warning: {directory} now holds {count} var(s) in PLAINTEXT; delete it when done")
+
+
+@app.command("import")
+def import_cmd(directory: Path) -> None:
+    """Restore an export through the stores (validation hashes included)."""
+    note(f"imported {ops.import_vars(repo().root, directory)} var(s)")

@@ -1,0 +1,152 @@
+"""The generator graph across machines, and clan's rules for which generators run."""
+
+from __future__ import annotations
+
+import graphlib
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from dendrite.errors import InputError
+from dendrite.vars.model import Generator
+
+Key = tuple[str, str]  # (machine, or "" for a shared generator; generator name)
+
+
+@dataclass
+class Graph:
+    nodes: dict[Key, Generator]
+    declared_by: dict[Key, list[str]]  # the machines that declare each generator
+    deps: dict[Key, list[Key]]
+
+    def dependents(self) -> dict[Key, list[Key]]:
+        out: dict[Key, list[Key]] = {k: [] for k in self.nodes}
+        for k, ds in self.deps.items():
+            for d in ds:
+                out[d].append(k)
+        return out
+
+    def machine_of(self, key: Key) -> str:
+        """The machine a generator runs for: its own, or the first that declares a shared one."""
+        return key[0] or self.declared_by[key][0]
+
+
+def build(per_machine: dict[str, dict[str, Generator]]) -> Graph:
+    nodes: dict[Key, Generator] = {}
+    declared: dict[Key, list[str]] = {}
+    for machine, gens in sorted(per_machine.items()):
+        for name, gen in sorted(gens.items()):
+            key = ("" if gen.share else machine, name)
+            if key in nodes and gen.share and nodes[key].definition() != gen.definition():
+                first = declared[key][0]
+                raise InputError(
+                    f"machines {first} and {machine} have different definitions for shared generator '{name}'",
+                    hint="a shared generator must be declared identically wherever it is used",
+                )
+            nodes.setdefault(key, gen)
+            declared.setdefault(key, []).append(machine)
+    deps: dict[Key, list[Key]] = {}
+    for key, gen in nodes.items():
+        machine = declared[key][0]
+        out = []
+        for d in gen.dependencies:
+            own = per_machine[machine].get(d)
+            if own is not None and not own.share:
+                if gen.share:
+                    raise InputError(
+                        f"shared generator '{gen.name}' depends on '{d}', which is per-machine",
+                        hint="shared generators may only depend on shared generators",
+                    )
+                out.append((key[0], d))
+            elif ("", d) in nodes:
+                out.append(("", d))  # a shared generator, possibly declared on another machine
+            else:
+                raise InputError(
+                    f"generator '{gen.name}' of {machine} depends on '{d}', which no machine declares"
+                )
+        deps[key] = out
+    graph = Graph(nodes, declared, deps)
+    _check_cycles(graph)
+    return graph
+
+
+def _check_cycles(graph: Graph) -> None:
+    state: dict[Key, int] = {}
+    stack: list[Key] = []
+
+    def visit(k: Key) -> None:
+        state[k] = 1
+        stack.append(k)
+        for d in graph.deps[k]:
+            if state.get(d) == 1:
+                cycle = stack[stack.index(d) :] + [d]
+                raise InputError(
+                    "the generators form a cycle: " + " -> ".join(n for _, n in cycle),
+                    hint="remove one of the dependencies",
+                )
+            if d not in state:
+                visit(d)
+        stack.pop()
+        state[k] = 2
+
+    for k in sorted(graph.nodes):
+        if k not in state:
+            visit(k)
+
+
+def _closure(start: set[Key], edges: Callable[[Key], list[Key]]) -> set[Key]:
+    seen = set(start)
+    todo = list(start)
+    while todo:
+        for n in edges(todo.pop()):
+            if n not in seen:
+                seen.add(n)
+                todo.append(n)
+    return seen
+
+
+def select(
+    graph: Graph,
+    machines: list[str],
+    exists: Callable[[Key], bool],
+    generator: str | None = None,
+    regenerate: bool = False,
+) -> list[Key]:
+    """What runs, topologically sorted: clan's all_missing_closure / requested_closure."""
+    mine = {
+        k
+        for k in graph.nodes
+        if (k[0] in machines) or (k[0] == "" and set(graph.declared_by[k]) & set(machines))
+    }
+    if generator is not None:
+        roots = {k for k in mine if k[1] == generator}
+        if not roots:
+            raise InputError(
+                f"no machine of {', '.join(machines)} declares a generator '{generator}'",
+                hint="see 'dendrite vars list <machine>'",
+            )
+    else:
+        roots = set(mine)
+    if not regenerate:
+        roots = {k for k in roots if not exists(k)}
+    dependents = graph.dependents()
+    chosen = _closure(roots, lambda k: dependents[k])
+    if generator is not None:  # plus the missing dependencies of what was asked for
+        missing = _closure(roots, lambda k: [d for d in graph.deps[k] if not exists(d)])
+        chosen |= missing
+    sorter: graphlib.TopologicalSorter[Key] = graphlib.TopologicalSorter()
+    for k in sorted(chosen):
+        sorter.add(k, *[d for d in graph.deps[k] if d in chosen])
+    return list(sorter.static_order())
+
+
+def levels(graph: Graph, order: list[Key]) -> list[list[Key]]:
+    """`order` split into levels whose members do not depend on each other (they may run in parallel)."""
+    depth: dict[Key, int] = {}
+    for k in order:
+        depth[k] = 1 + max((depth[d] for d in graph.deps[k] if d in depth), default=-1)
+    out: list[list[Key]] = []
+    for k in order:
+        while len(out) <= depth[k]:
+            out.append([])
+        out[depth[k]].append(k)
+    return out
