@@ -254,6 +254,6 @@ def generate(
                 if progress:
                     progress(done, len(p.order))
         if failure is not None:
-            kind, message, hint = failure
+            _kind, message, hint = failure
             raise DendriteError(message, hint=hint)
     return report

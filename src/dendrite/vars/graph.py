@@ -78,7 +78,7 @@ def _check_cycles(graph: Graph) -> None:
         stack.append(k)
         for d in graph.deps[k]:
             if state.get(d) == 1:
-                cycle = stack[stack.index(d) :] + [d]
+                cycle = [*stack[stack.index(d):], d]
                 raise InputError(
                     "the generators form a cycle: " + " -> ".join(n for _, n in cycle),
                     hint="remove one of the dependencies",

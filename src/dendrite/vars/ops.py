@@ -155,7 +155,7 @@ def set_var(root: Path, machine: str, var: str, value: bytes) -> Path:
     """Write one var by hand; the validation hash is not touched (as clan)."""
     secrets = SecretsStore(root)
     vs = VarsStore(root, secrets)
-    resolved, per_machine = machine_generators(root)
+    _resolved, per_machine = machine_generators(root)
     if machine not in per_machine:
         raise InputError(f"machine '{machine}' is not in the inventory")
     gen, fname = _find(per_machine, machine, var)
