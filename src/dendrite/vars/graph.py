@@ -78,7 +78,7 @@ def _check_cycles(graph: Graph) -> None:
         stack.append(k)
         for d in graph.deps[k]:
             if state.get(d) == 1:
-                cycle = [*stack[stack.index(d):], d]
+                cycle = [*stack[stack.index(d) :], d]
                 raise InputError(
                     "the generators form a cycle: " + " -> ".join(n for _, n in cycle),
                     hint="remove one of the dependencies",
@@ -130,9 +130,9 @@ def select(
         roots = {k for k in roots if not exists(k)}
     dependents = graph.dependents()
     chosen = _closure(roots, lambda k: dependents[k])
-    if generator is not None:  # plus the missing dependencies of what was asked for
-        missing = _closure(roots, lambda k: [d for d in graph.deps[k] if not exists(d)])
-        chosen |= missing
+    # plus the missing dependencies of all that: a dependent on another machine (of a shared generator)
+    # may need that machine's own generators first
+    chosen |= _closure(chosen, lambda k: [d for d in graph.deps[k] if not exists(d)])
     sorter: graphlib.TopologicalSorter[Key] = graphlib.TopologicalSorter()
     for k in sorted(chosen):
         sorter.add(k, *[d for d in graph.deps[k] if d in chosen])

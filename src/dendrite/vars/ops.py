@@ -38,10 +38,15 @@ def _machines(root: Path, machines: list[str] | None) -> tuple[dict[str, dict[st
     return per_machine, machines or sorted(per_machine)
 
 
-def check(root: Path, machines: list[str] | None = None, generator: str | None = None) -> list[Problem]:
+def check(
+    root: Path,
+    machines: list[str] | None = None,
+    generator: str | None = None,
+    store: SecretsStore | None = None,
+) -> list[Problem]:
     """clan's `vars check`: missing vars, outdated validation, secrets whose recipients drifted, shared
     secrets the machine cannot read. Reads files only."""
-    secrets = SecretsStore(root)
+    secrets = store or SecretsStore(root)
     vs = VarsStore(root, secrets)
     per_machine, chosen = _machines(root, machines)
     resolver = Resolver(secrets.layout)
@@ -76,9 +81,9 @@ def check(root: Path, machines: list[str] | None = None, generator: str | None =
     return out
 
 
-def fix(root: Path, machines: list[str] | None = None) -> int:
+def fix(root: Path, machines: list[str] | None = None, store: SecretsStore | None = None) -> int:
     """Add missing machine and default-group links, drop links of deploy = false, re-key what drifted."""
-    secrets = SecretsStore(root)
+    secrets = store or SecretsStore(root)
     vs = VarsStore(root, secrets)
     per_machine, chosen = _machines(root, machines)
     groups = default_groups(read_config(root))
@@ -122,9 +127,9 @@ def _find(per_machine: dict[str, dict[str, Generator]], machine: str, var: str) 
     return gens[gname], fname
 
 
-def list_vars(root: Path, machine: str) -> list[tuple[str, str]]:
+def list_vars(root: Path, machine: str, store: SecretsStore | None = None) -> list[tuple[str, str]]:
     """clan's `vars list`: `<gen>/<file>` and its value; secrets ********, missing <not set>."""
-    secrets = SecretsStore(root)
+    secrets = store or SecretsStore(root)
     vs = VarsStore(root, secrets)
     per_machine, _ = _machines(root, [machine])
     rows = []
@@ -144,16 +149,16 @@ def list_vars(root: Path, machine: str) -> list[tuple[str, str]]:
     return sorted(rows)
 
 
-def get_var(root: Path, machine: str, var: str) -> bytes:
-    secrets = SecretsStore(root)
+def get_var(root: Path, machine: str, var: str, store: SecretsStore | None = None) -> bytes:
+    secrets = store or SecretsStore(root)
     per_machine, _ = _machines(root, [machine])
     gen, fname = _find(per_machine, machine, var)
     return VarsStore(root, secrets).read(gen, machine, fname)
 
 
-def set_var(root: Path, machine: str, var: str, value: bytes) -> Path:
+def set_var(root: Path, machine: str, var: str, value: bytes, store: SecretsStore | None = None) -> Path:
     """Write one var by hand; the validation hash is not touched (as clan)."""
-    secrets = SecretsStore(root)
+    secrets = store or SecretsStore(root)
     vs = VarsStore(root, secrets)
     _resolved, per_machine = machine_generators(root)
     if machine not in per_machine:
@@ -175,9 +180,9 @@ def set_var(root: Path, machine: str, var: str, value: bytes) -> Path:
     return written
 
 
-def export_vars(root: Path, target: Path) -> int:
+def export_vars(root: Path, target: Path, store: SecretsStore | None = None) -> int:
     """Plaintext dump per-machine/<m>/<gen>/<file> and shared/<gen>/<file> (dirs 0700, files 0600)."""
-    secrets = SecretsStore(root)
+    secrets = store or SecretsStore(root)
     vs = VarsStore(root, secrets)
     per_machine, chosen = _machines(root, None)
     target.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -198,20 +203,22 @@ def export_vars(root: Path, target: Path) -> int:
     return count
 
 
-def import_vars(root: Path, source: Path) -> int:
+def import_vars(root: Path, source: Path, store: SecretsStore | None = None) -> int:
     """Restore an export through the stores (validation hashes included)."""
-    secrets = SecretsStore(root)
+    secrets = store or SecretsStore(root)
     vs = VarsStore(root, secrets)
     per_machine, chosen = _machines(root, None)
     groups = default_groups(read_config(root))
     admin = secrets.admin().user
     count = 0
+    done: set[str] = set()
     with secrets.writing() as scratch:
         for m in chosen:
             for gen in per_machine[m].values():
                 base = source / placement(gen, m)
-                if not base.is_dir():
+                if not base.is_dir() or str(base) in done:
                     continue
+                done.add(str(base))  # a shared generator is restored once, for every machine declaring it
                 outputs = {
                     f.name: (base / f.name).read_bytes() for f in gen.files if (base / f.name).is_file()
                 }
