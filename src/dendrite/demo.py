@@ -23,6 +23,9 @@ from dendrite.secrets import health
 from dendrite.secrets.keys import SopsKey
 from dendrite.secrets.store import SecretsStore
 from dendrite.sops.age import identities_from_text
+from dendrite.vars.generate import generate
+from dendrite.vars.ops import check as check_vars
+from dendrite.vars.ops import list_vars
 
 MARKER = ".dendrite-demo"
 
@@ -41,6 +44,9 @@ class DemoReport:
     inventory_files: list[Path]
     inventory: Resolved
     graph: str
+    generated: int
+    cinnabar_vars: list[tuple[str, str]]
+    vars_problems: int
 
 
 def build(root: Path, fleet: Fleet | None = None) -> DemoReport:
@@ -86,6 +92,10 @@ def build(root: Path, fleet: Fleet | None = None) -> DemoReport:
         fleet.instances,
     )
     resolved = analyse(root)
+    (root / "dendrite.toml").write_text('[secrets]\ndefault_groups = ["admins"]\n')
+    generated = generate(root, store=store, prompt_values={f"user-password-{fleet.admin_user}/user-password": ""})
+    cinnabar_vars = list_vars(root, "cinnabar", store=store)
+    vars_problems = check_vars(root, store=store)
 
     shown = fleet.secrets[0].name
     return DemoReport(
@@ -101,4 +111,7 @@ def build(root: Path, fleet: Fleet | None = None) -> DemoReport:
         inventory_files=files,
         inventory=resolved,
         graph=mermaid(resolved.inventory, resolved.assignments),
+        generated=len(generated.generated),
+        cinnabar_vars=cinnabar_vars,
+        vars_problems=len(vars_problems),
     )

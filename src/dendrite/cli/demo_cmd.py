@@ -46,6 +46,11 @@ def demo(
     view = machine_view(inv.inventory, "cinnabar", inv.assignments)
     p("  cinnabar resolved: " + "; ".join(f"{a.instance} as {a.role}" for a in view.assignments))
     p("    vars generators: " + ", ".join(g.name for g in view.generators))
+    p(f"  vars: generated {r.generated} generator(s); cinnabar's vars:")
+    for var, value in r.cinnabar_vars:
+        shown = value if len(value) < 60 else value[:57] + "..."
+        p(f"    {var}: {shown}", markup=False)
+    p(f"  vars check: {'every var present and up to date' if r.vars_problems == 0 else f'{r.vars_problems} problems'}")
     p("  graph (mermaid):")
     for line in r.graph.splitlines():
         p(f"    {line}", markup=False)
@@ -66,4 +71,7 @@ def demo(
     p("  dendrite inventory machine cinnabar")
     p("  dendrite inventory graph --format dot")
     p("  dendrite machines create orb --class nixos --tag vps")
+    p("  dendrite vars list cinnabar")
+    p("  dendrite vars get cinnabar zerotier-identity-cinnabar/identity-secret")
+    p("  dendrite vars generate --regenerate -g openssh cinnabar")
     p("  sops decrypt sops/secrets/hetzner-api-token/secret   # the real sops reads it too")

@@ -176,16 +176,25 @@ def generators(inv: Inventory, a: Assignment, members: dict[str, tuple[str, ...]
     )
 
 
-def machine_view(inv: Inventory, name: str, assignments: list[Assignment] | None = None) -> MachineView:
+Members = dict[str, dict[str, tuple[str, ...]]]  # instance -> role -> machines
+
+
+def role_members_of(assignments: list[Assignment]) -> Members:
+    out: dict[str, dict[str, list[str]]] = {}
+    for a in assignments:
+        out.setdefault(a.instance, {}).setdefault(a.role, []).append(a.machine)
+    return {i: {r: tuple(sorted(ms)) for r, ms in roles.items()} for i, roles in out.items()}
+
+
+def machine_view(inv: Inventory, name: str, assignments: list[Assignment] | None = None,
+                 members: Members | None = None) -> MachineView:
+    """One machine resolved; pass `members` (role_members_of) when viewing many machines."""
     m = inv.machines[name]
     every = assignments if assignments is not None else resolve(inv)
+    members = members if members is not None else role_members_of(every)
     mine = [a for a in every if a.machine == name]
     gens: dict[str, GeneratorSpec] = {}
     for a in mine:
-        members: dict[str, list[str]] = {}
-        for other in every:
-            if other.instance == a.instance:
-                members.setdefault(other.role, []).append(other.machine)
-        for g in generators(inv, a, {r: tuple(sorted(v)) for r, v in members.items()}):
+        for g in generators(inv, a, members.get(a.instance, {})):
             gens.setdefault(g.name, g)
     return MachineView(name, m.machine_class, inv.machine_tags(name), mine, list(gens.values()))

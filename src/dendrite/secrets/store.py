@@ -184,18 +184,17 @@ class SecretsStore:
             return 0
         return rekey.apply(drifts, self.identities, scratch, self.progress)
 
-    def write_secret_file(self, ref: SecretRef, value: bytes, scratch: Path) -> None:
-        """Encrypt `value` to the members linked in `ref` (links already in place; caller holds the lock)."""
-        self._write_secret(ref, value, scratch)
-
-    def _write_secret(self, ref: SecretRef, value: bytes, scratch: Path) -> None:
+    def encrypt_for_links(self, ref: SecretRef, value: bytes) -> bytes:
+        """`value` as a sops file encrypted to the members linked in `ref` (links already in place)."""
         got = collect(ref, self.layout)
         if got.problems:
             p = got.problems[0]
             raise StoreError(f"{p.link} {p.reason}", hint="run 'dendrite secrets fix'")
         recipients = sorted(k.publickey for k in got.keys if k.type == "age")
-        data = encrypt(value, recipients, input_format="binary", where=ref.label)
-        atomic_write(ref.file, data, mode=0o644, scratch=scratch)
+        return encrypt(value, recipients, input_format="binary", where=ref.label)
+
+    def _write_secret(self, ref: SecretRef, value: bytes, scratch: Path) -> None:
+        atomic_write(ref.file, self.encrypt_for_links(ref, value), mode=0o644, scratch=scratch)
 
     # ------------------------------------------------------------------ users
 

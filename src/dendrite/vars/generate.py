@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from dendrite.errors import DendriteError, InputError
-from dendrite.fsutil import detach_forked_worker
+from dendrite.fsutil import PendingWrite, atomic_write_many, detach_forked_worker
 from dendrite.inventory.model import did_you_mean
 from dendrite.secrets.store import SecretsStore
 from dendrite.vars import graph as G
@@ -179,19 +179,61 @@ def _private_file(path: Path, data: bytes) -> None:
         fh.write(data)
 
 
+# recipes worth a process of their own: memory-hard hashing, RSA primes, SHA-512 crypt rounds
+_CPU_BOUND = frozenset({"zerotier-identity", "ssh-keygen-rsa", "xkcd-password-hash", "root-password", "user-password"})
+
+
 def _init_worker() -> None:
     detach_forked_worker()
 
 
 def _run_level(jobs: list[_Job]) -> list[dict[str, bytes] | tuple[str, str, str | None]]:
     cores = os.cpu_count() or 1
-    heavy = [j for j in jobs if j.gen.recipe in ("zerotier-identity", "ssh-keygen-rsa") or j.gen.script]
+    heavy = [j for j in jobs if j.gen.recipe in _CPU_BOUND or j.gen.script]
     if len(jobs) < 2 or cores < 2 or not heavy or "fork" not in mp.get_all_start_methods():
         return [_compute(j) for j in jobs]
     with ProcessPoolExecutor(
         min(cores, len(jobs)), mp_context=mp.get_context("fork"), initializer=_init_worker
     ) as pool:
         return list(pool.map(_compute, jobs))
+
+
+_PREPARE: tuple[VarsStore, str, list[str]] | None = None
+_PARALLEL_PREPARE_FROM = 64
+
+PrepItem = tuple[Generator, list[str], str, dict[str, bytes]]
+
+
+def _prepare_chunk(items: list[PrepItem]) -> list[list[PendingWrite]]:
+    assert _PREPARE is not None
+    vs, admin, groups = _PREPARE
+    return [vs.prepare(gen, declared, machine, result, admin, groups) for gen, declared, machine, result in items]
+
+
+def _prepare_all(vs: VarsStore, items: list[PrepItem], admin: str, groups: list[str]) -> list[list[PendingWrite]]:
+    """Directories, member links and encryption for a batch; split by machine over every core when large.
+
+    Why: creating a var's directories and links is most of the cost of a write, and directory entries in
+    different directories are created in parallel by the kernel.
+    """
+    global _PREPARE
+    _PREPARE = (vs, admin, groups)
+    cores = os.cpu_count() or 1
+    if len(items) < _PARALLEL_PREPARE_FROM or cores < 2 or "fork" not in mp.get_all_start_methods():
+        return _prepare_chunk(items)
+    by_machine: dict[str, list[int]] = {}
+    for i, item in enumerate(items):
+        by_machine.setdefault(item[2] if not item[0].share else "", []).append(i)
+    shared = by_machine.pop("", [])
+    chunks = list(by_machine.values())
+    out: list[list[PendingWrite] | None] = [None] * len(items)
+    for i, writes in zip(shared, _prepare_chunk([items[i] for i in shared]), strict=True):
+        out[i] = writes  # shared vars first, in this process: machines may share their directories
+    with ProcessPoolExecutor(cores, mp_context=mp.get_context("fork"), initializer=_init_worker) as pool:
+        for idx, results in zip(chunks, pool.map(_prepare_chunk, [[items[i] for i in c] for c in chunks]), strict=True):
+            for i, writes in zip(idx, results, strict=True):
+                out[i] = writes
+    return [w if w is not None else [] for w in out]
 
 
 def generate(
@@ -241,18 +283,21 @@ def generate(
         results = _run_level(jobs)
         failure: tuple[str, str, str | None] | None = None
         with secrets.writing() as scratch:
-            for job, result in zip(jobs, results, strict=True):
-                if isinstance(result, tuple):
-                    failure = failure or result
-                    continue
-                written = vs.write(
-                    job.gen, p.graph.declared_by[job.key], job.machine, result, admin, groups, scratch
-                )
+            ok = [(job, result) for job, result in zip(jobs, results, strict=True) if not isinstance(result, tuple)]
+            failure = next((r for r in results if isinstance(r, tuple)), None)
+            prepared = _prepare_all(vs, [(j.gen, p.graph.declared_by[j.key], j.machine, r) for j, r in ok], admin, groups)
+            batch: list[PendingWrite] = []
+            for (job, result), writes in zip(ok, prepared, strict=True):
+                batch += writes
                 produced[job.key] = result
-                report.generated.append(Generated(job.key, job.machine, written))
-                done += 1
-                if progress:
-                    progress(done, len(p.order))
+                report.generated.append(Generated(job.key, job.machine, [w.target for w in writes]))
+            atomic_write_many(batch, scratch)  # each file atomic; one filesystem sync per batch
+            for job in jobs:
+                if job.key in produced:
+                    vs.drop_stale_hash(job.gen, job.machine)
+                    done += 1
+            if progress:
+                progress(done, len(p.order))
         if failure is not None:
             _kind, message, hint = failure
             raise DendriteError(message, hint=hint)

@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from dendrite.errors import InputError
-from dendrite.inventory import Resolved, analyse, machine_view
+from dendrite.inventory import Assignment, Resolved, analyse, machine_view
+from dendrite.inventory.resolve import role_members_of
 from dendrite.vars.model import Generator, from_catalogue, from_plain
 
 CONFIG = "dendrite.toml"
@@ -57,9 +58,13 @@ def machine_generators(
     resolved = resolved or analyse(root)
     config = read_config(root)
     assignments = resolved.assignments
+    members = role_members_of(assignments)
+    by_machine: dict[str, list[Assignment]] = {}
+    for a in assignments:
+        by_machine.setdefault(a.machine, []).append(a)
     out: dict[str, dict[str, Generator]] = {}
     for name in resolved.inventory.machines:
-        view = machine_view(resolved.inventory, name, assignments)
+        view = machine_view(resolved.inventory, name, by_machine.get(name, []), members)
         gens = {g.name: from_catalogue(g, "") for g in view.generators}
         for gname, gen in custom_generators(config, name, view.tags).items():
             if gname in gens:

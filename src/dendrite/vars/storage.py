@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from dendrite.errors import InputError
-from dendrite.fsutil import atomic_write, relative_symlink
+from dendrite.fsutil import PendingWrite, atomic_write_many, relative_symlink
 from dendrite.secrets.layout import SecretRef
 from dendrite.secrets.store import SecretsStore
 from dendrite.vars.model import Generator, placement
@@ -64,20 +64,22 @@ class VarsStore:
             )
         return self.secrets.decrypt_ref(ref)
 
-    def write(
-        self,
-        gen: Generator,
-        machines: list[str],
-        machine: str,
-        outputs: dict[str, bytes],
-        admin: str,
-        default_groups: list[str],
-        scratch: Path,
-        *,
-        touch_hash: bool = True,
-    ) -> list[Path]:
-        """Store every file of one run (caller holds the repository lock). Returns the paths written."""
-        written = []
+    def write(self, gen: Generator, machines: list[str], machine: str, outputs: dict[str, bytes], admin: str,
+              default_groups: list[str], scratch: Path, *, touch_hash: bool = True) -> list[Path]:
+        """Store every file of one run now (caller holds the repository lock). Returns the paths written."""
+        pending = self.prepare(gen, machines, machine, outputs, admin, default_groups, touch_hash=touch_hash)
+        atomic_write_many(pending, scratch)
+        self.drop_stale_hash(gen, machine, touch_hash)
+        return [w.target for w in pending if w.target.name != VALIDATION]
+
+    def drop_stale_hash(self, gen: Generator, machine: str, touch_hash: bool = True) -> None:
+        if touch_hash and gen.validation_hash is None:
+            (self.gen_dir(gen, machine) / VALIDATION).unlink(missing_ok=True)  # clan deletes it (#6011)
+
+    def prepare(self, gen: Generator, machines: list[str], machine: str, outputs: dict[str, bytes], admin: str,
+                default_groups: list[str], *, touch_hash: bool = True) -> list[PendingWrite]:
+        """Directories and member links made, contents encrypted: the writes, for one batch of many."""
+        written: list[PendingWrite] = []
         for spec in gen.files:
             if spec.name not in outputs:
                 continue
@@ -93,17 +95,11 @@ class VarsStore:
                 for g in default_groups:
                     if self.secrets.layout.group(g).is_dir():
                         relative_symlink(self.secrets.layout.group(g), d / "groups" / g)
-                self.secrets.write_secret_file(ref, outputs[spec.name], scratch)
-                written.append(ref.file)
+                written.append(PendingWrite(ref.file, self.secrets.encrypt_for_links(ref, outputs[spec.name])))
             else:
                 if (d / "secret").exists():
                     raise InputError(f"{d} holds a secret where a public value belongs (a backend collision)")
-                atomic_write(d / "value", outputs[spec.name], scratch=scratch)
-                written.append(d / "value")
-        if touch_hash:
-            hp = self.gen_dir(gen, machine) / VALIDATION
-            if gen.validation_hash is None:
-                hp.unlink(missing_ok=True)  # clan deletes it (fix for the regenerate loop #6011)
-            else:
-                atomic_write(hp, gen.validation_hash.encode(), scratch=scratch)
+                written.append(PendingWrite(d / "value", outputs[spec.name]))
+        if touch_hash and gen.validation_hash is not None:
+            written.append(PendingWrite(self.gen_dir(gen, machine) / VALIDATION, gen.validation_hash.encode()))
         return written
