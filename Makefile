@@ -30,6 +30,7 @@ bench: $(BIN)/dendrite
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python bench/secrets.py
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python bench/nixparse.py
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python bench/inventory.py
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python bench/vars.py
 
 clean:
 	rm -rf $(VENV) demo-fleet .pytest_cache .mypy_cache .ruff_cache

@@ -34,16 +34,27 @@ from dendrite.vars.ops import check
 def build(root: Path, n: int) -> tuple[SecretsStore, Path]:
     machines = {f"m{i:03d}": {"machineClass": "nixos", "tags": ["fleet"]} for i in range(n)}
     instances = {
-        "sshd": {"module": {"name": "sshd"}, "roles": {"server": {"tags": ["fleet"], "settings": {"generateRootKey": True}}}},
-        "emergency-access": {"module": {"name": "emergency-access"}, "roles": {"default": {"tags": ["fleet"]}}},
-        "users-root": {"module": {"name": "users"}, "roles": {"default": {"tags": ["fleet"],
-                                                                            "settings": {"user": "root", "prompt": False}}}},
-        "users-crs58": {"module": {"name": "users"}, "roles": {"default": {"tags": ["fleet"],
-                                                                             "settings": {"user": "crs58", "prompt": False}}}},
+        "sshd": {
+            "module": {"name": "sshd"},
+            "roles": {"server": {"tags": ["fleet"], "settings": {"generateRootKey": True}}},
+        },
+        "emergency-access": {
+            "module": {"name": "emergency-access"},
+            "roles": {"default": {"tags": ["fleet"]}},
+        },
+        "users-root": {
+            "module": {"name": "users"},
+            "roles": {"default": {"tags": ["fleet"], "settings": {"user": "root", "prompt": False}}},
+        },
+        "users-crs58": {
+            "module": {"name": "users"},
+            "roles": {"default": {"tags": ["fleet"], "settings": {"user": "crs58", "prompt": False}}},
+        },
         "admin": {"module": {"name": "admin"}, "roles": {"default": {"tags": ["fleet"]}}},
     }
-    (root / "inventory.json").write_text(json.dumps({"meta": {"name": "bench"}, "machines": machines,
-                                                      "instances": instances}))
+    (root / "inventory.json").write_text(
+        json.dumps({"meta": {"name": "bench"}, "machines": machines, "instances": instances})
+    )
     (root / "dendrite.toml").write_text('[secrets]\ndefault_groups = ["admins"]\n')
     admin = pyrage.x25519.Identity.generate()
     key_file = root / "admin.txt"
@@ -82,8 +93,15 @@ def main() -> None:
         env["SOPS_AGE_KEY_FILE"] = str(key_file)
         recipients = json.loads(secrets[0].read_text())["sops"]["age"]
         cfg = root / "clan-sops.json"
-        cfg.write_text(json.dumps({"creation_rules": [{"key_groups": [
-            {"age": [r["recipient"] for r in recipients], "pgp": []}]}]}))
+        cfg.write_text(
+            json.dumps(
+                {
+                    "creation_rules": [
+                        {"key_groups": [{"age": [r["recipient"] for r in recipients], "pgp": []}]}
+                    ]
+                }
+            )
+        )
         sample = min(args.sample, len(secrets))
         anchor = root / "anchor"
         t0 = time.perf_counter()
@@ -96,13 +114,19 @@ def main() -> None:
                 os.symlink(os.path.relpath(root / "sops" / kind / name, d / kind), d / kind / name)
             plain = root / f"plain-{i}"
             plain.write_bytes(os.urandom(64).hex().encode())
-            subprocess.run([sops, "--config", str(cfg), "encrypt", "--in-place", str(plain)], env=env, check=True,
-                           capture_output=True)
+            subprocess.run(
+                [sops, "--config", str(cfg), "encrypt", "--in-place", str(plain)],
+                env=env,
+                check=True,
+                capture_output=True,
+            )
             os.replace(plain, d / "secret")
         t_sops = (time.perf_counter() - t0) * len(secrets) / sample
     per_machine = len({g.key[1] for g in report.generated if g.key[0]})
-    print(f"{args.machines} machines, {per_machine} per-machine generators + shared openssh-ca: "
-          f"{len(report.generated)} generator runs, {len(secrets)} secret files, check found {len(problems)} problems")
+    print(
+        f"{args.machines} machines, {per_machine} per-machine generators + shared openssh-ca: "
+        f"{len(report.generated)} generator runs, {len(secrets)} secret files, check found {len(problems)} problems"
+    )
     print(f"(a) vars check, all machines, no Nix evaluation   {t_check:7.3f} s")
     print(f"(b) vars generate, everything                      {t_gen:7.2f} s")
     print(f"    clan's writes: links + sops encrypt per secret {t_sops:7.2f} s  ({sample} run, scaled)")

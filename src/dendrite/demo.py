@@ -93,7 +93,9 @@ def build(root: Path, fleet: Fleet | None = None) -> DemoReport:
     )
     resolved = analyse(root)
     (root / "dendrite.toml").write_text('[secrets]\ndefault_groups = ["admins"]\n')
-    generated = generate(root, store=store, prompt_values={f"user-password-{fleet.admin_user}/user-password": ""})
+    generated = generate(
+        root, store=store, prompt_values={f"user-password-{fleet.admin_user}/user-password": ""}
+    )
     cinnabar_vars = list_vars(root, "cinnabar", store=store)
     vars_problems = check_vars(root, store=store)
 

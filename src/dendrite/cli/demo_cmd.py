@@ -50,7 +50,9 @@ def demo(
     for var, value in r.cinnabar_vars:
         shown = value if len(value) < 60 else value[:57] + "..."
         p(f"    {var}: {shown}", markup=False)
-    p(f"  vars check: {'every var present and up to date' if r.vars_problems == 0 else f'{r.vars_problems} problems'}")
+    p(
+        f"  vars check: {'every var present and up to date' if r.vars_problems == 0 else f'{r.vars_problems} problems'}"
+    )
     p("  graph (mermaid):")
     for line in r.graph.splitlines():
         p(f"    {line}", markup=False)

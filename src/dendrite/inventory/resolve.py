@@ -186,8 +186,9 @@ def role_members_of(assignments: list[Assignment]) -> Members:
     return {i: {r: tuple(sorted(ms)) for r, ms in roles.items()} for i, roles in out.items()}
 
 
-def machine_view(inv: Inventory, name: str, assignments: list[Assignment] | None = None,
-                 members: Members | None = None) -> MachineView:
+def machine_view(
+    inv: Inventory, name: str, assignments: list[Assignment] | None = None, members: Members | None = None
+) -> MachineView:
     """One machine resolved; pass `members` (role_members_of) when viewing many machines."""
     m = inv.machines[name]
     every = assignments if assignments is not None else resolve(inv)

@@ -31,7 +31,9 @@ def generate(new: bool = False, env: Mapping[str, str] | None = None) -> Generat
     env = os.environ if env is None else env
     path = key_file_for_writing(env)
     if not new:
-        existing = discover_identities(env)
+        # a SOPS_AGE_KEY_FILE that does not exist yet is where the new key goes, not an error
+        look = {k: v for k, v in env.items() if k != "SOPS_AGE_KEY_FILE" or path.exists()}
+        existing = discover_identities(look)
         if existing:
             return GeneratedKey(path, existing.items[0].public, False)
     ident = pyrage.x25519.Identity.generate()

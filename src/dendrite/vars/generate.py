@@ -180,7 +180,9 @@ def _private_file(path: Path, data: bytes) -> None:
 
 
 # recipes worth a process of their own: memory-hard hashing, RSA primes, SHA-512 crypt rounds
-_CPU_BOUND = frozenset({"zerotier-identity", "ssh-keygen-rsa", "xkcd-password-hash", "root-password", "user-password"})
+_CPU_BOUND = frozenset(
+    {"zerotier-identity", "ssh-keygen-rsa", "xkcd-password-hash", "root-password", "user-password"}
+)
 
 
 def _init_worker() -> None:
@@ -207,10 +209,14 @@ PrepItem = tuple[Generator, list[str], str, dict[str, bytes]]
 def _prepare_chunk(items: list[PrepItem]) -> list[list[PendingWrite]]:
     assert _PREPARE is not None
     vs, admin, groups = _PREPARE
-    return [vs.prepare(gen, declared, machine, result, admin, groups) for gen, declared, machine, result in items]
+    return [
+        vs.prepare(gen, declared, machine, result, admin, groups) for gen, declared, machine, result in items
+    ]
 
 
-def _prepare_all(vs: VarsStore, items: list[PrepItem], admin: str, groups: list[str]) -> list[list[PendingWrite]]:
+def _prepare_all(
+    vs: VarsStore, items: list[PrepItem], admin: str, groups: list[str]
+) -> list[list[PendingWrite]]:
     """Directories, member links and encryption for a batch; split by machine over every core when large.
 
     Why: creating a var's directories and links is most of the cost of a write, and directory entries in
@@ -230,7 +236,9 @@ def _prepare_all(vs: VarsStore, items: list[PrepItem], admin: str, groups: list[
     for i, writes in zip(shared, _prepare_chunk([items[i] for i in shared]), strict=True):
         out[i] = writes  # shared vars first, in this process: machines may share their directories
     with ProcessPoolExecutor(cores, mp_context=mp.get_context("fork"), initializer=_init_worker) as pool:
-        for idx, results in zip(chunks, pool.map(_prepare_chunk, [[items[i] for i in c] for c in chunks]), strict=True):
+        for idx, results in zip(
+            chunks, pool.map(_prepare_chunk, [[items[i] for i in c] for c in chunks]), strict=True
+        ):
             for i, writes in zip(idx, results, strict=True):
                 out[i] = writes
     return [w if w is not None else [] for w in out]
@@ -283,9 +291,15 @@ def generate(
         results = _run_level(jobs)
         failure: tuple[str, str, str | None] | None = None
         with secrets.writing() as scratch:
-            ok = [(job, result) for job, result in zip(jobs, results, strict=True) if not isinstance(result, tuple)]
+            ok = [
+                (job, result)
+                for job, result in zip(jobs, results, strict=True)
+                if not isinstance(result, tuple)
+            ]
             failure = next((r for r in results if isinstance(r, tuple)), None)
-            prepared = _prepare_all(vs, [(j.gen, p.graph.declared_by[j.key], j.machine, r) for j, r in ok], admin, groups)
+            prepared = _prepare_all(
+                vs, [(j.gen, p.graph.declared_by[j.key], j.machine, r) for j, r in ok], admin, groups
+            )
             batch: list[PendingWrite] = []
             for (job, result), writes in zip(ok, prepared, strict=True):
                 batch += writes

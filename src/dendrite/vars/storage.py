@@ -64,8 +64,18 @@ class VarsStore:
             )
         return self.secrets.decrypt_ref(ref)
 
-    def write(self, gen: Generator, machines: list[str], machine: str, outputs: dict[str, bytes], admin: str,
-              default_groups: list[str], scratch: Path, *, touch_hash: bool = True) -> list[Path]:
+    def write(
+        self,
+        gen: Generator,
+        machines: list[str],
+        machine: str,
+        outputs: dict[str, bytes],
+        admin: str,
+        default_groups: list[str],
+        scratch: Path,
+        *,
+        touch_hash: bool = True,
+    ) -> list[Path]:
         """Store every file of one run now (caller holds the repository lock). Returns the paths written."""
         pending = self.prepare(gen, machines, machine, outputs, admin, default_groups, touch_hash=touch_hash)
         atomic_write_many(pending, scratch)
@@ -76,8 +86,17 @@ class VarsStore:
         if touch_hash and gen.validation_hash is None:
             (self.gen_dir(gen, machine) / VALIDATION).unlink(missing_ok=True)  # clan deletes it (#6011)
 
-    def prepare(self, gen: Generator, machines: list[str], machine: str, outputs: dict[str, bytes], admin: str,
-                default_groups: list[str], *, touch_hash: bool = True) -> list[PendingWrite]:
+    def prepare(
+        self,
+        gen: Generator,
+        machines: list[str],
+        machine: str,
+        outputs: dict[str, bytes],
+        admin: str,
+        default_groups: list[str],
+        *,
+        touch_hash: bool = True,
+    ) -> list[PendingWrite]:
         """Directories and member links made, contents encrypted: the writes, for one batch of many."""
         written: list[PendingWrite] = []
         for spec in gen.files:
@@ -95,11 +114,15 @@ class VarsStore:
                 for g in default_groups:
                     if self.secrets.layout.group(g).is_dir():
                         relative_symlink(self.secrets.layout.group(g), d / "groups" / g)
-                written.append(PendingWrite(ref.file, self.secrets.encrypt_for_links(ref, outputs[spec.name])))
+                written.append(
+                    PendingWrite(ref.file, self.secrets.encrypt_for_links(ref, outputs[spec.name]))
+                )
             else:
                 if (d / "secret").exists():
                     raise InputError(f"{d} holds a secret where a public value belongs (a backend collision)")
                 written.append(PendingWrite(d / "value", outputs[spec.name]))
         if touch_hash and gen.validation_hash is not None:
-            written.append(PendingWrite(self.gen_dir(gen, machine) / VALIDATION, gen.validation_hash.encode()))
+            written.append(
+                PendingWrite(self.gen_dir(gen, machine) / VALIDATION, gen.validation_hash.encode())
+            )
         return written
