@@ -266,3 +266,24 @@ def test_cli_bad_input(clan: Path, keys: Keys, tmp_path: Path) -> None:
     (clan / "dendrite.toml").write_text("[generators.a\nscript = 1\n")
     res = run_cli([*cli, "check"], keys.env)
     assert res.returncode == 2 and b"dendrite.toml" in res.stderr and b"line 1" in res.stderr
+
+
+def test_a_luks_passphrase_from_the_built_in_recipe(clan: Path, keys: Keys) -> None:
+    (clan / "dendrite.toml").write_text(
+        '[generators.luks-password]\nrecipe = "luks-password"\nfiles.password = { neededFor = "partitioning" }\n'
+        'machines = ["cinnabar"]\n')
+    generate(clan, ["cinnabar"], "luks-password", store=SecretsStore(clan, keys.identities))
+    pw = get(clan, keys, "luks-password/password").decode()
+    assert len(pw.split("-")) == 6
+    (clan / "dendrite.toml").write_text('[generators.x]\nrecipe = "nope"\nfiles.f = {}\n')
+    with pytest.raises(InputError, match="recipe 'nope' is not a built-in"):
+        generate(clan, ["cinnabar"], store=SecretsStore(clan, keys.identities))
+
+
+@pytest.mark.skipif(__import__("shutil").which("zerotier-idtool") is None, reason="zerotier-idtool is not installed")
+def test_zerotier_idtool_accepts_our_identities(tmp_path: Path) -> None:
+    from dendrite.vars import zerotier
+
+    f = tmp_path / "identity.secret"
+    f.write_text(zerotier.generate_identity().secret_text())
+    assert subprocess.run(["zerotier-idtool", "validate", str(f)], capture_output=True).returncode == 0

@@ -134,6 +134,7 @@ def from_plain(name: str, raw: dict[str, Any], source: str) -> Generator:
         "name",
         "validationHash",
         "finalScript",
+        "recipe",
     }
     for k in raw:
         if k not in known:
@@ -178,6 +179,17 @@ def from_plain(name: str, raw: dict[str, Any], source: str) -> Generator:
     if not isinstance(deps, list) or not all(isinstance(d, str) for d in deps):
         raise InputError(f"{where}: dependencies must be a list of generator names")
     inputs = raw.get("runtimeInputs", [])
+    recipe = raw.get("recipe")
+    if recipe is not None:
+        from dendrite.vars.recipes import RECIPES
+
+        if recipe not in RECIPES:
+            raise InputError(
+                f"{where}: recipe '{recipe}' is not a built-in",
+                hint="built-ins: " + ", ".join(sorted(RECIPES)),
+            )
+        if raw.get("script"):
+            raise InputError(f"{where} has both a script and a recipe", hint="keep one")
     return Generator(
         name=name,
         files=tuple(files),
@@ -188,6 +200,7 @@ def from_plain(name: str, raw: dict[str, Any], source: str) -> Generator:
         runtime_inputs=tuple(str(i) for i in inputs),
         validation=raw.get("validation"),
         source=source,
+        recipe=recipe,
     )
 
 
