@@ -271,7 +271,8 @@ def test_cli_bad_input(clan: Path, keys: Keys, tmp_path: Path) -> None:
 def test_a_luks_passphrase_from_the_built_in_recipe(clan: Path, keys: Keys) -> None:
     (clan / "dendrite.toml").write_text(
         '[generators.luks-password]\nrecipe = "luks-password"\nfiles.password = { neededFor = "partitioning" }\n'
-        'machines = ["cinnabar"]\n')
+        'machines = ["cinnabar"]\n'
+    )
     generate(clan, ["cinnabar"], "luks-password", store=SecretsStore(clan, keys.identities))
     pw = get(clan, keys, "luks-password/password").decode()
     assert len(pw.split("-")) == 6
@@ -280,7 +281,9 @@ def test_a_luks_passphrase_from_the_built_in_recipe(clan: Path, keys: Keys) -> N
         generate(clan, ["cinnabar"], store=SecretsStore(clan, keys.identities))
 
 
-@pytest.mark.skipif(__import__("shutil").which("zerotier-idtool") is None, reason="zerotier-idtool is not installed")
+@pytest.mark.skipif(
+    __import__("shutil").which("zerotier-idtool") is None, reason="zerotier-idtool is not installed"
+)
 def test_zerotier_idtool_accepts_our_identities(tmp_path: Path) -> None:
     from dendrite.vars import zerotier
 

@@ -14,7 +14,7 @@ from typing import Annotated
 import typer
 
 from dendrite import __version__
-from dendrite.cli import common, demo_cmd, inventory_cmd, nix_cmd, secrets_cmd, sops_cmd, vars_cmd
+from dendrite.cli import common, demo_cmd, inventory_cmd, layout_cmd, nix_cmd, secrets_cmd, sops_cmd, vars_cmd
 from dendrite.errors import DendriteError
 
 app = typer.Typer(
@@ -31,6 +31,8 @@ app.add_typer(inventory_cmd.app, name="inventory")
 app.add_typer(inventory_cmd.machines_app, name="machines")
 app.add_typer(inventory_cmd.tags_app, name="tags")
 app.add_typer(vars_cmd.app, name="vars")
+app.add_typer(layout_cmd.app, name="layout")
+app.add_typer(layout_cmd.migrate_app, name="migrate")
 app.command("demo")(demo_cmd.demo)
 
 

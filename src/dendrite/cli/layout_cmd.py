@@ -1,0 +1,178 @@
+"""`dendrite layout …` and `dendrite migrate scan|convert`: the repository's Nix layout, read statically."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from dendrite.cli.common import emit_json, note, out, repo
+from dendrite.errors import InputError
+from dendrite.layout import convert as conv
+from dendrite.layout.discovery import discover, import_root
+from dendrite.layout.lint import RULES, lint, sarif
+from dendrite.layout.namespace import hosts, namespace, parse_all
+from dendrite.layout.unified import scan
+
+app = typer.Typer(help="import-tree discovery, the dendritic namespace, and lint.", no_args_is_help=True)
+migrate_app = typer.Typer(help="Measure and convert a nixos-unified repository.", no_args_is_help=True)
+JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
+RootArg = Annotated[
+    Path | None, typer.Argument(help="Repository root or import root (default: the repository).")
+]
+
+
+def _roots(root: Path | None) -> tuple[Path, Path]:
+    base = (root or repo().root).resolve()
+    if not base.is_dir():
+        raise InputError(f"{base} is not a directory")
+    if (base / "flake.nix").exists():
+        return base, import_root(base)
+    return base, base
+
+
+@app.command("files")
+def files_cmd(root: RootArg = None, json_: JsonOpt = False) -> None:
+    """What import-tree imports (git-tracked files only inside a git repository)."""
+    _, import_dir = _roots(root)
+    d = discover(import_dir)
+    rel = [str(p.relative_to(d.root)) for p in d.files]
+    if json_:
+        emit_json({"root": str(d.root), "files": rel, "untracked": [str(p) for p in d.untracked]})
+        return
+    for r in rel:
+        out.print(r, markup=False)
+    for p in d.untracked:
+        note(f"untracked, so not imported: {p}")
+
+
+@app.command("modules")
+def modules_cmd(
+    root: RootArg = None, cls: Annotated[str | None, typer.Option("--class")] = None, json_: JsonOpt = False
+) -> None:
+    """Every flake.modules.<class>.<name> and the files that define it."""
+    _, import_dir = _roots(root)
+    ns = namespace(parse_all(discover(import_dir).files))
+    data = {
+        c: {n: [f"{d.file}:{d.line}" for d in defs] for n, defs in names.items()}
+        for c, names in ns.items()
+        if cls is None or c == cls
+    }
+    if json_:
+        emit_json(data)
+        return
+    for c, names in data.items():
+        for n, places in names.items():
+            out.print(f"{c}.{n}\t{', '.join(places)}", markup=False)
+
+
+@app.command("hosts")
+def hosts_cmd(root: RootArg = None, json_: JsonOpt = False) -> None:
+    """Which host composes which modules."""
+    _, import_dir = _roots(root)
+    files = parse_all(discover(import_dir).files)
+    found = hosts(files, namespace(files))
+    if json_:
+        emit_json([asdict(h) for h in found])
+        return
+    for h in found:
+        out.print(f"{h.name} ({h.cls}, via {h.via}): {', '.join(h.modules) or '-'}", markup=False)
+
+
+@app.command("lint")
+def lint_cmd(
+    root: RootArg = None,
+    json_: JsonOpt = False,
+    sarif_: Annotated[bool, typer.Option("--sarif", help="SARIF 2.1.0 output.")] = False,
+) -> None:
+    """The dendritic rules; exit 1 on errors. Silence one line with `# dendrite: ignore D00N`."""
+    base, import_dir = _roots(root)
+    findings = lint(base, import_dir)
+    if sarif_:
+        emit_json(sarif(findings))
+    elif json_:
+        emit_json([asdict(f) for f in findings])
+    else:
+        for f in findings:
+            out.print(str(f), markup=False)
+            out.print(f"  hint: {f.hint}", markup=False)
+        errors = sum(1 for f in findings if f.severity == "error")
+        note(
+            f"{len(discover(import_dir).files)} files: {errors} error(s), {len(findings) - errors} warning(s)"
+        )
+    if any(f.severity == "error" for f in findings):
+        raise typer.Exit(1)
+
+
+@app.command("rules")
+def rules_cmd() -> None:
+    """The lint rules."""
+    for r in RULES.values():
+        out.print(f"{r.id} {r.severity:7} {r.title}", markup=False)
+
+
+@migrate_app.command("scan")
+def scan_cmd(root: RootArg = None, json_: JsonOpt = False) -> None:
+    """What nixos-unified autowires here, every use of `flake`, the implicit modules, and the migration map."""
+    s = scan(root or repo().root)
+    if not s.is_unified:
+        raise InputError(
+            f"{s.root} has no nixos-unified layout",
+            hint="expected configurations/ or modules/{nixos,darwin,home}",
+        )
+    if json_:
+        emit_json(
+            {
+                "entries": [
+                    {"kind": e.kind, "name": e.name, "source": str(e.source), "class": e.cls}
+                    for e in s.entries
+                ],
+                "flakeUses": [
+                    {"file": str(u.file), "line": u.line, "text": u.text, "kind": u.kind} for u in s.uses
+                ],
+                "implicit": s.implicit,
+                "map": [{"source": a, "target": b, "name": c} for a, b, c in s.mapping],
+                "notes": s.notes,
+            }
+        )
+        return
+    out.print(f"{len(s.entries)} autowired entries:", markup=False)
+    for e in s.entries:
+        out.print(f"  {e.kind:12} {e.name:20} {e.source.relative_to(s.root)}", markup=False)
+    out.print(f"{len(s.uses)} uses of the `flake` special argument:", markup=False)
+    for u in s.uses:
+        out.print(f"  {u.file.relative_to(s.root)}:{u.line}: {u.text} ({u.kind})", markup=False)
+    out.print("implicit modules to recreate:", markup=False)
+    for i in s.implicit:
+        out.print(f"  {i}", markup=False)
+    out.print("migration map:", markup=False)
+    for a, b, c in s.mapping:
+        out.print(f"  {a} -> {b}  ({c})", markup=False)
+    for n in s.notes:
+        out.print(f"  note: {n}", markup=False)
+
+
+@migrate_app.command("convert")
+def convert_cmd(
+    root: RootArg = None,
+    out_dir: Annotated[Path | None, typer.Option("--out", help="Where the dendritic tree goes.")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan and a diff.")] = False,
+    flake: Annotated[bool, typer.Option("--flake", help="Also write flake.dendritic.nix.")] = False,
+) -> None:
+    """Write the dendritic tree beside the old one; configurations/ and the old modules are never touched."""
+    p = conv.plan(root or repo().root, out_dir, flake)
+    if dry_run:
+        for path in sorted(p.files):
+            out.print(f"would write {path}", markup=False)
+        out.print(p.diff(), markup=False, end="")
+    else:
+        for path in conv.write(p):
+            out.print(f"wrote {path}", markup=False)
+    for line in p.report:
+        note(line)
+
+
+__all__ = ["app", "json", "migrate_app"]

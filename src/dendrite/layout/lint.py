@@ -1,0 +1,538 @@
+"""Dendritic lint: the checks of spec §2.7 and the seed's mistakes (§4.12) that a static check can find.
+
+Every rule has a stable id, a severity, a place (file:line:col) and a fix hint. A line comment
+`# dendrite: ignore D00N` (on the line or the one before) silences a finding; `dendrite.toml`'s
+`[lint]` can disable rules or change their severity.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from dendrite.errors import DendriteError, InputError
+from dendrite.layout.discovery import Discovery, discover, import_root
+from dendrite.layout.namespace import definitions
+from dendrite.nixlang import ParsedFile, parse_file
+from dendrite.nixlang import syntax as S
+from dendrite.nixlang.query import flat_bindings, formals, module_body
+from dendrite.nixlang.scope import free_variables
+from dendrite.nixlang.syntax import Node
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: str
+    severity: str
+    title: str
+    hint: str
+
+
+RULES = {
+    r.id: r
+    for r in [
+        Rule(
+            "D001",
+            "error",
+            "the file does not parse",
+            "fix the syntax error; import-tree imports every .nix file",
+        ),
+        Rule(
+            "D002",
+            "error",
+            "a lower-level module at the top level",
+            "wrap it as flake.modules.<class>.<name> = { … }, or move it under a `_`-prefixed path",
+        ),
+        Rule(
+            "D003",
+            "error",
+            "flake.modules is written but flakeModules.modules is never imported",
+            "add `imports = [ inputs.flake-parts.flakeModules.modules ];` to one module",
+        ),
+        Rule(
+            "D004",
+            "error",
+            "a flake.<x> output written from several files without options.flake.<x>",
+            "declare it: options.flake.<x> = lib.mkOption { type = lib.types.lazyAttrsOf lib.types.anything; };",
+        ),
+        Rule(
+            "D005",
+            "error",
+            "a module of one class used in another class",
+            "use config.flake.modules.<the evaluator's class>.*; darwin modules cannot go into nixosSystem",
+        ),
+        Rule(
+            "D006",
+            "error",
+            "an attribute-set module refers to a lower-level argument",
+            "make it a function: { pkgs, ... }: { … }",
+        ),
+        Rule(
+            "D007",
+            "warning",
+            "a relative import of a file that import-tree also imports",
+            "move the imported file under a `_`-prefixed path, or drop the import",
+        ),
+        Rule(
+            "D008",
+            "error",
+            "a host produced both by clan and by a hand-written configuration",
+            "let clan produce nixosConfigurations/darwinConfigurations; drop the nixosSystem generator",
+        ),
+        Rule("D009", "warning", "a .nix file that git does not track (invisible to the flake)", "git add it"),
+        Rule(
+            "D010",
+            "warning",
+            "specialArgs carry more than inputs/self",
+            "pass values through the top-level config or lexical scope instead",
+        ),
+        Rule("D011", "error", "a relative path that does not exist", "fix the path (relative to this file)"),
+        Rule(
+            "D012",
+            "warning",
+            "flake.<x> written without options.flake.<x>: a second writer will fail",
+            "declare options.flake.<x> before another file writes it",
+        ),
+        Rule(
+            "D013",
+            "warning",
+            "`nix eval .#flake.…`: the flake outputs are `.#modules…`, `.#meta…`",
+            "drop the `flake.` prefix in the command",
+        ),
+        Rule(
+            "D014",
+            "warning",
+            "clan secrets kept in secrets/ instead of sops/",
+            "clan reads <clan>/sops/; move the tree",
+        ),
+    ]
+}
+
+# option roots that exist only inside NixOS / nix-darwin / home-manager / terranix / disko evaluations
+LOWER_LEVEL = frozenset(
+    {
+        "boot",
+        "services",
+        "home",
+        "programs",
+        "disko",
+        "resource",
+        "terraform",
+        "networking",
+        "environment",
+        "users",
+        "systemd",
+        "fileSystems",
+        "hardware",
+        "security",
+        "virtualisation",
+        "fonts",
+        "i18n",
+        "time",
+        "xdg",
+        "homebrew",
+        "launchd",
+        "system",
+        "nixpkgs",
+        "sops",
+        "age",
+        "console",
+        "swapDevices",
+        "powerManagement",
+        "documentation",
+        "wayland",
+        "xsession",
+        "gtk",
+        "qt",
+        "dconf",
+        "accounts",
+        "manual",
+        "news",
+        "targets",
+        "data",
+        "provider",
+        "locals",
+        "variable",
+        "output",
+    }
+)
+KNOWN_OUTPUTS = frozenset(
+    {
+        "nixosConfigurations",
+        "darwinConfigurations",
+        "nixosModules",
+        "darwinModules",
+        "homeModules",
+        "homeConfigurations",
+        "overlays",
+        "lib",
+        "templates",
+        "packages",
+        "apps",
+        "checks",
+        "devShells",
+        "formatter",
+        "legacyPackages",
+        "flakeModules",
+        "modules",
+        "hydraJobs",
+        "herculesCI",
+        "effects",
+    }
+)
+LOWER_ARGS = ("pkgs", "modulesPath", "osConfig")
+_IGNORE = re.compile(r"#\s*dendrite:\s*ignore\s+((?:D\d{3}[ ,]*)+)")
+
+
+@dataclass(frozen=True)
+class Finding:
+    rule: str
+    severity: str
+    message: str
+    file: str
+    line: int
+    column: int
+    hint: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.column}: {self.severity} {self.rule}: {self.message}"
+
+
+@dataclass
+class Config:
+    disabled: frozenset[str] = frozenset()
+    severity: dict[str, str] | None = None
+
+
+def read_config(repo: Path) -> Config:
+    path = repo / "dendrite.toml"
+    if not path.is_file():
+        return Config()
+    try:
+        raw = tomllib.loads(path.read_text()).get("lint", {})
+    except tomllib.TOMLDecodeError as exc:
+        raise InputError(f"{path}: {exc}") from None
+    return Config(frozenset(raw.get("disable", [])), dict(raw.get("severity", {})))
+
+
+class Linter:
+    def __init__(self, repo: Path, root: Path | None = None, use_git: bool = True) -> None:
+        self.repo = repo.resolve()
+        self.root = (root or import_root(self.repo)).resolve()
+        self.discovery: Discovery = discover(self.root, use_git)
+        self.findings: list[Finding] = []
+        self.parsed: list[tuple[Path, ParsedFile]] = []
+
+    def add(self, rule: str, message: str, path: Path | str, pos: tuple[int, int] = (1, 1)) -> None:
+        r = RULES[rule]
+        self.findings.append(Finding(rule, r.severity, message, str(path), pos[0], pos[1], r.hint))
+
+    def at(self, parsed: ParsedFile, node: Node | int) -> tuple[int, int]:
+        p = parsed.position(node if isinstance(node, int) else node.start)
+        return p.line, p.column
+
+    def run(self, files: Iterable[tuple[Path, ParsedFile]] | None = None) -> list[Finding]:
+        if files is None:
+            files = []
+            for f in self.discovery.files:
+                try:
+                    files.append((f, parse_file(f)))
+                except DendriteError as exc:
+                    self.add("D001", exc.message, f)
+        self.parsed = list(files)
+        for f in self.discovery.untracked:
+            self.add("D009", "git does not track this file, so the flake does not see it", f)
+        for path, parsed in self.parsed:
+            if not parsed.ok:
+                d = parsed.diagnostics[0]
+                m = re.fullmatch(r"undefined variable '(\w+)'", d.message)
+                if (
+                    m and m.group(1) in LOWER_ARGS
+                ):  # the seed's mistake: a lower-level argument used at the top
+                    self.add(
+                        "D006",
+                        f"'{m.group(1)}' is used where no module function binds it",
+                        path,
+                        (d.position.line, d.position.column),
+                    )
+                else:
+                    self.add("D001", d.message, path, (d.position.line, d.position.column))
+                continue
+            self.per_file(path, parsed)
+        self.across_files()
+        self.repository_checks()
+        return self.findings
+
+    # ------------------------------------------------------------------ one file
+
+    def per_file(self, path: Path, parsed: ParsedFile) -> None:
+        root = parsed.result.root
+        body = module_body(root)
+        if body is not None:
+            for b in flat_bindings(body, max_depth=1):
+                first = b.path[0]
+                if first in LOWER_LEVEL:
+                    self.add(
+                        "D002",
+                        f"'{first}.…' is a NixOS/darwin/home-manager option, not a flake-parts one: "
+                        "import-tree imports this file as a top-level module",
+                        path,
+                        self.at(parsed, b.node),
+                    )
+                    break
+        for d in definitions(parsed, path):
+            value = d.value
+            while value.kind == S.PAREN and value.nodes():
+                value = value.nodes()[0]
+            for other in ("nixos", "darwin", "homeManager"):
+                if (
+                    other != d.cls
+                    and d.cls in ("nixos", "darwin")
+                    and f"config.flake.modules.{other}." in value.text()
+                    and other != "homeManager"
+                ):
+                    self.add(
+                        "D005",
+                        f"flake.modules.{d.cls}.{d.name} uses config.flake.modules.{other}.*",
+                        path,
+                        (d.line, 1),
+                    )
+            if value.kind == S.ATTR_SET:
+                for use in free_variables(value):
+                    if use.name in LOWER_ARGS and not use.under_with:
+                        self.add(
+                            "D006",
+                            f"flake.modules.{d.cls}.{d.name} is an attribute set but uses '{use.name}', "
+                            "which only a function module receives",
+                            path,
+                            self.at(parsed, use.token.start),
+                        )
+                        break
+            self.relative_imports(path, parsed, value)
+        for n in root.walk():
+            if n.kind == S.APPLY and n.nodes()[0].text().endswith(("nixosSystem", "darwinSystem")):
+                arg = n.nodes()[-1].text()
+                if "nixosSystem" in n.nodes()[0].text() and "config.flake.modules.darwin" in arg:
+                    self.add(
+                        "D005",
+                        "config.flake.modules.darwin.* passed to nixosSystem",
+                        path,
+                        self.at(parsed, n),
+                    )
+            if n.kind == S.BINDING:
+                names = [a.text() for a in n.nodes()[0].nodes() if a.kind == S.ATTR] if n.nodes() else []
+                if names and names[-1] in ("specialArgs", "extraSpecialArgs"):
+                    value = n.nodes()[-1]
+                    if value.kind == S.ATTR_SET:
+                        keys = {b.path[0] for b in flat_bindings(value, max_depth=1)}
+                        keys |= {
+                            a.text()
+                            for i in value.nodes()
+                            if i.kind == S.INHERIT
+                            for a in i.nodes()
+                            if a.kind == S.ATTR
+                        }
+                        extra = sorted(k for k in keys if k not in ("inputs", "self") and k is not None)
+                        if extra:
+                            self.add(
+                                "D010", f"{names[-1]} passes {', '.join(extra)}", path, self.at(parsed, n)
+                            )
+            if n.kind == S.PATH and not any(isinstance(c, Node) for c in n.children):
+                text = n.text()
+                if text.startswith(("./", "../")) and not (path.parent / text).exists():
+                    self.add(
+                        "D011", f"{text} does not exist (relative to {path.parent})", path, self.at(parsed, n)
+                    )
+
+    def relative_imports(self, path: Path, parsed: ParsedFile, value: Node) -> None:
+        for n in value.walk():
+            if n.kind != S.BINDING:
+                continue
+            names = [a.text() for a in n.nodes()[0].nodes() if a.kind == S.ATTR] if n.nodes() else []
+            if names[-1:] != ["imports"]:
+                continue
+            for p in n.nodes()[-1].walk():
+                if p.kind == S.PATH and p.text().startswith(("./", "../")):
+                    target = (path.parent / p.text()).resolve()
+                    rel = (
+                        "/" + target.relative_to(self.root).as_posix()
+                        if target.is_relative_to(self.root)
+                        else None
+                    )
+                    if rel and rel.endswith(".nix") and "/_" not in rel and target.exists():
+                        self.add(
+                            "D007",
+                            f"{p.text()} is imported here and by import-tree: it is evaluated twice",
+                            path,
+                            self.at(parsed, p),
+                        )
+
+    # ------------------------------------------------------------------ across files
+
+    def across_files(self) -> None:
+        writers: dict[str, list[tuple[Path, ParsedFile, Node]]] = {}
+        declared: set[str] = set()
+        modules_imported = False
+        clan_hosts: dict[str, tuple[Path, ParsedFile, Node]] = {}
+        hand_hosts: dict[str, tuple[Path, ParsedFile, Node]] = {}
+        for path, parsed in self.parsed:
+            if not parsed.ok:
+                continue
+            text = parsed.text
+            if "flakeModules.modules" in text:
+                modules_imported = True
+            body = module_body(parsed.result.root)
+            if body is None:
+                continue
+            for b in flat_bindings(body, max_depth=3):
+                if b.path[:2] == ("options", "flake") and len(b.path) >= 3 and b.path[2]:
+                    declared.add(b.path[2])
+                if b.path[:1] == ("options",) and len(b.path) == 2 and b.path[1] == "flake":
+                    declared.add("*")
+                if b.path[:1] == ("flake",) and len(b.path) >= 2 and b.path[1]:
+                    writers.setdefault(b.path[1], []).append((path, parsed, b.node))
+                    if (
+                        b.path[1] in ("nixosConfigurations", "darwinConfigurations")
+                        and len(b.path) >= 3
+                        and b.path[2]
+                    ):
+                        hand_hosts[b.path[2]] = (path, parsed, b.node)
+                if b.path[:2] == ("clan", "machines") and len(b.path) >= 3 and b.path[2]:
+                    clan_hosts[b.path[2]] = (path, parsed, b.node)
+        mods = writers.get("modules", [])
+        if mods and not modules_imported and (len({p for p, _, _ in mods}) > 1 or "modules" in declared):
+            path, parsed, node = mods[0]
+            self.add(
+                "D003",
+                "flake.modules is written in several files, but nothing imports "
+                "inputs.flake-parts.flakeModules.modules, so they cannot merge",
+                path,
+                self.at(parsed, node),
+            )
+        for name, ws in writers.items():
+            if name in KNOWN_OUTPUTS or name in declared or "*" in declared:
+                continue
+            files = {p for p, _, _ in ws}
+            path, parsed, node = ws[0]
+            if len(files) > 1:
+                self.add(
+                    "D004",
+                    f"flake.{name} is written in {len(files)} files and no options.flake.{name} is declared",
+                    path,
+                    self.at(parsed, node),
+                )
+            else:
+                self.add("D012", f"flake.{name} is not a flake-parts option", path, self.at(parsed, node))
+        machines_dir = self.repo / "machines"
+        for h in machines_dir.iterdir() if machines_dir.is_dir() else []:
+            if h.is_dir():
+                clan_hosts.setdefault(h.name, (h, None, None))  # type: ignore[arg-type]
+        for name, (path, parsed, node) in hand_hosts.items():
+            if name in clan_hosts:
+                self.add(
+                    "D008",
+                    f"host '{name}' comes from clan ({clan_hosts[name][0]}) and from a hand-written "
+                    "configuration",
+                    path,
+                    self.at(parsed, node),
+                )
+
+    def repository_checks(self) -> None:
+        secrets = self.repo / "secrets"
+        if (
+            (secrets / "users").is_dir()
+            and (secrets / "machines").is_dir()
+            and not (self.repo / "sops").exists()
+        ):
+            self.add("D014", "secrets/{users,machines} exist but sops/ does not", secrets)
+        for md in sorted(self.repo.rglob("*.md"))[:500]:
+            if ".git" in md.parts or "node_modules" in md.parts:
+                continue
+            try:
+                lines = md.read_text(errors="replace").splitlines()
+            except OSError:
+                continue
+            for n, line in enumerate(lines, 1):
+                m = re.search(r"\.#flake\.(modules|meta)\b", line)
+                if m:
+                    self.add(
+                        "D013",
+                        f"`{m.group(0)}` does not exist; the output is `.#{m.group(1)}`",
+                        md,
+                        (n, m.start() + 1),
+                    )
+
+
+def apply_suppressions(findings: list[Finding], config: Config) -> list[Finding]:
+    cache: dict[str, list[str]] = {}
+    out = []
+    for f in findings:
+        if f.rule in config.disabled:
+            continue
+        if f.file not in cache:
+            try:
+                cache[f.file] = (
+                    Path(f.file).read_text(errors="replace").splitlines() if Path(f.file).is_file() else []
+                )
+            except OSError:
+                cache[f.file] = []
+        lines = cache[f.file]
+        near = [lines[i] for i in (f.line - 2, f.line - 1) if 0 <= i < len(lines)]
+        if any(f.rule in (m.group(1) if (m := _IGNORE.search(text)) else "") for text in near):
+            continue
+        sev = (config.severity or {}).get(f.rule, f.severity)
+        out.append(Finding(f.rule, sev, f.message, f.file, f.line, f.column, f.hint))
+    return sorted(out, key=lambda f: (f.file, f.line, f.column, f.rule))
+
+
+def lint(repo: Path, root: Path | None = None, use_git: bool = True) -> list[Finding]:
+    linter = Linter(repo, root, use_git)
+    return apply_suppressions(linter.run(), read_config(repo))
+
+
+def sarif(findings: list[Finding]) -> dict[str, Any]:
+    return {
+        "version": "2.1.0",
+        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+        "runs": [
+            {
+                "tool": {
+                    "driver": {
+                        "name": "dendrite",
+                        "rules": [
+                            {
+                                "id": r.id,
+                                "shortDescription": {"text": r.title},
+                                "help": {"text": r.hint},
+                                "defaultConfiguration": {"level": r.severity},
+                            }
+                            for r in RULES.values()
+                        ],
+                    }
+                },
+                "results": [
+                    {
+                        "ruleId": f.rule,
+                        "level": f.severity,
+                        "message": {"text": f.message},
+                        "locations": [
+                            {
+                                "physicalLocation": {
+                                    "artifactLocation": {"uri": f.file},
+                                    "region": {"startLine": f.line, "startColumn": f.column},
+                                }
+                            }
+                        ],
+                    }
+                    for f in findings
+                ],
+            }
+        ],
+    }
+
+
+__all__ = ["RULES", "Finding", "apply_suppressions", "formals", "lint", "sarif"]

@@ -1,0 +1,130 @@
+"""The dendritic namespace: every flake.modules.<class>.<name>, who defines it, and which hosts compose what."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dendrite.nixlang import ParsedFile, parse_file
+from dendrite.nixlang import syntax as S
+from dendrite.nixlang.query import flat_bindings, module_body
+from dendrite.nixlang.strings import attr_static_name, plain_string
+from dendrite.nixlang.syntax import Node
+
+
+@dataclass(frozen=True)
+class Definition:
+    cls: str
+    name: str
+    file: Path
+    line: int
+    value: Node
+    parsed: ParsedFile
+
+
+def definitions(parsed: ParsedFile, path: Path) -> list[Definition]:
+    body = module_body(parsed.result.root)
+    if body is None:
+        return []
+    out = []
+    for b in flat_bindings(body, max_depth=4):
+        if len(b.path) == 4 and b.path[:2] == ("flake", "modules") and None not in b.path:
+            cls, name = b.path[2], b.path[3]
+            assert cls is not None and name is not None
+            out.append(Definition(cls, name, path, parsed.position(b.node.start).line, b.value, parsed))
+    return out
+
+
+def namespace(files: Iterable[tuple[Path, ParsedFile]]) -> dict[str, dict[str, list[Definition]]]:
+    ns: dict[str, dict[str, list[Definition]]] = {}
+    for path, parsed in files:
+        for d in definitions(parsed, path):
+            ns.setdefault(d.cls, {}).setdefault(d.name, []).append(d)
+    return {c: dict(sorted(names.items())) for c, names in sorted(ns.items())}
+
+
+@dataclass
+class Host:
+    name: str
+    cls: str
+    via: str  # "flake.modules name", "clan.machines", "nixosSystem", "hosts/ generator"
+    modules: list[str] = field(default_factory=list)
+    where: str = ""
+
+
+_MODULE_REF = re.compile(r"config\.flake\.modules\.(nixos|darwin|homeManager)\.(\"[^\"]+\"|[A-Za-z_][\w'-]*)")
+
+
+def _composed(value: Node) -> list[str]:
+    """Module names a value composes: `imports = with config.flake.modules.<c>; [ a b ]`, `[ config.flake.modules.<c>.a ]`."""
+    names: list[str] = []
+    for n in value.walk():
+        if n.kind == S.WITH and "flake.modules." in n.nodes()[0].text():
+            body = n.nodes()[-1]
+            lst = body if body.kind == S.LIST else None
+            if lst is None and body.kind == S.BIN_OP:
+                lst = next((c for c in body.nodes() if c.kind == S.LIST), None)
+            for item in lst.nodes() if lst is not None else []:
+                if item.kind == S.IDENT:
+                    names.append(item.text())
+                elif item.kind in (S.STRING,):
+                    names.append(plain_string(item) or item.text())
+        elif n.kind == S.SELECT:
+            m = _MODULE_REF.fullmatch(n.text())
+            if m:
+                names.append(m.group(2).strip('"'))
+    return list(dict.fromkeys(names))
+
+
+def hosts(files: list[tuple[Path, ParsedFile]], ns: dict[str, dict[str, list[Definition]]]) -> list[Host]:
+    out: dict[str, Host] = {}
+    prefixes: list[tuple[str, str]] = []
+    for path, parsed in files:
+        text = parsed.text
+        body = module_body(parsed.result.root)
+        if body is None:
+            continue
+        for b in flat_bindings(body, max_depth=3):
+            if b.path[:2] == ("clan", "machines") and len(b.path) >= 3 and b.path[2]:
+                h = out.setdefault(b.path[2], Host(b.path[2], "nixos", "clan.machines"))
+                h.modules += _composed(b.value)
+                h.where = f"{path}:{parsed.position(b.node.start).line}"
+            if (
+                b.path[:1] == ("flake",)
+                and len(b.path) >= 3
+                and b.path[1] in ("nixosConfigurations", "darwinConfigurations")
+                and b.path[2]
+            ):
+                cls = "nixos" if b.path[1] == "nixosConfigurations" else "darwin"
+                h = out.setdefault(b.path[2], Host(b.path[2], cls, f"{b.path[1]} (nixosSystem/darwinSystem)"))
+                h.modules += _composed(b.value)
+                h.where = f"{path}:{parsed.position(b.node.start).line}"
+        for m in re.finditer(r'prefix\s*=\s*"([^"]+)"', text):
+            if "hasPrefix" in text and ("nixosSystem" in text or "darwinSystem" in text):
+                prefixes.append(
+                    (
+                        m.group(1),
+                        "darwin" if "darwinSystem" in text and "nixosSystem" not in text else "nixos",
+                    )
+                )
+    for prefix, cls in prefixes:
+        for name, defs in ns.get(cls, {}).items():
+            if name.startswith(prefix):
+                h = out.setdefault(
+                    name[len(prefix) :], Host(name[len(prefix) :], cls, f"'{prefix}' generator")
+                )
+                for d in defs:
+                    h.modules += _composed(d.value)
+                h.where = f"{defs[0].file}:{defs[0].line}"
+    for h in out.values():
+        h.modules = list(dict.fromkeys(h.modules))
+    return sorted(out.values(), key=lambda h: h.name)
+
+
+def parse_all(paths: Iterable[Path]) -> list[tuple[Path, ParsedFile]]:
+    return [(p, parse_file(p)) for p in paths]
+
+
+__all__ = ["Definition", "Host", "attr_static_name", "definitions", "hosts", "namespace", "parse_all"]

@@ -1,0 +1,150 @@
+"""nixos-unified repositories: what autowiring produces (spec §3.2), the `flake` special argument's uses,
+the implicit modules a migration must recreate (§3.3), and the migration map (§3.4)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dendrite.nixlang import parse_file
+from dendrite.nixlang import syntax as S
+from dendrite.nixlang.query import formals, selects
+
+CLASSES = {"nixos": "nixos", "darwin": "darwin", "home": "homeManager"}
+IMPLICIT = [
+    'nixosModules.common: nix.settings.max-jobs = mkDefault "auto"; experimental-features = mkDefault "nix-command flakes"',
+    "home-manager integration: useGlobalPkgs = true; useUserPackages = true; extraSpecialArgs.flake; sharedModules = [ homeModules.common ]",
+    "homeModules.common: home.homeDirectory = mkDefault /Users|/home/<username>; on darwin home.sessionPath additions",
+    "specialArgs: flake = { self, inputs, config } (and rosettaPkgs on darwin)",
+    "options nixos-unified.sshTarget / overrideInputs (used by `nix run .#activate`)",
+]
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One autowired entry: a file, or a directory with default.nix."""
+
+    kind: str  # host-nixos, host-darwin, home, module, overlay, flake-parts
+    name: str
+    source: Path
+    cls: str = ""
+
+
+@dataclass(frozen=True)
+class FlakeUse:
+    file: Path
+    line: int
+    text: str
+    kind: str  # inputs, config, self-module, self-path, flake-arg
+
+
+@dataclass
+class Scan:
+    root: Path
+    entries: list[Entry] = field(default_factory=list)
+    uses: list[FlakeUse] = field(default_factory=list)
+    implicit: list[str] = field(default_factory=list)
+    mapping: list[tuple[str, str, str]] = field(default_factory=list)  # source, target file, namespace name
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def is_unified(self) -> bool:
+        return bool(self.entries)
+
+
+def autowired(d: Path) -> list[tuple[str, Path]]:
+    """forAllNixFiles: top-level *.nix files (name without .nix) and directories with default.nix."""
+    if not d.is_dir():
+        return []
+    out = []
+    for p in sorted(d.iterdir(), key=lambda p: p.name.encode()):
+        if p.is_file() and p.name.endswith(".nix"):
+            out.append((p.name[:-4], p))
+        elif p.is_dir() and (p / "default.nix").exists():
+            out.append((p.name, p))
+    return out
+
+
+def scan(root: Path) -> Scan:
+    root = root.resolve()
+    s = Scan(root)
+    for sub, kind in (
+        ("configurations/nixos", "host-nixos"),
+        ("configurations/darwin", "host-darwin"),
+        ("configurations/home", "home"),
+    ):
+        for name, p in autowired(root / sub):
+            s.entries.append(Entry(kind, name, p, "homeManager" if kind == "home" else kind[5:]))
+    for sub, cls in CLASSES.items():
+        for name, p in autowired(root / "modules" / sub):
+            s.entries.append(Entry("module", name, p, cls))
+    for name, p in autowired(root / "overlays"):
+        s.entries.append(Entry("overlay", name, p))
+    for sub in ("modules/flake-parts", "modules/flake", "nix/modules/flake-parts", "nix/modules/flake"):
+        d = root / sub
+        for p in sorted(d.iterdir()) if d.is_dir() else []:
+            s.entries.append(Entry("flake-parts", p.stem, p))
+    if not s.entries:
+        return s
+    s.implicit = list(IMPLICIT)
+    for e in s.entries:
+        files = sorted(e.source.rglob("*.nix")) if e.source.is_dir() else [e.source]
+        for f in files:
+            s.uses += flake_uses(f)
+        target, name = target_of(e)
+        s.mapping.append((str(e.source.relative_to(root)), target, name))
+        if e.kind.startswith("host"):
+            s.notes.append(
+                f'host {e.name}: becomes flake.modules.{e.cls}."hosts/{e.name}"; it imports '
+                "nixos-unified-compat to keep what nixos-unified added implicitly"
+            )
+    return s
+
+
+def target_of(e: Entry) -> tuple[str, str]:
+    if e.kind.startswith("host"):
+        return f"hosts/{e.name}.nix", f'flake.modules.{e.cls}."hosts/{e.name}"'
+    if e.kind == "home":
+        return f"home/{e.name}.nix", f'flake.modules.homeManager."users/{e.name}"'
+    if e.kind == "module":
+        return f"{ {'homeManager': 'home'}.get(e.cls, e.cls) }/{e.name}.nix".replace(
+            " ", ""
+        ), f"flake.modules.{e.cls}.{e.name}"
+    if e.kind == "overlay":
+        return f"overlays/{e.name}.nix", f"flake.overlays.{e.name}"
+    return f"flake-parts/{e.source.name}", "(a flake-parts module, kept)"
+
+
+def flake_uses(f: Path) -> list[FlakeUse]:
+    try:
+        parsed = parse_file(f)
+    except Exception:
+        return []
+    if not parsed.ok:
+        return []
+    out = []
+    root = parsed.result.root
+    fn = root.nodes()[0] if root.nodes() else root
+    fm = formals(fn)
+    if fm is not None and fm.has("flake"):
+        out.append(FlakeUse(f, 1, "{ flake, … }:", "flake-arg"))
+    for sel in selects(root):
+        if sel.dotted is None:
+            continue
+        line = parsed.position(sel.node.start).line
+        if sel.dotted.startswith("flake.inputs."):
+            out.append(FlakeUse(f, line, sel.dotted, "inputs"))
+        elif sel.dotted.startswith("flake.config."):
+            out.append(FlakeUse(f, line, sel.dotted, "config"))
+        elif sel.dotted.startswith(("self.nixosModules.", "self.darwinModules.", "self.homeModules.")):
+            out.append(FlakeUse(f, line, sel.dotted, "self-module"))
+    for n in root.walk():
+        if (
+            n.kind == S.BIN_OP
+            and n.nodes()
+            and n.nodes()[0].text() == "self"
+            and len(n.nodes()) == 2
+            and n.nodes()[1].kind == S.PATH
+        ):
+            out.append(FlakeUse(f, parsed.position(n.start).line, n.text(), "self-path"))
+    return out
