@@ -56,7 +56,7 @@ def test_converted_tree_parses_lints_clean_and_is_idempotent(unified: Path) -> N
     written = conv.write(plan)
     assert written and all(p.exists() for p in written)
     assert {rel: (unified / rel).read_text() for rel in FILES} == before  # the old tree is untouched
-    nix_files = sorted((unified / "dendritic").rglob("*.nix")) + [unified / "flake.dendritic.nix"]
+    nix_files = [*sorted((unified / "dendritic").rglob("*.nix")), unified / "flake.dendritic.nix"]
     assert all(nix_verdicts(nix_files)), "a converted file does not parse with nix-instantiate"
     assert [f for f in lint(unified, unified / "dendritic", use_git=False) if f.severity == "error"] == []
     again = conv.plan(unified, Path("dendritic"), with_flake=True)
