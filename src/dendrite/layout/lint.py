@@ -7,10 +7,12 @@ Every rule has a stable id, a severity, a place (file:line:col) and a fix hint. 
 
 from __future__ import annotations
 
+import multiprocessing as mp
+import os
 import re
 import tomllib
-from collections.abc import Iterable
-from dataclasses import dataclass
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -219,57 +221,58 @@ def read_config(repo: Path) -> Config:
     return Config(frozenset(raw.get("disable", [])), dict(raw.get("severity", {})))
 
 
-class Linter:
-    def __init__(self, repo: Path, root: Path | None = None, use_git: bool = True) -> None:
-        self.repo = repo.resolve()
-        self.root = (root or import_root(self.repo)).resolve()
-        self.discovery: Discovery = discover(self.root, use_git)
-        self.findings: list[Finding] = []
-        self.parsed: list[tuple[Path, ParsedFile]] = []
+@dataclass
+class FileFacts:
+    """What the cross-file rules need from one file (small, so that workers can send it back)."""
 
-    def add(self, rule: str, message: str, path: Path | str, pos: tuple[int, int] = (1, 1)) -> None:
+    path: Path
+    modules_imported: bool = False
+    declared: set[str] = field(default_factory=set)
+    writers: list[tuple[str, int, int]] = field(default_factory=list)  # flake.<x>, line, column
+    hand_hosts: dict[str, tuple[int, int]] = field(default_factory=dict)
+    clan_hosts: dict[str, tuple[int, int]] = field(default_factory=dict)
+    definitions: list[tuple[str, str, int]] = field(default_factory=list)  # class, name, line
+
+
+class _File:
+    """The checks of one file."""
+
+    def __init__(self, path: Path, root: Path) -> None:
+        self.path = path
+        self.root = root
+        self.findings: list[Finding] = []
+
+    def add(self, rule: str, message: str, pos: tuple[int, int] = (1, 1)) -> None:
         r = RULES[rule]
-        self.findings.append(Finding(rule, r.severity, message, str(path), pos[0], pos[1], r.hint))
+        self.findings.append(Finding(rule, r.severity, message, str(self.path), pos[0], pos[1], r.hint))
+
+    def run(self) -> tuple[list[Finding], FileFacts | None]:
+        try:
+            parsed = parse_file(self.path)
+        except DendriteError as exc:
+            self.add("D001", exc.message)
+            return self.findings, None
+        if not parsed.ok:
+            d = parsed.diagnostics[0]
+            m = re.fullmatch(r"undefined variable '(\w+)'", d.message)
+            if m and m.group(1) in LOWER_ARGS:  # the seed's mistake: a lower-level argument at the top
+                self.add(
+                    "D006",
+                    f"'{m.group(1)}' is used where no module function binds it",
+                    (d.position.line, d.position.column),
+                )
+            else:
+                self.add("D001", d.message, (d.position.line, d.position.column))
+            return self.findings, None
+        self.checks(parsed)
+        return self.findings, facts(self.path, parsed)
 
     def at(self, parsed: ParsedFile, node: Node | int) -> tuple[int, int]:
         p = parsed.position(node if isinstance(node, int) else node.start)
         return p.line, p.column
 
-    def run(self, files: Iterable[tuple[Path, ParsedFile]] | None = None) -> list[Finding]:
-        if files is None:
-            files = []
-            for f in self.discovery.files:
-                try:
-                    files.append((f, parse_file(f)))
-                except DendriteError as exc:
-                    self.add("D001", exc.message, f)
-        self.parsed = list(files)
-        for f in self.discovery.untracked:
-            self.add("D009", "git does not track this file, so the flake does not see it", f)
-        for path, parsed in self.parsed:
-            if not parsed.ok:
-                d = parsed.diagnostics[0]
-                m = re.fullmatch(r"undefined variable '(\w+)'", d.message)
-                if (
-                    m and m.group(1) in LOWER_ARGS
-                ):  # the seed's mistake: a lower-level argument used at the top
-                    self.add(
-                        "D006",
-                        f"'{m.group(1)}' is used where no module function binds it",
-                        path,
-                        (d.position.line, d.position.column),
-                    )
-                else:
-                    self.add("D001", d.message, path, (d.position.line, d.position.column))
-                continue
-            self.per_file(path, parsed)
-        self.across_files()
-        self.repository_checks()
-        return self.findings
-
-    # ------------------------------------------------------------------ one file
-
-    def per_file(self, path: Path, parsed: ParsedFile) -> None:
+    def checks(self, parsed: ParsedFile) -> None:
+        path = self.path
         root = parsed.result.root
         body = module_body(root)
         if body is not None:
@@ -280,7 +283,6 @@ class Linter:
                         "D002",
                         f"'{first}.…' is a NixOS/darwin/home-manager option, not a flake-parts one: "
                         "import-tree imports this file as a top-level module",
-                        path,
                         self.at(parsed, b.node),
                     )
                     break
@@ -288,17 +290,12 @@ class Linter:
             value = d.value
             while value.kind == S.PAREN and value.nodes():
                 value = value.nodes()[0]
-            for other in ("nixos", "darwin", "homeManager"):
-                if (
-                    other != d.cls
-                    and d.cls in ("nixos", "darwin")
-                    and f"config.flake.modules.{other}." in value.text()
-                    and other != "homeManager"
-                ):
+            if d.cls in ("nixos", "darwin"):
+                other = "darwin" if d.cls == "nixos" else "nixos"
+                if f"config.flake.modules.{other}." in value.text():
                     self.add(
                         "D005",
                         f"flake.modules.{d.cls}.{d.name} uses config.flake.modules.{other}.*",
-                        path,
                         (d.line, 1),
                     )
             if value.kind == S.ATTR_SET:
@@ -308,21 +305,17 @@ class Linter:
                             "D006",
                             f"flake.modules.{d.cls}.{d.name} is an attribute set but uses '{use.name}', "
                             "which only a function module receives",
-                            path,
                             self.at(parsed, use.token.start),
                         )
                         break
-            self.relative_imports(path, parsed, value)
+            self.relative_imports(parsed, value)
         for n in root.walk():
-            if n.kind == S.APPLY and n.nodes()[0].text().endswith(("nixosSystem", "darwinSystem")):
-                arg = n.nodes()[-1].text()
-                if "nixosSystem" in n.nodes()[0].text() and "config.flake.modules.darwin" in arg:
-                    self.add(
-                        "D005",
-                        "config.flake.modules.darwin.* passed to nixosSystem",
-                        path,
-                        self.at(parsed, n),
-                    )
+            if (
+                n.kind == S.APPLY
+                and n.nodes()[0].text().endswith("nixosSystem")
+                and "config.flake.modules.darwin" in n.nodes()[-1].text()
+            ):
+                self.add("D005", "config.flake.modules.darwin.* passed to nixosSystem", self.at(parsed, n))
             if n.kind == S.BINDING:
                 names = [a.text() for a in n.nodes()[0].nodes() if a.kind == S.ATTR] if n.nodes() else []
                 if names and names[-1] in ("specialArgs", "extraSpecialArgs"):
@@ -338,17 +331,13 @@ class Linter:
                         }
                         extra = sorted(k for k in keys if k not in ("inputs", "self") and k is not None)
                         if extra:
-                            self.add(
-                                "D010", f"{names[-1]} passes {', '.join(extra)}", path, self.at(parsed, n)
-                            )
+                            self.add("D010", f"{names[-1]} passes {', '.join(extra)}", self.at(parsed, n))
             if n.kind == S.PATH and not any(isinstance(c, Node) for c in n.children):
                 text = n.text()
                 if text.startswith(("./", "../")) and not (path.parent / text).exists():
-                    self.add(
-                        "D011", f"{text} does not exist (relative to {path.parent})", path, self.at(parsed, n)
-                    )
+                    self.add("D011", f"{text} does not exist (relative to {path.parent})", self.at(parsed, n))
 
-    def relative_imports(self, path: Path, parsed: ParsedFile, value: Node) -> None:
+    def relative_imports(self, parsed: ParsedFile, value: Node) -> None:
         for n in value.walk():
             if n.kind != S.BINDING:
                 continue
@@ -357,7 +346,7 @@ class Linter:
                 continue
             for p in n.nodes()[-1].walk():
                 if p.kind == S.PATH and p.text().startswith(("./", "../")):
-                    target = (path.parent / p.text()).resolve()
+                    target = (self.path.parent / p.text()).resolve()
                     rel = (
                         "/" + target.relative_to(self.root).as_posix()
                         if target.is_relative_to(self.root)
@@ -367,78 +356,133 @@ class Linter:
                         self.add(
                             "D007",
                             f"{p.text()} is imported here and by import-tree: it is evaluated twice",
-                            path,
                             self.at(parsed, p),
                         )
 
-    # ------------------------------------------------------------------ across files
+
+def facts(path: Path, parsed: ParsedFile) -> FileFacts:
+    f = FileFacts(path, modules_imported="flakeModules.modules" in parsed.text)
+    body = module_body(parsed.result.root)
+    if body is None:
+        return f
+    for b in flat_bindings(body, max_depth=3):
+        pos = parsed.position(b.node.start)
+        where = (pos.line, pos.column)
+        if b.path[:2] == ("options", "flake") and len(b.path) >= 3 and b.path[2]:
+            f.declared.add(b.path[2])
+        if b.path == ("options", "flake"):
+            f.declared.add("*")
+        if b.path[:1] == ("flake",) and len(b.path) >= 2 and b.path[1]:
+            f.writers.append((b.path[1], *where))
+            if (
+                b.path[1] in ("nixosConfigurations", "darwinConfigurations")
+                and len(b.path) >= 3
+                and b.path[2]
+            ):
+                f.hand_hosts[b.path[2]] = where
+        if b.path[:2] == ("clan", "machines") and len(b.path) >= 3 and b.path[2]:
+            f.clan_hosts[b.path[2]] = where
+    f.definitions = [(d.cls, d.name, d.line) for d in definitions(parsed, path)]
+    return f
+
+
+_ROOT: Path | None = None
+
+
+def _analyse_chunk(paths: list[Path]) -> list[tuple[list[Finding], FileFacts | None]]:
+    assert _ROOT is not None
+    return [_File(p, _ROOT).run() for p in paths]
+
+
+def analyse_files(paths: list[Path], root: Path) -> list[tuple[list[Finding], FileFacts | None]]:
+    """Every file's findings and facts, on every core for large trees (one worker per chunk of files)."""
+    global _ROOT
+    _ROOT = root
+    cores = os.cpu_count() or 1
+    if len(paths) < 200 or cores < 2 or "fork" not in mp.get_all_start_methods():
+        return _analyse_chunk(paths)
+    chunks = [paths[i :: cores * 4] for i in range(cores * 4)]
+    with ProcessPoolExecutor(cores, mp_context=mp.get_context("fork")) as pool:
+        results = list(pool.map(_analyse_chunk, chunks))
+    by_path: dict[Path, tuple[list[Finding], FileFacts | None]] = {}
+    for chunk, res in zip(chunks, results, strict=True):
+        by_path.update(zip(chunk, res, strict=True))
+    return [by_path[p] for p in paths]
+
+
+class Linter:
+    def __init__(self, repo: Path, root: Path | None = None, use_git: bool = True) -> None:
+        self.repo = repo.resolve()
+        self.root = (root or import_root(self.repo)).resolve()
+        self.discovery: Discovery = discover(self.root, use_git)
+        self.findings: list[Finding] = []
+        self.facts: list[FileFacts] = []
+
+    def add(self, rule: str, message: str, path: Path | str, pos: tuple[int, int] = (1, 1)) -> None:
+        r = RULES[rule]
+        self.findings.append(Finding(rule, r.severity, message, str(path), pos[0], pos[1], r.hint))
+
+    def run(self) -> list[Finding]:
+        for f in self.discovery.untracked:
+            self.add("D009", "git does not track this file, so the flake does not see it", f)
+        for found, fact in analyse_files(list(self.discovery.files), self.root):
+            self.findings += found
+            if fact is not None:
+                self.facts.append(fact)
+        self.across_files()
+        self.repository_checks()
+        return self.findings
 
     def across_files(self) -> None:
-        writers: dict[str, list[tuple[Path, ParsedFile, Node]]] = {}
+        writers: dict[str, list[tuple[Path, int, int]]] = {}
         declared: set[str] = set()
-        modules_imported = False
-        clan_hosts: dict[str, tuple[Path, ParsedFile, Node]] = {}
-        hand_hosts: dict[str, tuple[Path, ParsedFile, Node]] = {}
-        for path, parsed in self.parsed:
-            if not parsed.ok:
-                continue
-            text = parsed.text
-            if "flakeModules.modules" in text:
-                modules_imported = True
-            body = module_body(parsed.result.root)
-            if body is None:
-                continue
-            for b in flat_bindings(body, max_depth=3):
-                if b.path[:2] == ("options", "flake") and len(b.path) >= 3 and b.path[2]:
-                    declared.add(b.path[2])
-                if b.path[:1] == ("options",) and len(b.path) == 2 and b.path[1] == "flake":
-                    declared.add("*")
-                if b.path[:1] == ("flake",) and len(b.path) >= 2 and b.path[1]:
-                    writers.setdefault(b.path[1], []).append((path, parsed, b.node))
-                    if (
-                        b.path[1] in ("nixosConfigurations", "darwinConfigurations")
-                        and len(b.path) >= 3
-                        and b.path[2]
-                    ):
-                        hand_hosts[b.path[2]] = (path, parsed, b.node)
-                if b.path[:2] == ("clan", "machines") and len(b.path) >= 3 and b.path[2]:
-                    clan_hosts[b.path[2]] = (path, parsed, b.node)
+        clan_hosts: dict[str, Path] = {}
+        hand_hosts: dict[str, tuple[Path, int, int]] = {}
+        modules_imported = any(f.modules_imported for f in self.facts)
+        for f in self.facts:
+            declared |= f.declared
+            for name, line, col in f.writers:
+                writers.setdefault(name, []).append((f.path, line, col))
+            for h in f.clan_hosts:
+                clan_hosts[h] = f.path
+            for h, (line, col) in f.hand_hosts.items():
+                hand_hosts[h] = (f.path, line, col)
         mods = writers.get("modules", [])
         if mods and not modules_imported and (len({p for p, _, _ in mods}) > 1 or "modules" in declared):
-            path, parsed, node = mods[0]
+            path, line, col = mods[0]
             self.add(
                 "D003",
                 "flake.modules is written in several files, but nothing imports "
                 "inputs.flake-parts.flakeModules.modules, so they cannot merge",
                 path,
-                self.at(parsed, node),
+                (line, col),
             )
         for name, ws in writers.items():
             if name in KNOWN_OUTPUTS or name in declared or "*" in declared:
                 continue
             files = {p for p, _, _ in ws}
-            path, parsed, node = ws[0]
+            path, line, col = ws[0]
             if len(files) > 1:
                 self.add(
                     "D004",
                     f"flake.{name} is written in {len(files)} files and no options.flake.{name} is declared",
                     path,
-                    self.at(parsed, node),
+                    (line, col),
                 )
             else:
-                self.add("D012", f"flake.{name} is not a flake-parts option", path, self.at(parsed, node))
+                self.add("D012", f"flake.{name} is not a flake-parts option", path, (line, col))
         machines_dir = self.repo / "machines"
-        for h in machines_dir.iterdir() if machines_dir.is_dir() else []:
-            if h.is_dir():
-                clan_hosts.setdefault(h.name, (h, None, None))  # type: ignore[arg-type]
-        for name, (path, parsed, node) in hand_hosts.items():
+        for entry in machines_dir.iterdir() if machines_dir.is_dir() else []:
+            if entry.is_dir():
+                clan_hosts.setdefault(entry.name, entry)
+        for name, (path, line, col) in hand_hosts.items():
             if name in clan_hosts:
                 self.add(
                     "D008",
-                    f"host '{name}' comes from clan ({clan_hosts[name][0]}) and from a hand-written "
+                    f"host '{name}' comes from clan ({clan_hosts[name]}) and from a hand-written "
                     "configuration",
                     path,
-                    self.at(parsed, node),
+                    (line, col),
                 )
 
     def repository_checks(self) -> None:
