@@ -13,7 +13,7 @@ from dendrite.cli.common import emit_json, note, out, repo
 from dendrite.errors import InputError
 from dendrite.layout import convert as conv
 from dendrite.layout.discovery import discover, import_root
-from dendrite.layout.lint import RULES, lint, sarif
+from dendrite.layout.lint import RULES, analyse_files, lint, sarif
 from dendrite.layout.namespace import hosts, namespace, parse_all
 from dendrite.layout.unified import scan
 
@@ -55,12 +55,14 @@ def modules_cmd(
 ) -> None:
     """Every flake.modules.<class>.<name> and the files that define it."""
     _, import_dir = _roots(root)
-    ns = namespace(parse_all(discover(import_dir).files))
-    data = {
-        c: {n: [f"{d.file}:{d.line}" for d in defs] for n, defs in names.items()}
-        for c, names in ns.items()
-        if cls is None or c == cls
-    }
+    found: dict[str, dict[str, list[str]]] = {}
+    for _, facts in analyse_files(list(discover(import_dir).files), import_dir):  # every core
+        if facts is None:
+            continue
+        for c, n, line in facts.definitions:
+            if cls is None or c == cls:
+                found.setdefault(c, {}).setdefault(n, []).append(f"{facts.path}:{line}")
+    data = {c: dict(sorted(names.items())) for c, names in sorted(found.items())}
     if json_:
         emit_json(data)
         return
