@@ -31,6 +31,7 @@ bench: $(BIN)/dendrite
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python bench/nixparse.py
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python bench/inventory.py
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python bench/vars.py
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python bench/layout.py
 
 clean:
 	rm -rf $(VENV) demo-fleet .pytest_cache .mypy_cache .ruff_cache

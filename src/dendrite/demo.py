@@ -19,6 +19,13 @@ from dendrite.fsutil import write_private
 from dendrite.inventory import Resolved, analyse
 from dendrite.inventory.graph import mermaid
 from dendrite.inventory.scaffold import write_inventory_modules
+from dendrite.layout.convert import plan as convert_plan
+from dendrite.layout.convert import write as write_converted
+from dendrite.layout.discovery import discover
+from dendrite.layout.fixture import write_unified_repo
+from dendrite.layout.lint import lint
+from dendrite.layout.namespace import namespace, parse_all
+from dendrite.layout.unified import scan
 from dendrite.secrets import health
 from dendrite.secrets.keys import SopsKey
 from dendrite.secrets.store import SecretsStore
@@ -47,6 +54,12 @@ class DemoReport:
     generated: int
     cinnabar_vars: list[tuple[str, str]]
     vars_problems: int
+    legacy_root: Path
+    legacy_entries: int
+    legacy_uses: int
+    converted_files: int
+    converted_errors: int
+    namespace: dict[str, list[str]]
 
 
 def build(root: Path, fleet: Fleet | None = None) -> DemoReport:
@@ -99,6 +112,14 @@ def build(root: Path, fleet: Fleet | None = None) -> DemoReport:
     cinnabar_vars = list_vars(root, "cinnabar", store=store)
     vars_problems = check_vars(root, store=store)
 
+    legacy = root / "nixos-unified"
+    write_unified_repo(legacy)
+    legacy_scan = scan(legacy)
+    converted = convert_plan(legacy, Path("dendritic"), with_flake=True)
+    write_converted(converted)
+    converted_lint = lint(legacy, legacy / "dendritic", use_git=False)
+    converted_modules = namespace(parse_all(discover(legacy / "dendritic", use_git=False).files))
+
     shown = fleet.secrets[0].name
     return DemoReport(
         root=root,
@@ -116,4 +137,10 @@ def build(root: Path, fleet: Fleet | None = None) -> DemoReport:
         generated=len(generated.generated),
         cinnabar_vars=cinnabar_vars,
         vars_problems=len(vars_problems),
+        legacy_root=legacy,
+        legacy_entries=len(legacy_scan.entries),
+        legacy_uses=len(legacy_scan.uses),
+        converted_files=len(converted.files),
+        converted_errors=sum(1 for f in converted_lint if f.severity == "error"),
+        namespace={c: list(names) for c, names in converted_modules.items()},
     )

@@ -211,3 +211,31 @@ def test_robustness_per_file_never_a_crash(tmp_path: Path) -> None:
 
 def test_every_rule_has_a_hint() -> None:
     assert all(r.hint and r.severity in ("error", "warning") for r in RULES.values())
+
+
+def test_host_shapes_prefix_generator_and_direct(tmp_path: Path) -> None:
+    files = {
+        "modules/gen.nix": """{ inputs, lib, config, ... }:
+let prefix = "hosts/"; in {
+  flake.nixosConfigurations = lib.pipe config.flake.modules.nixos [
+    (lib.filterAttrs (name: _: lib.hasPrefix prefix name))
+    (lib.mapAttrs' (name: module: { name = lib.removePrefix prefix name; value = inputs.nixpkgs.lib.nixosSystem { modules = [ module ]; }; }))
+  ];
+}
+""",
+        "modules/x260.nix": """{ config, ... }: {
+  flake.modules.nixos."hosts/x260" = { imports = with config.flake.modules.nixos; [ base ssh ]; };
+}
+""",
+        "modules/direct.nix": """{ inputs, config, ... }: {
+  flake.darwinConfigurations.mbp = inputs.nix-darwin.lib.darwinSystem {
+    modules = [ config.flake.modules.darwin.base config.flake.modules.darwin."hosts/mbp" ];
+  };
+}
+""",
+    }
+    root = tree(tmp_path, files)
+    parsed = parse_all(discover(root / "modules", use_git=False).files)
+    found = {h.name: h for h in hosts(parsed, namespace(parsed))}
+    assert found["x260"].modules == ["base", "ssh"] and "generator" in found["x260"].via
+    assert found["mbp"].cls == "darwin" and found["mbp"].modules == ["base", "hosts/mbp"]

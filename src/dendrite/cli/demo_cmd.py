@@ -53,6 +53,16 @@ def demo(
     p(
         f"  vars check: {'every var present and up to date' if r.vars_problems == 0 else f'{r.vars_problems} problems'}"
     )
+    p(f"  migration: a nixos-unified repository for the fleet in {r.legacy_root}:")
+    p(
+        f"    scanned: {r.legacy_entries} autowired entries, {r.legacy_uses} uses of the `flake` special argument"
+    )
+    p(
+        f"    converted: {r.converted_files} files in nixos-unified/dendritic/ (old files untouched), "
+        f"lint: {r.converted_errors} errors"
+    )
+    for cls, names in r.namespace.items():
+        p(f"    flake.modules.{cls}: {', '.join(names)}", markup=False)
     p("  graph (mermaid):")
     for line in r.graph.splitlines():
         p(f"    {line}", markup=False)
@@ -73,6 +83,9 @@ def demo(
     p("  dendrite inventory machine cinnabar")
     p("  dendrite inventory graph --format dot")
     p("  dendrite machines create orb --class nixos --tag vps")
+    p(f"  dendrite migrate scan {r.legacy_root}")
+    p(f"  dendrite migrate convert {r.legacy_root} --out dendritic --dry-run")
+    p(f"  dendrite layout lint {r.legacy_root}/dendritic")
     p("  dendrite vars list cinnabar")
     p("  dendrite vars get cinnabar zerotier-identity-cinnabar/identity-secret")
     p("  dendrite vars generate --regenerate -g openssh cinnabar")
