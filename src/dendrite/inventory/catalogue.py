@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from dendrite.inventory.model import did_you_mean
+from dendrite.inventory.model import describe_type, did_you_mean
 
 CLAN_CORE_INPUTS = (None, "clan-core", "clan")
 
@@ -28,7 +28,7 @@ def check_value(f: Field, value: Any, where: str) -> list[str]:
     t = f.type
     if t == "submodule":
         if not isinstance(value, dict):
-            return [f"{where} must be an attribute set, not {_kind(value)}"]
+            return [f"{where} must be an attribute set, not {describe_type(value)}"]
         return check_settings(f.fields or {}, value, where)
     ok = {
         "str": isinstance(value, str),
@@ -39,7 +39,7 @@ def check_value(f: Field, value: Any, where: str) -> list[str]:
         "any": True,
     }[t]
     if not ok:
-        return [f"{where} must be {_article(t)}, not {_kind(value)}"]
+        return [f"{where} must be {_article(t)}, not {describe_type(value)}"]
     if t == "list" and f.item:
         return [e for i, v in enumerate(value) for e in check_value(Field(f.item), v, f"{where}[{i}]")]
     if t == "attrs" and f.item:
@@ -81,19 +81,6 @@ def missing_required(fields: Mapping[str, Field], settings: Mapping[str, Any], w
         elif f.type == "submodule" and isinstance(settings.get(k, {}), dict):
             out += missing_required(f.fields or {}, settings.get(k, {}), f"{where}.{k}")
     return out
-
-
-def _kind(v: Any) -> str:
-    if v is None:
-        return "null"
-    return {
-        bool: "a bool",
-        int: "an integer",
-        float: "a float",
-        str: "a string",
-        list: "a list",
-        dict: "an attribute set",
-    }.get(type(v), type(v).__name__)
 
 
 def _article(t: str) -> str:

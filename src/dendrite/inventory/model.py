@@ -28,7 +28,7 @@ def did_you_mean(word: str, choices: list[str] | tuple[str, ...]) -> str:
 
 def _keys(where: str, value: Any, allowed: tuple[str, ...]) -> dict[str, Any]:
     if not isinstance(value, dict):
-        raise SchemaError(f"{where} must be an attribute set, not {_type(value)}")
+        raise SchemaError(f"{where} must be an attribute set, not {describe_type(value)}")
     for k in value:
         if k not in allowed:
             raise SchemaError(f"{where} has an unknown key '{k}'", hint=did_you_mean(k, allowed))
@@ -39,17 +39,18 @@ def _str(where: str, value: Any, optional: bool = True) -> str | None:
     if value is None and optional:
         return None
     if not isinstance(value, str):
-        raise SchemaError(f"{where} must be a string, not {_type(value)}")
+        raise SchemaError(f"{where} must be a string, not {describe_type(value)}")
     return value
 
 
 def _str_list(where: str, value: Any) -> tuple[str, ...]:
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise SchemaError(f"{where} must be a list of strings, not {_type(value)}")
+        raise SchemaError(f"{where} must be a list of strings, not {describe_type(value)}")
     return tuple(value)
 
 
-def _type(value: Any) -> str:
+def describe_type(value: Any) -> str:
+    """'a string', 'an attribute set'…: for messages."""
     if value is None:
         return "null"
     return {
@@ -156,11 +157,13 @@ def machine_from_plain(name: str, raw: Any) -> Machine:
         raise SchemaError(f"{where}.machineClass is {cls!r}", hint="clan knows 'nixos' and 'darwin'")
     installed = d.get("installedAt")
     if installed is not None and (not isinstance(installed, int) or isinstance(installed, bool)):
-        raise SchemaError(f"{where}.installedAt must be an integer (unix time), not {_type(installed)}")
+        raise SchemaError(
+            f"{where}.installedAt must be an integer (unix time), not {describe_type(installed)}"
+        )
     dep = _keys(f"{where}.deploy", d.get("deploy", {}), ("targetHost", "buildHost", "forwardAgent"))
     fwd = dep.get("forwardAgent")
     if fwd is not None and not isinstance(fwd, bool):
-        raise SchemaError(f"{where}.deploy.forwardAgent must be a bool, not {_type(fwd)}")
+        raise SchemaError(f"{where}.deploy.forwardAgent must be a bool, not {describe_type(fwd)}")
     return Machine(
         name=name,
         machine_class=cls,
@@ -180,7 +183,7 @@ def _member(where: str, raw: Any) -> RoleMember:
     d = _keys(where, raw, ("settings",))
     settings = d.get("settings", {})
     if not isinstance(settings, dict):
-        raise SchemaError(f"{where}.settings must be an attribute set, not {_type(settings)}")
+        raise SchemaError(f"{where}.settings must be an attribute set, not {describe_type(settings)}")
     return RoleMember(settings)
 
 
@@ -194,25 +197,29 @@ def instance_from_plain(name: str, raw: Any) -> Instance:
     module_input = _str(f"{where}.module.input", module.get("input"))
     roles_raw = d.get("roles", {})
     if not isinstance(roles_raw, dict):
-        raise SchemaError(f"{where}.roles must be an attribute set, not {_type(roles_raw)}")
+        raise SchemaError(f"{where}.roles must be an attribute set, not {describe_type(roles_raw)}")
     roles = {}
     for rname, rraw in roles_raw.items():
         rwhere = f"{where}.roles.{rname}"
         r = _keys(rwhere, rraw, ("machines", "tags", "settings", "extraModules"))
         machines_raw = r.get("machines", {})
         if not isinstance(machines_raw, dict):
-            raise SchemaError(f"{rwhere}.machines must be an attribute set, not {_type(machines_raw)}")
+            raise SchemaError(
+                f"{rwhere}.machines must be an attribute set, not {describe_type(machines_raw)}"
+            )
         tags_raw = r.get("tags", {})
         if isinstance(tags_raw, list):  # clan coerces a plain list of tags to { tag = { }; }
             tags_raw = {t: {} for t in _str_list(f"{rwhere}.tags", tags_raw)}
         if not isinstance(tags_raw, dict):
-            raise SchemaError(f"{rwhere}.tags must be a list or an attribute set, not {_type(tags_raw)}")
+            raise SchemaError(
+                f"{rwhere}.tags must be a list or an attribute set, not {describe_type(tags_raw)}"
+            )
         settings = r.get("settings", {})
         if not isinstance(settings, dict):
-            raise SchemaError(f"{rwhere}.settings must be an attribute set, not {_type(settings)}")
+            raise SchemaError(f"{rwhere}.settings must be an attribute set, not {describe_type(settings)}")
         extra = r.get("extraModules", [])
         if not isinstance(extra, list):
-            raise SchemaError(f"{rwhere}.extraModules must be a list, not {_type(extra)}")
+            raise SchemaError(f"{rwhere}.extraModules must be a list, not {describe_type(extra)}")
         roles[rname] = Role(
             machines={m: _member(f"{rwhere}.machines.{m}", v) for m, v in machines_raw.items()},
             tags={t: _member(f"{rwhere}.tags.{t}", v) for t, v in tags_raw.items()},
@@ -241,13 +248,13 @@ def inventory_from_plain(raw: Any) -> Inventory:
     )
     machines_raw = d.get("machines", {})
     if not isinstance(machines_raw, dict):
-        raise SchemaError(f"inventory.machines must be an attribute set, not {_type(machines_raw)}")
+        raise SchemaError(f"inventory.machines must be an attribute set, not {describe_type(machines_raw)}")
     instances_raw = d.get("instances", {})
     if not isinstance(instances_raw, dict):
-        raise SchemaError(f"inventory.instances must be an attribute set, not {_type(instances_raw)}")
+        raise SchemaError(f"inventory.instances must be an attribute set, not {describe_type(instances_raw)}")
     tags_raw = d.get("tags", {})
     if not isinstance(tags_raw, dict):
-        raise SchemaError(f"inventory.tags must be an attribute set, not {_type(tags_raw)}")
+        raise SchemaError(f"inventory.tags must be an attribute set, not {describe_type(tags_raw)}")
     return Inventory(
         meta=meta,
         machines={n: machine_from_plain(n, v) for n, v in machines_raw.items()},

@@ -13,8 +13,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
-import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +20,7 @@ from typing import Any
 
 from dendrite.errors import InputError
 from dendrite.inventory.merge import Definition, Location, Merged, merge
+from dendrite.nix import eval_flake_json
 from dendrite.nixlang import NotLiteral, evaluate, parse_file
 from dendrite.nixlang.query import bindings, flat_bindings, module_body
 from dendrite.nixlang.syntax import Node
@@ -234,31 +233,7 @@ def _binding_offsets(attrset: Node, prefix: tuple[str, ...]) -> Iterator[tuple[t
 
 
 def nix_eval_definition(root: Path, attr: str) -> Definition:
-    nix = shutil.which("nix")
-    if nix is None:
-        raise InputError(
-            "--nix needs the nix command, which is not installed",
-            hint="install Nix, or drop --nix to read the inventory statically",
-        )
-    cmd = [
-        nix,
-        "--extra-experimental-features",
-        "nix-command flakes",
-        "eval",
-        "--json",
-        f"path:{root}#{attr}",
-    ]
-    try:
-        proc = subprocess.run(cmd, capture_output=True, timeout=300)
-    except subprocess.TimeoutExpired:
-        raise InputError(f"nix eval of {attr} took over 300 s") from None
-    if proc.returncode != 0:
-        last = [ln for ln in proc.stderr.decode(errors="replace").splitlines() if ln.strip()]
-        raise InputError(
-            f"nix eval of {root}#{attr} failed: {last[-1] if last else 'no output'}",
-            hint="check the attribute path with --attr",
-        )
-    data = json.loads(proc.stdout)
+    data = eval_flake_json(root, attr, timeout=300)
     if not isinstance(data, dict):
         raise InputError(f"{attr} is not an attribute set")
     return Definition(data, Location(f"nix eval {attr}"))

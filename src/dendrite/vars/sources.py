@@ -3,10 +3,7 @@ dendrite.toml, or with --nix from the clan flake's evaluated NixOS options."""
 
 from __future__ import annotations
 
-import json
 import platform
-import shutil
-import subprocess
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -14,6 +11,7 @@ from typing import Any
 from dendrite.errors import InputError
 from dendrite.inventory import Assignment, Resolved, analyse, machine_view
 from dendrite.inventory.resolve import role_members_of
+from dendrite.nix import eval_flake_json
 from dendrite.vars.model import Generator, from_catalogue, from_plain
 
 CONFIG = "dendrite.toml"
@@ -80,29 +78,12 @@ def nix_generators(
     root: Path, machines: list[str], system: str | None = None
 ) -> dict[str, dict[str, Generator]]:
     """The generators of a real clan flake, as clan-cli selects them (one nix eval per machine)."""
-    nix = shutil.which("nix")
-    if nix is None:
-        raise InputError("--nix needs the nix command, which is not installed")
     system = system or f"{platform.machine().replace('arm64', 'aarch64')}-{platform.system().lower()}"
     out: dict[str, dict[str, Generator]] = {}
     for m in machines:
-        attr = f"clanInternals.machines.{system}.{m}.config.clan.core.vars.generators"
-        proc = subprocess.run(
-            [
-                nix,
-                "--extra-experimental-features",
-                "nix-command flakes",
-                "eval",
-                "--json",
-                f"path:{root}#{attr}",
-            ],
-            capture_output=True,
-            timeout=600,
-        )
-        if proc.returncode != 0:
-            last = [ln for ln in proc.stderr.decode(errors="replace").splitlines() if ln.strip()]
-            raise InputError(f"nix eval of {attr} failed: {last[-1] if last else 'no output'}")
-        data = json.loads(proc.stdout)
+        data = eval_flake_json(root, f"clanInternals.machines.{system}.{m}.config.clan.core.vars.generators")
+        if not isinstance(data, dict):
+            raise InputError(f"the generators of {m} are not an attribute set")
         out[m] = {name: from_plain(name, _strip_computed(raw), f"nix {m}") for name, raw in data.items()}
     return out
 
