@@ -239,3 +239,47 @@ let prefix = "hosts/"; in {
     found = {h.name: h for h in hosts(parsed, namespace(parsed))}
     assert found["x260"].modules == ["base", "ssh"] and "generator" in found["x260"].via
     assert found["mbp"].cls == "darwin" and found["mbp"].modules == ["base", "hosts/mbp"]
+
+
+def test_real_styles_lint_clean(tmp_path: Path) -> None:
+    custom_options = {  # mightyiam/infra style: own options instead of flake.modules
+        "modules/configurations.nix": """{ lib, config, inputs, ... }:
+{
+  options.configurations.nixos = lib.mkOption {
+    type = lib.types.lazyAttrsOf (lib.types.submodule { options.module = lib.mkOption { type = lib.types.deferredModule; }; });
+  };
+  config.flake.nixosConfigurations = lib.mapAttrs (name: { module }: inputs.nixpkgs.lib.nixosSystem { modules = [ module ]; })
+    config.configurations.nixos;
+}
+""",
+        "modules/desktop.nix": """{ config, ... }:
+{
+  configurations.nixos.desktop.module = { pkgs, ... }: { environment.systemPackages = [ pkgs.git ]; };
+}
+""",
+    }
+    generator = {  # drupol style: the hosts/ prefix generator over flake.modules
+        "modules/flake-parts.nix": "{ inputs, ... }: { imports = [ inputs.flake-parts.flakeModules.modules ]; }\n",
+        "modules/host-machines.nix": """{ inputs, lib, config, ... }:
+let prefix = "hosts/"; in {
+  flake.nixosConfigurations = lib.pipe config.flake.modules.nixos [
+    (lib.filterAttrs (name: _: lib.hasPrefix prefix name))
+    (lib.mapAttrs' (name: module: {
+      name = lib.removePrefix prefix name;
+      value = inputs.nixpkgs.lib.nixosSystem { specialArgs = { inherit inputs; }; modules = [ module ]; };
+    }))
+  ];
+}
+""",
+        "modules/hosts/x260/default.nix": """topLevel@{ config, ... }:
+{
+  flake.modules.nixos."hosts/x260" = {
+    imports = with config.flake.modules.nixos; [ base ];
+    networking.hostName = "x260";
+  };
+}
+""",
+        "modules/base.nix": '{ flake.modules.nixos.base = { lib, ... }: { time.timeZone = lib.mkDefault "UTC"; }; }\n',
+    }
+    assert findings(custom_options, tmp_path / "a") == []
+    assert findings(generator, tmp_path / "b") == []
