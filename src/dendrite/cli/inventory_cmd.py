@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import asdict
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -200,6 +199,3 @@ def tags_list(json_: JsonOpt = False) -> None:
         return
     for t, members in sorted(tags.items()):
         out.print(f"{t:16} {', '.join(members) or '-'}", markup=False)
-
-
-__all__ = ["Path", "app", "machines_app", "tags_app"]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated
@@ -175,6 +174,3 @@ def convert_cmd(
             out.print(f"wrote {path}", markup=False)
     for line in p.report:
         note(line)
-
-
-__all__ = ["app", "json", "migrate_app"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import getpass
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated
@@ -38,7 +39,7 @@ Machines = Annotated[
 Groups = Annotated[list[str] | None, typer.Option("--group", help="Also encrypt to this group (repeatable).")]
 
 
-def _store(label: str = "re-keying") -> SecretsStore:
+def _store() -> SecretsStore:
     return SecretsStore(repo().root)
 
 
@@ -47,11 +48,12 @@ def _rekeyed(n: int) -> None:
         note(f"re-keyed {n} secret{'s' if n != 1 else ''}")
 
 
-def _run_rekey(label: str, fn: object) -> int:
+def _run_rekey(label: str, fn: Callable[[SecretsStore], int]) -> int:
+    """Run a store operation that may re-key many secrets, with a progress bar on a terminal."""
     with progress(label) as cb:
         store = _store()
         store.progress = cb
-        return fn(store)  # type: ignore[operator,no-any-return]
+        return fn(store)
 
 
 def _keys(positional: list[str] | None, options: list[str] | None) -> list[SopsKey]:

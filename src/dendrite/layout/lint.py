@@ -21,7 +21,7 @@ from dendrite.layout.discovery import Discovery, discover, import_root
 from dendrite.layout.namespace import definitions
 from dendrite.nixlang import ParsedFile, parse_file
 from dendrite.nixlang import syntax as S
-from dendrite.nixlang.query import flat_bindings, formals, module_body
+from dendrite.nixlang.query import flat_bindings, module_body
 from dendrite.nixlang.scope import free_variables
 from dendrite.nixlang.syntax import Node
 
@@ -577,6 +577,3 @@ def sarif(findings: list[Finding]) -> dict[str, Any]:
             }
         ],
     }
-
-
-__all__ = ["RULES", "Finding", "apply_suppressions", "formals", "lint", "sarif"]

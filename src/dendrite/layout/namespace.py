@@ -10,7 +10,7 @@ from pathlib import Path
 from dendrite.nixlang import ParsedFile, parse_file
 from dendrite.nixlang import syntax as S
 from dendrite.nixlang.query import flat_bindings, module_body
-from dendrite.nixlang.strings import attr_static_name, plain_string
+from dendrite.nixlang.strings import plain_string
 from dendrite.nixlang.syntax import Node
 
 
@@ -125,6 +125,3 @@ def hosts(files: list[tuple[Path, ParsedFile]], ns: dict[str, dict[str, list[Def
 
 def parse_all(paths: Iterable[Path]) -> list[tuple[Path, ParsedFile]]:
     return [(p, parse_file(p)) for p in paths]
-
-
-__all__ = ["Definition", "Host", "attr_static_name", "definitions", "hosts", "namespace", "parse_all"]

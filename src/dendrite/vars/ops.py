@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -257,17 +256,3 @@ def _write_private(path: Path, data: bytes) -> None:
     with os.fdopen(fd, "wb") as fh:
         fh.write(data)
     os.chmod(path, 0o600)
-
-
-__all__ = [
-    "Problem",
-    "check",
-    "export_vars",
-    "fix",
-    "get_var",
-    "import_vars",
-    "keygen",
-    "list_vars",
-    "set_var",
-    "shutil",
-]
