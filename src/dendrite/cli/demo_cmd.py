@@ -67,7 +67,8 @@ def demo(
     for line in r.graph.splitlines():
         p(f"    {line}", markup=False)
     p("")
-    p("[bold]Try next[/bold] (the demo key is only used when you point sops at it):")
+    p("[bold]Try next[/bold] (the demo key is only used when you point sops at it; after `make demo`,")
+    p("`. .venv/bin/activate` puts dendrite and sops on your PATH):")
     p(f"  export SOPS_AGE_KEY_FILE={r.key_file}")
     p(f"  cd {r.root}")
     p("  dendrite secrets list")
