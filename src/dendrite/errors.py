@@ -46,3 +46,7 @@ class StoreError(DendriteError):
 
 class LockError(DendriteError):
     """Another dendrite process holds the repository lock."""
+
+
+class UnsafePathError(InputError):
+    """A repository path dendrite refuses to use: a symlink, a special file, too large, or outside the root."""

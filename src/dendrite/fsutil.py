@@ -14,15 +14,16 @@ import ctypes
 import errno
 import fcntl
 import os
-import shutil
 import signal
+import stat
 import sys
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from dendrite.errors import LockError
+from dendrite.errors import LockError, UnsafePathError
+from dendrite.repofs import RepoFS
 
 STATE_DIR = ".dendrite"
 _TMP = "tmp"
@@ -30,18 +31,37 @@ _LOCK = "lock"
 
 
 def state_dir(root: Path) -> Path:
-    """The per-repository scratch directory, ignored by git."""
+    """The per-repository scratch directory, ignored by git: a real directory of ours, mode 0700.
+
+    Why the checks: `.dendrite` could be committed by someone else. A symlink there would make the lock
+    step empty a directory elsewhere; one owned by another user could be read by them.
+    """
     d = root / STATE_DIR
-    if not d.is_dir():
-        d.mkdir(mode=0o700, parents=True, exist_ok=True)
-        (d / ".gitignore").write_text("*\n")
+    try:
+        st = os.lstat(d)
+    except FileNotFoundError:
+        with contextlib.suppress(FileExistsError):
+            os.mkdir(d, 0o700)
+        st = os.lstat(d)
+        RepoFS(root).write_text(f"{STATE_DIR}/.gitignore", "*\n")
+    if not stat.S_ISDIR(st.st_mode):
+        raise UnsafePathError(
+            f"{d} is not a directory (a symbolic link or a file)",
+            hint="dendrite keeps its lock and scratch files there: remove it and run again",
+        )
+    if st.st_uid != os.geteuid():
+        raise UnsafePathError(
+            f"{d} belongs to another user (uid {st.st_uid})", hint="remove it and run again"
+        )
+    if stat.S_IMODE(st.st_mode) != 0o700:
+        os.chmod(d, 0o700, follow_symlinks=False)
     return d
 
 
 def scratch_dir(root: Path) -> Path:
-    d = state_dir(root) / _TMP
-    d.mkdir(mode=0o700, exist_ok=True)
-    return d
+    state_dir(root)
+    RepoFS(root).make_dirs(f"{STATE_DIR}/{_TMP}", mode=0o700)
+    return root / STATE_DIR / _TMP
 
 
 def _fsync_dir(path: Path) -> None:
@@ -52,27 +72,30 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def _open_new(path: Path, mode: int) -> int:
-    return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode)
+def _open_new(path: Path | str, mode: int, dir_fd: int | None = None) -> int:
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    return os.open(path, flags, mode, dir_fd=dir_fd)
 
 
-def _temp_path(directory: Path, target: Path) -> Path:
-    return directory / f"{target.name}.{os.getpid()}.{os.urandom(6).hex()}.tmp"
+def _temp_name(target: str) -> str:
+    return f"{target}.{os.getpid()}.{os.urandom(6).hex()}.tmp"
 
 
 def atomic_write(path: Path, data: bytes, mode: int = 0o644, *, scratch: Path | None = None) -> None:
-    """Write `data` to `path` atomically and durably.
+    """Write `data` to a path the user named (outside any repository's rules) atomically and durably.
 
-    The temporary file goes to `scratch` (same filesystem) when given, else beside the target.
+    Repository files go through `RepoFS.write_bytes`, which refuses symlinks on the way; this is for
+    files the user chose (`sops encrypt --in-place`, their own key file). The temporary file goes to
+    `scratch` (same filesystem) when given, else beside the target; the mode is exact, whatever the umask.
     """
-    tmp = _temp_path(scratch if scratch is not None else path.parent, path)
+    tmp = (scratch if scratch is not None else path.parent) / _temp_name(path.name)
     fd = _open_new(tmp, mode)
     try:
         with os.fdopen(fd, "wb") as fh:
+            os.fchmod(fh.fileno(), mode)
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
-        os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -104,33 +127,48 @@ def _load_libc() -> ctypes.CDLL | None:
 
 
 _LIBC = _load_libc()
-_AT_FDCWD = -100
 _RENAME_EXCHANGE = 2
 
 
-def _exchange(a: Path, b: Path) -> None:
-    """Swap two directory entries atomically (Linux renameat2 RENAME_EXCHANGE)."""
+def _exchange(src_dir: int, src: str, dst_dir: int, dst: str) -> None:
+    """Swap two directory entries atomically (Linux renameat2 RENAME_EXCHANGE), both by directory handle."""
     assert _LIBC is not None
-    if _LIBC.renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) != 0:
+    if _LIBC.renameat2(src_dir, os.fsencode(src), dst_dir, os.fsencode(dst), _RENAME_EXCHANGE) != 0:
         err = ctypes.get_errno()
-        raise OSError(err, os.strerror(err), str(b))
+        raise OSError(err, os.strerror(err), dst)
 
 
-def _syncfs(path: Path) -> None:
-    """Flush the filesystem holding `path` (syncfs where there is one, else sync)."""
-    if _LIBC is not None and hasattr(_LIBC, "syncfs"):
-        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            if _LIBC.syncfs(fd) == 0:
-                return
-        finally:
-            os.close(fd)
+def _syncfs(fd: int) -> None:
+    """Flush the filesystem holding the directory `fd` (syncfs where there is one, else sync)."""
+    if _LIBC is not None and hasattr(_LIBC, "syncfs") and _LIBC.syncfs(fd) == 0:
+        return
     os.sync()
 
 
-def _write_into(path: Path, data: bytes, mode: int) -> None:
+def _open_spare(spares: int, slot: str, mode: int) -> int:
+    """A spare of ours to overwrite: a regular file with one link, never a link planted there.
+
+    Why: `.dendrite/spares/` could hold a symlink or a hard link to a file elsewhere; writing into
+    it would write ciphertext through to that file. Anything but our own plain file is replaced.
+    """
+    try:
+        fd = os.open(slot, os.O_WRONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=spares)
+        st = os.fstat(fd)
+        if stat.S_ISREG(st.st_mode) and st.st_nlink == 1 and st.st_uid == os.geteuid():
+            return fd
+        os.close(fd)
+    except FileNotFoundError:
+        return _open_new(slot, mode, spares)
+    except OSError as exc:
+        if exc.errno not in (errno.ELOOP, errno.ENXIO, errno.EISDIR, errno.EACCES):
+            raise
+    RepoFS.remove_entry(spares, slot)
+    return _open_new(slot, mode, spares)
+
+
+def _write_into(spares: int, slot: str, data: bytes, mode: int) -> None:
     """Overwrite a spare in place and cut it to length: reusing its blocks spares the allocator."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, mode)
+    fd = _open_spare(spares, slot, mode)
     try:
         os.ftruncate(fd, len(data)) if os.fstat(fd).st_size > len(data) else None
         view = memoryview(data)
@@ -141,7 +179,23 @@ def _write_into(path: Path, data: bytes, mode: int) -> None:
         os.close(fd)
 
 
-def _many_by_exchange(writes: Sequence[PendingWrite], spares: Path) -> None:
+def _target_dir(fs: RepoFS, target: Path) -> tuple[int, str]:
+    """A handle on the target's directory, opened safely, and its name; what is there must be a regular file."""
+    parts = fs.parts(target)
+    with fs.open_dir(Path(*parts[:-1]) if len(parts) > 1 else ".") as fd:
+        try:
+            st = os.stat(parts[-1], dir_fd=fd, follow_symlinks=False)
+        except FileNotFoundError:
+            return os.dup(fd), parts[-1]  # a new file
+        if not stat.S_ISREG(st.st_mode):
+            raise UnsafePathError(
+                f"{fs.rel(target)} in {fs.root} is not a regular file",
+                hint="dendrite does not follow symbolic links inside a repository; remove it",
+            )
+        return os.dup(fd), parts[-1]
+
+
+def _many_by_exchange(fs: RepoFS, writes: Sequence[PendingWrite], spares: int) -> None:
     """Write each new content into a spare inode, sync, then swap it with its target.
 
     Why: on many disks creating an inode costs far more than writing one (0.6 ms against 0.15 ms on
@@ -151,66 +205,100 @@ def _many_by_exchange(writes: Sequence[PendingWrite], spares: Path) -> None:
     """
     for start in range(0, len(writes), _CHUNK):
         chunk = writes[start : start + _CHUNK]
-        slots = [spares / f"spare-{i:03d}" for i in range(len(chunk))]
-        for slot, w in zip(slots, chunk, strict=True):
-            _write_into(slot, w.data, w.mode)
-        _syncfs(spares)
-        for slot, w in zip(slots, chunk, strict=True):
-            _exchange(slot, w.target)
+        targets = [_target_dir(fs, w.target) for w in chunk]
+        try:
+            slots = [f"spare-{i:03d}" for i in range(len(chunk))]
+            for slot, w in zip(slots, chunk, strict=True):
+                _write_into(spares, slot, w.data, w.mode)
+            _syncfs(spares)
+            for slot, (dfd, name) in zip(slots, targets, strict=True):
+                _exchange(spares, slot, dfd, name)
+        finally:
+            for dfd, _ in targets:
+                os.close(dfd)
     _syncfs(spares)
 
 
-def _many_by_rename(writes: Sequence[PendingWrite], scratch: Path) -> None:
-    staged: list[tuple[Path, Path]] = []
+def _many_by_rename(fs: RepoFS, writes: Sequence[PendingWrite], scratch: int) -> None:
+    staged: list[tuple[str, PendingWrite]] = []
     try:
         for w in writes:
-            tmp = _temp_path(scratch, w.target)
-            fd = _open_new(tmp, w.mode)
+            tmp = _temp_name(w.target.name)
+            fd = _open_new(tmp, w.mode, scratch)
             with os.fdopen(fd, "wb") as fh:
+                os.fchmod(fh.fileno(), w.mode)
                 fh.write(w.data)
-            staged.append((tmp, w.target))
+            staged.append((tmp, w))
         _syncfs(scratch)
-        for tmp, target in staged:
-            os.replace(tmp, target)
+        for tmp, w in staged:
+            dfd, name = _target_dir(fs, w.target)
+            try:
+                os.replace(tmp, name, src_dir_fd=scratch, dst_dir_fd=dfd)
+            finally:
+                os.close(dfd)
         _syncfs(scratch)
     finally:
         for tmp, _ in staged:
             with contextlib.suppress(FileNotFoundError):
-                tmp.unlink()
+                os.unlink(tmp, dir_fd=scratch)
 
 
 def atomic_write_many(writes: Sequence[PendingWrite], scratch: Path) -> None:
-    """Replace many existing files, each atomically, with one filesystem sync per chunk, not per file.
+    """Replace or create many files below one repository, each atomically, with one sync per chunk.
 
     A crash at any moment leaves every target either old or new, never partial, and no temporary file
-    beside a target. `scratch` is the lock holder's scratch directory (see `repo_lock`).
+    beside a target. `scratch` is the lock holder's scratch directory `<root>/.dendrite/tmp` (see
+    `repo_lock`); every target must lie below that root and is reached without following a symlink.
     """
     if not writes:
         return
-    spares = scratch.parent / _SPARES
-    if _LIBC is not None and all(w.target.is_file() for w in writes):
-        spares.mkdir(mode=0o700, exist_ok=True)
-        try:
-            _many_by_exchange(writes, spares)
-            return
-        except OSError as exc:
-            if exc.errno not in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.EXDEV):
-                raise
-            # this filesystem cannot exchange entries: fall back to creating and renaming
-    _many_by_rename(writes, scratch)
+    if scratch.parent.name != STATE_DIR:
+        raise ValueError(f"{scratch} is not a repository's scratch directory")
+    fs = RepoFS(scratch.parent.parent)
+    kinds = [fs.kind(w.target) for w in writes]  # refuses a symlink on the way before anything is written
+    for w, kind in zip(writes, kinds, strict=True):
+        if kind not in (None, "file"):
+            raise UnsafePathError(
+                f"{fs.rel(w.target)} in {fs.root} is a {'symbolic link' if kind == 'link' else kind}, "
+                "not a regular file; nothing was written",
+                hint="dendrite does not follow symbolic links inside a repository; remove it",
+            )
+    if _LIBC is not None and all(k == "file" for k in kinds):
+        with fs.open_dir(f"{STATE_DIR}/{_SPARES}", create=True, mode=0o700) as spares:
+            try:
+                _many_by_exchange(fs, writes, spares)
+                return
+            except OSError as exc:
+                if exc.errno not in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.EXDEV):
+                    raise
+                # this filesystem cannot exchange entries: fall back to creating and renaming
+    for w in writes:
+        fs.make_dirs(w.target.parent)
+    with fs.open_dir(f"{STATE_DIR}/{_TMP}", create=True, mode=0o700) as sfd:
+        _many_by_rename(fs, writes, sfd)
 
 
 def write_private(path: Path, data: bytes) -> None:
-    """Create or replace a file readable by its owner only (0600), atomically."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Create or replace a file the user named, readable by its owner only (0600), atomically."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     atomic_write(path, data, mode=0o600)
 
 
 def append_private(path: Path, data: bytes) -> None:
-    """Append to a private key file, creating it 0600; existing content is never rewritten."""
+    """Append to a private key file, creating it 0600; existing content is never rewritten.
+
+    A file that others can read is refused: a private key must never be appended to it.
+    """
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
     try:
+        st = os.fstat(fd)
+        if stat.S_IMODE(st.st_mode) & 0o077:
+            raise UnsafePathError(
+                f"{path} is readable by others (mode {stat.S_IMODE(st.st_mode):04o}); "
+                "no private key was written to it",
+                hint=f"chmod 600 {path}, then run again",
+            )
         os.write(fd, data)
         os.fsync(fd)
     finally:
@@ -247,9 +335,15 @@ def repo_lock(root: Path, timeout: float | None = None) -> Iterator[Path]:
     if timeout is None:
         timeout = float(os.environ.get("DENDRITE_LOCK_TIMEOUT", "60"))
     sd = state_dir(root)
-    fd = os.open(sd / _LOCK, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    fs = RepoFS(root)
+    with fs.open_dir(STATE_DIR) as sdfd:
+        fd = os.open(
+            _LOCK, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, 0o600, dir_fd=sdfd
+        )
     deadline = time.monotonic() + timeout
     try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise UnsafePathError(f"{sd / _LOCK} is not a regular file", hint="remove it and run again")
         while True:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -264,31 +358,9 @@ def repo_lock(root: Path, timeout: float | None = None) -> Iterator[Path]:
                     ) from None
                 time.sleep(0.05)
         _HELD_LOCK_FDS.add(fd)
-        scratch = sd / _TMP
-        if scratch.exists():
-            shutil.rmtree(scratch)
-        scratch.mkdir(mode=0o700)
-        yield scratch
+        fs.remove_tree(f"{STATE_DIR}/{_TMP}")
+        fs.make_dirs(f"{STATE_DIR}/{_TMP}", mode=0o700)
+        yield sd / _TMP
     finally:
         _HELD_LOCK_FDS.discard(fd)
         os.close(fd)
-
-
-def relative_symlink(target: Path, link: Path) -> None:
-    """Create (or replace) `link` pointing at `target` by a relative path, as clan does."""
-    link.parent.mkdir(parents=True, exist_ok=True)
-    rel = os.path.relpath(target, link.parent)
-    if link.is_symlink() or link.exists():
-        link.unlink()
-    os.symlink(rel, link)
-
-
-def remove_empty_dirs(start: Path, stop: Path) -> None:
-    """Remove `start` and its parents while they are empty, never going above `stop`."""
-    cur = start
-    while cur != stop and stop in cur.parents:
-        try:
-            cur.rmdir()
-        except OSError:
-            return
-        cur = cur.parent

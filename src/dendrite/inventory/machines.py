@@ -8,11 +8,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from dendrite import names
 from dendrite.errors import InputError
-from dendrite.fsutil import atomic_write, remove_empty_dirs, repo_lock
+from dendrite.fsutil import atomic_write, repo_lock
 from dendrite.inventory.model import CLASSES, machine_from_plain
 from dendrite.inventory.sources import INVENTORY_JSON, load, read_inventory_json
-from dendrite.secrets import names
+from dendrite.repofs import RepoFS
 from dendrite.secrets.store import SecretsStore
 
 CONFIGURATION_NIX = """# {name}: a clan machine ({cls}). clan imports this file automatically.
@@ -95,7 +96,7 @@ def delete_machine(root: Path, name: str, store: SecretsStore) -> Deleted:
     if (root / "sops" / "machines" / name).exists():
         rekeyed = store.remove_machine(name)
         removed.append(f"sops/machines/{name}")
-        remove_empty_dirs(root / "sops" / "machines", root)
+        RepoFS(root).remove_empty_dirs(root / "sops" / "machines", root)
     for secret in store.secrets():
         if secret.startswith(f"{name}-"):
             store.remove(secret)

@@ -8,11 +8,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from dendrite import names
 from dendrite.errors import InputError
 
-MACHINE_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", re.IGNORECASE)
-INSTANCE_NAME = re.compile(r"^[a-zA-Z0-9_-]+$")
-META_NAME = re.compile(r"^[a-zA-Z0-9_-]*$")
+META_NAME = re.compile(r"[a-zA-Z0-9_-]*", re.ASCII)
 CLASSES = ("nixos", "darwin")
 BUILTIN_TAGS = ("all", "nixos", "darwin")
 
@@ -144,10 +143,10 @@ class Inventory:
 
 def machine_from_plain(name: str, raw: Any) -> Machine:
     where = f"inventory.machines.{name}"
-    if not MACHINE_NAME.match(name) or len(name) > 63:
+    if not names.is_valid("machine", name):
         raise SchemaError(
             f"machine name {name!r} is not valid",
-            hint="letters, digits and '-', not starting or ending with '-', at most 63 characters",
+            hint=names.RULES["machine"].described,
         )
     d = _keys(where, raw, ("name", "description", "icon", "machineClass", "tags", "installedAt", "deploy"))
     if "name" in d and d["name"] != name:
@@ -189,8 +188,8 @@ def _member(where: str, raw: Any) -> RoleMember:
 
 def instance_from_plain(name: str, raw: Any) -> Instance:
     where = f"inventory.instances.{name}"
-    if not INSTANCE_NAME.match(name):
-        raise SchemaError(f"instance name {name!r} is not valid", hint="letters, digits, '_' and '-'")
+    if not names.is_valid("instance", name):
+        raise SchemaError(f"instance name {name!r} is not valid", hint=names.RULES["instance"].described)
     d = _keys(where, raw, ("module", "roles"))
     module = _keys(f"{where}.module", d.get("module", {}), ("name", "input"))
     module_name = _str(f"{where}.module.name", module.get("name", name), optional=False)
@@ -238,7 +237,7 @@ def inventory_from_plain(raw: Any) -> Inventory:
         )
     meta_raw = _keys("inventory.meta", d.get("meta", {}), ("name", "description", "icon", "domain", "tld"))
     name = _str("inventory.meta.name", meta_raw.get("name"))
-    if name is not None and not META_NAME.match(name):
+    if name is not None and not META_NAME.fullmatch(name):
         raise SchemaError(f"inventory.meta.name {name!r} is not valid", hint="letters, digits, '_' and '-'")
     meta = Meta(
         name,

@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from dendrite.errors import DendriteError
-from dendrite.fsutil import remove_empty_dirs
 from dendrite.secrets import rekey
 from dendrite.secrets.recipients import collect
 from dendrite.secrets.store import SecretsStore
@@ -53,8 +52,8 @@ def fix(store: SecretsStore) -> FixResult:
         for ref in store.layout.all_secrets():
             for p in collect(ref, store.layout).problems:
                 if p.link.is_symlink() and p.link.is_relative_to(ref.path):
-                    p.link.unlink()
-                    remove_empty_dirs(p.link.parent, ref.path)
+                    store.layout.fs.unlink(p.link)
+                    store.layout.fs.remove_empty_dirs(p.link.parent, ref.path)
                     removed += 1
         for g in store.groups():
             gdir = store.layout.group(g)

@@ -6,7 +6,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from dendrite.secrets.names import is_valid
+from dendrite.names import Kind, is_valid
+from dendrite.repofs import RepoFS
 
 MEMBER_KINDS = ("users", "machines", "groups")
 
@@ -31,6 +32,10 @@ class SecretRef:
 @dataclass(frozen=True)
 class Layout:
     root: Path
+
+    @property
+    def fs(self) -> RepoFS:
+        return RepoFS(self.root)
 
     @property
     def sops(self) -> Path:
@@ -70,14 +75,13 @@ class Layout:
     def names(self, kind: str) -> list[str]:
         """Users or machines with a key.json, or groups, as clan lists them (invalid names skipped)."""
         base = {"users": self.users(), "machines": self.machines(), "groups": self.groups()}[kind]
-        if not base.is_dir():
-            return []
-        single = kind[:-1]
+        single: Kind = {"users": "user", "machines": "machine", "groups": "group"}[kind]  # type: ignore[assignment]
+        fs = self.fs
         out = []
-        for entry in sorted(base.iterdir()):
-            if not entry.is_dir() or not is_valid(single, entry.name):
-                continue
-            if kind != "groups" and not (entry / "key.json").exists():
+        for entry in fs.entries(base):
+            if entry.kind != "dir" or not is_valid(single, entry.name):
+                continue  # a link or a file planted among the members is not a member
+            if kind != "groups" and not fs.is_file(base / entry.name / "key.json"):
                 continue
             out.append(entry.name)
         return out

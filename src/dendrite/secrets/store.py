@@ -17,9 +17,10 @@ from pathlib import Path
 
 import pyrage
 
+from dendrite import names
 from dendrite.errors import InputError, StoreError
-from dendrite.fsutil import atomic_write, relative_symlink, remove_empty_dirs, repo_lock
-from dendrite.secrets import names, rekey
+from dendrite.fsutil import atomic_write, repo_lock
+from dendrite.secrets import rekey
 from dendrite.secrets.keys import SopsKey, read_keys, write_keys
 from dendrite.secrets.layout import Layout, SecretRef, iter_links
 from dendrite.secrets.recipients import collect
@@ -152,14 +153,14 @@ class SecretsStore:
         return ref
 
     def _link(self, ref_dir: Path, kind: str, name: str) -> None:
-        relative_symlink(self.layout.member_dir(kind, name), ref_dir / kind / name)
+        self.layout.fs.link_to(ref_dir / kind / name, self.layout.member_dir(kind, name))
 
     def _unlink(self, ref_dir: Path, kind: str, name: str) -> bool:
         link = ref_dir / kind / name
         if not link.is_symlink() and not link.exists():
             return False
-        link.unlink()
-        remove_empty_dirs(ref_dir / kind, ref_dir)
+        self.layout.fs.unlink(link)
+        self.layout.fs.remove_empty_dirs(ref_dir / kind, ref_dir)
         return True
 
     def _reaches(self, kind: str, name: str) -> Callable[[SecretRef], bool]:
@@ -293,7 +294,7 @@ class SecretsStore:
             if not self._unlink(g, kind, member):
                 raise InputError(f"{kind[:-1]} {member!r} is not in group {group!r}")
             affected = [r for r in self.layout.all_secrets() if (r.path / "groups" / group).is_symlink()]
-            remove_empty_dirs(g, self.layout.groups())
+            self.layout.fs.remove_empty_dirs(g, self.layout.groups())
             if not g.exists():
                 for ref in affected:
                     self._unlink(ref.path, "groups", group)

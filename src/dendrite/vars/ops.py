@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dendrite.errors import InputError
-from dendrite.fsutil import relative_symlink, remove_empty_dirs
 from dendrite.inventory.model import did_you_mean
 from dendrite.secrets import keyfile, rekey
 from dendrite.secrets.keys import SopsKey, read_keys
@@ -100,13 +99,13 @@ def fix(root: Path, machines: list[str] | None = None, store: SecretsStore | Non
                         and not link.is_symlink()
                         and (secrets.layout.machine(m) / "key.json").exists()
                     ):
-                        relative_symlink(secrets.layout.machine(m), link)
+                        secrets.layout.fs.link_to(link, secrets.layout.machine(m))
                     if not f.deploy and link.is_symlink():
-                        link.unlink()
-                        remove_empty_dirs(d / "machines", d)
+                        secrets.layout.fs.unlink(link)
+                        secrets.layout.fs.remove_empty_dirs(d / "machines", d)
                     for g in groups:
                         if secrets.layout.group(g).is_dir() and not (d / "groups" / g).is_symlink():
-                            relative_symlink(secrets.layout.group(g), d / "groups" / g)
+                            secrets.layout.fs.link_to(d / "groups" / g, secrets.layout.group(g))
                     refs.append(SecretRef("var", str(d.relative_to(vs.vars)), d))
         drifts = rekey.find_drift(secrets.layout, refs, strict=False)
         return rekey.apply(drifts, secrets.identities, scratch) if drifts else 0

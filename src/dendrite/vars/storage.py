@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from dendrite.errors import InputError
-from dendrite.fsutil import PendingWrite, atomic_write_many, relative_symlink
+from dendrite.fsutil import PendingWrite, atomic_write_many
 from dendrite.secrets.layout import SecretRef
 from dendrite.secrets.store import SecretsStore
 from dendrite.vars.model import Generator, placement
@@ -108,12 +108,12 @@ class VarsStore:
                 if (d / "value").exists():
                     raise InputError(f"{d} holds a public value where a secret belongs (a backend collision)")
                 ref = SecretRef("var", str(d.relative_to(self.vars)), d)
-                relative_symlink(self.secrets.layout.user(admin), d / "users" / admin)
+                self.secrets.layout.fs.link_to(d / "users" / admin, self.secrets.layout.user(admin))
                 for m in machines if spec.deploy else []:
-                    relative_symlink(self.secrets.layout.machine(m), d / "machines" / m)
+                    self.secrets.layout.fs.link_to(d / "machines" / m, self.secrets.layout.machine(m))
                 for g in default_groups:
                     if self.secrets.layout.group(g).is_dir():
-                        relative_symlink(self.secrets.layout.group(g), d / "groups" / g)
+                        self.secrets.layout.fs.link_to(d / "groups" / g, self.secrets.layout.group(g))
                 written.append(
                     PendingWrite(ref.file, self.secrets.encrypt_for_links(ref, outputs[spec.name]))
                 )

@@ -1,0 +1,376 @@
+"""The one door through which dendrite touches a repository's files.
+
+Why: a repository is written by other people (a branch, a pull request) and may hold symlinks, FIFOs,
+devices, huge files or names like `..` where dendrite expects its own files. Every access here is made
+relative to a directory handle, one path component at a time, with `O_NOFOLLOW`: a symlink anywhere
+below the repository's root is refused (clan's stores keep their member links, which are read with
+`readlink` and never followed), so nothing dendrite reads, writes or deletes can lie outside the root.
+Reads check for a regular file before reading (a FIFO never blocks) and stop at a size cap. Files and
+directories are created with explicit modes, whatever the umask. Deletes never cross a symlink.
+
+The root itself is trusted: the user named it or ran dendrite inside it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import shutil
+import stat
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from dendrite.errors import UnsafePathError
+
+READ_LIMIT = 64 * 1024 * 1024  # no file of clan's stores comes near; a cap keeps memory bounded
+DIR_MODE = 0o755
+PRIVATE_DIR_MODE = 0o700
+FILE_MODE = 0o644
+PRIVATE_FILE_MODE = 0o600
+
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One directory entry, never followed: kind is 'file', 'dir', 'link' or 'other'."""
+
+    name: str
+    kind: str
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISREG(mode):
+        return "file"
+    if stat.S_ISDIR(mode):
+        return "dir"
+    if stat.S_ISLNK(mode):
+        return "link"
+    return "other"
+
+
+@dataclass(frozen=True)
+class RepoFS:
+    """Safe access below `root`. Paths may be absolute (under root) or relative to root."""
+
+    root: Path
+
+    # ---- paths -------------------------------------------------------------------------------------
+
+    def parts(self, path: Path | str) -> tuple[str, ...]:
+        """The components of `path` below the root; refuses anything that leaves it."""
+        p = Path(path)
+        if p.is_absolute():
+            try:
+                p = p.relative_to(self.root)
+            except ValueError:
+                raise UnsafePathError(
+                    f"{path} is outside the repository {self.root}",
+                    hint="dendrite only touches files below the repository's root",
+                ) from None
+        parts = tuple(x for x in p.parts if x not in ("", "."))
+        for x in parts:
+            if x == ".." or "\x00" in x:
+                raise UnsafePathError(f"{path} leaves the repository {self.root}")
+        return parts
+
+    def rel(self, path: Path | str) -> str:
+        return "/".join(self.parts(path)) or "."
+
+    def _refuse(self, parts: tuple[str, ...], what: str, hint: str | None = None) -> UnsafePathError:
+        return UnsafePathError(
+            f"{'/'.join(parts) or '.'} in {self.root} {what}",
+            hint=hint or "dendrite does not follow symbolic links inside a repository; remove or replace it",
+        )
+
+    # ---- directory handles -------------------------------------------------------------------------
+
+    def _open_root(self) -> int:
+        return os.open(self.root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+
+    def _step(self, fd: int, parts: tuple[str, ...], i: int, create: bool, mode: int) -> int:
+        name = parts[i]
+        try:
+            return os.open(name, _DIR_FLAGS, dir_fd=fd)
+        except FileNotFoundError:
+            if not create:
+                raise
+        with contextlib.suppress(FileExistsError):  # made meanwhile: opened below with the same checks
+            os.mkdir(name, mode, dir_fd=fd)
+        new = os.open(name, _DIR_FLAGS, dir_fd=fd)
+        os.fchmod(new, mode)  # explicit, whatever the umask
+        return new
+
+    @contextlib.contextmanager
+    def open_dir(self, path: Path | str, *, create: bool = False, mode: int = DIR_MODE) -> Iterator[int]:
+        """A handle on the directory `path`, every component opened with O_NOFOLLOW.
+
+        With `create`, missing directories are made with `mode` (umask does not apply). A symlink or a
+        non-directory on the way is refused; a missing one raises FileNotFoundError.
+        """
+        parts = self.parts(path)
+        fd = self._open_root()
+        try:
+            for i in range(len(parts)):
+                try:
+                    nxt = self._step(fd, parts, i, create, mode)
+                except OSError as exc:
+                    if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+                        raise self._refuse(parts[: i + 1], "is a symbolic link or not a directory") from None
+                    raise
+                os.close(fd)
+                fd = nxt
+            yield fd
+        finally:
+            os.close(fd)
+
+    @contextlib.contextmanager
+    def parent(
+        self, path: Path | str, *, create: bool = False, mode: int = DIR_MODE
+    ) -> Iterator[tuple[int, str]]:
+        """(handle on the parent directory, last component) of `path`."""
+        parts = self.parts(path)
+        if not parts:
+            raise UnsafePathError(f"{path} names the repository root, not a file in it")
+        with self.open_dir(Path(*parts[:-1]) if len(parts) > 1 else ".", create=create, mode=mode) as fd:
+            yield fd, parts[-1]
+
+    # ---- queries -----------------------------------------------------------------------------------
+
+    def lstat(self, path: Path | str) -> os.stat_result | None:
+        """The entry itself (never followed), or None when it or a directory above it is missing."""
+        try:
+            with self.parent(path) as (fd, name):
+                return os.stat(name, dir_fd=fd, follow_symlinks=False)
+        except FileNotFoundError:
+            return None
+
+    def kind(self, path: Path | str) -> str | None:
+        st = self.lstat(path)
+        return None if st is None else _kind(st.st_mode)
+
+    def is_file(self, path: Path | str) -> bool:
+        return self.kind(path) == "file"
+
+    def is_dir(self, path: Path | str) -> bool:
+        if not self.parts(path):
+            return True
+        return self.kind(path) == "dir"
+
+    def exists(self, path: Path | str) -> bool:
+        return self.kind(path) is not None
+
+    def readlink(self, path: Path | str) -> str:
+        with self.parent(path) as (fd, name):
+            return os.readlink(name, dir_fd=fd)
+
+    def entries(self, path: Path | str) -> list[Entry]:
+        """The entries of a directory, sorted by name, none followed; [] when it does not exist."""
+        try:
+            with self.open_dir(path) as fd:
+                out = []
+                with os.scandir(fd) as it:
+                    for e in it:
+                        st = e.stat(follow_symlinks=False)
+                        out.append(Entry(e.name, _kind(st.st_mode)))
+        except FileNotFoundError:
+            return []
+        return sorted(out, key=lambda e: e.name)
+
+    # ---- reads -------------------------------------------------------------------------------------
+
+    def read_bytes(self, path: Path | str, *, limit: int = READ_LIMIT) -> bytes:
+        """A regular file's bytes. Symlinks, FIFOs, devices and directories are refused without blocking."""
+        with self.parent(path) as (dfd, name):
+            try:
+                fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=dfd)
+            except OSError as exc:
+                if exc.errno == errno.ELOOP:
+                    raise self._refuse(self.parts(path), "is a symbolic link") from None
+                raise
+            try:
+                st = os.fstat(fd)
+                if not stat.S_ISREG(st.st_mode):
+                    raise self._refuse(
+                        self.parts(path),
+                        f"is a {_describe(st.st_mode)}, not a regular file",
+                        hint="remove it",
+                    )
+                if st.st_size > limit:
+                    raise self._refuse(
+                        self.parts(path),
+                        f"is {st.st_size} bytes, over dendrite's limit of {limit} bytes for this file",
+                        hint="this is not a file dendrite wrote; check where it came from",
+                    )
+                chunks = []
+                left = limit + 1
+                while left > 0:
+                    b = os.read(fd, min(left, 1 << 20))
+                    if not b:
+                        break
+                    chunks.append(b)
+                    left -= len(b)
+                data = b"".join(chunks)
+                if len(data) > limit:
+                    raise self._refuse(self.parts(path), f"grew over the limit of {limit} bytes while read")
+                return data
+            finally:
+                os.close(fd)
+
+    def read_text(self, path: Path | str, *, limit: int = READ_LIMIT) -> str:
+        data = self.read_bytes(path, limit=limit)
+        try:
+            return data.decode()
+        except UnicodeDecodeError as exc:
+            raise UnsafePathError(
+                f"{self.rel(path)} in {self.root} is not UTF-8 text (byte {exc.start})"
+            ) from None
+
+    # ---- writes ------------------------------------------------------------------------------------
+
+    def make_dirs(self, path: Path | str, mode: int = DIR_MODE) -> None:
+        with self.open_dir(path, create=True, mode=mode):
+            pass
+
+    def write_bytes(
+        self, path: Path | str, data: bytes, mode: int = FILE_MODE, *, dir_mode: int = DIR_MODE
+    ) -> None:
+        """Create or replace a file atomically and durably, with exactly `mode`.
+
+        A temporary file is made beside the target (O_EXCL|O_NOFOLLOW), synced, and renamed over it;
+        a reader sees the old bytes or the new, never a part. A directory at the target is refused.
+        """
+        with self.parent(path, create=True, mode=dir_mode) as (dfd, name):
+            st = _lstat_at(dfd, name)
+            if st is not None and stat.S_ISDIR(st.st_mode):
+                raise self._refuse(self.parts(path), "is a directory where a file belongs", hint="remove it")
+            tmp = f".{name}.{os.getpid()}.{os.urandom(6).hex()}.tmp"
+            fd = os.open(
+                tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, mode, dir_fd=dfd
+            )
+            try:
+                try:
+                    os.fchmod(fd, mode)
+                    view = memoryview(data)
+                    while view:
+                        view = view[os.write(fd, view) :]
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+                os.replace(tmp, name, src_dir_fd=dfd, dst_dir_fd=dfd)
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp, dir_fd=dfd)
+                raise
+            os.fsync(dfd)
+
+    def write_text(self, path: Path | str, text: str, mode: int = FILE_MODE) -> None:
+        self.write_bytes(path, text.encode(), mode)
+
+    def symlink(self, path: Path | str, target: str, *, dir_mode: int = DIR_MODE) -> None:
+        """Create (or replace a link at) `path` pointing at the relative `target`.
+
+        Only a link is ever replaced: a file or directory planted where the link belongs is refused.
+        """
+        if target.startswith("/"):
+            raise UnsafePathError(f"link target {target} for {self.rel(path)} is absolute")
+        with self.parent(path, create=True, mode=dir_mode) as (dfd, name):
+            st = _lstat_at(dfd, name)
+            if st is not None:
+                if not stat.S_ISLNK(st.st_mode):
+                    raise self._refuse(
+                        self.parts(path),
+                        f"is a {_describe(st.st_mode)} where a link belongs",
+                        hint="remove it",
+                    )
+                if os.readlink(name, dir_fd=dfd) == target:
+                    return
+                os.unlink(name, dir_fd=dfd)
+            os.symlink(target, name, dir_fd=dfd)
+
+    def link_to(self, link: Path | str, target: Path | str) -> None:
+        """A relative symlink at `link` to `target` (both below the root), as clan writes member links."""
+        lp, tp = self.parts(link), self.parts(target)
+        rel = os.path.relpath(os.path.join("/", *tp), os.path.join("/", *lp[:-1]))
+        self.symlink(link, rel)
+
+    # ---- deletes -----------------------------------------------------------------------------------
+
+    def unlink(self, path: Path | str, *, missing_ok: bool = True) -> None:
+        """Remove a file or a link (never what it points to); a directory is refused."""
+        try:
+            with self.parent(path) as (dfd, name):
+                st = _lstat_at(dfd, name)
+                if st is None:
+                    if missing_ok:
+                        return
+                    raise FileNotFoundError(errno.ENOENT, "not found", str(path))
+                if stat.S_ISDIR(st.st_mode):
+                    raise self._refuse(self.parts(path), "is a directory where a file belongs")
+                os.unlink(name, dir_fd=dfd)
+        except FileNotFoundError:
+            if not missing_ok:
+                raise
+
+    def remove_tree(self, path: Path | str) -> None:
+        """Remove a directory and everything in it, never crossing a symlink (links are removed as links).
+
+        A symlink on the way to `path` is refused; a link at `path` itself is removed as a link.
+        """
+        try:
+            with self.parent(path) as (dfd, name):
+                st = _lstat_at(dfd, name)
+                if st is None:
+                    return
+                if not stat.S_ISDIR(st.st_mode):
+                    os.unlink(name, dir_fd=dfd)
+                    return
+                shutil.rmtree(name, dir_fd=dfd)  # fd-based on Linux: never follows a link inside
+                os.fsync(dfd)
+        except FileNotFoundError:
+            return
+
+    @staticmethod
+    def remove_entry(dir_fd: int, name: str) -> None:
+        """Remove `name` in the directory `dir_fd`, whatever it is, never following a link."""
+        st = _lstat_at(dir_fd, name)
+        if st is None:
+            return
+        if stat.S_ISDIR(st.st_mode):
+            shutil.rmtree(name, dir_fd=dir_fd)
+        else:
+            os.unlink(name, dir_fd=dir_fd)
+
+    def remove_empty_dirs(self, start: Path | str, stop: Path | str) -> None:
+        """Remove `start` and its parents while they are empty, never `stop` or above it."""
+        parts, stop_parts = self.parts(start), self.parts(stop)
+        while len(parts) > len(stop_parts) and parts[: len(stop_parts)] == stop_parts:
+            try:
+                with self.parent(Path(*parts)) as (dfd, name):
+                    os.rmdir(name, dir_fd=dfd)
+            except (OSError, UnsafePathError):
+                return
+            parts = parts[:-1]
+
+
+def _lstat_at(dfd: int, name: str) -> os.stat_result | None:
+    try:
+        return os.stat(name, dir_fd=dfd, follow_symlinks=False)
+    except FileNotFoundError:
+        return None
+
+
+def _describe(mode: int) -> str:
+    if stat.S_ISLNK(mode):
+        return "symbolic link"
+    if stat.S_ISDIR(mode):
+        return "directory"
+    if stat.S_ISFIFO(mode):
+        return "FIFO"
+    if stat.S_ISSOCK(mode):
+        return "socket"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "device"
+    return "special file"
