@@ -164,7 +164,8 @@ def spawn(command: tuple[str, ...], opts: RunOpts) -> CmdOut:
             stdout, stderr = proc.communicate()
             raise CommandTimeout(
                 f"{describe(command, opts)} did not finish within {opts.timeout:g} s and was stopped",
-                opts.hint or "run it by hand to see where it waits, or try again when the machine is less busy",
+                opts.hint
+                or "run it by hand to see where it waits, or try again when the machine is less busy",
                 command=command,
                 returncode=None,
                 stdout=stdout,
