@@ -165,8 +165,8 @@ def _mentions_inventory(path: Path) -> bool:
 def nix_definitions(root: Path, notes: list[Note]) -> list[Definition]:
     """Every literal piece of `clan.inventory` in the repository's Nix files."""
     defs = []
-    files, found = nix_sources(root)
-    for f in found.untracked:
+    files, tree = nix_sources(root)
+    for f in tree.untracked:
         if _mentions_inventory(f):
             notes.append(
                 Note(
@@ -176,7 +176,7 @@ def nix_definitions(root: Path, notes: list[Note]) -> list[Definition]:
                     "`git add` it (or move it under a `_` directory if it is not meant to be imported)",
                 )
             )
-    notes += [Note("info", n) for n in found.notes]
+    notes += [Note("info", n) for n in tree.notes]
     for f in files:
         try:
             text = f.read_bytes()
