@@ -92,6 +92,7 @@ def main() -> None:
             [nix, "--eval", "--strict", "--json", str(anchor), "--arg", "file", str(root / "inventory.json")],
             env=env,
             capture_output=True,
+            check=False,
         )
         t_nix = time.perf_counter() - t0
         if proc.returncode != 0:

@@ -86,7 +86,7 @@ def run_sops(
     stdin: bytes | None = None,
 ) -> subprocess.CompletedProcess[bytes]:
     proc = subprocess.run(
-        [sops_bin, *args], env=dict(env), cwd=cwd, capture_output=True, input=stdin, timeout=60
+        [sops_bin, *args], env=dict(env), cwd=cwd, capture_output=True, check=False, input=stdin, timeout=60
     )
     if check and proc.returncode != 0:
         raise AssertionError(f"sops {' '.join(args)} failed ({proc.returncode}): {proc.stderr.decode()}")
@@ -102,6 +102,7 @@ def run_cli(
         env=dict(env),
         cwd=cwd,
         capture_output=True,
+        check=False,
         input=stdin,
         timeout=120,
     )

@@ -50,3 +50,43 @@ class LockError(DendriteError):
 
 class UnsafePathError(InputError):
     """A repository path dendrite refuses to use: a symlink, a special file, too large, or outside the root."""
+
+
+class ToolMissing(DendriteError):
+    """A program dendrite needs (nix, git, bwrap, ssh...) is not installed or not on PATH."""
+
+    def __init__(self, tool: str, message: str, hint: str | None = None) -> None:
+        super().__init__(message, hint)
+        self.tool = tool
+
+
+class CommandError(DendriteError):
+    """A program dendrite ran failed: the command, its exit code (None on a timeout) and its output.
+
+    The message is one sentence ending with the last line the program wrote to stderr, which is what
+    the user needs; the rest of stderr's tail and stdout stay on the exception for --debug and callers.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        hint: str | None = None,
+        *,
+        command: tuple[str, ...],
+        returncode: int | None,
+        stdout: bytes = b"",
+        stderr_tail: str = "",
+    ) -> None:
+        super().__init__(message, hint)
+        self.command = command
+        self.returncode = returncode
+        self.stdout = stdout
+        self.stderr_tail = stderr_tail
+
+
+class CommandTimeout(CommandError):
+    """A program dendrite ran did not finish within its time limit and was killed."""
+
+
+class NixEvalError(CommandError, InputError):
+    """`nix eval` rejected the flake: the flake is the user's input, so this is an InputError too."""

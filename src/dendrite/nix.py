@@ -1,4 +1,4 @@
-"""The one place dendrite runs the real `nix`: flake evaluation with a timeout and one-sentence errors.
+"""The one place dendrite asks the real `nix` for a flake's value, through dendrite.process.
 
 Everything else in dendrite answers from files; this is for `--nix`, where the user asks for the
 evaluated truth of a flake.
@@ -7,41 +7,38 @@ evaluated truth of a flake.
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 
-from dendrite.errors import InputError
+from dendrite.errors import InputError, NixEvalError
+from dendrite.process import RunOpts, run
 
 
-def eval_flake_json(root: Path, attr: str, *, timeout: float = 600, purpose: str = "--nix") -> Any:
-    """`nix eval --json path:<root>#<attr>` (flakes enabled for this call only)."""
-    nix = shutil.which("nix")
-    if nix is None:
-        raise InputError(
-            f"{purpose} needs the nix command, which is not installed",
-            hint="install Nix, or drop --nix to read the repository statically",
-        )
-    cmd = [
-        nix,
+def flake_eval_command(root: Path, attr: str) -> list[str]:
+    """`nix eval --json path:<root>#<attr>`, flakes enabled for this call only (no nix.conf change)."""
+    return [
+        "nix",
         "--extra-experimental-features",
         "nix-command flakes",
         "eval",
         "--json",
         f"path:{root}#{attr}",
     ]
+
+
+def eval_flake_json(root: Path, attr: str, *, timeout: float = 600, purpose: str = "--nix") -> Any:
+    """The JSON value of `<root>#<attr>`; a NixEvalError (an InputError) when nix rejects the flake."""
+    opts = RunOpts(
+        check=True,
+        timeout=timeout,
+        what=f"nix eval of {root}#{attr}",
+        hint="check the attribute path with --attr",
+        needed_for=purpose,
+        missing_hint="install Nix, or drop --nix to read the repository statically",
+        error=NixEvalError,
+    )
+    out = run(flake_eval_command(root, attr), opts)
     try:
-        proc = subprocess.run(cmd, capture_output=True, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        raise InputError(f"nix eval of {attr} took over {timeout:.0f} s") from None
-    if proc.returncode != 0:
-        last = [ln for ln in proc.stderr.decode(errors="replace").splitlines() if ln.strip()]
-        raise InputError(
-            f"nix eval of {root}#{attr} failed: {last[-1] if last else 'no output'}",
-            hint="check the attribute path with --attr",
-        )
-    try:
-        return json.loads(proc.stdout)
+        return json.loads(out.stdout)
     except json.JSONDecodeError:
         raise InputError(f"nix eval of {attr} did not print JSON") from None

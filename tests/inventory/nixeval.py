@@ -20,6 +20,7 @@ def nix_inventory_piece(path: Path) -> Any:
     proc = subprocess.run(
         [NIX_INSTANTIATE, "--eval", "--strict", "--json", "-E", PIECE.format(path=path)],
         capture_output=True,
+        check=False,
         env=NIX_ENV,
         timeout=60,
     )

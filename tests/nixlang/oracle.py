@@ -21,7 +21,7 @@ NIX_ENV = {**os.environ, "NIX_CONFIG": "build-users-group =\nexperimental-featur
 def nix_accepts(path: Path) -> bool:
     assert NIX_INSTANTIATE is not None
     proc = subprocess.run(
-        [NIX_INSTANTIATE, "--parse", str(path)], capture_output=True, env=NIX_ENV, timeout=60
+        [NIX_INSTANTIATE, "--parse", str(path)], capture_output=True, check=False, env=NIX_ENV, timeout=60
     )
     return proc.returncode == 0
 
@@ -36,6 +36,7 @@ def nix_eval_json(expr_file: Path) -> tuple[bool, str]:
     proc = subprocess.run(
         [NIX_INSTANTIATE, "--eval", "--strict", "--json", str(expr_file)],
         capture_output=True,
+        check=False,
         env=NIX_ENV,
         timeout=60,
     )

@@ -289,4 +289,7 @@ def test_zerotier_idtool_accepts_our_identities(tmp_path: Path) -> None:
 
     f = tmp_path / "identity.secret"
     f.write_text(zerotier.generate_identity().secret_text())
-    assert subprocess.run(["zerotier-idtool", "validate", str(f)], capture_output=True).returncode == 0
+    assert (
+        subprocess.run(["zerotier-idtool", "validate", str(f)], capture_output=True, check=False).returncode
+        == 0
+    )

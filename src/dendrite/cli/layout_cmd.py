@@ -46,6 +46,8 @@ def files_cmd(root: RootArg = None, json_: JsonOpt = False) -> None:
         out.print(r, markup=False)
     for p in d.untracked:
         note(f"untracked, so not imported: {p}")
+    for n in d.notes:
+        note(n)
 
 
 @app.command("modules")

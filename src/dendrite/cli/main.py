@@ -7,6 +7,7 @@ the traceback with --debug.
 
 from __future__ import annotations
 
+import logging
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -53,13 +54,17 @@ def main(
             file_okay=False,
         ),
     ] = None,
-    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for errors.")] = False,
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Log every program dendrite runs, and show tracebacks for errors.")
+    ] = False,
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
     ] = False,
 ) -> None:
     common.OPTIONS.repo = repo
     common.OPTIONS.debug = debug
+    if debug:  # the library logs (dendrite.process: each command, its exit code, stderr's tail); show it
+        logging.basicConfig(level=logging.DEBUG, format="debug: %(name)s: %(message)s", stream=sys.stderr)
 
 
 def run() -> None:

@@ -11,6 +11,7 @@ import typer
 
 from dendrite.cli.common import emit_json, err, out
 from dendrite.errors import InputError
+from dendrite.layout.discovery import discover
 from dendrite.nixlang import NotLiteral, evaluate, markers, parse_file, to_nix
 from dendrite.nixlang.source import ParsedFile
 
@@ -20,25 +21,39 @@ app = typer.Typer(
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 
 
-def _nix_files(paths: list[Path]) -> list[Path]:
+def _nix_files(paths: list[Path]) -> tuple[list[Path], list[Path]]:
+    """The files named, and in each directory what import-tree takes (`layout.discovery`, the one rule).
+
+    Files git does not track are checked too (they are about to be added, or forgotten) and returned
+    second, so the command can say the flake does not see them.
+    """
     files: list[Path] = []
+    untracked: list[Path] = []
     for p in paths:
         if p.is_dir():
-            files += sorted(f for f in p.rglob("*.nix") if f.is_file())
+            found = discover(p)  # paths as the user wrote them: `modules/a.nix`, not an absolute one
+            files += [p / e.rel[1:] for e in found.entries]
+            untracked += [p / e.rel[1:] for e in found.entries if e.tracked is False]
+            for n in found.notes:
+                err.print(n, markup=False)
         elif p.exists():
             files.append(p)
         else:
             raise InputError(f"{p} does not exist")
-    return files
+    return files, untracked
 
 
 @app.command("check-syntax")
 def check_syntax(
-    paths: Annotated[list[Path], typer.Argument(help="Files or directories (*.nix inside).")],
+    paths: Annotated[
+        list[Path],
+        typer.Argument(help="Files, or directories: the .nix files import-tree would import (no `_` paths)."),
+    ],
     json_: JsonOpt = False,
 ) -> None:
     """Report every syntax error as file:line:col: message; exit 1 if there is any."""
-    results = [parse_file(f) for f in _nix_files(paths)]
+    files, untracked = _nix_files(paths)
+    results = [parse_file(f) for f in files]
     problems = [d for r in results for d in r.diagnostics]
     if json_:
         emit_json(
@@ -54,11 +69,14 @@ def check_syntax(
                     }
                     for d in problems
                 ],
+                "untracked": [str(p) for p in untracked],
             }
         )
     else:
         for d in problems:
             out.print(str(d), markup=False)
+        for p in untracked:
+            err.print(f"untracked, so the flake does not see it: {p}", markup=False)
         bad = sum(1 for r in results if not r.ok)
         err.print(f"{len(results)} file(s) checked, {bad} with errors", markup=False)
     if problems:

@@ -2,16 +2,16 @@
 
 1. `inventory.json` (clan's CLI writes it; Nix imports it as a module);
 2. every directory under `machines/` (each registers a machine);
-3. the `clan.inventory` (or `clan = { inventory = …; }`) sets in the repository's Nix files, read
-   statically with the literal evaluator: in a dendritic repository many import-tree files each add a
-   piece. What is not literal is reported with file:line and the hint to use `--nix`;
+3. the `clan.inventory` (or `clan = { inventory = …; }`) sets in flake.nix and the files import-tree
+   imports (`dendrite.layout.discovery`, the same set `dendrite layout files` lists), read statically
+   with the literal evaluator: in a dendritic repository many import-tree files each add a piece.
+   What is not literal, and a file git does not track, is reported with the hint what to do;
 or, with `--nix`, what `nix eval --json <flake>#<attr>` says.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -20,13 +20,13 @@ from typing import Any
 
 from dendrite.errors import InputError
 from dendrite.inventory.merge import Definition, Location, Merged, merge
+from dendrite.layout.discovery import Discovery, discover, import_root
 from dendrite.nix import eval_flake_json
 from dendrite.nixlang import NotLiteral, evaluate, parse_file
 from dendrite.nixlang.query import bindings, flat_bindings, module_body
 from dendrite.nixlang.syntax import Node
 
 INVENTORY_JSON = "inventory.json"
-_SKIP_DIRS = {".git", ".direnv", "node_modules", "result", ".dendrite", "sops", "vars"}
 
 
 @dataclass(frozen=True)
@@ -116,13 +116,21 @@ def machines_dir_definition(root: Path) -> Definition | None:
     )
 
 
+def nix_sources(root: Path) -> tuple[list[Path], Discovery]:
+    """flake.nix and the files `dendrite layout files` lists (import-tree's rule under the import root).
+
+    One rule for "the repository's Nix files", so the inventory never names a machine from a file the
+    flake does not see. Files git does not track come back in the Discovery for the caller to report.
+    """
+    found = discover(import_root(root))
+    flake = (root / "flake.nix").resolve()
+    head = [flake] if flake.is_file() and flake not in found.files else []
+    return [*head, *found.files], found
+
+
 def nix_files(root: Path) -> list[Path]:
-    out = []
-    for dirpath, dirnames, filenames in os.walk(root):
-        # `_`-prefixed paths are what import-tree leaves out: helpers, not modules
-        dirnames[:] = sorted(d for d in dirnames if d not in _SKIP_DIRS and not d.startswith((".", "_")))
-        out += [Path(dirpath) / f for f in sorted(filenames) if f.endswith(".nix") and not f.startswith("_")]
-    return out
+    """The Nix files whose clan.inventory the static reader takes; see `nix_sources`."""
+    return nix_sources(root)[0]
 
 
 def _strip_markers(value: Any, path: tuple[str, ...], found: list[tuple[tuple[str, ...], NotLiteral]]) -> Any:
@@ -147,10 +155,29 @@ def _strip_markers(value: Any, path: tuple[str, ...], found: list[tuple[tuple[st
     return value
 
 
+def _mentions_inventory(path: Path) -> bool:
+    try:
+        return b"inventory" in path.read_bytes()
+    except OSError:
+        return False
+
+
 def nix_definitions(root: Path, notes: list[Note]) -> list[Definition]:
     """Every literal piece of `clan.inventory` in the repository's Nix files."""
     defs = []
-    for f in nix_files(root):
+    files, tree = nix_sources(root)
+    for f in tree.untracked:
+        if _mentions_inventory(f):
+            notes.append(
+                Note(
+                    "warning",
+                    "git does not track this file, so the flake does not see it and its inventory was not read",
+                    Location(str(f)),
+                    "`git add` it (or move it under a `_` directory if it is not meant to be imported)",
+                )
+            )
+    notes += [Note("info", n) for n in tree.notes]
+    for f in files:
         try:
             text = f.read_bytes()
         except OSError as exc:

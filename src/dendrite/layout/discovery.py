@@ -1,28 +1,49 @@
-"""import-tree's file selection, exactly (vic/import-tree, spec §1.2), and finding the import root.
+"""Which `.nix` files a repository has: import-tree's rule, exactly (vic/import-tree, spec §1.2).
+
+This is the one home of that rule; `dendrite layout`, the inventory's static reader and `dendrite nix
+check-syntax` all take their files from `discover`, so they cannot disagree about what the flake sees.
 
 A file under root R is imported iff its root-relative path (with a leading /) ends in `.nix` and
 contains no `/_`. Directories are walked in byte order (readDir), a symlink is a leaf (a symlinked
 file is imported, a symlinked directory is not walked), dotfiles are in, a directory named `x.nix`
-is walked. In a git repository only tracked files count, since the flake source is what git tracks.
+is walked. In a git repository a flake's source is what git's index holds, so each file also says
+whether git tracks it; that is reported (`untracked`), never applied silently.
 """
 
 from __future__ import annotations
 
 import os
-import subprocess
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
+from dendrite.errors import ToolMissing
 from dendrite.nixlang import parse_file
 from dendrite.nixlang import syntax as S
+from dendrite.process import RunOpts, command_error, run
+
+
+@dataclass(frozen=True)
+class NixFile:
+    path: Path  # under the root, symlinks kept: import-tree imports the link, not its target
+    rel: str  # "/a/b.nix": the root-relative string import-tree's filters see
+    tracked: bool | None  # in git's index; None when git cannot say (no repository, or use_git=False)
 
 
 @dataclass(frozen=True)
 class Discovery:
     root: Path  # the import root
-    files: tuple[Path, ...]
-    untracked: tuple[Path, ...] = ()  # .nix files import-tree would take but git does not track
-    problems: tuple[str, ...] = field(default=())
+    entries: tuple[NixFile, ...]  # every file import-tree's rule selects, tracked or not
+    notes: tuple[str, ...] = ()  # why tracked-ness is unknown, when it is
+
+    @property
+    def files(self) -> tuple[Path, ...]:
+        """What the flake imports: the selected files, minus those git does not track."""
+        return tuple(e.path for e in self.entries if e.tracked is not False)
+
+    @property
+    def untracked(self) -> tuple[Path, ...]:
+        """Selected files git does not track: on disk, but invisible to a `git+file` flake."""
+        return tuple(e.path for e in self.entries if e.tracked is False)
 
 
 def walk(root: Path) -> list[Path]:
@@ -50,37 +71,61 @@ def walk(root: Path) -> list[Path]:
 
 
 def selected(rel: str) -> bool:
+    """import-tree's default filter on the root-relative path: `.nix`, and no component starting with `_`."""
     return rel.endswith(".nix") and "/_" not in rel
 
 
-def git_tracked(root: Path) -> set[Path] | None:
-    """Files git lists (tracked and untracked-not-ignored) under root, or None outside a git repository."""
-    try:
-        top = subprocess.run(
-            ["git", "-C", str(root), "rev-parse", "--show-toplevel"],
-            capture_output=True,
-            text=True,
-            timeout=30,
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    if top.returncode != 0:
-        return None
-    proc = subprocess.run(
-        ["git", "-C", str(root), "ls-files", "-z", "--cached"], capture_output=True, timeout=60
+def _git_env() -> dict[str, str]:
+    """The environment with git's messages in English, so "not a git repository" can be recognised."""
+    return {**os.environ, "LC_ALL": "C"}
+
+
+def git_index(root: Path) -> frozenset[str] | None:
+    """Paths under root (relative to it) in git's index, or None when root is not in a git work tree.
+
+    The index is what a `git+file` flake copies: committed files and `git add`ed ones, not untracked
+    files even when .gitignore does not exclude them (hence `--cached` alone).
+    """
+    top = run(
+        ["git", "-C", str(root), "rev-parse", "--is-inside-work-tree"],
+        RunOpts(check=False, timeout=30, env=_git_env()),
     )
-    return {(root / p.decode()).resolve() for p in proc.stdout.split(b"\0") if p}
+    if top.ok:
+        if top.text.strip() != "true":  # inside .git itself, or a bare repository
+            return None
+    elif "not a git repository" in top.stderr_tail:
+        return None
+    else:  # git refuses the repository (safe.directory, a broken .git): say so rather than guess
+        raise command_error(top, RunOpts(check=True, what=f"git in {root}", hint="run `git status` there"))
+    listed = run(
+        ["git", "-C", str(root), "ls-files", "-z", "--cached"],
+        RunOpts(check=True, timeout=60, env=_git_env(), what=f"listing the files git tracks under {root}"),
+    )
+    return frozenset(os.fsdecode(p) for p in listed.stdout.split(b"\0") if p)
+
+
+def _in_git_checkout(root: Path) -> bool:
+    return any((d / ".git").exists() for d in (root, *root.parents))
 
 
 def discover(root: Path, use_git: bool = True) -> Discovery:
+    """The `.nix` files import-tree takes from root, each flagged with whether git tracks it."""
     root = root.resolve()
-    files = [p for p in walk(root) if selected("/" + p.relative_to(root).as_posix())]
-    tracked = git_tracked(root) if use_git else None
-    if tracked is None:
-        return Discovery(root, tuple(files))
-    kept = [p for p in files if p.resolve() in tracked or (p.is_symlink() and p.absolute() in tracked)]
-    gone = [p for p in files if p not in kept]
-    return Discovery(root, tuple(kept), tuple(gone))
+    if not root.is_dir():
+        return Discovery(root, ())
+    rels = [(p, "/" + p.relative_to(root).as_posix()) for p in walk(root)]
+    picked = [(p, rel) for p, rel in rels if selected(rel)]
+    notes: tuple[str, ...] = ()
+    index: frozenset[str] | None = None
+    if use_git:
+        try:
+            index = git_index(root)
+        except ToolMissing:
+            if _in_git_checkout(root):
+                notes = ("git is not installed, so which files git tracks (and the flake sees) is unknown",)
+    if index is None:
+        return Discovery(root, tuple(NixFile(p, rel, None) for p, rel in picked), notes)
+    return Discovery(root, tuple(NixFile(p, rel, rel[1:] in index) for p, rel in picked))
 
 
 def import_root(repo: Path) -> Path:

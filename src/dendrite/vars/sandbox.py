@@ -9,7 +9,8 @@ import subprocess
 from functools import lru_cache
 from pathlib import Path
 
-from dendrite.errors import DendriteError, InputError
+from dendrite import process
+from dendrite.errors import CommandError, DendriteError, InputError, ToolMissing
 
 _SYSTEM = (
     "/usr",
@@ -36,18 +37,15 @@ class ScriptFailed(DendriteError):
 @lru_cache(maxsize=1)
 def _probe() -> str | None:
     """None when bwrap runs here, else why not."""
-    bwrap = shutil.which("bwrap")
-    if bwrap is None:
+    probe = ["bwrap", "--unshare-all", "--die-with-parent", "--ro-bind", "/", "/", "true"]
+    try:
+        out = process.run(probe, process.RunOpts(check=False, timeout=30))
+    except ToolMissing:
         return "bwrap is not installed"
-    proc = subprocess.run(
-        [bwrap, "--unshare-all", "--die-with-parent", "--ro-bind", "/", "/", "true"],
-        capture_output=True,
-        timeout=30,
-    )
-    if proc.returncode != 0:
-        return (
-            proc.stderr.decode(errors="replace").strip().splitlines()[-1] if proc.stderr else "bwrap failed"
-        )
+    except CommandError as exc:  # it hung or could not start
+        return exc.message
+    if not out.ok:
+        return out.stderr_tail.splitlines()[-1] if out.stderr_tail else "bwrap failed"
     return None
 
 
