@@ -1,5 +1,10 @@
 """Running a generator's shell script: under bubblewrap, with no network, a read-only system, only the
-generator's temp dir writable, and no $HOME (clan's sandbox, adapted to systems without /nix/store)."""
+generator's temp dir writable, and no $HOME (clan's sandbox, adapted to systems without /nix/store).
+
+Sandboxed or not, the script gets only the environment the runner gives it, cannot write a file over
+the output limit (RLIMIT_FSIZE), dies with dendrite, and its stdout and stderr cost at most a bounded
+tail in memory. What it may write, and how it is read back, is `dendrite.vars.runner`'s business.
+"""
 
 from __future__ import annotations
 
@@ -233,12 +238,17 @@ def _child_setup(max_file_size: int | None) -> Callable[[], None]:
     """What the child does between fork and exec: die with dendrite (bwrap has --die-with-parent, a
     plain bash does not) and cap the size of every file it writes."""
     libc = _LIBC
+    limit = None
+    if max_file_size is not None:
+        # one byte over the cap, so a truncated file is still recognised as too large; computed here,
+        # not after fork, and never above a hard limit we could not raise
+        hard = resource.getrlimit(resource.RLIMIT_FSIZE)[1]
+        limit = max_file_size + 1 if hard == resource.RLIM_INFINITY else min(max_file_size + 1, hard)
 
     def setup() -> None:
         if libc is not None:
             libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-        if max_file_size is not None:
-            # one byte over the cap, so a truncated file is still recognised as too large
-            resource.setrlimit(resource.RLIMIT_FSIZE, (max_file_size + 1, max_file_size + 1))
+        if limit is not None:
+            resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
 
     return setup
