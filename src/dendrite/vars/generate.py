@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
-import shutil
-import tempfile
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -24,7 +22,7 @@ from dendrite.secrets.store import SecretsStore
 from dendrite.vars import graph as G
 from dendrite.vars.model import Generator, PromptSpec
 from dendrite.vars.recipes import RECIPES, RecipeInput
-from dendrite.vars.sandbox import run_script
+from dendrite.vars.runner import run_generator
 from dendrite.vars.sources import default_groups, machine_generators, nix_generators, read_config
 from dendrite.vars.storage import VarsStore
 
@@ -134,7 +132,7 @@ def _outputs(job: _Job) -> dict[str, bytes]:
             raise InputError(f"generator {label} names an unknown built-in recipe '{gen.recipe}'")
         out = recipe(RecipeInput(job.machine, gen.name, job.inputs, job.prompts, gen.validation))
     else:
-        out = _run_in_tempdir(job, label)
+        out = run_generator(job.gen, job.machine, job.inputs, job.prompts, sandbox=job.sandbox)
     for p in gen.prompts:
         if p.persist and p.name not in out:
             out[p.name] = job.prompts.get(p.name, "").encode()
@@ -146,37 +144,6 @@ def _outputs(job: _Job) -> dict[str, bytes]:
             hint="every declared file must be written to $out",
         )
     return {f.name: out[f.name] for f in gen.files}
-
-
-def _run_in_tempdir(job: _Job, label: str) -> dict[str, bytes]:
-    tmp = Path(tempfile.mkdtemp(prefix="dendrite-vars-"))
-    try:
-        os.chmod(tmp, 0o700)
-        dirs = {name: tmp / name for name in ("in", "out", "prompts")}
-        for d in dirs.values():
-            d.mkdir(mode=0o700)
-        for dep, files in job.inputs.items():
-            (dirs["in"] / dep).mkdir(mode=0o700)
-            for fname, data in files.items():
-                _private_file(dirs["in"] / dep / fname, data)
-        for pname, value in job.prompts.items():
-            _private_file(dirs["prompts"] / pname, value.encode())
-        env = {k: str(v) for k, v in dirs.items()}
-        run_script(job.gen.script, tmp, env, job.gen.runtime_inputs, sandbox=job.sandbox, label=label)
-        out = {}
-        for f in job.gen.files:
-            p = dirs["out"] / f.name
-            if p.is_file() and not p.is_symlink():
-                out[f.name] = p.read_bytes()
-        return out
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-
-
-def _private_file(path: Path, data: bytes) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
 
 
 # recipes worth a process of their own: memory-hard hashing, RSA primes, SHA-512 crypt rounds

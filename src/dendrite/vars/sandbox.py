@@ -1,13 +1,26 @@
 """Running a generator's shell script: under bubblewrap, with no network, a read-only system, only the
-generator's temp dir writable, and no $HOME (clan's sandbox, adapted to systems without /nix/store)."""
+generator's temp dir writable, and no $HOME (clan's sandbox, adapted to systems without /nix/store).
+
+Sandboxed or not, the script gets only the environment the runner gives it, cannot write a file over
+the output limit (RLIMIT_FSIZE), dies with dendrite, and its stdout and stderr cost at most a bounded
+tail in memory. What it may write, and how it is read back, is `dendrite.vars.runner`'s business.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import os
+import resource
 import shutil
+import signal
 import subprocess
+import sys
+import threading
+from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
+from typing import IO
 
 from dendrite import process
 from dendrite.errors import CommandError, DendriteError, InputError, ToolMissing
@@ -102,7 +115,15 @@ def run_script(
     *,
     sandbox: bool,
     label: str,
+    max_file_size: int | None = None,
 ) -> None:
+    """Run `script` with `workdir` as its only writable host directory; raise if it fails.
+
+    The script sees only the variables in `env` plus PATH and LANG (and, unsandboxed, a HOME and TMPDIR
+    inside `workdir`): never the admin's environment, which holds SOPS_AGE_KEY and tokens. No file it
+    writes may exceed `max_file_size` bytes (RLIMIT_FSIZE), so it cannot fill memory-backed storage
+    through one file. It dies with dendrite, and whatever it left running is killed when it ends.
+    """
     full_env = {**env, "PATH": path_for(runtime_inputs), "LANG": "C.UTF-8"}
     wrapped = "set -euo pipefail\n" + script
     if sandbox:
@@ -115,22 +136,117 @@ def run_script(
         extra = sorted({str(Path(p).parent) for p in full_env["PATH"].split(":") if p.startswith("/opt")})
         cmd = bwrap_command(workdir, wrapped, full_env, extra)
     else:
+        # HOME is a path in the private work dir that does not exist yet: tools neither read nor write
+        # the admin's home, and a missing HOME does not make them fall back to the passwd entry's.
+        full_env |= {"HOME": str(workdir / "home"), "TMPDIR": str(workdir / "tmp")}
         cmd = ["bash", "-c", wrapped]
-    try:
-        proc = subprocess.run(
-            cmd,
-            cwd=workdir,
-            env=full_env if not sandbox else None,
-            capture_output=True,
-            timeout=TIMEOUT,
-            stdin=subprocess.DEVNULL,
+    returncode, stderr = _run_bounded(cmd, workdir, full_env, max_file_size, label)
+    if max_file_size is not None and returncode in (-signal.SIGXFSZ, 128 + signal.SIGXFSZ):
+        raise InputError(
+            f"generator {label} wrote a file over the output limit of {max_file_size} bytes and was "
+            "stopped; no var was changed",
+            hint=LIMIT_HINT,
         )
+    if returncode != 0:
+        tail = "\n".join(stderr.decode(errors="replace").rstrip().splitlines()[-10:])
+        raise ScriptFailed(
+            f"generator {label} failed (exit {returncode}); no var was changed. Its stderr ends:\n{tail}"
+        )
+
+
+LIMIT_HINT = (
+    "raise the limit with DENDRITE_VARS_MAX_OUTPUT=<bytes> (or [vars] max_output in dendrite.toml) "
+    "if the generator is trusted"
+)
+
+
+def _run_bounded(
+    cmd: list[str], workdir: Path, env: dict[str, str], max_file_size: int | None, label: str
+) -> tuple[int, bytes]:
+    """(exit status, the tail of stderr); stdout and stderr are drained and only their tails kept.
+
+    Why a session and a kill at the end: background processes the script started would otherwise
+    outlive it, keep writing into the work dir while its outputs are read, and hold plaintext.
+    """
+    proc = subprocess.Popen(
+        cmd,
+        cwd=workdir,
+        env=env,  # for bwrap too: bwrap itself needs nothing of the admin's environment
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+        preexec_fn=_child_setup(max_file_size),
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    tails = [_Tail(proc.stdout), _Tail(proc.stderr)]
+    try:
+        returncode = proc.wait(timeout=TIMEOUT)
     except subprocess.TimeoutExpired:
         raise ScriptFailed(
             f"generator {label} ran over {TIMEOUT} s and was stopped; no var was changed"
         ) from None
-    if proc.returncode != 0:
-        tail = "\n".join(proc.stderr.decode(errors="replace").rstrip().splitlines()[-10:])
-        raise ScriptFailed(
-            f"generator {label} failed (exit {proc.returncode}); no var was changed. Its stderr ends:\n{tail}"
-        )
+    finally:
+        _kill_session(proc)
+        for t in tails:
+            t.join()
+    return returncode, tails[1].data()
+
+
+def _kill_session(proc: subprocess.Popen[bytes]) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout=5)
+
+
+class _Tail:
+    """Drains a pipe in a thread and keeps only its last TAIL_BYTES: a script printing gigabytes costs
+    no memory, and the end of stderr is what explains a failure."""
+
+    def __init__(self, pipe: IO[bytes]) -> None:
+        self._pipe = pipe
+        self._buf = bytearray()
+        self._thread = threading.Thread(target=self._drain, daemon=True)
+        self._thread.start()
+
+    def _drain(self) -> None:
+        with contextlib.suppress(OSError, ValueError):
+            while chunk := os.read(self._pipe.fileno(), 65536):
+                self._buf += chunk
+                if len(self._buf) > 2 * TAIL_BYTES:
+                    del self._buf[:-TAIL_BYTES]
+
+    def join(self) -> None:
+        # a process that escaped the session may hold the pipe open: do not wait for it forever
+        self._thread.join(timeout=5)
+        with contextlib.suppress(OSError):
+            self._pipe.close()
+
+    def data(self) -> bytes:
+        return bytes(self._buf[-TAIL_BYTES:])
+
+
+TAIL_BYTES = 64 * 1024
+_PR_SET_PDEATHSIG = 1
+_LIBC = ctypes.CDLL(None, use_errno=True) if sys.platform == "linux" else None
+
+
+def _child_setup(max_file_size: int | None) -> Callable[[], None]:
+    """What the child does between fork and exec: die with dendrite (bwrap has --die-with-parent, a
+    plain bash does not) and cap the size of every file it writes."""
+    libc = _LIBC
+    limit = None
+    if max_file_size is not None:
+        # one byte over the cap, so a truncated file is still recognised as too large; computed here,
+        # not after fork, and never above a hard limit we could not raise
+        hard = resource.getrlimit(resource.RLIMIT_FSIZE)[1]
+        limit = max_file_size + 1 if hard == resource.RLIM_INFINITY else min(max_file_size + 1, hard)
+
+    def setup() -> None:
+        if libc is not None:
+            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+        if limit is not None:
+            resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    return setup
