@@ -16,13 +16,14 @@ import fcntl
 import os
 import shutil
 import signal
+import stat
 import sys
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from dendrite.errors import LockError
+from dendrite.errors import InputError, LockError
 
 STATE_DIR = ".dendrite"
 _TMP = "tmp"
@@ -292,3 +293,32 @@ def remove_empty_dirs(start: Path, stop: Path) -> None:
         except OSError:
             return
         cur = cur.parent
+
+
+def read_regular_file(path: Path, *, limit: int) -> bytes:
+    """The bytes of `path`, refusing anything but a regular file of at most `limit` bytes.
+
+    Why O_NONBLOCK and fstat: a FIFO planted where a file belongs would block a plain open forever; a
+    non-blocking open returns at once, and fstat on the opened descriptor (not the path, which may be
+    swapped meanwhile) says what it is. OSError (missing, unreadable) is left to the caller.
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY)
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise InputError(f"{path} is not a regular file", hint="replace it with a plain file")
+        if st.st_size > limit:
+            raise InputError(
+                f"{path} is {st.st_size:,} bytes, over dendrite's limit of {limit:,} for this file",
+                hint="is it really the file dendrite expects here?",
+            )
+        chunks: list[bytes] = []
+        size = 0
+        while chunk := os.read(fd, min(1 << 20, limit + 1 - size) or 1):
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > limit:  # the file grew while read
+                raise InputError(f"{path} is over dendrite's limit of {limit:,} bytes for this file")
+        return b"".join(chunks)
+    finally:
+        os.close(fd)

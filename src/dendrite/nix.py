@@ -12,6 +12,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+from dendrite import boundedjson
 from dendrite.errors import InputError
 
 
@@ -42,6 +43,6 @@ def eval_flake_json(root: Path, attr: str, *, timeout: float = 600, purpose: str
             hint="check the attribute path with --attr",
         )
     try:
-        return json.loads(proc.stdout)
+        return boundedjson.loads(proc.stdout, f"the output of nix eval {attr}")
     except json.JSONDecodeError:
         raise InputError(f"nix eval of {attr} did not print JSON") from None

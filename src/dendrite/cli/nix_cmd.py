@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
+from dendrite import boundedjson
 from dendrite.cli.common import emit_json, err, out
 from dendrite.errors import InputError
 from dendrite.nixlang import NotLiteral, evaluate, markers, parse_file, to_nix
@@ -112,7 +113,7 @@ def eval_literal(
 def fmt_literal(width: Annotated[int, typer.Option(help="Line width for inline lists.")] = 100) -> None:
     """Read JSON on stdin, print it as a Nix expression."""
     try:
-        value = json.loads(sys.stdin.read())
+        value = boundedjson.loads(sys.stdin.read(), "stdin")
     except json.JSONDecodeError as exc:
         raise InputError(f"stdin is not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
     out.print(to_nix(value, width=width), markup=False)

@@ -18,7 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dendrite import boundedjson
 from dendrite.errors import InputError
+from dendrite.fsutil import read_regular_file
 from dendrite.inventory.merge import Definition, Location, Merged, merge
 from dendrite.nix import eval_flake_json
 from dendrite.nixlang import NotLiteral, evaluate, parse_file
@@ -46,13 +48,23 @@ class Loaded:
     sources: list[str] = field(default_factory=list)
 
 
+MAX_INVENTORY_BYTES = 16 * 1024 * 1024  # thousands of machines fit in a few MB
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return read_regular_file(path, limit=MAX_INVENTORY_BYTES).decode("utf-8", errors="replace")
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror}") from None
+
+
 def read_inventory_json(root: Path) -> dict[str, Any] | None:
     path = root / INVENTORY_JSON
     if not path.exists():
         return None
-    text = path.read_text(encoding="utf-8", errors="replace")
+    text = _read_text(path)
     try:
-        data = json.loads(text)
+        data = boundedjson.loads(text, str(path))
     except json.JSONDecodeError as exc:
         raise InputError(
             f"{path}:{exc.lineno}:{exc.colno}: invalid JSON: {exc.msg}",
@@ -68,7 +80,7 @@ _JSON_KEY = re.compile(r'^[ \t]*("(?:[^"\\\n]|\\.)*")[ \t]*:', re.MULTILINE)
 
 def _json_locations(path: Path, data: dict[str, Any]) -> dict[tuple[str, ...], Location]:
     """Lines of `machines.<m>` and `instances.<i>` keys in inventory.json: the first after the section key."""
-    text = path.read_text(encoding="utf-8", errors="replace")
+    text = _read_text(path)
     wanted: dict[str, list[tuple[str, str]]] = {}
     for section in ("machines", "instances", "meta", "tags"):
         wanted.setdefault(json.dumps(section, ensure_ascii=False), []).append(("", section))
