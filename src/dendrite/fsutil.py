@@ -61,11 +61,31 @@ def _temp_path(directory: Path, target: Path) -> Path:
     return directory / f"{target.name}.{os.getpid()}.{os.urandom(6).hex()}.tmp"
 
 
+@contextlib.contextmanager
+def naming(path: Path) -> Iterator[None]:
+    """Re-raise an OSError as one about `path`.
+
+    Why: errors of os.write and fsync carry no file name, and one about a temporary file means nothing
+    to the user; the CLI turns "no space left" or "read-only file system" into a sentence naming this.
+    """
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno is None:
+            raise
+        raise OSError(exc.errno, exc.strerror, str(path)) from exc
+
+
 def atomic_write(path: Path, data: bytes, mode: int = 0o644, *, scratch: Path | None = None) -> None:
     """Write `data` to `path` atomically and durably.
 
     The temporary file goes to `scratch` (same filesystem) when given, else beside the target.
     """
+    with naming(path):
+        _atomic_write(path, data, mode, scratch)
+
+
+def _atomic_write(path: Path, data: bytes, mode: int, scratch: Path | None) -> None:
     tmp = _temp_path(scratch if scratch is not None else path.parent, path)
     fd = _open_new(tmp, mode)
     try:
@@ -154,10 +174,12 @@ def _many_by_exchange(writes: Sequence[PendingWrite], spares: Path) -> None:
         chunk = writes[start : start + _CHUNK]
         slots = [spares / f"spare-{i:03d}" for i in range(len(chunk))]
         for slot, w in zip(slots, chunk, strict=True):
-            _write_into(slot, w.data, w.mode)
+            with naming(w.target):
+                _write_into(slot, w.data, w.mode)
         _syncfs(spares)
         for slot, w in zip(slots, chunk, strict=True):
-            _exchange(slot, w.target)
+            with naming(w.target):
+                _exchange(slot, w.target)
     _syncfs(spares)
 
 
@@ -166,10 +188,11 @@ def _many_by_rename(writes: Sequence[PendingWrite], scratch: Path) -> None:
     try:
         for w in writes:
             tmp = _temp_path(scratch, w.target)
-            fd = _open_new(tmp, w.mode)
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(w.data)
-            staged.append((tmp, w.target))
+            with naming(w.target):
+                fd = _open_new(tmp, w.mode)
+                with os.fdopen(fd, "wb") as fh:
+                    staged.append((tmp, w.target))
+                    fh.write(w.data)
         _syncfs(scratch)
         for tmp, target in staged:
             os.replace(tmp, target)
@@ -212,8 +235,9 @@ def append_private(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
     try:
-        os.write(fd, data)
-        os.fsync(fd)
+        with naming(path):
+            os.write(fd, data)
+            os.fsync(fd)
     finally:
         os.close(fd)
 
