@@ -89,7 +89,7 @@ def eval_literal(
         for d in parsed.diagnostics:
             err.print(str(d), markup=False)
         raise typer.Exit(1)
-    value = evaluate(parsed.result.root)
+    value = evaluate(parsed.result.root, where=parsed.location)
     for name in attr.split(".") if attr else []:
         if isinstance(value, dict) and name in value:
             value = value[name]

@@ -23,8 +23,9 @@ from dendrite.errors import InputError
 from dendrite.fsutil import read_regular_file
 from dendrite.inventory.merge import Definition, Location, Merged, merge
 from dendrite.nix import eval_flake_json
-from dendrite.nixlang import NotLiteral, evaluate, parse_file
+from dendrite.nixlang import NotLiteral, evaluate, parse_bytes
 from dendrite.nixlang.query import bindings, flat_bindings, module_body
+from dendrite.nixlang.source import MAX_FILE_BYTES
 from dendrite.nixlang.syntax import Node
 
 INVENTORY_JSON = "inventory.json"
@@ -164,13 +165,16 @@ def nix_definitions(root: Path, notes: list[Note]) -> list[Definition]:
     defs = []
     for f in nix_files(root):
         try:
-            text = f.read_bytes()
+            text = read_regular_file(f, limit=MAX_FILE_BYTES)
         except OSError as exc:
             notes.append(Note("warning", f"cannot read {f}: {exc.strerror}"))
             continue
+        except InputError as exc:  # not a regular file, or too big
+            notes.append(Note("warning", exc.message, hint=exc.hint))
+            continue
         if b"inventory" not in text:
             continue
-        parsed = parse_file(f)
+        parsed = parse_bytes(text, str(f))
         if not parsed.ok:
             d = parsed.diagnostics[0]
             notes.append(
@@ -187,7 +191,7 @@ def nix_definitions(root: Path, notes: list[Note]) -> list[Definition]:
         bindings = [b for b in flat_bindings(body) if b.path[:1] == ("clan",)]
         if not any(b.path[:2] == ("clan", "inventory") or b.path == ("clan",) for b in bindings):
             continue
-        value = evaluate(parsed.result.root)
+        value = evaluate(parsed.result.root, where=parsed.location)
         clan = value.get("clan") if isinstance(value, dict) else value
         inv = clan.get("inventory") if isinstance(clan, dict) else clan
         if inv is None:
@@ -232,16 +236,19 @@ def nix_definitions(root: Path, notes: list[Note]) -> list[Definition]:
 
 def _binding_offsets(attrset: Node, prefix: tuple[str, ...]) -> Iterator[tuple[tuple[str, ...], int]]:
     """Every binding's full path (through nested literal sets) and where it is written."""
-    for b in bindings(attrset):
+    # an explicit stack, not recursion: sets may nest as deep as the parser allows
+    stack = [(prefix, b) for b in reversed(bindings(attrset))]
+    while stack:
+        outer, b = stack.pop()
         if None in b.path:
             continue
-        path = prefix + tuple(p for p in b.path if p is not None)
+        path = outer + tuple(p for p in b.path if p is not None)
         yield path, b.node.start
         value = b.value
         while value.kind == "PAREN" and value.nodes():
             value = value.nodes()[0]
         if value.kind == "ATTR_SET" and value.token("rec") is None:
-            yield from _binding_offsets(value, path)
+            stack.extend((path, c) for c in reversed(bindings(value)))
 
 
 def nix_eval_definition(root: Path, attr: str) -> Definition:

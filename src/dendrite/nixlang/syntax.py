@@ -65,21 +65,16 @@ class Node:
                 stack.extend(reversed(item.children))
 
     def first_token(self) -> Token | None:
-        for c in self.children:
-            if isinstance(c, Token):
-                return c
-            t = c.first_token()
-            if t is not None:
-                return t
-        return None
+        # a loop, not recursion: a chain `a + b + …` nests its first token thousands of levels down
+        return next(self.tokens(), None)
 
     def last_token(self) -> Token | None:
-        for c in reversed(self.children):
-            if isinstance(c, Token):
-                return c
-            t = c.last_token()
-            if t is not None:
-                return t
+        stack: list[Node | Token] = [self]
+        while stack:
+            item = stack.pop()
+            if isinstance(item, Token):
+                return item
+            stack.extend(item.children)
         return None
 
     def token(self, kind: str) -> Token | None:
