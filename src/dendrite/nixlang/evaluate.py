@@ -382,15 +382,23 @@ class Evaluator:
         # a chain `a + b + c` (or `a ++ b ++ c`, right-nested) is walked in a loop, not recursively:
         # a file may chain thousands of operands without nesting anything
         chain, operands = _chain(node, op.text)
-        if op.text == "+":  # left-associative: as the recursion would, fold while evaluating
-            acc = self.eval(operands[0], env, False)
-            for link, operand in zip(reversed(chain), operands[1:], strict=True):
-                if isinstance(acc, NotLiteral):
-                    return acc
-                value = self.eval(operand, env, False)
-                acc = value if isinstance(value, NotLiteral) else _combine(_operator(link), acc, value)
-            return acc
-        values = []  # `//` and `++` are right-associative: every operand first, then fold from the right
+        if op.text == "+":
+            return self._fold_left(chain, operands, env)
+        return self._fold_right(chain, operands, env)
+
+    def _fold_left(self, chain: list[Node], operands: list[Node], env: _Env) -> Any:
+        """A left-associative chain, innermost node first, evaluating as the recursion would."""
+        acc = self.eval(operands[0], env, False)
+        for link, operand in zip(reversed(chain), operands[1:], strict=True):
+            if isinstance(acc, NotLiteral):
+                return acc
+            value = self.eval(operand, env, False)
+            acc = value if isinstance(value, NotLiteral) else _combine(_operator(link), acc, value)
+        return acc
+
+    def _fold_right(self, chain: list[Node], operands: list[Node], env: _Env) -> Any:
+        """A right-associative chain (`//`, `++`): every operand left to right, then fold from the right."""
+        values = []
         for operand in operands:
             value = self.eval(operand, env, False)
             if isinstance(value, NotLiteral):

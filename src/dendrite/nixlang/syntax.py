@@ -65,17 +65,10 @@ class Node:
                 stack.extend(reversed(item.children))
 
     def first_token(self) -> Token | None:
-        # a loop, not recursion: a chain `a + b + …` nests its first token thousands of levels down
-        return next(self.tokens(), None)
+        return _edge_token(self, first=True)
 
     def last_token(self) -> Token | None:
-        stack: list[Node | Token] = [self]
-        while stack:
-            item = stack.pop()
-            if isinstance(item, Token):
-                return item
-            stack.extend(item.children)
-        return None
+        return _edge_token(self, first=False)
 
     def token(self, kind: str) -> Token | None:
         for c in self.children:
@@ -126,6 +119,24 @@ class Node:
 
     def __repr__(self) -> str:
         return f"Node({self.kind}, {self.text()[:40]!r})"
+
+
+def _edge_token(node: Node, first: bool) -> Token | None:
+    """The first (or last) token below `node`, skipping nodes without tokens.
+
+    A loop with a stack of child iterators, not recursion: a chain `a + b + …` nests its first token
+    thousands of levels down. Each step looks at one child, so this costs the depth, not the size.
+    """
+    stack = [iter(node.children if first else reversed(node.children))]
+    while stack:
+        child = next(stack[-1], None)
+        if child is None:
+            stack.pop()
+        elif isinstance(child, Token):
+            return child
+        else:
+            stack.append(iter(child.children if first else reversed(child.children)))
+    return None
 
 
 def print_tree(node: Node) -> str:
