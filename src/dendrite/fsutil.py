@@ -22,7 +22,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from dendrite.errors import LockError, UnsafePathError
+from dendrite.errors import InputError, LockError, UnsafePathError
 from dendrite.repofs import RepoFS
 
 STATE_DIR = ".dendrite"
@@ -81,6 +81,21 @@ def _temp_name(target: str) -> str:
     return f"{target}.{os.getpid()}.{os.urandom(6).hex()}.tmp"
 
 
+@contextlib.contextmanager
+def naming(path: Path) -> Iterator[None]:
+    """Re-raise an OSError as one about `path`.
+
+    Why: errors of os.write and fsync carry no file name, and one about a temporary file means nothing
+    to the user; the CLI turns "no space left" or "read-only file system" into a sentence naming this.
+    """
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno is None:
+            raise
+        raise OSError(exc.errno, exc.strerror, str(path)) from exc
+
+
 def atomic_write(path: Path, data: bytes, mode: int = 0o644, *, scratch: Path | None = None) -> None:
     """Write `data` to a path the user named (outside any repository's rules) atomically and durably.
 
@@ -88,6 +103,11 @@ def atomic_write(path: Path, data: bytes, mode: int = 0o644, *, scratch: Path | 
     files the user chose (`sops encrypt --in-place`, their own key file). The temporary file goes to
     `scratch` (same filesystem) when given, else beside the target; the mode is exact, whatever the umask.
     """
+    with naming(path):
+        _atomic_write(path, data, mode, scratch)
+
+
+def _atomic_write(path: Path, data: bytes, mode: int, scratch: Path | None) -> None:
     tmp = (scratch if scratch is not None else path.parent) / _temp_name(path.name)
     fd = _open_new(tmp, mode)
     try:
@@ -209,7 +229,8 @@ def _many_by_exchange(fs: RepoFS, writes: Sequence[PendingWrite], spares: int) -
         try:
             slots = [f"spare-{i:03d}" for i in range(len(chunk))]
             for slot, w in zip(slots, chunk, strict=True):
-                _write_into(spares, slot, w.data, w.mode)
+                with naming(w.target):
+                    _write_into(spares, slot, w.data, w.mode)
             _syncfs(spares)
             for slot, (dfd, name) in zip(slots, targets, strict=True):
                 _exchange(spares, slot, dfd, name)
@@ -224,11 +245,12 @@ def _many_by_rename(fs: RepoFS, writes: Sequence[PendingWrite], scratch: int) ->
     try:
         for w in writes:
             tmp = _temp_name(w.target.name)
-            fd = _open_new(tmp, w.mode, scratch)
-            with os.fdopen(fd, "wb") as fh:
-                os.fchmod(fh.fileno(), w.mode)
-                fh.write(w.data)
-            staged.append((tmp, w))
+            with naming(w.target):
+                fd = _open_new(tmp, w.mode, scratch)
+                staged.append((tmp, w))
+                with os.fdopen(fd, "wb") as fh:
+                    os.fchmod(fh.fileno(), w.mode)
+                    fh.write(w.data)
         _syncfs(scratch)
         for tmp, w in staged:
             dfd, name = _target_dir(fs, w.target)
@@ -299,8 +321,9 @@ def append_private(path: Path, data: bytes) -> None:
                 "no private key was written to it",
                 hint=f"chmod 600 {path}, then run again",
             )
-        os.write(fd, data)
-        os.fsync(fd)
+        with naming(path):
+            os.write(fd, data)
+            os.fsync(fd)
     finally:
         os.close(fd)
 
@@ -363,4 +386,33 @@ def repo_lock(root: Path, timeout: float | None = None) -> Iterator[Path]:
         yield sd / _TMP
     finally:
         _HELD_LOCK_FDS.discard(fd)
+        os.close(fd)
+
+
+def read_regular_file(path: Path, *, limit: int) -> bytes:
+    """The bytes of `path`, refusing anything but a regular file of at most `limit` bytes.
+
+    Why O_NONBLOCK and fstat: a FIFO planted where a file belongs would block a plain open forever; a
+    non-blocking open returns at once, and fstat on the opened descriptor (not the path, which may be
+    swapped meanwhile) says what it is. OSError (missing, unreadable) is left to the caller.
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY)
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise InputError(f"{path} is not a regular file", hint="replace it with a plain file")
+        if st.st_size > limit:
+            raise InputError(
+                f"{path} is {st.st_size:,} bytes, over dendrite's limit of {limit:,} for this file",
+                hint="is it really the file dendrite expects here?",
+            )
+        chunks: list[bytes] = []
+        size = 0
+        while chunk := os.read(fd, min(1 << 20, limit + 1 - size) or 1):
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > limit:  # the file grew while read
+                raise InputError(f"{path} is over dendrite's limit of {limit:,} bytes for this file")
+        return b"".join(chunks)
+    finally:
         os.close(fd)

@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from dendrite import boundedjson
 from dendrite.errors import InputError, NixEvalError
 from dendrite.process import RunOpts, run
 
@@ -39,6 +40,6 @@ def eval_flake_json(root: Path, attr: str, *, timeout: float = 600, purpose: str
     )
     out = run(flake_eval_command(root, attr), opts)
     try:
-        return json.loads(out.stdout)
+        return boundedjson.loads(out.stdout, f"the output of nix eval {attr}")
     except json.JSONDecodeError:
         raise InputError(f"nix eval of {attr} did not print JSON") from None

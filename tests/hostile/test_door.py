@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from tests.hostile.conftest import Sentinel
 
 from dendrite import names
 from dendrite.errors import NameError_, UnsafePathError
 from dendrite.fsutil import PendingWrite, append_private, atomic_write_many, repo_lock, state_dir
 from dendrite.repofs import RepoFS
+from tests.hostile.conftest import Sentinel
 
 
 @pytest.fixture

@@ -21,6 +21,10 @@ import time
 from pathlib import Path
 
 import pytest
+
+from dendrite.errors import InputError
+from dendrite.vars import runner
+from dendrite.vars.model import FileSpec, Generator
 from tests.hostile.conftest import (
     PRIVATE_MARK,
     Fleet,
@@ -30,10 +34,6 @@ from tests.hostile.conftest import (
     dendrite,
     tree_bytes,
 )
-
-from dendrite.errors import InputError
-from dendrite.vars import runner
-from dendrite.vars.model import FileSpec, Generator
 
 needs_bwrap = pytest.mark.skipif(shutil.which("bwrap") is None, reason="bwrap is not installed")
 MODES = [pytest.param(True, id="bwrap", marks=needs_bwrap), pytest.param(False, id="no-sandbox")]

@@ -23,8 +23,9 @@ class GlobalOptions:
 
 
 OPTIONS = GlobalOptions()
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+# no emoji codes: ":100:" in "file:100:3" must stay as written
+out = Console(highlight=False, soft_wrap=True, emoji=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
 
 
 def repo() -> Repo:

@@ -7,10 +7,12 @@ the traceback with --debug.
 
 from __future__ import annotations
 
+import errno
 import logging
+import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 
@@ -67,6 +69,51 @@ def main(
         logging.basicConfig(level=logging.DEBUG, format="debug: %(name)s: %(message)s", stream=sys.stderr)
 
 
+# Errors of the environment, not of dendrite: a read-only or full disk, a missing permission, a path
+# that cannot be what it should. Each becomes one sentence naming the path; any other OSError is a bug.
+_ENVIRONMENT_ERRNOS = frozenset(
+    {
+        errno.EACCES,
+        errno.EPERM,
+        errno.EROFS,
+        errno.ENOSPC,
+        errno.EDQUOT,
+        errno.EFBIG,
+        errno.ENAMETOOLONG,
+        errno.ELOOP,
+        errno.EISDIR,
+        errno.ENOTDIR,
+        errno.ENXIO,
+        errno.EMFILE,
+        errno.ENFILE,
+        errno.EIO,
+        errno.EBUSY,
+        errno.ETXTBSY,
+    }
+)
+_WRITE_ERRNOS = frozenset({errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
+
+
+def environment_error(exc: OSError) -> str | None:
+    """One sentence for an OSError the environment caused, or None when it is a bug."""
+    if exc.errno not in _ENVIRONMENT_ERRNOS:
+        return None
+    reason = (exc.strerror or os.strerror(exc.errno or 0)).lower()
+    verb = "write" if exc.errno in _WRITE_ERRNOS else "access"
+    if exc.filename is None:
+        return f"cannot {verb} a file: {reason}"
+    return f"cannot {verb} {os.fsdecode(exc.filename)}: {reason}"
+
+
+def _report_bug(exc: BaseException) -> NoReturn:
+    common.err.print(
+        f"internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)",
+        markup=False,
+        style="bold red",
+    )
+    sys.exit(70)
+
+
 def run() -> None:
     debug = "--debug" in sys.argv[1:]
     try:
@@ -82,12 +129,15 @@ def run() -> None:
         sys.exit(130)
     except BrokenPipeError:
         sys.exit(1)
+    except OSError as exc:
+        message = environment_error(exc)
+        if debug:
+            raise
+        if message is None:
+            _report_bug(exc)
+        common.err.print(f"error: {message}", markup=False, style="bold red")
+        sys.exit(2)
     except Exception as exc:  # a bug: say so in one line unless asked for the traceback
         if debug:
             raise
-        common.err.print(
-            f"internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)",
-            markup=False,
-            style="bold red",
-        )
-        sys.exit(70)
+        _report_bug(exc)

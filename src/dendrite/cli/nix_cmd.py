@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
+from dendrite import boundedjson
 from dendrite.cli.common import emit_json, err, out
 from dendrite.errors import InputError
 from dendrite.layout.discovery import discover
@@ -106,7 +107,7 @@ def eval_literal(
         for d in parsed.diagnostics:
             err.print(str(d), markup=False)
         raise typer.Exit(1)
-    value = evaluate(parsed.result.root)
+    value = evaluate(parsed.result.root, where=parsed.location)
     for name in attr.split(".") if attr else []:
         if isinstance(value, dict) and name in value:
             value = value[name]
@@ -130,7 +131,7 @@ def eval_literal(
 def fmt_literal(width: Annotated[int, typer.Option(help="Line width for inline lists.")] = 100) -> None:
     """Read JSON on stdin, print it as a Nix expression."""
     try:
-        value = json.loads(sys.stdin.read())
+        value = boundedjson.loads(sys.stdin.read(), "stdin")
     except json.JSONDecodeError as exc:
         raise InputError(f"stdin is not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
     out.print(to_nix(value, width=width), markup=False)

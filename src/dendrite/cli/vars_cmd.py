@@ -11,8 +11,10 @@ from typing import Annotated, Any
 
 import typer
 
+from dendrite import boundedjson
 from dendrite.cli.common import emit_json, note, out, progress, repo, write_bytes
 from dendrite.errors import InputError
+from dendrite.fsutil import read_regular_file
 from dendrite.vars import ops
 from dendrite.vars.generate import generate
 from dendrite.vars.model import Generator, PromptSpec
@@ -35,13 +37,18 @@ def _ask(gen: Generator, prompt: PromptSpec, machine: str) -> str:
     return sys.stdin.readline().rstrip("\n")
 
 
+MAX_PROMPT_FILE_BYTES = 16 * 1024 * 1024  # prompt answers: secrets and small files, not bulk data
+
+
 def _prompt_file(path: Path | None) -> dict[str, Any]:
     if path is None:
         return {}
     try:
-        data = json.loads(path.read_text())
+        data = boundedjson.loads(read_regular_file(path, limit=MAX_PROMPT_FILE_BYTES), str(path))
     except FileNotFoundError:
         raise InputError(f"{path} does not exist") from None
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror}") from None
     except json.JSONDecodeError as exc:
         raise InputError(f"{path}:{exc.lineno}:{exc.colno}: invalid JSON: {exc.msg}") from None
     if not isinstance(data, dict):

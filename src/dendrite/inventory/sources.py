@@ -18,12 +18,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dendrite import boundedjson
 from dendrite.errors import InputError
+from dendrite.fsutil import read_regular_file
 from dendrite.inventory.merge import Definition, Location, Merged, merge
 from dendrite.layout.discovery import Discovery, discover, import_root
 from dendrite.nix import eval_flake_json
-from dendrite.nixlang import NotLiteral, evaluate, parse_file
+from dendrite.nixlang import NotLiteral, evaluate, parse_bytes
 from dendrite.nixlang.query import bindings, flat_bindings, module_body
+from dendrite.nixlang.source import MAX_FILE_BYTES
 from dendrite.nixlang.syntax import Node
 
 INVENTORY_JSON = "inventory.json"
@@ -46,13 +49,23 @@ class Loaded:
     sources: list[str] = field(default_factory=list)
 
 
+MAX_INVENTORY_BYTES = 16 * 1024 * 1024  # thousands of machines fit in a few MB
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return read_regular_file(path, limit=MAX_INVENTORY_BYTES).decode("utf-8", errors="replace")
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror}") from None
+
+
 def read_inventory_json(root: Path) -> dict[str, Any] | None:
     path = root / INVENTORY_JSON
     if not path.exists():
         return None
-    text = path.read_text(encoding="utf-8", errors="replace")
+    text = _read_text(path)
     try:
-        data = json.loads(text)
+        data = boundedjson.loads(text, str(path))
     except json.JSONDecodeError as exc:
         raise InputError(
             f"{path}:{exc.lineno}:{exc.colno}: invalid JSON: {exc.msg}",
@@ -68,7 +81,7 @@ _JSON_KEY = re.compile(r'^[ \t]*("(?:[^"\\\n]|\\.)*")[ \t]*:', re.MULTILINE)
 
 def _json_locations(path: Path, data: dict[str, Any]) -> dict[tuple[str, ...], Location]:
     """Lines of `machines.<m>` and `instances.<i>` keys in inventory.json: the first after the section key."""
-    text = path.read_text(encoding="utf-8", errors="replace")
+    text = _read_text(path)
     wanted: dict[str, list[tuple[str, str]]] = {}
     for section in ("machines", "instances", "meta", "tags"):
         wanted.setdefault(json.dumps(section, ensure_ascii=False), []).append(("", section))
@@ -179,13 +192,16 @@ def nix_definitions(root: Path, notes: list[Note]) -> list[Definition]:
     notes += [Note("info", n) for n in tree.notes]
     for f in files:
         try:
-            text = f.read_bytes()
+            text = read_regular_file(f, limit=MAX_FILE_BYTES)
         except OSError as exc:
             notes.append(Note("warning", f"cannot read {f}: {exc.strerror}"))
             continue
+        except InputError as exc:  # not a regular file, or too big
+            notes.append(Note("warning", exc.message, hint=exc.hint))
+            continue
         if b"inventory" not in text:
             continue
-        parsed = parse_file(f)
+        parsed = parse_bytes(text, str(f))
         if not parsed.ok:
             d = parsed.diagnostics[0]
             notes.append(
@@ -202,7 +218,7 @@ def nix_definitions(root: Path, notes: list[Note]) -> list[Definition]:
         bindings = [b for b in flat_bindings(body) if b.path[:1] == ("clan",)]
         if not any(b.path[:2] == ("clan", "inventory") or b.path == ("clan",) for b in bindings):
             continue
-        value = evaluate(parsed.result.root)
+        value = evaluate(parsed.result.root, where=parsed.location)
         clan = value.get("clan") if isinstance(value, dict) else value
         inv = clan.get("inventory") if isinstance(clan, dict) else clan
         if inv is None:
@@ -247,16 +263,19 @@ def nix_definitions(root: Path, notes: list[Note]) -> list[Definition]:
 
 def _binding_offsets(attrset: Node, prefix: tuple[str, ...]) -> Iterator[tuple[tuple[str, ...], int]]:
     """Every binding's full path (through nested literal sets) and where it is written."""
-    for b in bindings(attrset):
+    # an explicit stack, not recursion: sets may nest as deep as the parser allows
+    stack = [(prefix, b) for b in reversed(bindings(attrset))]
+    while stack:
+        outer, b = stack.pop()
         if None in b.path:
             continue
-        path = prefix + tuple(p for p in b.path if p is not None)
+        path = outer + tuple(p for p in b.path if p is not None)
         yield path, b.node.start
         value = b.value
         while value.kind == "PAREN" and value.nodes():
             value = value.nodes()[0]
         if value.kind == "ATTR_SET" and value.token("rec") is None:
-            yield from _binding_offsets(value, path)
+            stack.extend((path, c) for c in reversed(bindings(value)))
 
 
 def nix_eval_definition(root: Path, attr: str) -> Definition:

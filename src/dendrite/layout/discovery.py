@@ -50,23 +50,25 @@ def walk(root: Path) -> list[Path]:
     out: list[Path] = []
     seen: set[tuple[int, int]] = set()
 
-    def go(d: Path) -> None:
+    # depth first in sorted order with an explicit stack: a hostile tree may nest thousands deep.
+    # The stack holds files still to list (False) and directories still to enter (True).
+    stack: list[tuple[Path, bool]] = [(root, True)]
+    while stack:
+        d, enter = stack.pop()
+        if not enter:
+            out.append(d)
+            continue
         try:
             st = d.stat()
             if (st.st_dev, st.st_ino) in seen:  # a loop through bind mounts; symlinked dirs are not walked
-                return
+                continue
             seen.add((st.st_dev, st.st_ino))
             names = sorted(os.listdir(d), key=lambda s: s.encode())
         except OSError:
-            return
-        for name in names:
+            continue
+        for name in reversed(names):
             p = d / name
-            if p.is_dir() and not p.is_symlink():
-                go(p)
-            else:
-                out.append(p)
-
-    go(root)
+            stack.append((p, p.is_dir() and not p.is_symlink()))
     return out
 
 

@@ -10,14 +10,17 @@ it never guesses.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from dendrite.errors import InputError
 from dendrite.nixlang import syntax as S
 from dendrite.nixlang import tokens as T
 from dendrite.nixlang.strings import attr_static_name, string_parts
 from dendrite.nixlang.syntax import Node
+from dendrite.nixlang.tokens import Token
 
 
 @dataclass(frozen=True)
@@ -26,6 +29,17 @@ class NotLiteral:
 
     offset: int
     reason: str
+
+
+# Nested evaluations (an expression inside another, or a variable's value) at one time. Why a cap: a
+# hostile file must get a clear error, not Python's RecursionError. Chains of `+`, `++` and `//` are
+# folded in a loop and do not count per operand; real modules nest a few dozen levels at most.
+MAX_EVAL_DEPTH = 300
+_FRAMES_PER_LEVEL = 8  # Python frames one nested evaluation takes at most (a variable through a thunk)
+
+
+class NestedTooDeepError(InputError):
+    """The expression nests deeper than MAX_EVAL_DEPTH evaluations."""
 
 
 _CONSTANTS: dict[str, Any] = {"true": True, "false": False, "null": None}
@@ -99,8 +113,10 @@ def markers(value: Any) -> list[NotLiteral]:
 
 
 class Evaluator:
-    def __init__(self, call_functions_with_empty: bool = True) -> None:
+    def __init__(self, call_functions_with_empty: bool = True, where: Callable[[int], str] = str) -> None:
         self.call = call_functions_with_empty
+        self.where = where  # an offset as the user reads it, e.g. file:line:col
+        self.depth = 0
 
     # ------------------------------------------------------------------ entry
 
@@ -113,7 +129,17 @@ class Evaluator:
         method = getattr(self, "_" + k.lower(), None)
         if method is None:
             return NotLiteral(node.start, f"{_describe(node)} is not evaluated")
-        result: Any = method(node, env, top)
+        if self.depth >= MAX_EVAL_DEPTH:
+            raise NestedTooDeepError(
+                f"{self.where(node.start)}: expression nested more than {MAX_EVAL_DEPTH} levels deep "
+                "for dendrite's literal evaluator",
+                hint="nix itself may evaluate it; dendrite reads only shallow literal values",
+            )
+        self.depth += 1
+        try:
+            result: Any = method(node, env, top)
+        finally:
+            self.depth -= 1
         return result
 
     def _root(self, node: Node, env: _Env, top: bool) -> Any:
@@ -348,26 +374,42 @@ class Evaluator:
         return NotLiteral(node.start, f"cannot apply '{op.text if op else '?'}' to a {_type(value)}")
 
     def _bin_op(self, node: Node, env: _Env, top: bool) -> Any:
-        op = next((c for c in node.children if not isinstance(c, Node)), None)
-        parts = node.nodes()
-        if op is None or len(parts) != 2:
+        op = _operator(node)
+        if op is None or len(node.nodes()) != 2:
             return NotLiteral(node.start, "syntax error")
         if op.text not in ("//", "++", "+"):
             return NotLiteral(node.start, f"the operator '{op.text}' is not evaluated")
-        left, right = self.eval(parts[0], env, False), self.eval(parts[1], env, False)
-        for v in (left, right):
-            if isinstance(v, NotLiteral):
-                return v
-        if op.text == "//" and isinstance(left, dict) and isinstance(right, dict):
-            return {**left, **right}
-        if op.text == "++" and isinstance(left, list) and isinstance(right, list):
-            return left + right
+        # a chain `a + b + c` (or `a ++ b ++ c`, right-nested) is walked in a loop, not recursively:
+        # a file may chain thousands of operands without nesting anything
+        chain, operands = _chain(node, op.text)
         if op.text == "+":
-            if isinstance(left, str) and isinstance(right, str):
-                return left + right
-            if _number(left) and _number(right):
-                return left + right
-        return NotLiteral(op.start, f"cannot apply '{op.text}' to a {_type(left)} and a {_type(right)}")
+            return self._fold_left(chain, operands, env)
+        return self._fold_right(chain, operands, env)
+
+    def _fold_left(self, chain: list[Node], operands: list[Node], env: _Env) -> Any:
+        """A left-associative chain, innermost node first, evaluating as the recursion would."""
+        acc = self.eval(operands[0], env, False)
+        for link, operand in zip(reversed(chain), operands[1:], strict=True):
+            if isinstance(acc, NotLiteral):
+                return acc
+            value = self.eval(operand, env, False)
+            acc = value if isinstance(value, NotLiteral) else _combine(_operator(link), acc, value)
+        return acc
+
+    def _fold_right(self, chain: list[Node], operands: list[Node], env: _Env) -> Any:
+        """A right-associative chain (`//`, `++`): every operand left to right, then fold from the right."""
+        values = []
+        for operand in operands:
+            value = self.eval(operand, env, False)
+            if isinstance(value, NotLiteral):
+                return value
+            values.append(value)
+        acc = values[-1]
+        for link, value in zip(reversed(chain), reversed(values[:-1]), strict=True):
+            acc = _combine(_operator(link), value, acc)
+            if isinstance(acc, NotLiteral):
+                return acc
+        return acc
 
     def _if_else(self, node: Node, env: _Env, top: bool) -> Any:
         parts = node.nodes()
@@ -423,6 +465,40 @@ class Evaluator:
                                 NotLiteral(_AT_USE, f"the argument '{tok.text}' is not given")
                             )
         return self.eval(body, inner, top)
+
+
+def _operator(node: Node) -> Token | None:
+    return next((c for c in node.children if not isinstance(c, Node)), None)
+
+
+def _chain(node: Node, op: str) -> tuple[list[Node], list[Node]]:
+    """The BIN_OP nodes of a chain of `op` from the outermost in, and its operands left to right."""
+    chain: list[Node] = []
+    cur = node
+    left = op == "+"  # the side the chain continues on: `+` nests on the left, `//` and `++` right
+    while cur.kind == S.BIN_OP and len(cur.nodes()) == 2 and (tok := _operator(cur)) and tok.text == op:
+        chain.append(cur)
+        cur = cur.nodes()[0 if left else 1]
+    if left:
+        operands = [cur, *(link.nodes()[1] for link in reversed(chain))]
+    else:
+        operands = [*(link.nodes()[0] for link in chain), cur]
+    return chain, operands
+
+
+def _combine(op: Token | None, left: Any, right: Any) -> Any:
+    text = op.text if op is not None else "?"
+    if text == "//" and isinstance(left, dict) and isinstance(right, dict):
+        return {**left, **right}
+    if text == "++" and isinstance(left, list) and isinstance(right, list):
+        return left + right
+    if text == "+":
+        if isinstance(left, str) and isinstance(right, str):
+            return left + right
+        if _number(left) and _number(right):
+            return left + right
+    offset = op.start if op is not None else 0
+    return NotLiteral(offset, f"cannot apply '{text}' to a {_type(left)} and a {_type(right)}")
 
 
 def _lazy_force(value: Any, offset: int) -> _Thunk:
@@ -490,6 +566,16 @@ def _describe(node: Node) -> str:
     }.get(node.kind, f"a {node.kind.lower().replace('_', ' ')} expression")
 
 
-def evaluate(node: Node, *, call_functions_with_empty: bool = True) -> Any:
-    """The literal value of `node` (a ROOT or any expression), with NotLiteral markers where unknown."""
-    return Evaluator(call_functions_with_empty).eval(node)
+def evaluate(node: Node, *, call_functions_with_empty: bool = True, where: Callable[[int], str] = str) -> Any:
+    """The literal value of `node` (a ROOT or any expression), with NotLiteral markers where unknown.
+
+    Raises NestedTooDeepError past MAX_EVAL_DEPTH nested evaluations; `where` turns an offset into the
+    place named in that error.
+    """
+    old = sys.getrecursionlimit()
+    # room for MAX_EVAL_DEPTH levels above whatever called us (the CLI, a test runner)
+    sys.setrecursionlimit(max(old, MAX_EVAL_DEPTH * _FRAMES_PER_LEVEL + 1000))
+    try:
+        return Evaluator(call_functions_with_empty, where).eval(node)
+    finally:
+        sys.setrecursionlimit(old)

@@ -55,12 +55,14 @@ def flat_bindings(
     (and the leaves inside `…` without a limit). A value that is not a non-recursive literal set, or
     a path already `max_depth` long, is not entered.
     """
-    for b in bindings(attrset):
+    # an explicit stack of pending bindings, not recursion: sets may nest as deep as the parser allows
+    stack = [(prefix + b.path, b) for b in reversed(bindings(attrset))]
+    while stack:
+        path, b = stack.pop()
         value = _unwrap(b.value)
-        path = prefix + b.path
-        nested = value.kind == S.ATTR_SET and value.token("rec") is None and bool(bindings(value))
-        if nested and (max_depth is None or len(path) < max_depth):
-            yield from flat_bindings(value, path, max_depth)
+        inner = bindings(value) if value.kind == S.ATTR_SET and value.token("rec") is None else []
+        if inner and (max_depth is None or len(path) < max_depth):
+            stack.extend((path + c.path, c) for c in reversed(inner))
         else:
             yield Binding(path, b.value, b.node)
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dendrite.errors import InputError
+from dendrite.fsutil import read_regular_file
 from dendrite.nixlang.parser import ParseResult, SyntaxIssue, parse
 from dendrite.nixlang.syntax import LineIndex, Position
 
@@ -39,6 +40,11 @@ class ParsedFile:
 
     def position(self, offset: int) -> Position:
         return self.index.position(offset)
+
+    def location(self, offset: int) -> str:
+        """`path:line:col` of an offset, as errors name a place."""
+        p = self.index.position(offset)
+        return f"{self.path}:{p.line}:{p.column}"
 
     def encode(self, text: str | None = None) -> bytes:
         return (self.text if text is None else text).encode("utf-8", "surrogateescape")
@@ -74,7 +80,7 @@ def parse_file(path: Path) -> ParsedFile:
                 f"{path} is {size / 1e6:.1f} MB, over dendrite's {MAX_FILE_BYTES // 2**20} MiB limit for a Nix file",
                 hint="is it really a Nix expression? generated data belongs in JSON",
             )
-        data = path.read_bytes()
+        data = read_regular_file(path, limit=MAX_FILE_BYTES)  # a FIFO must not hang the parse
     except FileNotFoundError:
         raise InputError(f"{path} does not exist") from None
     except IsADirectoryError:

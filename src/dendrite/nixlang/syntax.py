@@ -65,22 +65,10 @@ class Node:
                 stack.extend(reversed(item.children))
 
     def first_token(self) -> Token | None:
-        for c in self.children:
-            if isinstance(c, Token):
-                return c
-            t = c.first_token()
-            if t is not None:
-                return t
-        return None
+        return _edge_token(self, first=True)
 
     def last_token(self) -> Token | None:
-        for c in reversed(self.children):
-            if isinstance(c, Token):
-                return c
-            t = c.last_token()
-            if t is not None:
-                return t
-        return None
+        return _edge_token(self, first=False)
 
     def token(self, kind: str) -> Token | None:
         for c in self.children:
@@ -131,6 +119,24 @@ class Node:
 
     def __repr__(self) -> str:
         return f"Node({self.kind}, {self.text()[:40]!r})"
+
+
+def _edge_token(node: Node, first: bool) -> Token | None:
+    """The first (or last) token below `node`, skipping nodes without tokens.
+
+    A loop with a stack of child iterators, not recursion: a chain `a + b + …` nests its first token
+    thousands of levels down. Each step looks at one child, so this costs the depth, not the size.
+    """
+    stack = [iter(node.children if first else reversed(node.children))]
+    while stack:
+        child = next(stack[-1], None)
+        if child is None:
+            stack.pop()
+        elif isinstance(child, Token):
+            return child
+        else:
+            stack.append(iter(child.children if first else reversed(child.children)))
+    return None
 
 
 def print_tree(node: Node) -> str:

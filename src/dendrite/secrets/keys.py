@@ -8,9 +8,12 @@ from pathlib import Path
 
 import pyrage
 
+from dendrite import boundedjson
 from dendrite.errors import InputError, StoreError
-from dendrite.fsutil import atomic_write
+from dendrite.fsutil import atomic_write, read_regular_file
 from dendrite.sops.age import parse_recipient
+
+MAX_KEY_FILE_BYTES = 64 * 1024  # a key.json holds a few public keys of about 70 bytes each
 
 
 @dataclass(frozen=True, order=True)
@@ -25,7 +28,7 @@ class SopsKey:
 def read_keys(path: Path) -> list[SopsKey]:
     """The keys in a key.json: a JSON array, or the legacy single object clan still reads."""
     try:
-        raw = json.loads(path.read_text())
+        raw = boundedjson.loads(read_regular_file(path, limit=MAX_KEY_FILE_BYTES).decode(), str(path))
     except FileNotFoundError:
         raise StoreError(
             f"{path} is missing", hint="add the key with 'dendrite secrets users/machines add'"

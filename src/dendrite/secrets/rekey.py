@@ -10,7 +10,6 @@ by `atomic_write_many`, each atomically.
 
 from __future__ import annotations
 
-import json
 import multiprocessing as mp
 import os
 from collections.abc import Callable, Sequence
@@ -18,6 +17,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from dendrite import boundedjson
 from dendrite.errors import DendriteError, NoKeyError, SopsError, StoreError
 from dendrite.fsutil import PendingWrite, atomic_write_many, detach_forked_worker
 from dendrite.secrets.keys import SopsKey
@@ -46,7 +46,7 @@ class Drift:
 def recipients_of(data: bytes, where: str) -> frozenset[SopsKey]:
     """The recipients of a clan secret file, read straight from its JSON like clan's get_recipients."""
     try:
-        meta = json.loads(data)["sops"]
+        meta = boundedjson.loads(data, where)["sops"]
         age = meta.get("age") or []
         pgp = meta.get("pgp") or []
         return frozenset(

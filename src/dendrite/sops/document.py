@@ -6,13 +6,13 @@ CLI and the benchmarks call. Inputs and outputs are bytes; nothing here touches 
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from dendrite import boundedjson
 from dendrite.errors import InputError, SopsError
 from dendrite.sops.age import Identities, unwrap_data_key, wrap_data_key
 from dendrite.sops.cipher import LeafCipher
@@ -224,7 +224,7 @@ def _rewrap_json(data: bytes, recipients: Sequence[str], identities: Identities,
     a third of the time. Files with repeated keys, floats or non-ASCII text take the general path.
     """
     try:
-        doc = json.loads(data)
+        doc = boundedjson.loads(data, where)
     except ValueError:
         return None
     if not isinstance(doc, dict) or not isinstance(doc.get("sops"), dict) or doc["sops"].get("key_groups"):

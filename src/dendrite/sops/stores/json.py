@@ -8,6 +8,7 @@ import re
 from json.encoder import encode_basestring_ascii as _encode_str
 from typing import Any
 
+from dendrite import boundedjson
 from dendrite.errors import SopsError
 from dendrite.sops.stores.base import Store, decode_text, split_metadata
 from dendrite.sops.tree import Branch, Node, from_plain
@@ -181,7 +182,7 @@ def dump_json(node: Node) -> bytes:
 def parse_json(data: bytes, where: str) -> Node:
     text = decode_text(data, where, "JSON")
     try:
-        return json.loads(text, object_pairs_hook=Branch, parse_int=_parse_int)
+        return boundedjson.loads(text, where, object_pairs_hook=Branch, parse_int=_parse_int)
     except json.JSONDecodeError as exc:
         raise SopsError(
             f"{where}:{exc.lineno}:{exc.colno}: invalid JSON: {exc.msg}", hint="check the --input-type"

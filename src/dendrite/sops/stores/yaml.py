@@ -15,6 +15,7 @@ from typing import Any
 
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.composer import Composer, MaxDepthExceededError
 from ruamel.yaml.error import YAMLError
 from ruamel.yaml.nodes import MappingNode, ScalarNode, SequenceNode
 from ruamel.yaml.nodes import Node as YNode
@@ -22,6 +23,7 @@ from ruamel.yaml.resolver import VersionedResolver
 from ruamel.yaml.scalarstring import DoubleQuotedScalarString, LiteralScalarString
 from ruamel.yaml.tag import Tag
 
+from dendrite import boundedjson
 from dendrite.errors import SopsError
 from dendrite.sops.stores.base import Store, decode_text, split_metadata
 from dendrite.sops.stores.gotyping import go_parse_int, reads_back_as_string, resolve_plain
@@ -30,7 +32,11 @@ from dendrite.sops.values import Comment, Timestamp, canonical_timestamp, go_par
 
 _PLAIN = "tag:dendrite.plain"
 _Y = "tag:yaml.org,2002:"
-MAX_DEPTH = 500
+# Limits against hostile files (a "billion laughs" of nested aliases grows past any memory from a few
+# hundred bytes). sops files nest a few levels and rarely use aliases at all, so these are generous.
+MAX_DEPTH = boundedjson.MAX_DEPTH  # nesting levels, as for JSON: the YAML writer recurses per level
+MAX_ALIASES = 10_000  # alias uses (`*name`) in one file
+MAX_EXPANSION = 1_000_000  # what aliases add: one per node plus one per character of scalar text
 
 
 class _MarkPlain(VersionedResolver):
@@ -71,22 +77,64 @@ def _scalar(node: ScalarNode, where: str) -> Any:
     return value  # any other tag: go-yaml decodes the scalar into a string
 
 
-def _convert(node: YNode, where: str, depth: int, active: set[int]) -> Node:
-    if depth > MAX_DEPTH:
-        raise SopsError(f"{where}: YAML nested more than {MAX_DEPTH} levels deep")
+class _CountingComposer(Composer):
+    """ruamel's composer, refusing a file with more than MAX_ALIASES alias uses."""
+
+    aliases = 0
+
+    def return_alias(self, a: Any) -> Any:
+        self.aliases += 1
+        if self.aliases > MAX_ALIASES:
+            line = a.start_mark.line + 1 if a.start_mark is not None else 0
+            raise _Refused(f"more than {MAX_ALIASES:,} YAML aliases (the last one refers to line {line})")
+        return a
+
+
+class _Refused(Exception):
+    """A limit was hit while composing; parse_yaml adds the file name."""
+
+
+class _Walk:
+    """What one document's conversion has seen: nodes on the current path, nodes met before, and the
+    growth that aliases caused so far (a node met again is an alias being expanded)."""
+
+    def __init__(self) -> None:
+        self.active: set[int] = set()
+        self.seen: set[int] = set()
+        self.expansion = 0
+
+
+def _count(node: YNode, walk: _Walk, where: str) -> None:
+    if id(node) not in walk.seen:
+        walk.seen.add(id(node))
+        return
+    walk.expansion += 1 + (len(node.value) if isinstance(node, ScalarNode) else 0)
+    if walk.expansion > MAX_EXPANSION:
+        raise SopsError(
+            f"{where}: YAML aliases expand to more than {MAX_EXPANSION:,} nodes and characters "
+            f'(a "billion laughs" file?)',
+            hint="write the repeated values out, or use fewer nested aliases",
+        )
+
+
+def _convert(node: YNode, where: str, depth: int, walk: _Walk) -> Node:
+    _count(node, walk, where)
     if isinstance(node, ScalarNode):
         return _scalar(node, where)
+    if depth >= MAX_DEPTH:  # `depth` containers enclose this one
+        raise SopsError(f"{where}:{node.start_mark.line + 1}: YAML nested more than {MAX_DEPTH} levels deep")
+    active = walk.active
     if id(node) in active:
         raise SopsError(f"{where}:{node.start_mark.line + 1}: recursive YAML alias")
     active.add(id(node))
     try:
         if isinstance(node, SequenceNode):
-            return [_convert(n, where, depth + 1, active) for n in node.value]
+            return [_convert(n, where, depth + 1, walk) for n in node.value]
         if isinstance(node, MappingNode):
             out = Branch()
             seen: dict[str, int] = {}
             for knode, vnode in node.value:
-                key = _convert(knode, where, depth + 1, active)
+                key = _convert(knode, where, depth + 1, walk)
                 line = knode.start_mark.line + 1
                 if not isinstance(key, str):
                     if isinstance(knode, ScalarNode) and str(knode.tag) == _PLAIN and knode.value == "<<":
@@ -100,7 +148,7 @@ def _convert(node: YNode, where: str, depth: int, active: set[int]) -> Node:
                         f"{where}:{line}: mapping key {key!r} already defined at line {seen[key]}"
                     )
                 seen[key] = line
-                out.items.append((key, _convert(vnode, where, depth + 1, active)))
+                out.items.append((key, _convert(vnode, where, depth + 1, walk)))
             return out
     finally:
         active.discard(id(node))
@@ -111,8 +159,16 @@ def parse_yaml(data: bytes, where: str) -> list[Node]:
     text = decode_text(data, where, "YAML")
     loader = YAML(typ="safe", pure=True)
     loader.Resolver = _MarkPlain
+    loader.Composer = _CountingComposer
+    loader.max_depth = MAX_DEPTH + 1  # ruamel counts scalars as a level too; _convert checks exactly
     try:
         docs = list(loader.compose_all(text))
+    except MaxDepthExceededError as exc:
+        mark = exc.problem_mark
+        pos = f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""
+        raise SopsError(f"{where}{pos}: YAML nested more than {MAX_DEPTH} levels deep") from None
+    except _Refused as exc:
+        raise SopsError(f"{where}: {exc}", hint="write the repeated values out") from None
     except YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         pos = f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""
@@ -120,7 +176,7 @@ def parse_yaml(data: bytes, where: str) -> list[Node]:
         raise SopsError(f"{where}{pos}: invalid YAML: {problem}", hint="check the --input-type") from None
     except RecursionError:
         raise SopsError(f"{where}: YAML nested too deeply") from None
-    return [None if d is None else _convert(d, where, 0, set()) for d in docs]
+    return [None if d is None else _convert(d, where, 0, _Walk()) for d in docs]
 
 
 # ---------------------------------------------------------------------------------------------- writing

@@ -1,0 +1,58 @@
+"""The one JSON loader for repository and user input: nesting depth is capped before parsing.
+
+Why: Python's json module recurses once per nesting level, and so does every walker that dendrite runs
+on the result (the sops tree, the YAML writer, the Nix printer). A hostile file of 100,000 `[` must be
+refused with a sentence naming the file, not become a RecursionError deep inside some later pass.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from dendrite.errors import InputError
+
+MAX_DEPTH = 100  # clan's files nest fewer than 10 levels; 100 leaves every later walker ample stack
+
+# a string (skipped whole, so brackets inside it do not count) or one bracket
+_TOKENS_B = re.compile(rb'"(?:[^"\\]|\\.)*"|[\[\]{}]', re.DOTALL)
+_TOKENS_S = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]', re.DOTALL)
+
+
+class JsonTooDeepError(InputError):
+    """JSON nested deeper than MAX_DEPTH."""
+
+
+def json_depth_exceeds(data: str | bytes, limit: int = MAX_DEPTH) -> bool:
+    """Whether brackets outside strings nest deeper than `limit` (malformed input is judged as far as it goes)."""
+    if isinstance(data, bytes):
+        opened = data.count(b"[") + data.count(b"{")
+        tokens = [m.group()[:1].decode() for m in _TOKENS_B.finditer(data)] if opened > limit else []
+    else:
+        opened = data.count("[") + data.count("{")
+        tokens = [m.group()[:1] for m in _TOKENS_S.finditer(data)] if opened > limit else []
+    # with no more brackets than the limit (the common case, counted at C speed) there is nothing to scan
+    depth = 0
+    for c in tokens:
+        if c in "[{":
+            depth += 1
+            if depth > limit:
+                return True
+        elif c in "]}":
+            depth -= 1
+    return False
+
+
+def loads(data: str | bytes, where: str, **kwargs: Any) -> Any:
+    """`json.loads` for input dendrite does not control; `where` names the file in the error.
+
+    Raises JsonTooDeepError (an InputError) for nesting deeper than MAX_DEPTH; syntax errors stay
+    `json.JSONDecodeError`, so that each caller keeps its own wording for them.
+    """
+    if json_depth_exceeds(data):
+        raise JsonTooDeepError(
+            f"{where}: JSON nested more than {MAX_DEPTH} levels deep",
+            hint="dendrite refuses deeper JSON; is this file what it should be?",
+        )
+    return json.loads(data, **kwargs)
