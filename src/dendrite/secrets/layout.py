@@ -81,7 +81,7 @@ class Layout:
         for entry in fs.entries(base):
             if entry.kind != "dir" or not is_valid(single, entry.name):
                 continue  # a link or a file planted among the members is not a member
-            if kind != "groups" and not fs.is_file(base / entry.name / "key.json"):
+            if kind != "groups" and not fs.exists(base / entry.name / "key.json"):  # read, and refused, later
                 continue
             out.append(entry.name)
         return out
