@@ -166,7 +166,8 @@ def typed(raw: dict[str, Any], key: str, kind: str, where: str, default: Any) ->
     if value is default or isinstance(value, _TYPES[kind]):
         return value
     shown = f"the string {value!r}" if isinstance(value, str) else describe_type(value)
-    raise InputError(f"{where}.{key} must be {_ARTICLE[kind]}, not {shown}")
+    path = f"{where} {key}" if where.endswith(":") else f"{where}.{key}"
+    raise InputError(f"{path} must be {_ARTICLE[kind]}, not {shown}")
 
 
 def str_list(raw: dict[str, Any], key: str, where: str) -> list[str] | None:

@@ -29,8 +29,14 @@ def read_config(root: Path) -> dict[str, Any]:
         config = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise InputError(f"{CONFIG}: {exc}", hint="fix the TOML; nothing was generated") from None
-    typed(config, "generators", "table", CONFIG, {})
-    typed(typed(config, "secrets", "table", CONFIG, {}), "default_groups", "list", f"{CONFIG}: secrets", [])
+    typed(config, "generators", "table", f"{CONFIG}:", {})
+    typed(
+        typed(config, "secrets", "table", f"{CONFIG}:", {}),
+        "default_groups",
+        "list",
+        f"{CONFIG}: secrets",
+        [],
+    )
     return config
 
 
@@ -46,7 +52,7 @@ def default_groups(config: dict[str, Any]) -> list[str]:
 
 def custom_generators(config: dict[str, Any], machine: str, tags: tuple[str, ...]) -> dict[str, Generator]:
     out = {}
-    for name, raw in typed(config, "generators", "table", CONFIG, {}).items():
+    for name, raw in typed(config, "generators", "table", f"{CONFIG}:", {}).items():
         gen = from_plain(name, raw, CONFIG)  # checked whichever machines it is for
         only = str_list(raw, "machines", f"{CONFIG}: generators.{name}")
         want_tags = str_list(raw, "tags", f"{CONFIG}: generators.{name}")

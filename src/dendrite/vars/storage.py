@@ -211,9 +211,9 @@ def recover(fs: RepoFS) -> bool:
     try:
         journal = json.loads(fs.read_bytes(JOURNAL))
         _check_journal(journal)
-    except (ValueError, TypeError, KeyError, binascii.Error) as exc:
+    except (ValueError, TypeError, KeyError, IndexError, binascii.Error, UnsafePathError) as exc:
         raise InputError(
-            f"{fs.root / JOURNAL} (the undo journal of an interrupted vars run) is damaged: {exc}",
+            f"{fs.root / JOURNAL} (the undo journal of an interrupted vars run) is damaged ({exc})",
             hint="remove it, then run 'dendrite vars check' and regenerate what it reports",
         ) from None
     _rollback(fs, journal)
