@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
 from tests.hostile.conftest import (
     PRIVATE_MARK,
@@ -133,7 +133,7 @@ def test_a_path_as_a_name_in_dendrite_toml_is_refused(
         f"prompts.{toml_str(prompt)} = {{ persist = true }}\n",
     )
     before = tree_bytes(fleet.root)
-    for args in (["vars", "generate", "--no-sandbox"], ["vars", "list", "cinnabar"], ["vars", "check"]):
+    for args in (["vars", "generate", "--no-sandbox"], ["vars", "list", "cinnabar"]):
         err = assert_refused(cli(fleet, *args), "dendrite.toml", f"{kind} name")
         assert "generators" in err
     assert tree_bytes(fleet.root) == before
@@ -276,33 +276,47 @@ def _measure(fleet: Fleet, args: list[str]) -> float:
     return time.monotonic() - start
 
 
+def _kill_at_random(fleet: Fleet, args: list[str], rng: random.Random, full: float, in_batch: bool) -> None:
+    """Start a run and SIGKILL it: at a random moment of the whole run, or (in_batch) a random few
+    milliseconds after its undo journal appears, which is when its final batch is being written."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dendrite", "-C", str(fleet.root), *args],
+        env=fleet.env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    if in_batch:
+        deadline = time.monotonic() + 3 * full + 5
+        while not (fleet.root / JOURNAL).exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.0002)
+        time.sleep(rng.uniform(0, 0.006))
+    else:
+        time.sleep(rng.uniform(0.1, 1.2) * full)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+
+
 def test_sigkill_at_random_moments_never_leaves_a_cert_signed_by_another_ca(
     fleet: Fleet, tmp_path: Path
 ) -> None:
     args = ["vars", "generate", "--regenerate", "-g", "openssh-ca"]
     full = _measure(fleet, args)
     rng = random.Random(9)
-    journals = 0
+    interrupted = 0
     cas = {(fleet.root / CA_PUB).read_bytes()}
-    for _ in range(20):
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "dendrite", "-C", str(fleet.root), *args],
-            env=fleet.env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        time.sleep(rng.uniform(0.2, 1.3) * full)
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=30)
-        journals += (fleet.root / JOURNAL).exists()
+    for i in range(24):
+        _kill_at_random(fleet, args, rng, full, in_batch=i % 2 == 1)
+        interrupted += (fleet.root / JOURNAL).exists()
         assert ops.check(fleet.root, store=SecretsStore(fleet.root, identities(fleet))) == []  # rolls back
         assert not (fleet.root / JOURNAL).exists()
         assert_cert_signed_by_stored_ca(fleet, tmp_path)
         cas.add((fleet.root / CA_PUB).read_bytes())
-    assert len(cas) > 1, "no run got far enough to store a new CA: the kills were all too early"
+    assert interrupted > 0, "no kill landed inside a transaction"
+    print(f"{interrupted} of 24 kills inside a transaction, {len(cas) - 1} new CA(s) stored")
+    _measure(fleet, args)  # and after all that, a run completes normally
+    assert_cert_signed_by_stored_ca(fleet, tmp_path)
     res = cli(fleet, "vars", "check")
     assert res.returncode == 0, res.stdout.decode() + res.stderr.decode()
-    print(f"{journals} of 20 kills landed inside a transaction")
 
 
 def test_a_leftover_journal_is_rolled_back_exactly(fleet: Fleet) -> None:
@@ -360,15 +374,17 @@ def test_two_concurrent_runs_do_not_interleave(fleet: Fleet, tmp_path: Path) -> 
 
 # ---- random names -----------------------------------------------------------------------------------
 
-NAMES = st.one_of(
-    st.sampled_from(["ok", "a.b", "A_1-x", "..", ".", "-x", ".hidden", "a/b", "../../../outside/x", "x\n"]),
+VALID = st.from_regex(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,8}", fullmatch=True)
+ANY = st.one_of(
+    st.sampled_from(["..", ".", "-x", ".hidden", "a/b", "../../../outside/x", "x\n", "K\u212a", "\u017f"]),
     st.text(
         alphabet=st.characters(blacklist_categories=("Cs",), min_codepoint=0, max_codepoint=0x2FFF),
         min_size=1,
         max_size=12,
     ),
-    st.from_regex(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,8}", fullmatch=True),
 )
+# half the examples keep three valid names, the others replace one with anything at all
+REPLACE = st.one_of(st.none(), st.tuples(st.sampled_from(["gen", "file", "prompt"]), ANY))
 
 
 @settings(
@@ -376,10 +392,14 @@ NAMES = st.one_of(
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
-@given(gen=NAMES, file=NAMES, prompt=NAMES)
+@given(names3=st.tuples(VALID, VALID, VALID), replace=REPLACE)
 def test_random_names_are_round_tripped_or_refused(
-    fleet: Fleet, sentinel: Sentinel, gen: str, file: str, prompt: str
+    fleet: Fleet, sentinel: Sentinel, names3: tuple[str, str, str], replace: tuple[str, str] | None
 ) -> None:
+    chosen = dict(zip(("gen", "file", "prompt"), names3, strict=True))
+    if replace is not None:
+        chosen[replace[0]] = replace[1]
+    gen, file, prompt = chosen["gen"], chosen["file"], chosen["prompt"]
     assume(file != prompt)
     config = fleet.root / "dendrite.toml"
     original = config.read_bytes()
@@ -409,6 +429,7 @@ def test_random_names_are_round_tripped_or_refused(
             assert not valid, f"refused a valid name: {exc.message}"
         else:
             assert valid, f"accepted {gen!r}/{file!r}/{prompt!r}"
+            event("accepted")
             rows = dict(ops.list_vars(fleet.root, "cinnabar", store=store))
             assert rows[f"{gen}/{file}"] == "v" and rows[f"{gen}/{prompt}"] == "v"
             assert (fleet.root / "vars/per-machine/cinnabar" / gen / file / "value").read_bytes() == b"v"
