@@ -330,11 +330,19 @@ def generate(
             admin = secrets.admin().user
         produced = _compute_all(p, vs, answers, sandbox, progress)
         items = [Item(graph.nodes[k], graph.declared_by[k], graph.machine_of(k), produced[k]) for k in order]
-        with vs.transaction([vs.gen_dir(i.gen, i.machine) for i in items]):
-            prepared = _prepare_all(vs, items, admin, groups)
-            atomic_write_many([w for ws in prepared for w in ws], scratch)  # each file atomic, one sync
-            for item in items:
-                vs.drop_stale_hash(item)
+        prepared = _store(vs, items, admin, groups, scratch)
         for key, item, writes in zip(order, items, prepared, strict=True):
             report.generated.append(Generated(key, item.machine, [w.target for w in writes]))
     return report
+
+
+def _store(
+    vs: VarsStore, items: list[Item], admin: str, groups: list[str], scratch: Path
+) -> list[list[PendingWrite]]:
+    """Every output of the run in one batch, inside one transaction (all stored, or none)."""
+    with vs.transaction([vs.gen_dir(i.gen, i.machine) for i in items]):
+        prepared = _prepare_all(vs, items, admin, groups)
+        atomic_write_many([w for ws in prepared for w in ws], scratch)  # each file atomic, one sync
+        for item in items:
+            vs.drop_stale_hash(item)
+    return prepared
