@@ -155,12 +155,15 @@ def keygen_cmd(
 
 @app.command("export")
 def export_cmd(directory: Path) -> None:
-    """Write every var in plaintext to DIRECTORY (0700/0600). Handle it like the secrets it holds."""
+    """Write every var in plaintext to DIRECTORY (0700/0600). Handle it like the secrets it holds.
+
+    A symlink in DIRECTORY is never written through: a linked directory is refused, a linked file replaced.
+    """
     count = ops.export_vars(repo().root, directory)
     note(f"warning: {directory} now holds {count} var(s) in PLAINTEXT; delete it when done")
 
 
 @app.command("import")
 def import_cmd(directory: Path) -> None:
-    """Restore an export through the stores (validation hashes included)."""
+    """Restore an export through the stores (validation hashes included), all or nothing; links refused."""
     note(f"imported {ops.import_vars(repo().root, directory)} var(s)")

@@ -7,6 +7,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from dendrite import names
+from dendrite.errors import NameError_
 from dendrite.inventory.model import describe_type, did_you_mean
 
 CLAN_CORE_INPUTS = (None, "clan-core", "clan")
@@ -318,8 +320,23 @@ EMERGENCY_ACCESS = ServiceSpec(
 )
 
 
+def users_setting_errors(settings: Mapping[str, Any], where: str) -> list[str]:
+    """The `user` setting of the users service is a path component (`vars/.../user-password-<user>`):
+    it must be a valid user name, or `../../..` would store vars outside the repository."""
+    user = settings.get("user")
+    if not isinstance(user, str):
+        return []  # absent, or a type error reported by check_settings
+    try:
+        names.check("user", user, f"{where}.user")
+    except NameError_ as exc:
+        return [f"{exc.message} ({exc.hint})" if exc.hint else exc.message]
+    return []
+
+
 def _users(ctx: GeneratorContext) -> list[GeneratorSpec]:
     user = ctx.settings.get("user", ctx.instance)
+    if "user" in ctx.settings:
+        names.check("user", user, f"instances.{ctx.instance}.roles.{ctx.role}.settings.user")
     prompts = (
         (Prompt("user-password", "hidden", True, "Leave empty to generate automatically"),)
         if ctx.settings.get("prompt", True)

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from dendrite.inventory.catalogue import CATALOGUE, check_settings, lookup, missing_required
+from dendrite.inventory.catalogue import (
+    CATALOGUE,
+    USERS,
+    check_settings,
+    lookup,
+    missing_required,
+    users_setting_errors,
+)
 from dendrite.inventory.merge import Merged
 from dendrite.inventory.model import Inventory, did_you_mean
 from dendrite.inventory.resolve import Group, resolve_groups
@@ -147,6 +154,9 @@ def validate(
             ]:
                 for err in check_settings(rspec.settings, settings, f"instances.{iname}.roles.{rname}.{key}"):
                     out.append(Finding("error", "settings-type", err, rwhere))
+                if spec is USERS:  # its `user` setting becomes a directory name below vars/
+                    for err in users_setting_errors(settings, f"instances.{iname}.roles.{rname}.{key}"):
+                        out.append(Finding("error", "bad-name", err, rwhere))
     for g in groups:
         where = at("instances", g.instance, "roles", g.role)
         who = _machines(g.machines)

@@ -1,8 +1,11 @@
 """`vars generate`: run what is missing (or asked for) in dependency order, and store it the clan way.
 
-Every generator's outputs are computed completely (in a 0700 temp dir that is always removed, every
-declared file required) before any of its vars is written, so a failing, incomplete or interrupted run
-leaves the previous vars as they were. Generators that do not depend on each other run in parallel.
+A run is one transaction under one repository lock. Every generator's outputs are computed completely,
+level by level and in memory (scripts in a 0700 temp dir that is always removed, every declared file
+required), before any var is written; then everything is written in one batch inside
+`VarsStore.transaction`, whose undo journal rolls a killed run back. So a failing, incomplete,
+interrupted or concurrent run never leaves a CA regenerated with its certificates still signed by the
+old one. Generators that do not depend on each other run in parallel.
 """
 
 from __future__ import annotations
@@ -24,9 +27,10 @@ from dendrite.vars.model import Generator, PromptSpec
 from dendrite.vars.recipes import RECIPES, RecipeInput
 from dendrite.vars.runner import run_generator
 from dendrite.vars.sources import default_groups, machine_generators, nix_generators, read_config
-from dendrite.vars.storage import VarsStore
+from dendrite.vars.storage import Item, VarsStore, ensure_consistent, recover
 
 Ask = Callable[[Generator, PromptSpec, str], str]  # (generator, prompt, machine) -> answer
+Progress = Callable[[int, int], None] | None
 
 
 @dataclass
@@ -170,20 +174,14 @@ def _run_level(jobs: list[_Job]) -> list[dict[str, bytes] | tuple[str, str, str 
 _PREPARE: tuple[VarsStore, str, list[str]] | None = None
 _PARALLEL_PREPARE_FROM = 64
 
-PrepItem = tuple[Generator, list[str], str, dict[str, bytes]]
 
-
-def _prepare_chunk(items: list[PrepItem]) -> list[list[PendingWrite]]:
+def _prepare_chunk(items: list[Item]) -> list[list[PendingWrite]]:
     assert _PREPARE is not None
     vs, admin, groups = _PREPARE
-    return [
-        vs.prepare(gen, declared, machine, result, admin, groups) for gen, declared, machine, result in items
-    ]
+    return [vs.prepare(item, admin, groups) for item in items]
 
 
-def _prepare_all(
-    vs: VarsStore, items: list[PrepItem], admin: str, groups: list[str]
-) -> list[list[PendingWrite]]:
+def _prepare_all(vs: VarsStore, items: list[Item], admin: str, groups: list[str]) -> list[list[PendingWrite]]:
     """Directories, member links and encryption for a batch; split by machine over every core when large.
 
     Why: creating a var's directories and links is most of the cost of a write, and directory entries in
@@ -196,7 +194,7 @@ def _prepare_all(
         return _prepare_chunk(items)
     by_machine: dict[str, list[int]] = {}
     for i, item in enumerate(items):
-        by_machine.setdefault(item[2] if not item[0].share else "", []).append(i)
+        by_machine.setdefault(item.machine if not item.gen.share else "", []).append(i)
     shared = by_machine.pop("", [])
     chunks = list(by_machine.values())
     out: list[list[PendingWrite] | None] = [None] * len(items)
@@ -211,6 +209,46 @@ def _prepare_all(
     return [w if w is not None else [] for w in out]
 
 
+def _ensure_machine_keys(p: Plan, secrets: SecretsStore) -> None:
+    """Machines receiving deployed secrets need their age key first (clan's ensure_machine_key).
+
+    This is the one write before the transaction (`add_machine` takes the lock itself): a machine's
+    key is kept even if the run then fails, as clan keeps it.
+    """
+    for key in p.order:
+        gen = p.graph.nodes[key]
+        if any(f.secret and f.deploy for f in gen.files):
+            for m in p.graph.declared_by[key]:
+                if secrets.layout.fs.kind(secrets.layout.machine(m) / "key.json") is None:
+                    secrets.add_machine(m, None)
+
+
+def _compute_all(
+    p: Plan, vs: VarsStore, answers: dict[G.Key, dict[str, str]], sandbox: bool, progress: Progress
+) -> dict[G.Key, dict[str, bytes]]:
+    """Every generator's outputs, level by level, in memory; the first failure stops the run (nothing stored)."""
+    produced: dict[G.Key, dict[str, bytes]] = {}
+    for level in G.levels(p.graph, p.order):
+        jobs = []
+        for key in level:
+            inputs: dict[str, dict[str, bytes]] = {}
+            for dep in p.graph.deps[key]:
+                dgen = p.graph.nodes[dep]
+                inputs[dep[1]] = produced.get(dep) or {
+                    f.name: vs.read(dgen, p.graph.machine_of(dep), f.name) for f in dgen.files
+                }
+            gen = p.graph.nodes[key]
+            jobs.append(_Job(key, gen, p.graph.machine_of(key), inputs, answers.get(key, {}), sandbox))
+        for job, result in zip(jobs, _run_level(jobs), strict=True):
+            if isinstance(result, tuple):
+                _kind, message, hint = result
+                raise DendriteError(message, hint=hint)
+            produced[job.key] = result
+        if progress:
+            progress(len(produced), len(p.order))
+    return produced
+
+
 def generate(
     root: Path,
     machines: list[str] | None = None,
@@ -222,64 +260,56 @@ def generate(
     ask: Ask | None = None,
     use_nix: bool = False,
     store: SecretsStore | None = None,
-    progress: Callable[[int, int], None] | None = None,
+    progress: Progress = None,
 ) -> Report:
+    """One transaction under one repository lock: every generator asked for and every dependent is
+    stored, or none is (see `dendrite.vars.storage` for how a killed run is rolled back).
+
+    Outside the lock only what needs a person or Nix happens: the plan is made and its prompts are
+    asked. Under the lock the plan is made again from the vars as they are then (another run may have
+    just finished), every output is computed in memory, and everything is written in one batch.
+    """
     secrets = store or SecretsStore(root)
     vs = VarsStore(root, secrets)
-    p = plan(root, machines, generator, regenerate, use_nix, vs)
+    ensure_consistent(root, secrets)
+    early = plan(root, machines, generator, regenerate, use_nix, vs)
     report = Report()
-    if not p.order:
+    if not early.order:
         return report
-    answers = collect_prompts(p, vs, prompt_values or {}, ask, regenerate)
+    values = prompt_values or {}
+    answers = collect_prompts(early, vs, values, ask, regenerate)
     groups = default_groups(read_config(root))
-    needs_secrets = any(f.secret for k in p.order for f in p.graph.nodes[k].files)
+    needs_secrets = any(f.secret for k in early.order for f in early.graph.nodes[k].files)
     admin = secrets.admin().user if needs_secrets else ""
-    # machines receiving deployed secrets need their age key first (clan's ensure_machine_key)
-    for key in p.order:
-        gen = p.graph.nodes[key]
-        if any(f.secret and f.deploy for f in gen.files):
-            for m in p.graph.declared_by[key]:
-                if not (secrets.layout.machine(m) / "key.json").exists():
-                    secrets.add_machine(m, None)
-    produced: dict[G.Key, dict[str, bytes]] = {}
-    done = 0
-    for level in G.levels(p.graph, p.order):
-        jobs = []
-        for key in level:
-            gen = p.graph.nodes[key]
-            machine = p.graph.machine_of(key)
-            inputs: dict[str, dict[str, bytes]] = {}
-            for dep in p.graph.deps[key]:
-                dgen = p.graph.nodes[dep]
-                inputs[dep[1]] = produced.get(dep) or {
-                    f.name: vs.read(dgen, p.graph.machine_of(dep), f.name) for f in dgen.files
-                }
-            jobs.append(_Job(key, gen, machine, inputs, answers.get(key, {}), sandbox))
-        results = _run_level(jobs)
-        failure: tuple[str, str, str | None] | None = None
-        with secrets.writing() as scratch:
-            ok = [
-                (job, result)
-                for job, result in zip(jobs, results, strict=True)
-                if not isinstance(result, tuple)
-            ]
-            failure = next((r for r in results if isinstance(r, tuple)), None)
-            prepared = _prepare_all(
-                vs, [(j.gen, p.graph.declared_by[j.key], j.machine, r) for j, r in ok], admin, groups
-            )
-            batch: list[PendingWrite] = []
-            for (job, result), writes in zip(ok, prepared, strict=True):
-                batch += writes
-                produced[job.key] = result
-                report.generated.append(Generated(job.key, job.machine, [w.target for w in writes]))
-            atomic_write_many(batch, scratch)  # each file atomic; one filesystem sync per batch
-            for job in jobs:
-                if job.key in produced:
-                    vs.drop_stale_hash(job.gen, job.machine)
-                    done += 1
-            if progress:
-                progress(done, len(p.order))
-        if failure is not None:
-            _kind, message, hint = failure
-            raise DendriteError(message, hint=hint)
+    _ensure_machine_keys(early, secrets)
+    with secrets.writing() as scratch:
+        recover(vs.fs)
+        graph = early.graph
+
+        def exists(key: G.Key) -> bool:
+            return vs.exists(graph.nodes[key], graph.machine_of(key))
+
+        order = G.select(graph, early.machines, exists, generator, regenerate)
+        p = Plan(graph, order, early.per_machine, early.machines)
+        unasked = Plan(graph, [k for k in order if k not in answers], early.per_machine, early.machines)
+        answers.update(collect_prompts(unasked, vs, values, ask, regenerate))
+        if any(f.secret for k in order for f in graph.nodes[k].files) and not admin:
+            admin = secrets.admin().user
+        produced = _compute_all(p, vs, answers, sandbox, progress)
+        items = [Item(graph.nodes[k], graph.declared_by[k], graph.machine_of(k), produced[k]) for k in order]
+        prepared = _store(vs, items, admin, groups, scratch)
+        for key, item, writes in zip(order, items, prepared, strict=True):
+            report.generated.append(Generated(key, item.machine, [w.target for w in writes]))
     return report
+
+
+def _store(
+    vs: VarsStore, items: list[Item], admin: str, groups: list[str], scratch: Path
+) -> list[list[PendingWrite]]:
+    """Every output of the run in one batch, inside one transaction (all stored, or none)."""
+    with vs.transaction([vs.gen_dir(i.gen, i.machine) for i in items]):
+        prepared = _prepare_all(vs, items, admin, groups)
+        atomic_write_many([w for ws in prepared for w in ws], scratch)  # each file atomic, one sync
+        for item in items:
+            vs.drop_stale_hash(item)
+    return prepared

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-from dendrite.errors import InputError
+from dendrite.errors import InputError, UnsafePathError
 from dendrite.inventory.model import did_you_mean
+from dendrite.repofs import RepoFS
 from dendrite.secrets import keyfile, rekey
 from dendrite.secrets.keys import SopsKey, read_keys
 from dendrite.secrets.layout import SecretRef
@@ -15,7 +17,7 @@ from dendrite.secrets.recipients import Resolver
 from dendrite.secrets.store import SecretsStore
 from dendrite.vars.model import Generator, placement
 from dendrite.vars.sources import default_groups, machine_generators, read_config
-from dendrite.vars.storage import VALIDATION, VarsStore
+from dendrite.vars.storage import VALIDATION, Item, VarsStore, ensure_consistent, recover
 
 
 @dataclass(frozen=True)
@@ -43,39 +45,51 @@ def check(
     store: SecretsStore | None = None,
 ) -> list[Problem]:
     """clan's `vars check`: missing vars, outdated validation, secrets whose recipients drifted, shared
-    secrets the machine cannot read. Reads files only."""
+    secrets the machine cannot read, and entries planted where a var belongs (a link is reported, never
+    followed). Reads files only, after rolling back a run that was killed half-way."""
     secrets = store or SecretsStore(root)
     vs = VarsStore(root, secrets)
     per_machine, chosen = _machines(root, machines)
+    ensure_consistent(root, secrets)
     resolver = Resolver(secrets.layout)
     out = []
     for m in chosen:
         for gen in per_machine[m].values():
             if generator and gen.name != generator:
                 continue
-            for f in gen.files:
-                var = f"{gen.name}/{f.name}"
-                if not vs.has_file(gen, m, f.name):
-                    out.append(Problem(m, var, "missing", "not generated yet"))
-                    continue
-                if not f.secret:
-                    continue
-                d = vs.file_dir(gen, m, f.name)
-                ref = SecretRef("var", str(d.relative_to(vs.vars)), d)
-                got = resolver.collect(ref)
-                current = rekey.file_recipients(ref)
-                if got.problems or current != frozenset(got.keys):
-                    out.append(
-                        Problem(m, var, "unfixed", "its recipients differ from its links (run 'vars fix')")
-                    )
-                if f.deploy and m not in got.machines:
-                    out.append(Problem(m, var, "inaccessible", f"{m} is not a recipient (run 'vars fix')"))
-            if (
-                gen.files
-                and all(vs.has_file(gen, m, f.name) for f in gen.files)
-                and not vs.hash_valid(gen, m)
-            ):
-                out.append(Problem(m, gen.name, "outdated", "its validation changed: regenerate it"))
+            try:
+                out += _check_generator(vs, resolver, gen, m)
+            except UnsafePathError as exc:
+                out.append(Problem(m, gen.name, "unsafe", exc.message))
+    return out
+
+
+def _check_generator(vs: VarsStore, resolver: Resolver, gen: Generator, m: str) -> list[Problem]:
+    out = []
+    complete = True
+    for f in gen.files:
+        var = f"{gen.name}/{f.name}"
+        planted = vs.planted(gen, m, f.name)
+        if planted is not None:
+            out.append(Problem(m, var, "unsafe", planted))
+            complete = False
+            continue
+        if not vs.has_file(gen, m, f.name):
+            out.append(Problem(m, var, "missing", "not generated yet"))
+            complete = False
+            continue
+        if not f.secret:
+            continue
+        d = vs.file_dir(gen, m, f.name)
+        ref = SecretRef("var", str(d.relative_to(vs.vars)), d)
+        got = resolver.collect(ref)
+        current = rekey.recipients_of(vs.fs.read_bytes(ref.file), str(ref.file))
+        if got.problems or current != frozenset(got.keys):
+            out.append(Problem(m, var, "unfixed", "its recipients differ from its links (run 'vars fix')"))
+        if f.deploy and m not in got.machines:
+            out.append(Problem(m, var, "inaccessible", f"{m} is not a recipient (run 'vars fix')"))
+    if gen.files and complete and not vs.hash_valid(gen, m):
+        out.append(Problem(m, gen.name, "outdated", "its validation changed: regenerate it"))
     return out
 
 
@@ -83,29 +97,28 @@ def fix(root: Path, machines: list[str] | None = None, store: SecretsStore | Non
     """Add missing machine and default-group links, drop links of deploy = false, re-key what drifted."""
     secrets = store or SecretsStore(root)
     vs = VarsStore(root, secrets)
+    fs = vs.fs
     per_machine, chosen = _machines(root, machines)
     groups = default_groups(read_config(root))
     refs = []
     with secrets.writing() as scratch:
+        recover(fs)
         for m in chosen:
             for gen in per_machine[m].values():
                 for f in gen.files:
-                    if not f.secret or not vs.has_file(gen, m, f.name):
-                        continue
+                    if not f.secret or vs.planted(gen, m, f.name) or not vs.has_file(gen, m, f.name):
+                        continue  # a planted entry is left for `vars check` to report
                     d = vs.file_dir(gen, m, f.name)
                     link = d / "machines" / m
-                    if (
-                        f.deploy
-                        and not link.is_symlink()
-                        and (secrets.layout.machine(m) / "key.json").exists()
-                    ):
-                        secrets.layout.fs.link_to(link, secrets.layout.machine(m))
-                    if not f.deploy and link.is_symlink():
-                        secrets.layout.fs.unlink(link)
-                        secrets.layout.fs.remove_empty_dirs(d / "machines", d)
+                    has_link = fs.kind(link) == "link"
+                    if f.deploy and not has_link and fs.is_file(secrets.layout.machine(m) / "key.json"):
+                        fs.link_to(link, secrets.layout.machine(m))
+                    if not f.deploy and has_link:
+                        fs.unlink(link)
+                        fs.remove_empty_dirs(d / "machines", d)
                     for g in groups:
-                        if secrets.layout.group(g).is_dir() and not (d / "groups" / g).is_symlink():
-                            secrets.layout.fs.link_to(d / "groups" / g, secrets.layout.group(g))
+                        if fs.is_dir(secrets.layout.group(g)) and fs.kind(d / "groups" / g) != "link":
+                            fs.link_to(d / "groups" / g, secrets.layout.group(g))
                     refs.append(SecretRef("var", str(d.relative_to(vs.vars)), d))
         drifts = rekey.find_drift(secrets.layout, refs, strict=False)
         return rekey.apply(drifts, secrets.identities, scratch) if drifts else 0
@@ -126,10 +139,14 @@ def _find(per_machine: dict[str, dict[str, Generator]], machine: str, var: str) 
 
 
 def list_vars(root: Path, machine: str, store: SecretsStore | None = None) -> list[tuple[str, str]]:
-    """clan's `vars list`: `<gen>/<file>` and its value; secrets ********, missing <not set>."""
+    """clan's `vars list`: `<gen>/<file>` and its value; secrets ********, missing <not set>.
+
+    A value planted as a link (or any non-file) is refused, not printed.
+    """
     secrets = store or SecretsStore(root)
     vs = VarsStore(root, secrets)
     per_machine, _ = _machines(root, [machine])
+    ensure_consistent(root, secrets)
     rows = []
     for gen in per_machine[machine].values():
         for f in gen.files:
@@ -151,7 +168,12 @@ def get_var(root: Path, machine: str, var: str, store: SecretsStore | None = Non
     secrets = store or SecretsStore(root)
     per_machine, _ = _machines(root, [machine])
     gen, fname = _find(per_machine, machine, var)
+    ensure_consistent(root, secrets)
     return VarsStore(root, secrets).read(gen, machine, fname)
+
+
+def _declaring(per_machine: dict[str, dict[str, Generator]], gen: Generator, machine: str) -> list[str]:
+    return [m for m, gens in per_machine.items() if gen.name in gens and (gen.share or m == machine)]
 
 
 def set_var(root: Path, machine: str, var: str, value: bytes, store: SecretsStore | None = None) -> Path:
@@ -162,73 +184,101 @@ def set_var(root: Path, machine: str, var: str, value: bytes, store: SecretsStor
     if machine not in per_machine:
         raise InputError(f"machine '{machine}' is not in the inventory")
     gen, fname = _find(per_machine, machine, var)
-    declaring = [m for m, gens in per_machine.items() if gen.name in gens and (gen.share or m == machine)]
-    admin = secrets.admin().user if gen.file(fname) and gen.file(fname).secret else ""  # type: ignore[union-attr]
+    spec = gen.file(fname)
+    admin = secrets.admin().user if spec is not None and spec.secret else ""
+    groups = default_groups(read_config(root))
+    item = Item(gen, _declaring(per_machine, gen, machine), machine, {fname: value}, touch_hash=False)
     with secrets.writing() as scratch:
-        (written,) = vs.write(
-            gen,
-            declaring,
-            machine,
-            {fname: value},
-            admin,
-            default_groups(read_config(root)),
-            scratch,
-            touch_hash=False,
-        )
+        recover(vs.fs)
+        (written,) = vs.write([item], admin, groups, scratch)
     return written
 
 
 def export_vars(root: Path, target: Path, store: SecretsStore | None = None) -> int:
-    """Plaintext dump per-machine/<m>/<gen>/<file> and shared/<gen>/<file> (dirs 0700, files 0600)."""
+    """Plaintext dump per-machine/<m>/<gen>/<file> and shared/<gen>/<file> (dirs 0700, files 0600).
+
+    Written below `target` through `RepoFS(target)`: every name is checked and a symlink planted in the
+    destination is refused or replaced, never written through (the plaintext never leaves `target`).
+    """
     secrets = store or SecretsStore(root)
     vs = VarsStore(root, secrets)
     per_machine, chosen = _machines(root, None)
-    target.mkdir(mode=0o700, parents=True, exist_ok=True)
-    os.chmod(target, 0o700)
+    ensure_consistent(root, secrets)
+    target = _destination(target)
+    out = RepoFS(target)
     count = 0
+    done: set[str] = set()
     for m in chosen:
         for gen in per_machine[m].values():
-            base = target / placement(gen, m)
-            if base.exists() and gen.share:
-                continue
+            base = placement(gen, m)
+            if base in done:
+                continue  # a shared generator is exported once
+            done.add(base)
             for f in gen.files:
                 if vs.has_file(gen, m, f.name):
-                    _write_private(base / f.name, vs.read(gen, m, f.name))
+                    out.write_bytes(f"{base}/{f.name}", vs.read(gen, m, f.name), 0o600, dir_mode=0o700)
                     count += 1
             stored = vs.stored_hash(gen, m)
             if stored is not None:
-                _write_private(base / VALIDATION, stored.encode())
+                out.write_bytes(f"{base}/{VALIDATION}", stored.encode(), 0o600, dir_mode=0o700)
     return count
 
 
+def _destination(target: Path) -> Path:
+    """The export directory, made 0700 if missing; a symlink or a non-directory there is refused."""
+    target = Path(os.path.abspath(target))
+    try:
+        st = os.lstat(target)
+    except FileNotFoundError:
+        target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.mkdir(target, 0o700)
+        st = os.lstat(target)
+    if not stat.S_ISDIR(st.st_mode):
+        raise UnsafePathError(
+            f"{target} is not a directory (a symbolic link or a file)",
+            hint="export to a new directory of your own",
+        )
+    os.chmod(target, 0o700, follow_symlinks=False)
+    return target
+
+
 def import_vars(root: Path, source: Path, store: SecretsStore | None = None) -> int:
-    """Restore an export through the stores (validation hashes included)."""
+    """Restore an export through the stores (validation hashes included), in one transaction.
+
+    The export is read through `RepoFS(source)`: a link planted in it is refused, so a host file is
+    never imported into a public value.
+    """
     secrets = store or SecretsStore(root)
     vs = VarsStore(root, secrets)
     per_machine, chosen = _machines(root, None)
     groups = default_groups(read_config(root))
     admin = secrets.admin().user
-    count = 0
+    src = RepoFS(Path(os.path.abspath(source)))
+    if not os.path.isdir(src.root):
+        raise InputError(f"{source} is not a directory", hint="give the directory 'vars export' wrote")
+    items: list[Item] = []
     done: set[str] = set()
+    for m in chosen:
+        for gen in per_machine[m].values():
+            base = placement(gen, m)
+            if base in done or not src.is_dir(base):
+                continue
+            done.add(base)  # a shared generator is restored once, for every machine declaring it
+            outputs = {
+                f.name: src.read_bytes(f"{base}/{f.name}")
+                for f in gen.files
+                if src.exists(f"{base}/{f.name}")
+            }
+            stored = (
+                src.read_text(f"{base}/{VALIDATION}", limit=4096)
+                if src.exists(f"{base}/{VALIDATION}")
+                else None
+            )
+            items.append(Item(gen, _declaring(per_machine, gen, m), m, outputs, False, stored))
     with secrets.writing() as scratch:
-        for m in chosen:
-            for gen in per_machine[m].values():
-                base = source / placement(gen, m)
-                if not base.is_dir() or str(base) in done:
-                    continue
-                done.add(str(base))  # a shared generator is restored once, for every machine declaring it
-                outputs = {
-                    f.name: (base / f.name).read_bytes() for f in gen.files if (base / f.name).is_file()
-                }
-                declaring = [
-                    x for x, gens in per_machine.items() if gen.name in gens and (gen.share or x == m)
-                ]
-                vs.write(gen, declaring, m, outputs, admin, groups, scratch, touch_hash=False)
-                hp = base / VALIDATION
-                if hp.is_file():
-                    (vs.gen_dir(gen, m) / VALIDATION).write_text(hp.read_text())
-                count += len(outputs)
-    return count
+        recover(vs.fs)
+        vs.write(items, admin, groups, scratch)
+    return sum(len(i.outputs) for i in items)
 
 
 def keygen(root: Path, user: str | None = None, force: bool = False) -> tuple[str, str, bool]:
@@ -244,14 +294,3 @@ def keygen(root: Path, user: str | None = None, force: bool = False) -> tuple[st
         raise InputError(f"user '{name}' exists with other keys", hint="use --force to replace, or --user")
     store.add_user(name, [SopsKey("age", generated.publickey)], force=force)
     return name, generated.publickey, True
-
-
-def _write_private(path: Path, data: bytes) -> None:
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    for p in [path.parent, *path.parent.parents]:
-        if p.name in ("per-machine", "shared") or p == path.parent:
-            os.chmod(p, 0o700)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
-    os.chmod(path, 0o600)

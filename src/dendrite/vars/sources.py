@@ -8,44 +8,59 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+from dendrite import names
 from dendrite.errors import InputError
 from dendrite.inventory import Assignment, Resolved, analyse, machine_view
 from dendrite.inventory.resolve import role_members_of
 from dendrite.nix import eval_flake_json
-from dendrite.vars.model import Generator, from_catalogue, from_plain
+from dendrite.repofs import RepoFS
+from dendrite.vars.model import Generator, from_catalogue, from_plain, str_list, typed
 
 CONFIG = "dendrite.toml"
 
 
 def read_config(root: Path) -> dict[str, Any]:
-    path = root / CONFIG
-    if not path.is_file():
+    """dendrite.toml, read without following a link; the sections vars uses are type-checked."""
+    fs = RepoFS(root)
+    if fs.kind(CONFIG) is None:
         return {}
+    text = fs.read_text(CONFIG, limit=_CONFIG_LIMIT)
     try:
-        return tomllib.loads(path.read_text())
+        config = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise InputError(f"{path}: {exc}", hint="fix the TOML; nothing was generated") from None
+        raise InputError(f"{CONFIG}: {exc}", hint="fix the TOML; nothing was generated") from None
+    typed(config, "generators", "table", f"{CONFIG}:", {})
+    typed(
+        typed(config, "secrets", "table", f"{CONFIG}:", {}),
+        "default_groups",
+        "list",
+        f"{CONFIG}: secrets",
+        [],
+    )
+    return config
+
+
+_CONFIG_LIMIT = 4 * 1024 * 1024
 
 
 def default_groups(config: dict[str, Any]) -> list[str]:
-    groups = config.get("secrets", {}).get("default_groups", [])
-    if not isinstance(groups, list) or not all(isinstance(g, str) for g in groups):
-        raise InputError(f"{CONFIG}: secrets.default_groups must be a list of group names")
+    groups = str_list(config.get("secrets") or {}, "default_groups", f"{CONFIG}: secrets") or []
+    for g in groups:
+        names.check("group", g, f"{CONFIG}: secrets.default_groups")
     return groups
 
 
 def custom_generators(config: dict[str, Any], machine: str, tags: tuple[str, ...]) -> dict[str, Generator]:
     out = {}
-    for name, raw in (config.get("generators") or {}).items():
-        if not isinstance(raw, dict):
-            raise InputError(f"{CONFIG}: generators.{name} must be a table")
-        only = raw.get("machines")
-        want_tags = raw.get("tags")
+    for name, raw in typed(config, "generators", "table", f"{CONFIG}:", {}).items():
+        gen = from_plain(name, raw, CONFIG)  # checked whichever machines it is for
+        only = str_list(raw, "machines", f"{CONFIG}: generators.{name}")
+        want_tags = str_list(raw, "tags", f"{CONFIG}: generators.{name}")
         if only is not None and machine not in only:
             continue
         if want_tags is not None and not set(want_tags) & set(tags):
             continue
-        out[name] = from_plain(name, raw, CONFIG)
+        out[name] = gen
     return out
 
 
