@@ -9,12 +9,13 @@ from typing import Annotated
 import typer
 
 from dendrite.cli.common import emit_json, note, out, repo
-from dendrite.errors import InputError
+from dendrite.errors import InputError, UnsafePathError
 from dendrite.layout import convert as conv
 from dendrite.layout.discovery import discover, import_root
 from dendrite.layout.lint import RULES, analyse_files, lint, sarif
 from dendrite.layout.namespace import hosts, namespace, parse_all
 from dendrite.layout.unified import scan
+from dendrite.repofs import RepoFS
 
 app = typer.Typer(help="import-tree discovery, the dendritic namespace, and lint.", no_args_is_help=True)
 migrate_app = typer.Typer(help="Measure and convert a nixos-unified repository.", no_args_is_help=True)
@@ -25,12 +26,32 @@ RootArg = Annotated[
 
 
 def _roots(root: Path | None) -> tuple[Path, Path]:
+    """(repository, import root). The import root must lie inside the repository.
+
+    Why the checks here: `import_root` reads flake.nix by its path, so a symlinked or FIFO flake.nix is
+    refused before it is read, and `import-tree ./modules` through a link to elsewhere is refused.
+    """
     base = (root or repo().root).resolve()
     if not base.is_dir():
         raise InputError(f"{base} is not a directory")
-    if (base / "flake.nix").exists():
-        return base, import_root(base)
-    return base, base
+    fs = RepoFS(base)
+    kind = fs.kind("flake.nix")
+    if kind is None:
+        return base, base
+    if kind != "file":
+        fs.read_bytes("flake.nix")  # raises the one-sentence refusal: a link or special file
+    import_dir = import_root(base)
+    if not import_dir.is_relative_to(base):
+        raise UnsafePathError(
+            f"the import root {import_dir} is outside the repository {base}",
+            hint="dendrite does not follow symbolic links inside a repository; make it a real directory",
+        )
+    return base, import_dir
+
+
+def _note_skipped(messages: list[str]) -> None:
+    for m in messages:
+        note(f"skipped: {m}")
 
 
 @app.command("files")
@@ -55,8 +76,9 @@ def modules_cmd(
     """Every flake.modules.<class>.<name> and the files that define it."""
     _, import_dir = _roots(root)
     found: dict[str, dict[str, list[str]]] = {}
-    for _, facts in analyse_files(list(discover(import_dir).files), import_dir):  # every core
-        if facts is None:
+    for findings, facts in analyse_files(list(discover(import_dir).files), import_dir):  # every core
+        if facts is None:  # unreadable (a symlink, a FIFO) or unparsable: said on stderr, left out
+            _note_skipped([str(f) for f in findings if f.rule == "D001"])
             continue
         for c, n, line in facts.definitions:
             if cls is None or c == cls:
@@ -74,7 +96,9 @@ def modules_cmd(
 def hosts_cmd(root: RootArg = None, json_: JsonOpt = False) -> None:
     """Which host composes which modules."""
     _, import_dir = _roots(root)
-    files = parse_all(discover(import_dir).files)
+    skipped: list[str] = []
+    files = parse_all(discover(import_dir).files, import_dir, skipped)
+    _note_skipped(skipped)
     found = hosts(files, namespace(files))
     if json_:
         emit_json([asdict(h) for h in found])
