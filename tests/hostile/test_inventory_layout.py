@@ -201,6 +201,7 @@ def test_fifo_nix_file_is_a_lint_finding_and_skipped_by_modules(fleet: Fleet, se
     repo = write_unified_repo(fleet.root.parent / "unified")[0].parent
     ok(dendrite(["--repo", str(repo), "migrate", "convert", "--out", "dendritic"], fleet.env))
     os.mkfifo(repo / "dendritic" / "pipe.nix")
+    os.mkfifo(repo / "dendritic" / "NOTES.md")  # read by the repository checks (D013)
     lint = dendrite(["layout", "lint", str(repo / "dendritic")], fleet.env)
     assert lint.returncode == 1 and "pipe.nix" in lint.stdout.decode() and "FIFO" in lint.stdout.decode()
     mods = dendrite(["layout", "modules", str(repo / "dendritic"), "--json"], fleet.env)

@@ -9,10 +9,10 @@ from typing import Annotated
 import typer
 
 from dendrite.cli.common import emit_json, note, out, repo
-from dendrite.errors import InputError, UnsafePathError
+from dendrite.errors import InputError
 from dendrite.layout import convert as conv
-from dendrite.layout.discovery import discover, import_root
-from dendrite.layout.lint import RULES, analyse_files, lint, sarif
+from dendrite.layout.discovery import discover
+from dendrite.layout.lint import RULES, analyse_files, lint, safe_import_root, sarif
 from dendrite.layout.namespace import hosts, namespace, parse_all
 from dendrite.layout.unified import scan
 from dendrite.repofs import RepoFS
@@ -26,27 +26,13 @@ RootArg = Annotated[
 
 
 def _roots(root: Path | None) -> tuple[Path, Path]:
-    """(repository, import root). The import root must lie inside the repository.
-
-    Why the checks here: `import_root` reads flake.nix by its path, so a symlinked or FIFO flake.nix is
-    refused before it is read, and `import-tree ./modules` through a link to elsewhere is refused.
-    """
+    """(repository, import root); a symlinked or FIFO flake.nix, or an import root outside, is refused."""
     base = (root or repo().root).resolve()
     if not base.is_dir():
         raise InputError(f"{base} is not a directory")
-    fs = RepoFS(base)
-    kind = fs.kind("flake.nix")
-    if kind is None:
+    if RepoFS(base).kind("flake.nix") is None:
         return base, base
-    if kind != "file":
-        fs.read_bytes("flake.nix")  # raises the one-sentence refusal: a link or special file
-    import_dir = import_root(base)
-    if not import_dir.is_relative_to(base):
-        raise UnsafePathError(
-            f"the import root {import_dir} is outside the repository {base}",
-            hint="dendrite does not follow symbolic links inside a repository; make it a real directory",
-        )
-    return base, import_dir
+    return base, safe_import_root(base)
 
 
 def _note_skipped(messages: list[str]) -> None:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dendrite.errors import DendriteError, InputError
+from dendrite.errors import DendriteError, InputError, UnsafePathError
 from dendrite.layout.discovery import Discovery, discover, import_root
 from dendrite.layout.namespace import definitions, door, read_parsed
 from dendrite.nixlang import ParsedFile
@@ -417,7 +417,7 @@ def analyse_files(paths: list[Path], root: Path) -> list[tuple[list[Finding], Fi
 class Linter:
     def __init__(self, repo: Path, root: Path | None = None, use_git: bool = True) -> None:
         self.repo = repo.resolve()
-        self.root = (root or import_root(self.repo)).resolve()
+        self.root = (root or safe_import_root(self.repo)).resolve()
         self.discovery: Discovery = discover(self.root, use_git)
         self.findings: list[Finding] = []
         self.facts: list[FileFacts] = []
@@ -515,6 +515,27 @@ class Linter:
                         md,
                         (n, m.start() + 1),
                     )
+
+
+def safe_import_root(repo: Path) -> Path:
+    """`import_root`, after refusing a flake.nix that is a symlink or a special file, and an import root
+    outside the repository (`import-tree ./modules` through a link to elsewhere).
+
+    Why here: `import_root` reads flake.nix by its path; a FIFO would block, a link would be followed.
+    """
+    fs = RepoFS(repo)
+    kind = fs.kind("flake.nix")
+    if kind is None:
+        return (repo / "modules").resolve()
+    if kind != "file":
+        fs.read_bytes("flake.nix")  # raises the one-sentence refusal: a link or a special file
+    found = import_root(repo)
+    if not found.is_relative_to(repo.resolve()):
+        raise UnsafePathError(
+            f"the import root {found} is outside the repository {repo}",
+            hint="dendrite does not follow symbolic links inside a repository; make it a real directory",
+        )
+    return found
 
 
 def _read_lines(path: Path, repo: Path | None) -> list[str]:
