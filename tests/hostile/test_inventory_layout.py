@@ -255,6 +255,17 @@ def test_symlinked_flake_nix_is_refused_by_layout(fleet: Fleet, sentinel: Sentin
     assert tree_bytes(fleet.root) == before
 
 
+def test_import_root_through_a_link_to_outside_is_refused(fleet: Fleet, sentinel: Sentinel) -> None:
+    outside = sentinel.root.parent / "evil-modules"
+    outside.mkdir()
+    (outside / "m.nix").write_text("{ flake.modules.nixos.evil = { }; }\n")
+    relink(fleet.root / "modules", outside)
+    for cmd in ("lint", "modules", "hosts"):
+        assert_refused(dendrite(["layout", cmd, str(fleet.root)], fleet.env), "outside the repository")
+    machines = json.loads(ok(run(fleet, "inventory", "show", "--json")))["machines"]
+    assert "evil" not in machines  # the inventory walk does not follow the link either
+
+
 def test_symlinked_inventory_json_is_refused_by_show(fleet: Fleet, sentinel: Sentinel) -> None:
     (fleet.root / "inventory.json").symlink_to(sentinel.authorized_keys)
     res = run(fleet, "inventory", "show")
