@@ -22,16 +22,6 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
-from tests.hostile.conftest import (
-    PRIVATE_MARK,
-    Fleet,
-    Sentinel,
-    assert_no_leak,
-    assert_refused,
-    dendrite,
-    snapshot,
-    tree_bytes,
-)
 
 from dendrite import names
 from dendrite.errors import DendriteError
@@ -42,6 +32,16 @@ from dendrite.sops.age import identities_from_text
 from dendrite.vars import ops
 from dendrite.vars.generate import generate
 from dendrite.vars.storage import JOURNAL, recover
+from tests.hostile.conftest import (
+    PRIVATE_MARK,
+    Fleet,
+    Sentinel,
+    assert_no_leak,
+    assert_refused,
+    dendrite,
+    snapshot,
+    tree_bytes,
+)
 
 CA_PUB = "vars/shared/openssh-ca/id_ed25519.pub/value"
 CA_KEY = "vars/shared/openssh-ca/id_ed25519/secret"

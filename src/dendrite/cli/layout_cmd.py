@@ -11,10 +11,11 @@ import typer
 from dendrite.cli.common import emit_json, note, out, repo
 from dendrite.errors import InputError
 from dendrite.layout import convert as conv
-from dendrite.layout.discovery import discover, import_root
-from dendrite.layout.lint import RULES, analyse_files, lint, sarif
+from dendrite.layout.discovery import discover
+from dendrite.layout.lint import RULES, analyse_files, lint, safe_import_root, sarif
 from dendrite.layout.namespace import hosts, namespace, parse_all
 from dendrite.layout.unified import scan
+from dendrite.repofs import RepoFS
 
 app = typer.Typer(help="import-tree discovery, the dendritic namespace, and lint.", no_args_is_help=True)
 migrate_app = typer.Typer(help="Measure and convert a nixos-unified repository.", no_args_is_help=True)
@@ -25,12 +26,18 @@ RootArg = Annotated[
 
 
 def _roots(root: Path | None) -> tuple[Path, Path]:
+    """(repository, import root); a symlinked or FIFO flake.nix, or an import root outside, is refused."""
     base = (root or repo().root).resolve()
     if not base.is_dir():
         raise InputError(f"{base} is not a directory")
-    if (base / "flake.nix").exists():
-        return base, import_root(base)
-    return base, base
+    if RepoFS(base).kind("flake.nix") is None:
+        return base, base
+    return base, safe_import_root(base)
+
+
+def _note_skipped(messages: list[str]) -> None:
+    for m in messages:
+        note(f"skipped: {m}")
 
 
 @app.command("files")
@@ -57,8 +64,9 @@ def modules_cmd(
     """Every flake.modules.<class>.<name> and the files that define it."""
     _, import_dir = _roots(root)
     found: dict[str, dict[str, list[str]]] = {}
-    for _, facts in analyse_files(list(discover(import_dir).files), import_dir):  # every core
-        if facts is None:
+    for findings, facts in analyse_files(list(discover(import_dir).files), import_dir):  # every core
+        if facts is None:  # unreadable (a symlink, a FIFO) or unparsable: said on stderr, left out
+            _note_skipped([str(f) for f in findings if f.rule == "D001"])
             continue
         for c, n, line in facts.definitions:
             if cls is None or c == cls:
@@ -76,7 +84,9 @@ def modules_cmd(
 def hosts_cmd(root: RootArg = None, json_: JsonOpt = False) -> None:
     """Which host composes which modules."""
     _, import_dir = _roots(root)
-    files = parse_all(discover(import_dir).files)
+    skipped: list[str] = []
+    files = parse_all(discover(import_dir).files, import_dir, skipped)
+    _note_skipped(skipped)
     found = hosts(files, namespace(files))
     if json_:
         emit_json([asdict(h) for h in found])

@@ -1,19 +1,26 @@
-"""Creating and deleting machines with clan's semantics: inventory.json, machines/<name>/, keys, vars."""
+"""Creating and deleting machines with clan's semantics: inventory.json, machines/<name>/, keys, vars.
+
+Why the order of the steps: the repository may be hostile (a symlinked `machines/`, `vars/per-machine`
+or `vars/per-machine/<name>`). Every path a command will touch is checked first, before the secrets
+store or any file changes, so a refusal leaves the repository byte-identical; the writes and deletes
+then go through RepoFS, which refuses a link on the way even if one appears meanwhile. inventory.json
+is read, changed and written under the repository lock, so two commands never lose each other's entry.
+"""
 
 from __future__ import annotations
 
 import json
-import shutil
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from dendrite import names
-from dendrite.errors import InputError
-from dendrite.fsutil import atomic_write, repo_lock
+from dendrite.errors import InputError, UnsafePathError
+from dendrite.fsutil import repo_lock
 from dendrite.inventory.model import CLASSES, machine_from_plain
 from dendrite.inventory.sources import INVENTORY_JSON, load, read_inventory_json
-from dendrite.repofs import RepoFS
+from dendrite.repofs import FILE_MODE, RepoFS
 from dendrite.secrets.store import SecretsStore
 
 CONFIGURATION_NIX = """# {name}: a clan machine ({cls}). clan imports this file automatically.
@@ -22,10 +29,28 @@ CONFIGURATION_NIX = """# {name}: a clan machine ({cls}). clan imports this file 
 }}
 """
 
+_KINDS = {"file": "file", "dir": "directory", "link": "symbolic link", "other": "special file"}
+
 
 def write_inventory_json(root: Path, data: dict[str, Any]) -> None:
-    """clan's style: indent 2, key order kept, a trailing newline; written atomically."""
-    atomic_write(root / INVENTORY_JSON, (json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode())
+    """clan's style: indent 2, key order kept, a trailing newline; written atomically, mode 0644."""
+    text = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+    RepoFS(root).write_bytes(INVENTORY_JSON, text.encode(), FILE_MODE)
+
+
+def _check_paths(fs: RepoFS, wanted: Iterable[tuple[str, tuple[str | None, ...]]]) -> None:
+    """Refuse before anything changes: each path absent or of an allowed kind, with no link on the way."""
+    for rel, allowed in wanted:
+        try:
+            kind = fs.kind(rel)  # opens every directory above with O_NOFOLLOW: a link there is refused
+        except UnsafePathError as exc:
+            raise UnsafePathError(f"{exc.message}; nothing was changed", hint=exc.hint) from None
+        if kind not in allowed:
+            want = " or ".join(_KINDS[k] for k in allowed if k is not None) or "nothing"
+            raise UnsafePathError(
+                f"{rel} in {fs.root} is a {_KINDS[kind or 'other']} where a {want} belongs; nothing was changed",
+                hint="dendrite does not follow symbolic links inside a repository; remove or replace it",
+            )
 
 
 @dataclass(frozen=True)
@@ -35,27 +60,49 @@ class Created:
     files: tuple[str, ...]
 
 
-def create_machine(
-    root: Path, name: str, machine_class: str, tags: list[str], target_host: str | None, store: SecretsStore
-) -> Created:
+def _new_entry(name: str, machine_class: str, tags: list[str], target_host: str | None) -> dict[str, Any]:
     names.machine_name(name)
     if machine_class not in CLASSES:
         raise InputError(f"machine class {machine_class!r} is not known", hint="use nixos or darwin")
-    loaded = load(root)
-    if name in loaded.merged.value.get("machines", {}):
-        where = ", ".join(str(x) for x in loaded.merged.where(("machines", name)))
-        raise InputError(f"machine '{name}' already exists ({where})")
     entry: dict[str, Any] = {"name": name, "machineClass": machine_class, "tags": list(dict.fromkeys(tags))}
     if target_host:
         entry["deploy"] = {"targetHost": target_host}
     machine_from_plain(name, entry)  # validate before anything is written
-    data = read_inventory_json(root) or {}
-    data.setdefault("machines", {})[name] = entry
-    mdir = root / "machines" / name
+    return entry
+
+
+def _refuse_existing(root: Path, name: str) -> None:
+    loaded = load(root)
+    if name in loaded.merged.value.get("machines", {}):
+        where = ", ".join(str(x) for x in loaded.merged.where(("machines", name)))
+        raise InputError(f"machine '{name}' already exists ({where})")
+
+
+def create_machine(
+    root: Path, name: str, machine_class: str, tags: list[str], target_host: str | None, store: SecretsStore
+) -> Created:
+    entry = _new_entry(name, machine_class, tags, target_host)
+    _refuse_existing(root, name)
+    fs = RepoFS(root)
+    _check_paths(
+        fs,
+        [
+            (INVENTORY_JSON, (None, "file")),
+            (f"machines/{name}/configuration.nix", (None, "file")),
+            (f"sops/machines/{name}", (None, "dir")),
+            (f"sops/secrets/{name}-age.key", (None, "dir")),
+        ],
+    )
     key, _ = store.add_machine(name, None)  # the admin is needed: fail before the inventory is touched
-    mdir.mkdir(parents=True, exist_ok=True)
-    (mdir / "configuration.nix").write_text(CONFIGURATION_NIX.format(name=name, cls=machine_class))
     with repo_lock(root):
+        # read under the lock: a concurrent create's entry is in what we write back
+        data = read_inventory_json(root) or {}
+        if name in data.get("machines", {}):
+            raise InputError(f"machine '{name}' was added to {INVENTORY_JSON} meanwhile")
+        data.setdefault("machines", {})[name] = entry
+        fs.write_text(
+            f"machines/{name}/configuration.nix", CONFIGURATION_NIX.format(name=name, cls=machine_class)
+        )
         write_inventory_json(root, data)
     return Created(
         name,
@@ -76,14 +123,10 @@ class Deleted:
     rekeyed: int
 
 
-def delete_machine(root: Path, name: str, store: SecretsStore) -> Deleted:
-    """Remove the machine everywhere clan does; Nix-defined entries are left to the user, with a message."""
-    names.machine_name(name)
+def _refuse_unknown_or_nix(root: Path, name: str) -> None:
     loaded = load(root)
-    data = read_inventory_json(root) or {}
-    in_json = name in data.get("machines", {})
     known = name in loaded.merged.value.get("machines", {})
-    if not known and not (root / "sops" / "machines" / name).exists():
+    if not known and not RepoFS(root).is_dir(f"sops/machines/{name}"):
         raise InputError(f"machine '{name}' is not in the inventory", hint="see 'dendrite machines list'")
     nix_places = [str(x) for x in loaded.merged.where(("machines", name)) if x.file.endswith(".nix")]
     if nix_places:
@@ -91,30 +134,50 @@ def delete_machine(root: Path, name: str, store: SecretsStore) -> Deleted:
             f"machine '{name}' is defined in Nix ({', '.join(nix_places)}); remove it there first",
             hint="dendrite only edits inventory.json, as clan does",
         )
+
+
+def _remove_files(fs: RepoFS, name: str) -> list[str]:
+    """machines/<name> and vars/per-machine/<name>, then the parents they leave empty (as clan does)."""
+    removed = []
+    for rel in (f"machines/{name}", f"vars/per-machine/{name}"):
+        if fs.exists(rel):
+            fs.remove_tree(rel)  # never crosses a link, even one planted after the checks
+            removed.append(rel)
+    fs.remove_empty_dirs("vars/per-machine", ".")
+    fs.remove_empty_dirs("machines", ".")
+    return removed
+
+
+def delete_machine(root: Path, name: str, store: SecretsStore) -> Deleted:
+    """Remove the machine everywhere clan does; Nix-defined entries are left to the user, with a message."""
+    names.machine_name(name)
+    _refuse_unknown_or_nix(root, name)
+    fs = RepoFS(root)
+    has_key = fs.is_dir(f"sops/machines/{name}")
+    own_secrets = [s for s in store.secrets() if s.startswith(f"{name}-")]
+    _check_paths(
+        fs,
+        [
+            (INVENTORY_JSON, (None, "file")),
+            (f"machines/{name}", (None, "dir")),
+            (f"vars/per-machine/{name}", (None, "dir")),
+            (f"sops/machines/{name}", (None, "dir")),
+            *((f"sops/secrets/{s}", ("dir",)) for s in own_secrets),
+        ],
+    )
     removed: list[str] = []
     rekeyed = 0
-    if (root / "sops" / "machines" / name).exists():
+    if has_key:
         rekeyed = store.remove_machine(name)
         removed.append(f"sops/machines/{name}")
-        RepoFS(root).remove_empty_dirs(root / "sops" / "machines", root)
-    for secret in store.secrets():
-        if secret.startswith(f"{name}-"):
-            store.remove(secret)
-            removed.append(f"sops/secrets/{secret}")
+        fs.remove_empty_dirs("sops/machines", ".")
+    for secret in own_secrets:
+        store.remove(secret)
+        removed.append(f"sops/secrets/{secret}")
     with repo_lock(root):
-        for rel in (f"machines/{name}", f"vars/per-machine/{name}"):
-            if (root / rel).exists():
-                shutil.rmtree(root / rel)
-                removed.append(rel)
-        parent = root / "vars" / "per-machine"
-        if parent.is_dir() and not any(parent.iterdir()):
-            parent.rmdir()
-            if not any((root / "vars").iterdir()):
-                (root / "vars").rmdir()
-        machines_dir = root / "machines"
-        if machines_dir.is_dir() and not any(machines_dir.iterdir()):
-            machines_dir.rmdir()
-        if in_json:
+        removed += _remove_files(fs, name)
+        data = read_inventory_json(root) or {}  # read under the lock: keep what others wrote meanwhile
+        if name in data.get("machines", {}):
             del data["machines"][name]
             write_inventory_json(root, data)
             removed.append(f"{INVENTORY_JSON}: machines.{name}")

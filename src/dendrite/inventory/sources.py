@@ -18,9 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dendrite import boundedjson
-from dendrite.errors import InputError
-from dendrite.fsutil import read_regular_file
+from dendrite import boundedjson, names
+from dendrite.errors import DendriteError, InputError
 from dendrite.inventory.merge import Definition, Location, Merged, merge
 from dendrite.layout.discovery import Discovery, discover, import_root
 from dendrite.nix import eval_flake_json
@@ -28,6 +27,7 @@ from dendrite.nixlang import NotLiteral, evaluate, parse_bytes
 from dendrite.nixlang.query import bindings, flat_bindings, module_body
 from dendrite.nixlang.source import MAX_FILE_BYTES
 from dendrite.nixlang.syntax import Node
+from dendrite.repofs import RepoFS
 
 INVENTORY_JSON = "inventory.json"
 
@@ -52,18 +52,20 @@ class Loaded:
 MAX_INVENTORY_BYTES = 16 * 1024 * 1024  # thousands of machines fit in a few MB
 
 
-def _read_text(path: Path) -> str:
-    try:
-        return read_regular_file(path, limit=MAX_INVENTORY_BYTES).decode("utf-8", errors="replace")
-    except OSError as exc:
-        raise InputError(f"cannot read {path}: {exc.strerror}") from None
+def read_inventory_text(root: Path) -> str | None:
+    """inventory.json's text, or None when there is none.
 
-
-def read_inventory_json(root: Path) -> dict[str, Any] | None:
-    path = root / INVENTORY_JSON
-    if not path.exists():
+    Read through RepoFS: a symlink (to a file outside), a FIFO (which would block every command) or
+    a huge file where inventory.json belongs is refused, never followed or waited on.
+    """
+    fs = RepoFS(root)
+    if fs.kind(INVENTORY_JSON) is None:
         return None
-    text = _read_text(path)
+    return fs.read_bytes(INVENTORY_JSON, limit=MAX_INVENTORY_BYTES).decode("utf-8", errors="replace")
+
+
+def parse_inventory_json(root: Path, text: str) -> dict[str, Any]:
+    path = root / INVENTORY_JSON
     try:
         data = boundedjson.loads(text, str(path))
     except json.JSONDecodeError as exc:
@@ -76,12 +78,16 @@ def read_inventory_json(root: Path) -> dict[str, Any] | None:
     return data
 
 
+def read_inventory_json(root: Path) -> dict[str, Any] | None:
+    text = read_inventory_text(root)
+    return None if text is None else parse_inventory_json(root, text)
+
+
 _JSON_KEY = re.compile(r'^[ \t]*("(?:[^"\\\n]|\\.)*")[ \t]*:', re.MULTILINE)
 
 
-def _json_locations(path: Path, data: dict[str, Any]) -> dict[tuple[str, ...], Location]:
+def _json_locations(path: Path, text: str, data: dict[str, Any]) -> dict[tuple[str, ...], Location]:
     """Lines of `machines.<m>` and `instances.<i>` keys in inventory.json: the first after the section key."""
-    text = _read_text(path)
     wanted: dict[str, list[tuple[str, str]]] = {}
     for section in ("machines", "instances", "meta", "tags"):
         wanted.setdefault(json.dumps(section, ensure_ascii=False), []).append(("", section))
@@ -108,24 +114,48 @@ def _json_locations(path: Path, data: dict[str, Any]) -> dict[tuple[str, ...], L
 
 
 def json_definition(root: Path) -> Definition | None:
-    data = read_inventory_json(root)
-    if data is None:
+    text = read_inventory_text(root)  # read once: the locations come from the same bytes
+    if text is None:
         return None
+    data = parse_inventory_json(root, text)
     path = root / INVENTORY_JSON
-    return Definition(data, Location(str(path)), locate=lambda: _json_locations(path, data))
+    return Definition(data, Location(str(path)), locate=lambda: _json_locations(path, text, data))
 
 
-def machines_dir_definition(root: Path) -> Definition | None:
+def machine_dirs(root: Path, notes: list[Note] | None = None) -> list[str]:
+    """The machines `machines/<name>/` registers: real directories with valid machine names.
+
+    A symlink there is not followed (it is noted and left out); a name clan would reject is refused,
+    since a machine's name becomes a path under machines/, vars/ and sops/.
+    """
     base = root / "machines"
-    if not base.is_dir():
-        return None
-    names = sorted(p.name for p in base.iterdir() if p.is_dir() and not p.name.startswith("."))
-    if not names:
+    found = []
+    for e in RepoFS(root).entries("machines"):
+        if e.name.startswith("."):
+            continue
+        if e.kind == "link" and notes is not None:
+            notes.append(
+                Note(
+                    "warning",
+                    f"{base / e.name} is a symbolic link; dendrite does not follow it, so it is not a machine",
+                    Location(str(base / e.name)),
+                    "make it a real directory, or remove it",
+                )
+            )
+        if e.kind == "dir":
+            found.append(names.check("machine", e.name, str(base)))
+    return found
+
+
+def machines_dir_definition(root: Path, notes: list[Note] | None = None) -> Definition | None:
+    base = root / "machines"
+    found = machine_dirs(root, notes)
+    if not found:
         return None
     return Definition(
-        {"machines": {n: {} for n in names}},
+        {"machines": {n: {} for n in found}},
         Location(str(base)),
-        {("machines", n): Location(str(base / n) + "/") for n in names},
+        {("machines", n): Location(str(base / n) + "/") for n in found},
     )
 
 
@@ -168,19 +198,31 @@ def _strip_markers(value: Any, path: tuple[str, ...], found: list[tuple[tuple[st
     return value
 
 
-def _mentions_inventory(path: Path) -> bool:
+def _read_nix(fs: RepoFS, f: Path, notes: list[Note]) -> bytes | None:
+    """A Nix file's bytes, or None with a note: a symlink or FIFO is skipped, never followed or waited on."""
     try:
-        return b"inventory" in path.read_bytes()
-    except OSError:
+        return fs.read_bytes(f, limit=MAX_FILE_BYTES)
+    except DendriteError as exc:
+        notes.append(Note("warning", f"{exc.message}; its inventory is not read", Location(str(f)), exc.hint))
+    except OSError as exc:
+        notes.append(Note("warning", f"cannot read {f}: {exc.strerror}"))
+    return None
+
+
+def _mentions_inventory(fs: RepoFS, path: Path) -> bool:
+    try:
+        return b"inventory" in fs.read_bytes(path, limit=MAX_FILE_BYTES)
+    except (OSError, DendriteError):
         return False
 
 
 def nix_definitions(root: Path, notes: list[Note]) -> list[Definition]:
     """Every literal piece of `clan.inventory` in the repository's Nix files."""
     defs = []
+    fs = RepoFS(root)
     files, tree = nix_sources(root)
     for f in tree.untracked:
-        if _mentions_inventory(f):
+        if _mentions_inventory(fs, f):
             notes.append(
                 Note(
                     "warning",
@@ -191,15 +233,8 @@ def nix_definitions(root: Path, notes: list[Note]) -> list[Definition]:
             )
     notes += [Note("info", n) for n in tree.notes]
     for f in files:
-        try:
-            text = read_regular_file(f, limit=MAX_FILE_BYTES)
-        except OSError as exc:
-            notes.append(Note("warning", f"cannot read {f}: {exc.strerror}"))
-            continue
-        except InputError as exc:  # not a regular file, or too big
-            notes.append(Note("warning", exc.message, hint=exc.hint))
-            continue
-        if b"inventory" not in text:
+        text = _read_nix(fs, f, notes)
+        if text is None or b"inventory" not in text:
             continue
         parsed = parse_bytes(text, str(f))
         if not parsed.ok:
@@ -290,6 +325,6 @@ def load(root: Path, *, use_nix: bool = False, attr: str = "clan.inventory") -> 
     if use_nix:
         d = nix_eval_definition(root, attr)
         return Loaded(merge([d]), notes, [str(d.origin)])
-    defs = [d for d in (json_definition(root), machines_dir_definition(root)) if d is not None]
+    defs = [d for d in (json_definition(root), machines_dir_definition(root, notes)) if d is not None]
     defs += nix_definitions(root, notes)
     return Loaded(merge(defs), notes, [str(d.origin) for d in defs])

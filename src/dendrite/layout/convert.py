@@ -8,6 +8,11 @@ are rewritten to still reach the files they meant. nixos-unified's implicit modu
 `nixos-unified-compat` module that every host imports, which also keeps `flake` available as a module
 argument for any use not rewritten. What cannot be converted safely goes under `_unconverted/` with a
 report line.
+
+Every file is read and written through RepoFS: a source that is a symlink or a FIFO is reported and
+left out (never followed, never waited on), and the output tree must lie inside the repository with no
+symbolic link on the way or at a file; every output path is checked before the first file is written,
+and each file is replaced atomically.
 """
 
 from __future__ import annotations
@@ -17,12 +22,14 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dendrite.errors import InputError
+from dendrite.errors import InputError, UnsafePathError
 from dendrite.layout.unified import Entry, Scan, scan
-from dendrite.nixlang import parse_file
+from dendrite.nixlang import parse_bytes
 from dendrite.nixlang import syntax as S
 from dendrite.nixlang.edit import Edit, apply
 from dendrite.nixlang.printer import key
+from dendrite.nixlang.source import MAX_FILE_BYTES
+from dendrite.repofs import FILE_MODE, RepoFS
 
 COMPAT = """# nixos-unified added these to every configuration implicitly; dendrite made them explicit.
 { inputs, config, self, ... }:
@@ -102,11 +109,17 @@ class Plan:
     files: dict[Path, str] = field(default_factory=dict)
     report: list[str] = field(default_factory=list)
     scan: Scan | None = None
+    root: Path | None = None  # the repository: every file read or written lies below it
+
+    @property
+    def fs(self) -> RepoFS:
+        return RepoFS(self.root if self.root is not None else self.out)
 
     def diff(self) -> str:
+        check_outputs(self)
         chunks: list[str] = []
         for path, text in sorted(self.files.items()):
-            old = path.read_text().splitlines(keepends=True) if path.exists() else []
+            old = _existing(self.fs, path).splitlines(keepends=True)
             chunks += difflib.unified_diff(
                 old, text.splitlines(keepends=True), str(path) if old else "/dev/null", str(path)
             )
@@ -118,9 +131,19 @@ def _rel(from_dir: Path, target: Path) -> str:
     return r if r.startswith("../") else "./" + r
 
 
-def rewrite(source_file: Path, target_file: Path) -> str:
+def _read(fs: RepoFS, path: Path) -> bytes:
+    """A source file's bytes; a symlink, FIFO or oversized file is refused (an InputError: reported)."""
+    try:
+        return fs.read_bytes(path, limit=MAX_FILE_BYTES)
+    except FileNotFoundError:
+        raise InputError(f"{path} does not exist") from None
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror}") from None
+
+
+def rewrite(source_file: Path, target_file: Path, fs: RepoFS | None = None) -> str:
     """The module expression with nixos-unified's `flake` uses and relative paths rewritten."""
-    parsed = parse_file(source_file)
+    parsed = parse_bytes(_read(fs or RepoFS(source_file.parent), source_file), str(source_file))
     if not parsed.ok:
         raise InputError(f"{parsed.diagnostics[0]}")
     result = parsed.result
@@ -166,9 +189,14 @@ def _indent(text: str, by: str) -> str:
     return "\n".join((by + line) if line.strip() else line for line in text.rstrip("\n").split("\n"))
 
 
-def wrap(entry: Entry, target: Path, name: str, extra_imports: list[str]) -> str:
-    src_file = entry.source / "default.nix" if entry.source.is_dir() else entry.source
-    body = rewrite(src_file, target)
+def _source_file(fs: RepoFS, entry: Entry) -> Path:
+    """The file an entry stands for (`<dir>/default.nix` for a directory), judged without following links."""
+    return entry.source / "default.nix" if fs.kind(entry.source) == "dir" else entry.source
+
+
+def wrap(entry: Entry, target: Path, name: str, extra_imports: list[str], fs: RepoFS | None = None) -> str:
+    fs = fs or RepoFS(entry.source.parent)
+    body = rewrite(_source_file(fs, entry), target, fs)
     header = f"# converted by dendrite from {entry.source}\n"
     if extra_imports:
         imports = " ".join(extra_imports)
@@ -198,8 +226,9 @@ def plan(root: Path, out: Path | None = None, with_flake: bool = False) -> Plan:
                 hint="choose another directory: dendrite migrate convert --out dendritic",
             )
         out = modules
-    out = (root / out).resolve() if not out.is_absolute() else out
-    p = Plan(out, scan=s)
+    out = _output_dir(root, out)
+    fs = RepoFS(root)
+    p = Plan(out, scan=s, root=root)
     p.files[out / "flake-parts" / "nixos-unified-compat.nix"] = COMPAT
     p.files[out / "flake-parts" / "meta.nix"] = META
     p.files[out / "flake-parts" / "hosts.nix"] = HOSTS
@@ -208,42 +237,46 @@ def plan(root: Path, out: Path | None = None, with_flake: bool = False) -> Plan:
             if e.kind == "module":
                 sub = {"homeManager": "home"}.get(e.cls, e.cls)
                 target = out / sub / f"{e.name}.nix"
-                p.files[target] = wrap(e, target, e.name, [])
+                p.files[target] = wrap(e, target, e.name, [], fs)
             elif e.kind.startswith("host"):
                 target = out / "hosts" / f"{e.name}.nix"
                 p.files[target] = wrap(
-                    e, target, f"hosts/{e.name}", [f"config.flake.modules.{e.cls}.nixos-unified-compat"]
+                    e, target, f"hosts/{e.name}", [f"config.flake.modules.{e.cls}.nixos-unified-compat"], fs
                 )
             elif e.kind == "home":
                 target = out / "home" / f"users-{e.name}.nix"
                 p.files[target] = wrap(
-                    e, target, f"users/{e.name}", ["config.flake.modules.homeManager.nixos-unified-compat"]
+                    e,
+                    target,
+                    f"users/{e.name}",
+                    ["config.flake.modules.homeManager.nixos-unified-compat"],
+                    fs,
                 )
             elif e.kind == "overlay":
                 target = out / "overlays" / f"{e.name}.nix"
-                src_file = e.source / "default.nix" if e.source.is_dir() else e.source
-                body = rewrite(src_file, target)
+                body = rewrite(_source_file(fs, e), target, fs)
                 p.files[target] = (
                     f"# converted by dendrite from {e.source}\n{{ self, inputs, config, ... }}:\n{{\n"
                     f"  flake.overlays.{key(e.name)} = (\n{_indent(body, '    ')}\n  ) {{\n"
                     "    flake = { inherit self inputs config; };\n  };\n}\n"
                 )
             else:
+                kind = fs.kind(e.source)
                 if (
                     e.source.name in ("nixos-flake.nix",)
                     or not e.source.name.endswith(".nix")
-                    or e.source.is_dir()
+                    or kind == "dir"
                 ):
                     target = out / "_unconverted" / e.source.name
-                    if e.source.is_file():
-                        p.files[target] = e.source.read_text()
+                    if kind != "dir":
+                        p.files[target] = _read(fs, e.source).decode(errors="replace")
                     p.report.append(
                         f"{e.source}: kept under {target} (the autowire import or not a single file: "
                         "review by hand)"
                     )
                     continue
                 target = out / "flake-parts" / e.source.name
-                p.files[target] = rewrite(e.source, target)
+                p.files[target] = rewrite(e.source, target, fs)
         except InputError as exc:
             p.report.append(f"{e.source}: not converted ({exc.message}); left in place")
     if with_flake:
@@ -269,12 +302,58 @@ def plan(root: Path, out: Path | None = None, with_flake: bool = False) -> Plan:
     return p
 
 
+def _output_dir(root: Path, out: Path) -> Path:
+    """The output directory, inside the repository, spelled without following any link.
+
+    Why not resolve(): a symlinked `--out` would resolve to wherever it points; the link itself must be
+    seen (and refused) when the files are written.
+    """
+    full = Path(os.path.normpath(root / out))
+    if not full.is_relative_to(root):
+        raise UnsafePathError(
+            f"the output directory {out} is not a directory inside the repository {root}",
+            hint="choose a new directory inside the repository: dendrite migrate convert --out dendritic",
+        )
+    return full
+
+
+def _existing(fs: RepoFS, path: Path) -> str:
+    """An output file's current text ('' when it does not exist yet)."""
+    if fs.kind(path) is None:
+        return ""
+    return fs.read_bytes(path).decode(errors="replace")
+
+
+def check_outputs(p: Plan) -> None:
+    """Refuse the whole plan, before anything is written, if any output path is unsafe.
+
+    Unsafe: outside the repository, a symbolic link (or a file) where a directory belongs on the way,
+    or anything but a regular file at the file itself. Why all first: a half-written tree would be worse
+    than none, and a link at a file would be replaced, not written through, but still means the tree is
+    not what dendrite expects.
+    """
+    fs = p.fs
+    for path in sorted(p.files):
+        try:
+            kind = fs.kind(path)
+        except UnsafePathError as exc:
+            raise UnsafePathError(f"{exc.message}; nothing was written", hint=exc.hint) from None
+        if kind not in (None, "file"):
+            what = {"dir": "directory", "link": "symbolic link"}.get(kind or "", "special file")
+            raise UnsafePathError(
+                f"{fs.rel(path)} in {fs.root} is a {what} where a converted file belongs; nothing was written",
+                hint="remove it, or choose another directory with --out",
+            )
+
+
 def write(p: Plan) -> list[Path]:
+    """Write the plan (only what changed), each file atomically with mode 0644, after checking every path."""
+    check_outputs(p)
+    fs = p.fs
     written = []
     for path, text in sorted(p.files.items()):
-        if path.exists() and path.read_text() == text:
+        if fs.kind(path) == "file" and _existing(fs, path) == text:
             continue
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
+        fs.write_bytes(path, text.encode(), FILE_MODE)
         written.append(path)
     return written

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from dendrite.repofs import FILE_MODE, RepoFS
+
 FILES = {
     "flake.nix": """{
   inputs = {
@@ -115,10 +117,9 @@ final: prev: {
 
 
 def write_unified_repo(root: Path) -> list[Path]:
-    out = []
+    """The fixture's files below `root` (made if missing), through RepoFS: atomic, 0644/0755 whatever the umask."""
+    root.mkdir(parents=True, exist_ok=True)
+    fs = RepoFS(root)
     for rel, text in FILES.items():
-        p = root / rel
-        p.parent.mkdir(parents=True, exist_ok=True)
-        p.write_text(text)
-        out.append(p)
-    return out
+        fs.write_text(rel, text, FILE_MODE)
+    return [root / rel for rel in FILES]

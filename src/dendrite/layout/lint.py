@@ -16,14 +16,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dendrite.errors import DendriteError, InputError
+from dendrite.errors import DendriteError, InputError, UnsafePathError
 from dendrite.layout.discovery import Discovery, discover, import_root
-from dendrite.layout.namespace import definitions
-from dendrite.nixlang import ParsedFile, parse_file
+from dendrite.layout.namespace import definitions, door, read_parsed
+from dendrite.nixlang import ParsedFile
 from dendrite.nixlang import syntax as S
 from dendrite.nixlang.query import flat_bindings, module_body
 from dendrite.nixlang.scope import free_variables
+from dendrite.nixlang.source import MAX_FILE_BYTES
 from dendrite.nixlang.syntax import Node
+from dendrite.repofs import RepoFS
 
 
 @dataclass(frozen=True)
@@ -212,10 +214,12 @@ class Config:
 
 def read_config(repo: Path) -> Config:
     path = repo / "dendrite.toml"
-    if not path.is_file():
+    fs = RepoFS(repo)
+    if fs.kind("dendrite.toml") is None:
         return Config()
+    text = fs.read_text("dendrite.toml")  # a symlink or FIFO there is refused, not followed or waited on
     try:
-        raw = tomllib.loads(path.read_text()).get("lint", {})
+        raw = tomllib.loads(text).get("lint", {})
     except tomllib.TOMLDecodeError as exc:
         raise InputError(f"{path}: {exc}") from None
     return Config(frozenset(raw.get("disable", [])), dict(raw.get("severity", {})))
@@ -248,7 +252,7 @@ class _File:
 
     def run(self) -> tuple[list[Finding], FileFacts | None]:
         try:
-            parsed = parse_file(self.path)
+            parsed = read_parsed(self.path, self.root)  # a symlink or FIFO: a D001 finding, never followed
         except DendriteError as exc:
             self.add("D001", exc.message)
             return self.findings, None
@@ -397,7 +401,7 @@ def _analyse_chunk(paths: list[Path]) -> list[tuple[list[Finding], FileFacts | N
 def analyse_files(paths: list[Path], root: Path) -> list[tuple[list[Finding], FileFacts | None]]:
     """Every file's findings and facts, on every core for large trees (one worker per chunk of files)."""
     global _ROOT
-    _ROOT = root
+    _ROOT = root.resolve()  # discovery's paths are resolved: the door must see them below the root
     cores = os.cpu_count() or 1
     if len(paths) < 200 or cores < 2 or "fork" not in mp.get_all_start_methods():
         return _analyse_chunk(paths)
@@ -413,7 +417,7 @@ def analyse_files(paths: list[Path], root: Path) -> list[tuple[list[Finding], Fi
 class Linter:
     def __init__(self, repo: Path, root: Path | None = None, use_git: bool = True) -> None:
         self.repo = repo.resolve()
-        self.root = (root or import_root(self.repo)).resolve()
+        self.root = (root or safe_import_root(self.repo)).resolve()
         self.discovery: Discovery = discover(self.root, use_git)
         self.findings: list[Finding] = []
         self.facts: list[FileFacts] = []
@@ -471,10 +475,8 @@ class Linter:
                 )
             else:
                 self.add("D012", f"flake.{name} is not a flake-parts option", path, (line, col))
-        machines_dir = self.repo / "machines"
-        for entry in machines_dir.iterdir() if machines_dir.is_dir() else []:
-            if entry.is_dir():
-                clan_hosts.setdefault(entry.name, entry)
+        for name in self.machine_dirs():
+            clan_hosts.setdefault(name, self.repo / "machines" / name)
         for name, (path, line, col) in hand_hosts.items():
             if name in clan_hosts:
                 self.add(
@@ -484,6 +486,13 @@ class Linter:
                     path,
                     (line, col),
                 )
+
+    def machine_dirs(self) -> list[str]:
+        """clan's machines/<name>/ directories; links are not followed, a linked machines/ is not read."""
+        try:
+            return [e.name for e in RepoFS(self.repo).entries("machines") if e.kind == "dir"]
+        except DendriteError:
+            return []
 
     def repository_checks(self) -> None:
         secrets = self.repo / "secrets"
@@ -496,10 +505,7 @@ class Linter:
         for md in sorted(self.repo.rglob("*.md"))[:500]:
             if ".git" in md.parts or "node_modules" in md.parts:
                 continue
-            try:
-                lines = md.read_text(errors="replace").splitlines()
-            except OSError:
-                continue
+            lines = _read_lines(md, self.repo)
             for n, line in enumerate(lines, 1):
                 m = re.search(r"\.#flake\.(modules|meta)\b", line)
                 if m:
@@ -511,19 +517,44 @@ class Linter:
                     )
 
 
-def apply_suppressions(findings: list[Finding], config: Config) -> list[Finding]:
+def safe_import_root(repo: Path) -> Path:
+    """`import_root`, after refusing a flake.nix that is a symlink or a special file, and an import root
+    outside the repository (`import-tree ./modules` through a link to elsewhere).
+
+    Why here: `import_root` reads flake.nix by its path; a FIFO would block, a link would be followed.
+    """
+    fs = RepoFS(repo)
+    kind = fs.kind("flake.nix")
+    if kind is None:
+        return (repo / "modules").resolve()
+    if kind != "file":
+        fs.read_bytes("flake.nix")  # raises the one-sentence refusal: a link or a special file
+    found = import_root(repo)
+    if not found.is_relative_to(repo.resolve()):
+        raise UnsafePathError(
+            f"the import root {found} is outside the repository {repo}",
+            hint="dendrite does not follow symbolic links inside a repository; make it a real directory",
+        )
+    return found
+
+
+def _read_lines(path: Path, repo: Path | None) -> list[str]:
+    """A text file's lines, or none when it cannot be read safely (a symlink, a FIFO, a directory)."""
+    try:
+        data = door(path, repo).read_bytes(path, limit=MAX_FILE_BYTES)
+    except (DendriteError, OSError):
+        return []
+    return data.decode(errors="replace").splitlines()
+
+
+def apply_suppressions(findings: list[Finding], config: Config, repo: Path | None = None) -> list[Finding]:
     cache: dict[str, list[str]] = {}
     out = []
     for f in findings:
         if f.rule in config.disabled:
             continue
         if f.file not in cache:
-            try:
-                cache[f.file] = (
-                    Path(f.file).read_text(errors="replace").splitlines() if Path(f.file).is_file() else []
-                )
-            except OSError:
-                cache[f.file] = []
+            cache[f.file] = _read_lines(Path(f.file), repo)
         lines = cache[f.file]
         near = [lines[i] for i in (f.line - 2, f.line - 1) if 0 <= i < len(lines)]
         if any(f.rule in (m.group(1) if (m := _IGNORE.search(text)) else "") for text in near):
@@ -535,7 +566,7 @@ def apply_suppressions(findings: list[Finding], config: Config) -> list[Finding]
 
 def lint(repo: Path, root: Path | None = None, use_git: bool = True) -> list[Finding]:
     linter = Linter(repo, root, use_git)
-    return apply_suppressions(linter.run(), read_config(repo))
+    return apply_suppressions(linter.run(), read_config(repo), linter.repo)
 
 
 def sarif(findings: list[Finding]) -> dict[str, Any]:

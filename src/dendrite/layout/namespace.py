@@ -7,11 +7,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dendrite.nixlang import ParsedFile, parse_file
+from dendrite.errors import DendriteError, InputError
+from dendrite.nixlang import ParsedFile, parse_bytes
 from dendrite.nixlang import syntax as S
 from dendrite.nixlang.query import flat_bindings, module_body
+from dendrite.nixlang.source import MAX_FILE_BYTES
 from dendrite.nixlang.strings import plain_string
 from dendrite.nixlang.syntax import Node
+from dendrite.repofs import RepoFS
 
 
 @dataclass(frozen=True)
@@ -123,5 +126,37 @@ def hosts(files: list[tuple[Path, ParsedFile]], ns: dict[str, dict[str, list[Def
     return sorted(out.values(), key=lambda h: h.name)
 
 
-def parse_all(paths: Iterable[Path]) -> list[tuple[Path, ParsedFile]]:
-    return [(p, parse_file(p)) for p in paths]
+def door(path: Path, root: Path | None) -> RepoFS:
+    """The RepoFS to read `path` through: `root` when the path lies below it, else its own directory.
+
+    Either way the file itself is opened with O_NOFOLLOW and checked to be a regular file; below `root`
+    every directory on the way is as well.
+    """
+    return RepoFS(root) if root is not None and path.is_relative_to(root) else RepoFS(path.parent)
+
+
+def read_parsed(path: Path, root: Path | None = None) -> ParsedFile:
+    """A Nix file of the repository, parsed. Why not parse_file: it follows a symlink to a file outside
+    and blocks on a FIFO; here both are refused (UnsafePathError, an InputError) without waiting."""
+    try:
+        data = door(path, root).read_bytes(path, limit=MAX_FILE_BYTES)
+    except FileNotFoundError:
+        raise InputError(f"{path} does not exist") from None
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror}") from None
+    return parse_bytes(data, str(path))
+
+
+def parse_all(
+    paths: Iterable[Path], root: Path | None = None, skipped: list[str] | None = None
+) -> list[tuple[Path, ParsedFile]]:
+    """Every file parsed. A file that cannot be read safely raises, or, given `skipped`, is left out there."""
+    out = []
+    for p in paths:
+        try:
+            out.append((p, read_parsed(p, root)))
+        except DendriteError as exc:
+            if skipped is None:
+                raise
+            skipped.append(exc.message)
+    return out
