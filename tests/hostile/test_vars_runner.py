@@ -146,6 +146,16 @@ def test_a_flood_on_stderr_keeps_only_its_tail(fleet: Fleet, sentinel: Sentinel)
     assert len(res.stderr) < 100_000
 
 
+def test_the_repositorys_max_output_reaches_the_runner(fleet: Fleet, sentinel: Sentinel) -> None:
+    _declare(fleet, 'head -c 200 /dev/zero > "$out/x"')
+    with (fleet.root / "dendrite.toml").open("a") as fh:
+        fh.write("\n[vars]\nmax_output = 100\n")
+    before = tree_bytes(fleet.root)
+    res = dendrite(["vars", "generate", "cinnabar", "-g", "evil", "--no-sandbox"], fleet.env, cwd=fleet.root)
+    assert_refused(res, "output limit of 100")
+    assert tree_bytes(fleet.root) == before
+
+
 def test_the_limit_comes_from_the_environment_then_the_repository(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(runner.MAX_OUTPUT_ENV, raising=False)
     assert runner.max_output() == runner.DEFAULT_MAX_OUTPUT == 1024 * 1024

@@ -25,7 +25,7 @@ from dendrite.secrets.store import SecretsStore
 from dendrite.vars import graph as G
 from dendrite.vars.model import Generator, PromptSpec
 from dendrite.vars.recipes import RECIPES, RecipeInput
-from dendrite.vars.runner import run_generator
+from dendrite.vars.runner import config_max_output, run_generator
 from dendrite.vars.sources import default_groups, machine_generators, nix_generators, read_config
 from dendrite.vars.storage import Item, VarsStore, ensure_consistent, recover
 
@@ -117,6 +117,7 @@ class _Job:
     inputs: dict[str, dict[str, bytes]]
     prompts: dict[str, str]
     sandbox: bool
+    max_output: int | None = None  # dendrite.toml's [vars] max_output; the runner applies the environment's
 
 
 def _compute(job: _Job) -> dict[str, bytes] | tuple[str, str, str | None]:
@@ -136,7 +137,9 @@ def _outputs(job: _Job) -> dict[str, bytes]:
             raise InputError(f"generator {label} names an unknown built-in recipe '{gen.recipe}'")
         out = recipe(RecipeInput(job.machine, gen.name, job.inputs, job.prompts, gen.validation))
     else:
-        out = run_generator(job.gen, job.machine, job.inputs, job.prompts, sandbox=job.sandbox)
+        out = run_generator(
+            job.gen, job.machine, job.inputs, job.prompts, sandbox=job.sandbox, limit=job.max_output
+        )
     for p in gen.prompts:
         if p.persist and p.name not in out:
             out[p.name] = job.prompts.get(p.name, "").encode()
@@ -224,7 +227,12 @@ def _ensure_machine_keys(p: Plan, secrets: SecretsStore) -> None:
 
 
 def _compute_all(
-    p: Plan, vs: VarsStore, answers: dict[G.Key, dict[str, str]], sandbox: bool, progress: Progress
+    p: Plan,
+    vs: VarsStore,
+    answers: dict[G.Key, dict[str, str]],
+    sandbox: bool,
+    progress: Progress,
+    max_output: int | None = None,
 ) -> dict[G.Key, dict[str, bytes]]:
     """Every generator's outputs, level by level, in memory; the first failure stops the run (nothing stored)."""
     produced: dict[G.Key, dict[str, bytes]] = {}
@@ -238,7 +246,9 @@ def _compute_all(
                     f.name: vs.read(dgen, p.graph.machine_of(dep), f.name) for f in dgen.files
                 }
             gen = p.graph.nodes[key]
-            jobs.append(_Job(key, gen, p.graph.machine_of(key), inputs, answers.get(key, {}), sandbox))
+            jobs.append(
+                _Job(key, gen, p.graph.machine_of(key), inputs, answers.get(key, {}), sandbox, max_output)
+            )
         for job, result in zip(jobs, _run_level(jobs), strict=True):
             if isinstance(result, tuple):
                 _kind, message, hint = result
@@ -278,7 +288,9 @@ def generate(
         return report
     values = prompt_values or {}
     answers = collect_prompts(early, vs, values, ask, regenerate)
-    groups = default_groups(read_config(root))
+    config = read_config(root)
+    groups = default_groups(config)
+    max_output = config_max_output(config)
     needs_secrets = any(f.secret for k in early.order for f in early.graph.nodes[k].files)
     admin = secrets.admin().user if needs_secrets else ""
     _ensure_machine_keys(early, secrets)
@@ -295,7 +307,7 @@ def generate(
         answers.update(collect_prompts(unasked, vs, values, ask, regenerate))
         if any(f.secret for k in order for f in graph.nodes[k].files) and not admin:
             admin = secrets.admin().user
-        produced = _compute_all(p, vs, answers, sandbox, progress)
+        produced = _compute_all(p, vs, answers, sandbox, progress, max_output)
         items = [Item(graph.nodes[k], graph.declared_by[k], graph.machine_of(k), produced[k]) for k in order]
         prepared = _store(vs, items, admin, groups, scratch)
         for key, item, writes in zip(order, items, prepared, strict=True):
