@@ -85,8 +85,8 @@ def test_discovery_git_command_lines(monkeypatch: pytest.MonkeyPatch, tmp_path: 
     d = discover(tmp_path)
     root = str(tmp_path.resolve())
     assert [c for c, _ in spawn.calls] == [
-        ("git", "-C", root, "rev-parse", "--is-inside-work-tree"),
-        ("git", "-C", root, "ls-files", "-z", "--cached"),
+        ("git", "-c", "core.fsmonitor=false", "-C", root, "rev-parse", "--is-inside-work-tree"),
+        ("git", "-c", "core.fsmonitor=false", "-C", root, "ls-files", "-z", "--cached"),
     ]
     assert [opts.check for _, opts in spawn.calls] == [False, True]  # the listing's exit code is checked
     assert [(e.rel, e.tracked) for e in d.entries] == [("/a.nix", True), ("/b.nix", False)]

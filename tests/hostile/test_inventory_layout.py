@@ -383,3 +383,32 @@ def test_convert_under_umask_000_gives_explicit_modes(unified: Path, sentinel: S
     assert mode(out) == 0o755 and mode(out / "hosts") == 0o755
     assert mode(out / "hosts" / "cinnabar.nix") == 0o644 and mode(unified / "flake.dendritic.nix") == 0o644
     assert not [p for p in out.rglob("*.tmp")]  # atomic writes leave no temporary file
+
+
+def test_migrate_scan_and_convert_do_not_wait_on_a_fifo_or_follow_a_link(
+    unified: Path, sentinel: Sentinel
+) -> None:
+    host = unified / "configurations" / "nixos" / "hostx"
+    host.mkdir()
+    (host / "default.nix").write_text("{ flake, ... }: { imports = [ ./extra.nix ]; }\n")
+    os.mkfifo(host / "extra.nix")
+    (host / "escape.nix").symlink_to(sentinel.private_key)
+    env = clean_env(home=unified.parent / "home")
+    res = dendrite(["--repo", str(unified), "migrate", "scan"], env)  # the harness's timeout bounds it
+    assert res.returncode == 0, res.stderr.decode()
+    assert PRIVATE_MARK.encode() not in res.stdout
+    assert convert(unified).returncode == 0
+    for f in (unified / "dendritic").rglob("*"):
+        assert not f.is_file() or PRIVATE_MARK.encode() not in f.read_bytes()
+
+
+def test_git_runs_no_fsmonitor_command_from_the_repository(fleet: Fleet, tmp_path: Path) -> None:
+    marker = tmp_path / "fsmonitor-ran"
+    subprocess.run(["git", "init", "-q", str(fleet.root)], check=True)
+    subprocess.run(["git", "-C", str(fleet.root), "add", "-A"], check=True)
+    subprocess.run(
+        ["git", "-C", str(fleet.root), "config", "core.fsmonitor", f"touch {marker}; false"], check=True
+    )
+    res = dendrite(["--repo", str(fleet.root), "layout", "files"], fleet.env)
+    assert res.returncode in (0, 1), res.stderr.decode()
+    assert not marker.exists()

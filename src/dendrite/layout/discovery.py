@@ -82,6 +82,15 @@ def _git_env() -> dict[str, str]:
     return {**os.environ, "LC_ALL": "C"}
 
 
+def _git(root: Path, *args: str) -> list[str]:
+    """git in `root`, with the one setting of a repository's own config that runs a program turned off.
+
+    Why: `core.fsmonitor` in `.git/config` names a command git runs on `ls-files`; a repository handed
+    over as a directory (not a fresh clone) could carry one. Hooks do not run for these commands.
+    """
+    return ["git", "-c", "core.fsmonitor=false", "-C", str(root), *args]
+
+
 def git_index(root: Path) -> frozenset[str] | None:
     """Paths under root (relative to it) in git's index, or None when root is not in a git work tree.
 
@@ -89,7 +98,7 @@ def git_index(root: Path) -> frozenset[str] | None:
     files even when .gitignore does not exclude them (hence `--cached` alone).
     """
     top = run(
-        ["git", "-C", str(root), "rev-parse", "--is-inside-work-tree"],
+        _git(root, "rev-parse", "--is-inside-work-tree"),
         RunOpts(check=False, timeout=30, env=_git_env()),
     )
     if top.ok:
@@ -100,7 +109,7 @@ def git_index(root: Path) -> frozenset[str] | None:
     else:  # git refuses the repository (safe.directory, a broken .git): say so rather than guess
         raise command_error(top, RunOpts(check=True, what=f"git in {root}", hint="run `git status` there"))
     listed = run(
-        ["git", "-C", str(root), "ls-files", "-z", "--cached"],
+        _git(root, "ls-files", "-z", "--cached"),
         RunOpts(check=True, timeout=60, env=_git_env(), what=f"listing the files git tracks under {root}"),
     )
     return frozenset(os.fsdecode(p) for p in listed.stdout.split(b"\0") if p)

@@ -6,9 +6,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dendrite.nixlang import parse_file
+from dendrite.errors import DendriteError, UnsafePathError
+from dendrite.layout.namespace import read_parsed
 from dendrite.nixlang import syntax as S
 from dendrite.nixlang.query import formals, selects
+from dendrite.repofs import RepoFS
 
 CLASSES = {"nixos": "nixos", "darwin": "darwin", "home": "homeManager"}
 IMPLICIT = [
@@ -52,45 +54,72 @@ class Scan:
         return bool(self.entries)
 
 
-def autowired(d: Path) -> list[tuple[str, Path]]:
-    """forAllNixFiles: top-level *.nix files (name without .nix) and directories with default.nix."""
-    if not d.is_dir():
-        return []
+def autowired(d: Path, fs: RepoFS | None = None) -> list[tuple[str, Path]]:
+    """forAllNixFiles: top-level *.nix files (name without .nix) and directories with default.nix.
+
+    Listed without following links (a symlinked entry is not autowired material dendrite will read).
+    """
+    fs = fs or RepoFS(d.parent)
     out = []
-    for p in sorted(d.iterdir(), key=lambda p: p.name.encode()):
-        if p.is_file() and p.name.endswith(".nix"):
-            out.append((p.name[:-4], p))
-        elif p.is_dir() and (p / "default.nix").exists():
-            out.append((p.name, p))
+    for e in sorted(fs.entries(d), key=lambda e: e.name.encode()):
+        p = d / e.name
+        if e.kind == "file" and e.name.endswith(".nix"):
+            out.append((e.name[:-4], p))
+        elif e.kind == "dir" and fs.kind(p / "default.nix") is not None:
+            out.append((e.name, p))
     return out
+
+
+def _nix_files_below(fs: RepoFS, source: Path) -> list[Path]:
+    """Every regular .nix file at or below `source`, no link followed (rglob would follow them)."""
+    if fs.kind(source) != "dir":
+        return [source]
+    out: list[Path] = []
+    todo = [source]
+    while todo:
+        d = todo.pop()
+        for e in fs.entries(d):
+            if e.kind == "dir":
+                todo.append(d / e.name)
+            elif e.kind == "file" and e.name.endswith(".nix"):
+                out.append(d / e.name)
+    return sorted(out)
 
 
 def scan(root: Path) -> Scan:
     root = root.resolve()
     s = Scan(root)
+    try:
+        _collect(root, s)
+    except UnsafePathError as exc:
+        raise UnsafePathError(f"cannot scan {root}: {exc.message}", hint=exc.hint) from None
+    return s
+
+
+def _collect(root: Path, s: Scan) -> None:
+    fs = RepoFS(root)
     for sub, kind in (
         ("configurations/nixos", "host-nixos"),
         ("configurations/darwin", "host-darwin"),
         ("configurations/home", "home"),
     ):
-        for name, p in autowired(root / sub):
+        for name, p in autowired(root / sub, fs):
             s.entries.append(Entry(kind, name, p, "homeManager" if kind == "home" else kind[5:]))
     for sub, cls in CLASSES.items():
-        for name, p in autowired(root / "modules" / sub):
+        for name, p in autowired(root / "modules" / sub, fs):
             s.entries.append(Entry("module", name, p, cls))
-    for name, p in autowired(root / "overlays"):
+    for name, p in autowired(root / "overlays", fs):
         s.entries.append(Entry("overlay", name, p))
     for sub in ("modules/flake-parts", "modules/flake", "nix/modules/flake-parts", "nix/modules/flake"):
         d = root / sub
-        for p in sorted(d.iterdir()) if d.is_dir() else []:
-            s.entries.append(Entry("flake-parts", p.stem, p))
+        for ent in fs.entries(d):
+            s.entries.append(Entry("flake-parts", Path(ent.name).stem, d / ent.name))
     if not s.entries:
-        return s
+        return
     s.implicit = list(IMPLICIT)
     for e in s.entries:
-        files = sorted(e.source.rglob("*.nix")) if e.source.is_dir() else [e.source]
-        for f in files:
-            s.uses += flake_uses(f)
+        for f in _nix_files_below(fs, e.source):
+            s.uses += flake_uses(f, root)
         target, name = target_of(e)
         s.mapping.append((str(e.source.relative_to(root)), target, name))
         if e.kind.startswith("host"):
@@ -98,7 +127,6 @@ def scan(root: Path) -> Scan:
                 f'host {e.name}: becomes flake.modules.{e.cls}."hosts/{e.name}"; it imports '
                 "nixos-unified-compat to keep what nixos-unified added implicitly"
             )
-    return s
 
 
 def target_of(e: Entry) -> tuple[str, str]:
@@ -115,10 +143,10 @@ def target_of(e: Entry) -> tuple[str, str]:
     return f"flake-parts/{e.source.name}", "(a flake-parts module, kept)"
 
 
-def flake_uses(f: Path) -> list[FlakeUse]:
+def flake_uses(f: Path, repo: Path | None = None) -> list[FlakeUse]:
     try:
-        parsed = parse_file(f)
-    except Exception:
+        parsed = read_parsed(f, repo)  # a symlink or a FIFO is refused, never followed or waited on
+    except DendriteError:
         return []
     if not parsed.ok:
         return []
