@@ -118,8 +118,18 @@ def test_oversized_output_that_survives_the_limit_is_refused(
 
 @pytest.mark.parametrize("sandbox", MODES)
 def test_declared_file_name_that_climbs_out(fleet: Fleet, sentinel: Sentinel, sandbox: bool) -> None:
+    # refused where dendrite.toml is loaded (dendrite.names), before any script runs; the runner's own
+    # check stays as a second line (test_the_runner_refuses_a_climbing_name_itself)
     script = f'cp {sentinel.private_key} "$out/../x" 2>/dev/null || true'
-    _attack(fleet, sentinel, script, sandbox, "'../x'", files='files."../x" = { secret = false }')
+    _declare(fleet, script, 'files."../x" = { secret = false }')
+    env, needles = _admin_env(fleet)
+    before = tree_bytes(fleet.root)
+    args = ["vars", "generate", "cinnabar", "-g", "evil", *([] if sandbox else ["--no-sandbox"])]
+    res = dendrite(args, env, cwd=fleet.root)
+    assert_refused(res, "'../x'", "dendrite.toml: generators.evil.files")
+    assert tree_bytes(fleet.root) == before
+    sentinel.assert_unchanged()
+    assert_no_leak(fleet.root, [*needles, PRIVATE_MARK], res.stdout, res.stderr)
 
 
 @pytest.mark.parametrize("sandbox", MODES)
@@ -297,3 +307,9 @@ def test_sigkill_at_random_moments_leaves_no_plaintext(fleet: Fleet, tmp_path: P
     needles = [dep_mark, prompt_mark]
     assert not _files_containing([Path("/tmp"), Path("/dev/shm")], needles, {values})
     assert_no_leak(fleet.root, needles, res.stdout, res.stderr)
+
+
+def test_the_runner_refuses_a_climbing_name_itself(tmp_path: Path) -> None:
+    gen = Generator("evil", (FileSpec("../x", secret=False),), script='echo hi > "$out/x"')
+    with pytest.raises(InputError, match=r"\.\./x"):
+        runner.run_generator(gen, "cinnabar", {}, {}, sandbox=False)
