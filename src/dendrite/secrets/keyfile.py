@@ -57,6 +57,6 @@ def show(root: Path, env: Mapping[str, str] | None = None) -> list[ShownKey]:
     layout = Layout(root)
     owners: dict[str, str] = {}
     for user in layout.names("users"):
-        for k in read_keys(layout.user(user) / "key.json"):
+        for k in read_keys(layout.user(user) / "key.json", layout.fs):
             owners[k.publickey] = user
     return [ShownKey(i.public, owners.get(i.public), "age", i.source) for i in discover_identities(env).items]

@@ -8,9 +8,11 @@ from pathlib import Path
 
 import pyrage
 
-from dendrite.errors import InputError, StoreError
-from dendrite.fsutil import atomic_write
+from dendrite.errors import InputError, StoreError, UnsafePathError
+from dendrite.repofs import FILE_MODE, RepoFS
 from dendrite.sops.age import parse_recipient
+
+KEY_FILE_LIMIT = 1024 * 1024  # a key.json holds a few public keys; more is not one of ours
 
 
 @dataclass(frozen=True, order=True)
@@ -22,16 +24,36 @@ class SopsKey:
         return {"publickey": self.publickey, "type": self.type}
 
 
-def read_keys(path: Path) -> list[SopsKey]:
-    """The keys in a key.json: a JSON array, or the legacy single object clan still reads."""
+def read_keys(path: Path, fs: RepoFS | None = None) -> list[SopsKey]:
+    """The keys in a key.json: a JSON array, or the legacy single object clan still reads.
+
+    Read through the repository door (`fs`, the store's RepoFS): a key.json planted as a symlink to a
+    file elsewhere, a FIFO or a huge file is refused rather than followed, blocked on or loaded.
+    Without `fs` only the last component is guarded (for callers outside a repository).
+    """
+    door = fs if fs is not None else RepoFS(path.parent)
     try:
-        raw = json.loads(path.read_text())
+        data = door.read_bytes(path if fs is not None else path.name, limit=KEY_FILE_LIMIT)
     except FileNotFoundError:
         raise StoreError(
             f"{path} is missing", hint="add the key with 'dendrite secrets users/machines add'"
         ) from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except UnsafePathError as exc:
+        raise StoreError(exc.message, hint=exc.hint) from None
+    except OSError as exc:
+        raise StoreError(f"cannot read {path}: {exc.strerror}") from None
+    try:
+        raw = json.loads(data)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise StoreError(f"{path} is not valid JSON ({exc})", hint="fix or re-create the key file") from None
+    except RecursionError:
+        raise StoreError(
+            f"{path} is nested too deeply to be a key file", hint="re-create the key file"
+        ) from None
+    return _parse_keys(path, raw)
+
+
+def _parse_keys(path: Path, raw: object) -> list[SopsKey]:
     items = raw if isinstance(raw, list) else [raw]
     keys = []
     for i, item in enumerate(items):
@@ -51,10 +73,26 @@ def read_keys(path: Path) -> list[SopsKey]:
     return keys
 
 
-def write_keys(path: Path, keys: list[SopsKey]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    body = json.dumps([k.as_json() for k in sorted(set(keys))], indent=2)
-    atomic_write(path, body.encode() + b"\n")
+def keys_json(keys: list[SopsKey]) -> bytes:
+    return json.dumps([k.as_json() for k in sorted(set(keys))], indent=2).encode() + b"\n"
+
+
+def write_keys(path: Path, keys: list[SopsKey], fs: RepoFS | None = None) -> None:
+    door = fs if fs is not None else RepoFS(path.parent)
+    door.write_bytes(path if fs is not None else path.name, keys_json(keys), FILE_MODE)
+
+
+def check_usable(key: SopsKey, where: str) -> None:
+    """Refuse a recipient dendrite could not encrypt to, before anything is changed."""
+    if key.type != "age":
+        raise StoreError(
+            f"{where}: {key.publickey} is a {key.type} key, which dendrite cannot encrypt to",
+            hint="replace it with an age key",
+        )
+    try:
+        parse_recipient(key.publickey)
+    except InputError as exc:
+        raise StoreError(f"{where}: {exc.message}", hint="fix or replace the key in its key.json") from None
 
 
 def key_from_input(text: str) -> SopsKey:
