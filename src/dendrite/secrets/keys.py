@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -108,15 +110,40 @@ def key_from_input(text: str) -> SopsKey:
         return SopsKey("age", t)
     p = Path(t).expanduser()
     if t and p.is_file():
-        lines = [ln.strip() for ln in p.read_text(errors="replace").splitlines()]
-        for ln in lines:
-            if ln.startswith("AGE-SECRET-KEY-1"):
-                return key_from_input(ln)
-        for ln in lines:
-            if ln.startswith(("age1", "ssh-ed25519 ", "ssh-rsa ")):
-                return key_from_input(ln)
-        raise InputError(f"{p} holds no age key", hint="give an age public key (age1...) or a key file")
+        return key_from_text(read_user_file(p), str(p))
     raise InputError(
         f"{t[:60]!r} is not an age key",
         hint="give an age public key (age1...), an AGE-SECRET-KEY-1..., or a file containing one",
     )
+
+
+def key_from_text(text: str, source: str) -> SopsKey:
+    """The public key of the first private key in `text`, else its first public key (a key file's text)."""
+    lines = [ln.strip() for ln in text.splitlines()]
+    for ln in lines:
+        if ln.startswith("AGE-SECRET-KEY-1"):
+            return key_from_input(ln)
+    for ln in lines:
+        if ln.startswith(("age1", "ssh-ed25519 ", "ssh-rsa ")):
+            return key_from_input(ln)
+    raise InputError(f"{source} holds no age key", hint="give an age public key (age1...) or a key file")
+
+
+def read_user_file(path: Path, limit: int = KEY_FILE_LIMIT) -> str:
+    """A small text file the user named, opened without blocking (a FIFO or device is refused)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror}") from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_size > limit:
+            raise InputError(f"{path} is not a key file (not a regular file, or over {limit} bytes)")
+        return os.read(fd, limit + 1).decode(errors="replace")
+    finally:
+        os.close(fd)
+
+
+def is_private_key(text: str) -> bool:
+    """Whether a command-line argument holds an age private key (which `ps` would show to everyone)."""
+    return "AGE-SECRET-KEY-" in text.upper()

@@ -68,8 +68,19 @@ class Resolver:
         self._keys: dict[Path, tuple[list[SopsKey], str | None]] = {}
         self._groups: dict[str, Collected] = {}
 
-    def listing(self, directory: Path) -> dict[str, str]:
-        """name -> 'link' (or the entry's kind) in a member directory, with planned changes applied."""
+    def listing(self, directory: Path, out_problems: list[LinkProblem] | None = None) -> dict[str, str]:
+        """name -> 'link' (or the entry's kind) in a member directory, with planned changes applied.
+
+        A symlink or file where the directory of member links belongs is a problem, never listed through.
+        """
+        kind = self.fs.kind(directory)
+        if kind not in (None, "dir"):
+            if out_problems is not None:
+                what = "a symbolic link" if kind == "link" else f"a {kind}"
+                out_problems.append(
+                    LinkProblem(directory, f"is {what} where a directory of member links belongs")
+                )
+            return {}
         out = {e.name: e.kind for e in self.fs.entries(directory)}
         for link, target in self.overlay.links.items():
             if link.parent == directory:
@@ -131,7 +142,7 @@ class Resolver:
     def _members(self, directory: Path, out: Collected, kinds: tuple[str, ...]) -> None:
         for kind in kinds:
             base = directory / kind
-            for name, entry_kind in self.listing(base).items():
+            for name, entry_kind in self.listing(base, out.problems).items():
                 link = base / name
                 problem = self.check_link(link, kind, entry_kind)
                 if problem is not None:
@@ -154,7 +165,7 @@ class Resolver:
         out = Collected()
         self._members(ref.path, out, ("users", "machines"))
         base = ref.path / "groups"
-        for name, entry_kind in self.listing(base).items():
+        for name, entry_kind in self.listing(base, out.problems).items():
             link = base / name
             problem = self.check_link(link, "groups", entry_kind)
             if problem is not None:
