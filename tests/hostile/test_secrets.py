@@ -394,15 +394,14 @@ def test_key_generate_new_refuses_a_symlinked_key_file(fleet: Fleet, sentinel: S
 # ------------------------------------------------------------------------------------------------ interruption
 
 
-def _many_secrets(fleet: Fleet, n: int) -> SecretsStore:
+def _many_secrets(fleet: Fleet, n: int, mark: str) -> SecretsStore:
     store = store_of(fleet)
     for i in range(n):
-        store.set(f"bulk-{i:03d}", f"PLAINTEXT-MARK-{i:03d}".encode(), groups=["admins"])
+        store.set(f"bulk-{i:03d}", f"{mark}{i:03d}".encode(), groups=["admins"])
     return store
 
 
-def _no_plaintext(roots: list[Path]) -> None:
-    mark = b"PLAINTEXT-MARK-"
+def _no_plaintext(roots: list[Path], mark: bytes) -> None:
     for root in roots:
         for dirpath, _dirs, files in os.walk(root, followlinks=False):
             for f in files:
@@ -416,34 +415,64 @@ def _no_plaintext(roots: list[Path]) -> None:
                 assert mark not in data, f"plaintext left in {p}"
 
 
-def test_sigkill_during_groups_add_user_leaves_old_or_new(fleet: Fleet, tmp_path: Path) -> None:
-    store = _many_secrets(fleet, 220)
+def _survivors(root: Path) -> list[int]:
+    """Processes still working on `root` (a re-key worker that outlived its killed parent)."""
+    out = []
+    for pid in os.listdir("/proc"):
+        try:
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if pid.isdigit() and str(root).encode() in cmd and b"dendrite" in cmd:
+            out.append(int(pid))
+    return out
+
+
+def _no_survivors(root: Path) -> None:
+    deadline = time.monotonic() + 5
+    while _survivors(root) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    left = _survivors(root)
+    for pid in left:  # ours: started by this test
+        os.kill(pid, signal.SIGKILL)
+    assert not left, f"re-key workers outlived their killed parent: {left}"
+
+
+def test_sigkill_during_groups_add_user_leaves_old_or_new(fleet: Fleet) -> None:
+    mark = f"plain-{os.urandom(8).hex()}-"  # random: not even this test's source holds it
+    store = _many_secrets(fleet, 220, mark)
     bob_secret, bob = new_identity()
     store.add_user("bob", [SopsKey("age", bob)])
-    admin = {k.publickey for k in store.user_keys("crs58")}
     group_secrets = [r for r in store.layout.all_secrets() if (r.path / "groups/admins").is_symlink()]
     assert len(group_secrets) > 200
+    old = {r.label: recipients(r.file) for r in group_secrets}  # bob reads none of them yet
     argv = [sys.executable, "-m", "dendrite", "--repo", str(fleet.root), "secrets", "groups"]
+    t0 = time.monotonic()
+    ok(dendrite(["--repo", str(fleet.root), "secrets", "groups", "add-user", "admins", "bob"], fleet.env))
+    full = time.monotonic() - t0  # kills are spread over the whole run, most of it start-up and re-wrap
     rng = random.Random(9)
     start = time.monotonic()
-    kills = 0
-    while kills < 20 and time.monotonic() - start < 240:
+    kills = mid_way = 0
+    while kills < 20 and time.monotonic() - start < 300:
         linked = (fleet.root / "sops/groups/admins/users/bob").is_symlink()
         verb = "remove-user" if linked else "add-user"
         proc = subprocess.Popen([*argv, verb, "admins", "bob"], env=fleet.env, stderr=subprocess.DEVNULL)
-        time.sleep(rng.uniform(0.3, 2.5))
+        time.sleep(rng.uniform(0.3, 1.1) * full)
         if proc.poll() is None:
             proc.send_signal(signal.SIGKILL)
             kills += 1
         proc.wait(timeout=60)
+        _no_survivors(fleet.root)
+        mid_way += bool(health.check(store_of(fleet)))  # killed between the first change and the last
         health.fix(store_of(fleet))
         now_linked = (fleet.root / "sops/groups/admins/users/bob").is_symlink()
-        wanted = admin | {bob} if now_linked else admin
         for ref in group_secrets:
+            wanted = old[ref.label] | {bob} if now_linked else old[ref.label]
             assert recipients(ref.file) == wanted, f"{ref.label}: neither old nor new after fix"
         assert health.check(store_of(fleet)) == []
     assert kills >= 20, f"only {kills} kills in the time allowed"
-    _no_plaintext([fleet.root, Path("/tmp")])
+    print(f"{kills} kills, {mid_way} between the first change and the last")
+    _no_plaintext([fleet.root, Path("/tmp")], mark.encode())
     as_bob = SecretsStore(fleet.root, identities_from_text(bob_secret))
     if (fleet.root / "sops/groups/admins/users/bob").is_symlink():
-        assert as_bob.get("bulk-000") == b"PLAINTEXT-MARK-000"
+        assert as_bob.get("bulk-000") == f"{mark}000".encode()

@@ -119,10 +119,14 @@ _PARALLEL_FROM = 200
 _WORKER_IDENTITIES: Identities | None = None
 
 
-def _init_worker(secret_keys: str, forked: bool = False) -> None:
+def _init_worker(secret_keys: str, forked: bool = False, parent: int | None = None) -> None:
     global _WORKER_IDENTITIES
     if forked:
         detach_forked_worker()
+        if parent is not None and os.getppid() != parent:
+            # the parent was killed before the line above asked to die with it: nobody will ever
+            # send work or close the queue, so leave now instead of waiting forever
+            os._exit(1)
     _WORKER_IDENTITIES = identities_from_text(secret_keys, "re-key worker")
 
 
@@ -148,7 +152,7 @@ def _rewrap_all(
         min(cores, 4),
         mp_context=ctx,
         initializer=_init_worker,
-        initargs=("\n".join(str(i.secret) for i in identities.items), True),
+        initargs=("\n".join(str(i.secret) for i in identities.items), True, os.getpid()),
     ) as pool:
         return list(pool.map(_rewrap_one, jobs, chunksize=max(16, len(jobs) // (4 * cores))))
 
