@@ -457,7 +457,7 @@ def test_sigkill_during_groups_add_user_leaves_old_or_new(fleet: Fleet) -> None:
         linked = (fleet.root / "sops/groups/admins/users/bob").is_symlink()
         verb = "remove-user" if linked else "add-user"
         proc = subprocess.Popen([*argv, verb, "admins", "bob"], env=fleet.env, stderr=subprocess.DEVNULL)
-        time.sleep(rng.uniform(0.3, 1.1) * full)
+        time.sleep(rng.uniform(0.5, 1.05) * full)
         if proc.poll() is None:
             proc.send_signal(signal.SIGKILL)
             kills += 1
