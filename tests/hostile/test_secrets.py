@@ -32,7 +32,7 @@ from tests.hostile.conftest import (
 from dendrite.secrets import health
 from dendrite.secrets.keys import SopsKey
 from dendrite.secrets.store import SecretsStore
-from dendrite.sops.age import identities_from_text
+from dendrite.sops.age import discover_identities, identities_from_text
 
 # ------------------------------------------------------------------------------------------------ helpers
 
@@ -476,3 +476,14 @@ def test_sigkill_during_groups_add_user_leaves_old_or_new(fleet: Fleet) -> None:
     as_bob = SecretsStore(fleet.root, identities_from_text(bob_secret))
     if (fleet.root / "sops/groups/admins/users/bob").is_symlink():
         assert as_bob.get("bulk-000") == f"{mark}000".encode()
+
+
+def test_the_library_returns_the_key_file_warning_and_prints_nothing(
+    fleet: Fleet, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fleet.key_file.chmod(0o604)
+    ids = discover_identities({"SOPS_AGE_KEY_FILE": str(fleet.key_file), "HOME": str(fleet.root / "nohome")})
+    assert ids and len(ids.warnings) == 1 and "readable by others" in ids.warnings[0]
+    store = SecretsStore(fleet.root, ids)
+    assert store.warnings == ids.warnings
+    assert capsys.readouterr() == ("", "")
