@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import getpass
 import os
 import sys
@@ -16,7 +17,7 @@ from dendrite.cli.common import emit_json, note, out, progress, repo, write_byte
 from dendrite.errors import InputError
 from dendrite.secrets import health, keyfile
 from dendrite.secrets.importer import import_sops
-from dendrite.secrets.keys import SopsKey, key_from_input
+from dendrite.secrets.keys import SopsKey, is_private_key, key_from_input, key_from_text, read_user_file
 from dendrite.secrets.store import SecretsStore
 
 app = typer.Typer(
@@ -37,10 +38,35 @@ Machines = Annotated[
     list[str] | None, typer.Option("--machine", help="Also encrypt to this machine (repeatable).")
 ]
 Groups = Annotated[list[str] | None, typer.Option("--group", help="Also encrypt to this group (repeatable).")]
+KeyFiles = Annotated[
+    list[Path] | None,
+    typer.Option("--age-key-file", help="A file holding an age key, private or public (repeatable)."),
+]
+
+
+_STORES: list[SecretsStore] = []
+_EXTRA_WARNINGS: list[str] = []
 
 
 def _store() -> SecretsStore:
-    return SecretsStore(repo().root)
+    store = SecretsStore(repo().root)
+    if not _STORES:
+        atexit.register(_print_warnings)
+    _STORES.append(store)
+    return store
+
+
+def _print_warnings() -> None:
+    """Tell the user what the library reported (an age key file others can read), once each.
+
+    Why at exit: the error boundary prints a failure first; a warning after it keeps `error:` the
+    first line, and a successful command's output is not interleaved with it.
+    """
+    seen = set()
+    for w in [*_EXTRA_WARNINGS, *(w for s in _STORES for w in s.warnings)]:
+        if w not in seen:
+            seen.add(w)
+            note(f"warning: {w}")
 
 
 def _rekeyed(n: int) -> None:
@@ -56,8 +82,27 @@ def _run_rekey(label: str, fn: Callable[[SecretsStore], int]) -> int:
         return fn(store)
 
 
-def _keys(positional: list[str] | None, options: list[str] | None) -> list[SopsKey]:
-    return [key_from_input(k) for k in [*(positional or []), *(options or [])]]
+def _argv_key(text: str) -> SopsKey:
+    """A public key from the command line; `-` reads a key file's text from stdin.
+
+    A private key is refused here: arguments are visible to every user (`ps`, /proc, shell history).
+    """
+    if text == "-":
+        return key_from_text(sys.stdin.read(), "stdin")
+    if is_private_key(text):
+        raise InputError(
+            "a private age key was given on the command line, where other users can see it (ps, shell history)",
+            hint="pass the key file with --age-key-file FILE, or '-' to read it from stdin; public keys "
+            "(age1...) are fine as arguments",
+        )
+    return key_from_input(text)
+
+
+def _keys(
+    positional: list[str] | None, options: list[str] | None, files: list[Path] | None = None
+) -> list[SopsKey]:
+    keys = [_argv_key(k) for k in [*(positional or []), *(options or [])]]
+    return keys + [key_from_text(read_user_file(f), str(f)) for f in files or []]
 
 
 def _names_out(names: list[str], as_json: bool) -> None:
@@ -81,12 +126,15 @@ def users_list(json_: JsonOpt = False) -> None:
 @users_app.command("add")
 def users_add(
     name: str,
-    key: Annotated[list[str] | None, typer.Argument(help="age public key, private key, or key file.")] = None,
+    key: Annotated[
+        list[str] | None, typer.Argument(help="age public key, a key file, or - to read a key from stdin.")
+    ] = None,
     age_key: Annotated[list[str] | None, typer.Option("--age-key", help="Another key (repeatable).")] = None,
+    age_key_file: KeyFiles = None,
     force: Annotated[bool, typer.Option("--force", "-f", help="Replace an existing user's keys.")] = False,
 ) -> None:
     """Add a user with one or more age keys; secrets the user already reaches are re-keyed."""
-    keys = _keys(key, age_key)
+    keys = _keys(key, age_key, age_key_file)
     _rekeyed(_run_rekey("re-keying", lambda s: s.add_user(name, keys, force)))
 
 
@@ -108,15 +156,25 @@ def users_get(name: str, json_: JsonOpt = False) -> None:
 
 
 @users_app.command("add-key")
-def users_add_key(name: str, key: Annotated[list[str], typer.Argument(help="Keys to add.")]) -> None:
+def users_add_key(
+    name: str,
+    key: Annotated[list[str] | None, typer.Argument(help="Public keys to add (- reads stdin).")] = None,
+    age_key_file: KeyFiles = None,
+) -> None:
     """Add keys to a user; every secret the user reaches is re-keyed."""
-    _rekeyed(_run_rekey("re-keying", lambda s: s.add_user_keys(name, _keys(key, None))))
+    keys = _keys(key, None, age_key_file)
+    _rekeyed(_run_rekey("re-keying", lambda s: s.add_user_keys(name, keys)))
 
 
 @users_app.command("remove-key")
-def users_remove_key(name: str, key: Annotated[list[str], typer.Argument(help="Keys to remove.")]) -> None:
+def users_remove_key(
+    name: str,
+    key: Annotated[list[str] | None, typer.Argument(help="Public keys to remove (- reads stdin).")] = None,
+    age_key_file: KeyFiles = None,
+) -> None:
     """Remove keys from a user (never the last one); every secret the user reaches is re-keyed."""
-    _rekeyed(_run_rekey("re-keying", lambda s: s.remove_user_keys(name, _keys(key, None))))
+    keys = _keys(key, None, age_key_file)
+    _rekeyed(_run_rekey("re-keying", lambda s: s.remove_user_keys(name, keys)))
 
 
 @users_app.command("add-secret")
@@ -150,7 +208,7 @@ def machines_add(
     force: Annotated[bool, typer.Option("--force", "-f", help="Replace an existing machine's key.")] = False,
 ) -> None:
     """Add a machine; without a key, generate one and keep its private key as the secret <machine>-age.key."""
-    parsed = key_from_input(key) if key else None
+    parsed = _argv_key(key) if key else None
     result: dict[str, object] = {}
 
     def act(s: SecretsStore) -> int:
@@ -350,6 +408,7 @@ def key_generate(
 ) -> None:
     """Create your age key (appended to the key file, mode 0600) unless you have one."""
     g = keyfile.generate(new)
+    _EXTRA_WARNINGS.extend(g.warnings)
     out.print(g.publickey, markup=False)
     note(f"{'generated a new key in' if g.created else 'you already have a key in'} {g.path}")
     note(f"register it: dendrite secrets users add <your-name> {g.publickey}")
@@ -359,6 +418,7 @@ def key_generate(
 def key_show(json_: JsonOpt = False) -> None:
     """Your age public keys and the clan user each belongs to."""
     keys = keyfile.show(repo().root)
+    _EXTRA_WARNINGS.extend(keyfile.key_file_warnings())
     if json_ or not sys.stdout.isatty():
         emit_json([asdict(k) for k in keys])
         return

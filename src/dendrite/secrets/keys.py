@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
 import pyrage
 
 from dendrite import boundedjson
-from dendrite.errors import InputError, StoreError
-from dendrite.fsutil import atomic_write, read_regular_file
+from dendrite.errors import InputError, StoreError, UnsafePathError
+from dendrite.repofs import FILE_MODE, RepoFS
 from dendrite.sops.age import parse_recipient
 
 MAX_KEY_FILE_BYTES = 64 * 1024  # a key.json holds a few public keys of about 70 bytes each
@@ -25,16 +27,32 @@ class SopsKey:
         return {"publickey": self.publickey, "type": self.type}
 
 
-def read_keys(path: Path) -> list[SopsKey]:
-    """The keys in a key.json: a JSON array, or the legacy single object clan still reads."""
+def read_keys(path: Path, fs: RepoFS | None = None) -> list[SopsKey]:
+    """The keys in a key.json: a JSON array, or the legacy single object clan still reads.
+
+    Read through the repository door (`fs`, the store's RepoFS): a key.json planted as a symlink to a
+    file elsewhere, a FIFO or a huge file is refused rather than followed, blocked on or loaded.
+    Without `fs` only the last component is guarded (for callers outside a repository).
+    """
+    door = fs if fs is not None else RepoFS(path.parent)
     try:
-        raw = boundedjson.loads(read_regular_file(path, limit=MAX_KEY_FILE_BYTES).decode(), str(path))
+        data = door.read_bytes(path if fs is not None else path.name, limit=MAX_KEY_FILE_BYTES)
     except FileNotFoundError:
         raise StoreError(
             f"{path} is missing", hint="add the key with 'dendrite secrets users/machines add'"
         ) from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except UnsafePathError as exc:
+        raise StoreError(exc.message, hint=exc.hint) from None
+    except OSError as exc:
+        raise StoreError(f"cannot read {path}: {exc.strerror}") from None
+    try:
+        raw = boundedjson.loads(data, str(path))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise StoreError(f"{path} is not valid JSON ({exc})", hint="fix or re-create the key file") from None
+    return _parse_keys(path, raw)
+
+
+def _parse_keys(path: Path, raw: object) -> list[SopsKey]:
     items = raw if isinstance(raw, list) else [raw]
     keys = []
     for i, item in enumerate(items):
@@ -54,10 +72,26 @@ def read_keys(path: Path) -> list[SopsKey]:
     return keys
 
 
-def write_keys(path: Path, keys: list[SopsKey]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    body = json.dumps([k.as_json() for k in sorted(set(keys))], indent=2)
-    atomic_write(path, body.encode() + b"\n")
+def keys_json(keys: list[SopsKey]) -> bytes:
+    return json.dumps([k.as_json() for k in sorted(set(keys))], indent=2).encode() + b"\n"
+
+
+def write_keys(path: Path, keys: list[SopsKey], fs: RepoFS | None = None) -> None:
+    door = fs if fs is not None else RepoFS(path.parent)
+    door.write_bytes(path if fs is not None else path.name, keys_json(keys), FILE_MODE)
+
+
+def check_usable(key: SopsKey, where: str) -> None:
+    """Refuse a recipient dendrite could not encrypt to, before anything is changed."""
+    if key.type != "age":
+        raise StoreError(
+            f"{where}: {key.publickey} is a {key.type} key, which dendrite cannot encrypt to",
+            hint="replace it with an age key",
+        )
+    try:
+        parse_recipient(key.publickey)
+    except InputError as exc:
+        raise StoreError(f"{where}: {exc.message}", hint="fix or replace the key in its key.json") from None
 
 
 def key_from_input(text: str) -> SopsKey:
@@ -73,15 +107,40 @@ def key_from_input(text: str) -> SopsKey:
         return SopsKey("age", t)
     p = Path(t).expanduser()
     if t and p.is_file():
-        lines = [ln.strip() for ln in p.read_text(errors="replace").splitlines()]
-        for ln in lines:
-            if ln.startswith("AGE-SECRET-KEY-1"):
-                return key_from_input(ln)
-        for ln in lines:
-            if ln.startswith(("age1", "ssh-ed25519 ", "ssh-rsa ")):
-                return key_from_input(ln)
-        raise InputError(f"{p} holds no age key", hint="give an age public key (age1...) or a key file")
+        return key_from_text(read_user_file(p), str(p))
     raise InputError(
         f"{t[:60]!r} is not an age key",
         hint="give an age public key (age1...), an AGE-SECRET-KEY-1..., or a file containing one",
     )
+
+
+def key_from_text(text: str, source: str) -> SopsKey:
+    """The public key of the first private key in `text`, else its first public key (a key file's text)."""
+    lines = [ln.strip() for ln in text.splitlines()]
+    for ln in lines:
+        if ln.startswith("AGE-SECRET-KEY-1"):
+            return key_from_input(ln)
+    for ln in lines:
+        if ln.startswith(("age1", "ssh-ed25519 ", "ssh-rsa ")):
+            return key_from_input(ln)
+    raise InputError(f"{source} holds no age key", hint="give an age public key (age1...) or a key file")
+
+
+def read_user_file(path: Path, limit: int = MAX_KEY_FILE_BYTES) -> str:
+    """A small text file the user named, opened without blocking (a FIFO or device is refused)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror}") from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_size > limit:
+            raise InputError(f"{path} is not a key file (not a regular file, or over {limit} bytes)")
+        return os.read(fd, limit + 1).decode(errors="replace")
+    finally:
+        os.close(fd)
+
+
+def is_private_key(text: str) -> bool:
+    """Whether a command-line argument holds an age private key (which `ps` would show to everyone)."""
+    return "AGE-SECRET-KEY-" in text.upper()

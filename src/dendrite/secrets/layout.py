@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -87,27 +86,42 @@ class Layout:
         return out
 
     def legacy_secrets(self) -> list[SecretRef]:
-        base = self.secrets()
-        if not base.is_dir():
-            return []
-        return [
-            SecretRef("secret", e.name, e)
-            for e in sorted(base.iterdir())
-            if e.is_dir() and is_valid("secret", e.name) and (e / "secret").is_file()
-        ]
+        """Every `sops/secrets/<name>/secret`; links and files planted among them are not secrets."""
+        fs = self.fs
+        out = []
+        for e in fs.entries(self.secrets()):
+            if (
+                e.kind == "dir"
+                and is_valid("secret", e.name)
+                and fs.is_file(self.secrets() / e.name / "secret")
+            ):
+                out.append(SecretRef("secret", e.name, self.secrets() / e.name))
+        return out
 
     def var_secrets(self) -> list[SecretRef]:
-        """Every vars secret: vars/shared/<gen>/<file> and vars/per-machine/<m>/<gen>/<file>."""
+        """Every vars secret: vars/shared/<gen>/<file> and vars/per-machine/<m>/<gen>/<file>.
+
+        Listed with `fs.entries`, never following a link: a symlinked generator or machine directory
+        could otherwise make dendrite re-key (rewrite) a file outside the repository.
+        """
+        fs = self.fs
         out: list[SecretRef] = []
-        for pattern in ("shared/*/*/secret", "per-machine/*/*/*/secret"):
-            for f in sorted(self.vars.glob(pattern)):
-                out.append(SecretRef("var", str(f.parent.relative_to(self.vars)), f.parent))
+        bases = [self.vars / "shared"]
+        bases += [self.vars / "per-machine" / m for m in self._subdirs(self.vars / "per-machine", "machine")]
+        for base in bases:
+            for gen in self._subdirs(base, "generator"):
+                for f in self._subdirs(base / gen, "file"):
+                    d = base / gen / f
+                    if fs.is_file(d / "secret"):
+                        out.append(SecretRef("var", str(d.relative_to(self.vars)), d))
         return out
+
+    def _subdirs(self, base: Path, kind: Kind) -> list[str]:
+        return [e.name for e in self.fs.entries(base) if e.kind == "dir" and is_valid(kind, e.name)]
 
     def all_secrets(self) -> list[SecretRef]:
         return self.legacy_secrets() + self.var_secrets()
 
-
-def iter_links(directory: Path) -> Iterator[Path]:
-    if directory.is_dir():
-        yield from sorted(p for p in directory.iterdir())
+    def links(self, directory: Path) -> list[str]:
+        """The names of the member links in `directory` (links only, never followed)."""
+        return [e.name for e in self.fs.entries(directory) if e.kind == "link"]

@@ -20,11 +20,14 @@ from pathlib import Path
 from dendrite import boundedjson
 from dendrite.errors import DendriteError, NoKeyError, SopsError, StoreError
 from dendrite.fsutil import PendingWrite, atomic_write_many, detach_forked_worker
-from dendrite.secrets.keys import SopsKey
+from dendrite.repofs import RepoFS
+from dendrite.secrets.keys import SopsKey, check_usable
 from dendrite.secrets.layout import Layout, SecretRef
-from dendrite.secrets.recipients import Resolver
+from dendrite.secrets.recipients import Overlay, Resolver
 from dendrite.sops.age import Identities, identities_from_text
 from dendrite.sops.document import rewrap
+
+SECRET_LIMIT = 16 * 1024 * 1024  # a clan secret is a single value; far larger is not one of ours
 
 
 @dataclass(frozen=True)
@@ -33,6 +36,7 @@ class Drift:
     current: frozenset[SopsKey]
     wanted: frozenset[SopsKey]
     data: bytes
+    mode: int = 0o644
 
     @property
     def missing(self) -> frozenset[SopsKey]:
@@ -59,17 +63,25 @@ def recipients_of(data: bytes, where: str) -> frozenset[SopsKey]:
         ) from None
 
 
-def file_recipients(ref: SecretRef) -> frozenset[SopsKey]:
-    return recipients_of(ref.file.read_bytes(), str(ref.file))
+def read_secret(ref: SecretRef, fs: RepoFS | None = None) -> bytes:
+    """A secret file's bytes through the repository door: a planted symlink or FIFO is refused."""
+    door = fs if fs is not None else RepoFS(ref.path)
+    return door.read_bytes(ref.file if fs is not None else "secret", limit=SECRET_LIMIT)
 
 
-def find_drift(layout: Layout, refs: Sequence[SecretRef], strict: bool = True) -> list[Drift]:
-    """Secrets whose file recipients differ from their link-derived set.
+def file_recipients(ref: SecretRef, fs: RepoFS | None = None) -> frozenset[SopsKey]:
+    return recipients_of(read_secret(ref, fs), str(ref.file))
+
+
+def find_drift(
+    layout: Layout, refs: Sequence[SecretRef], strict: bool = True, overlay: Overlay | None = None
+) -> list[Drift]:
+    """Secrets whose file recipients differ from their link-derived set (with `overlay`: after it).
 
     With `strict`, a broken or misplaced link is an error: re-keying past it would silently drop a
     recipient, so the user is sent to `secrets check` / `secrets fix` first.
     """
-    resolver = Resolver(layout)
+    resolver = Resolver(layout, overlay)
     out = []
     for ref in refs:
         got = resolver.collect(ref)
@@ -78,11 +90,12 @@ def find_drift(layout: Layout, refs: Sequence[SecretRef], strict: bool = True) -
             raise StoreError(
                 f"{p.link} {p.reason}", hint="run 'dendrite secrets check', then 'dendrite secrets fix'"
             )
-        data = ref.file.read_bytes()
+        data = read_secret(ref, layout.fs)
         current = recipients_of(data, str(ref.file))
         wanted = frozenset(got.keys)
         if current != wanted:
-            out.append(Drift(ref, current, wanted, data))
+            st = layout.fs.lstat(ref.file)
+            out.append(Drift(ref, current, wanted, data, 0o644 if st is None else st.st_mode & 0o777))
     return out
 
 
@@ -106,10 +119,14 @@ _PARALLEL_FROM = 200
 _WORKER_IDENTITIES: Identities | None = None
 
 
-def _init_worker(secret_keys: str, forked: bool = False) -> None:
+def _init_worker(secret_keys: str, forked: bool = False, parent: int | None = None) -> None:
     global _WORKER_IDENTITIES
     if forked:
         detach_forked_worker()
+        if parent is not None and os.getppid() != parent:
+            # the parent was killed before the line above asked to die with it: nobody will ever
+            # send work or close the queue, so leave now instead of waiting forever
+            os._exit(1)
     _WORKER_IDENTITIES = identities_from_text(secret_keys, "re-key worker")
 
 
@@ -135,7 +152,7 @@ def _rewrap_all(
         min(cores, 4),
         mp_context=ctx,
         initializer=_init_worker,
-        initargs=("\n".join(str(i.secret) for i in identities.items), True),
+        initargs=("\n".join(str(i.secret) for i in identities.items), True, os.getpid()),
     ) as pool:
         return list(pool.map(_rewrap_one, jobs, chunksize=max(16, len(jobs) // (4 * cores))))
 
@@ -147,6 +164,20 @@ def apply(
     progress: Callable[[int, int], None] | None = None,
 ) -> int:
     """Re-wrap every drifted secret for its wanted recipients; returns how many were rewritten."""
+    writes = prepare(drifts, identities, progress)
+    atomic_write_many(writes, scratch)
+    return len(writes)
+
+
+def prepare(
+    drifts: Sequence[Drift], identities: Identities, progress: Callable[[int, int], None] | None = None
+) -> list[PendingWrite]:
+    """Every re-keyed file's new bytes, computed in memory: nothing is written, so a failure changes nothing."""
+    if not drifts:
+        return []
+    for d in drifts:
+        for k in sorted(d.missing):
+            check_usable(k, d.ref.label)
     jobs = [(d.data, _recipients(d.wanted, d.ref), str(d.ref.file)) for d in drifts]
     results = _rewrap_all(jobs, identities)
     writes = []
@@ -155,8 +186,7 @@ def apply(
             kind, message, hint = result
             error = {"NoKeyError": NoKeyError, "SopsError": SopsError}.get(kind, StoreError)
             raise error(f"{message} (nothing was re-keyed)", hint=hint)
-        writes.append(PendingWrite(d.ref.file, result, d.ref.file.stat().st_mode & 0o777))
+        writes.append(PendingWrite(d.ref.file, result, d.mode))
     if progress:
         progress(len(writes), len(writes))
-    atomic_write_many(writes, scratch)
-    return len(writes)
+    return writes

@@ -3,15 +3,28 @@
 Semantics follow clan-cli (`clan_cli/secrets/*`): membership is a relative symlink, recipients are
 derived from links, the acting admin is always linked into a secret it writes, and a change of
 membership re-keys exactly the secrets it reaches. Every mutation runs under the repository lock.
+
+Every file is reached through the repository door (`layout.fs`): nothing is followed through a
+symlink planted in the store.
+
+Every change is planned, validated and computed before the first byte is written (`Change`,
+`_commit`): the secrets it reaches are found by comparing who reads each secret before and after the
+change; every new recipient key must be usable, some user must still be able to decrypt every secret,
+and every re-keyed file is computed in memory. A refusal therefore leaves the store as it was. Then
+the change is applied in this order: new key files and links, then the re-keyed files (each replaced
+atomically), then removed links, key files and directories last. So an interruption never removes
+a link before the files it guarded were re-keyed; it leaves links that are either old or new, and
+`secrets fix` re-keys whatever files lag behind them (re-running the command finishes it). A new
+secret is built in the scratch directory and renamed into place, so it appears whole or not at all.
 """
 
 from __future__ import annotations
 
 import fnmatch
-import shutil
+import os
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -19,11 +32,12 @@ import pyrage
 
 from dendrite import names
 from dendrite.errors import InputError, StoreError
-from dendrite.fsutil import atomic_write, repo_lock
+from dendrite.fsutil import PendingWrite, atomic_write_many, repo_lock
+from dendrite.repofs import FILE_MODE
 from dendrite.secrets import rekey
-from dendrite.secrets.keys import SopsKey, read_keys, write_keys
-from dendrite.secrets.layout import Layout, SecretRef, iter_links
-from dendrite.secrets.recipients import collect
+from dendrite.secrets.keys import SopsKey, check_usable, read_keys, write_keys
+from dendrite.secrets.layout import Layout, SecretRef
+from dendrite.secrets.recipients import Collected, Overlay, Resolver, expected_target
 from dendrite.sops.age import Identities, discover_identities
 from dendrite.sops.document import decrypt_document, encrypt
 
@@ -43,6 +57,23 @@ class Membership:
     groups: tuple[str, ...]
 
 
+@dataclass
+class Change:
+    """One planned change of the store; nothing in it has happened yet."""
+
+    add_links: dict[Path, Path] = field(default_factory=dict)  # link -> member directory
+    remove_links: dict[Path, Path] = field(default_factory=dict)  # link -> where pruning empty dirs stops
+    key_files: dict[Path, list[SopsKey]] = field(default_factory=dict)  # member directory -> keys
+    remove_dirs: list[Path] = field(default_factory=list)  # member directories, removed last
+    made: set[Path] = field(default_factory=set)  # member directories (groups) made by a link
+
+    def overlay(self, layout: Layout) -> Overlay:
+        links: dict[Path, str | None] = {link: None for link in self.remove_links}
+        for link, member in self.add_links.items():
+            links[link] = expected_target(layout, link, member.parent.name, member.name)
+        return Overlay(links, dict(self.key_files), set(self.made), set(self.remove_dirs))
+
+
 class SecretsStore:
     def __init__(
         self, root: Path, identities: Identities | None = None, progress: Progress | None = None
@@ -59,11 +90,16 @@ class SecretsStore:
             self._identities = discover_identities()
         return self._identities
 
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        """What the caller should tell the user (an age key file others can read), never printed here."""
+        return self._identities.warnings if self._identities is not None else ()
+
     def admin(self) -> Admin:
         """The clan user whose key.json holds one of our identities' public keys."""
         mine = set(self.identities.publics)
         for user in self.layout.names("users"):
-            keys = read_keys(self.layout.user(user) / "key.json")
+            keys = read_keys(self.layout.user(user) / "key.json", self.layout.fs)
             if any(k.publickey in mine for k in keys):
                 return Admin(user, tuple(keys))
         shown = ", ".join(sorted(mine)) or "none found"
@@ -90,21 +126,17 @@ class SecretsStore:
         return self.layout.names("groups")
 
     def user_keys(self, name: str) -> list[SopsKey]:
-        return read_keys(self._existing("users", names.user_name(name)) / "key.json")
+        return read_keys(self._existing("users", names.user_name(name)) / "key.json", self.layout.fs)
 
     def machine_key(self, name: str) -> SopsKey:
-        keys = read_keys(self._existing("machines", names.machine_name(name)) / "key.json")
+        keys = read_keys(self._existing("machines", names.machine_name(name)) / "key.json", self.layout.fs)
         if len(keys) != 1:
             raise StoreError(f"machine {name} has {len(keys)} keys; clan machines have exactly one")
         return keys[0]
 
     def group_members(self, name: str) -> Membership:
         g = self._existing("groups", names.group_name(name))
-        return Membership(
-            tuple(p.name for p in iter_links(g / "users")),
-            tuple(p.name for p in iter_links(g / "machines")),
-            (),
-        )
+        return Membership(tuple(self.layout.links(g / "users")), tuple(self.layout.links(g / "machines")), ())
 
     def secrets(self, pattern: str | None = None) -> list[str]:
         all_names = [r.name for r in self.layout.legacy_secrets()]
@@ -116,19 +148,18 @@ class SecretsStore:
 
     def secret_members(self, name: str) -> Membership:
         ref = self._secret(name)
-        return Membership(
-            *(tuple(p.name for p in iter_links(ref.path / k)) for k in ("users", "machines", "groups"))
-        )
+        return Membership(*(tuple(self.layout.links(ref.path / k)) for k in ("users", "machines", "groups")))
 
     def recipients(self, name: str) -> list[str]:
-        return sorted(k.publickey for k in rekey.file_recipients(self._secret(name)))
+        return sorted(k.publickey for k in rekey.file_recipients(self._secret(name), self.layout.fs))
 
     def get(self, name: str) -> bytes:
         ref = self._secret(name)
         return self.decrypt_ref(ref)
 
     def decrypt_ref(self, ref: SecretRef) -> bytes:
-        doc = decrypt_document(ref.file.read_bytes(), "binary", self.identities, where=str(ref.file))
+        data = rekey.read_secret(ref, self.layout.fs)
+        doc = decrypt_document(data, "binary", self.identities, where=str(ref.file))
         from dendrite.sops.stores import store_for
 
         return store_for("binary").dump_plain(doc.branches)
@@ -137,7 +168,7 @@ class SecretsStore:
 
     def _existing(self, kind: str, name: str) -> Path:
         d = self.layout.member_dir(kind, name)
-        if not d.is_dir():
+        if not self.layout.fs.is_dir(d):  # a symlink planted as a member is not one
             raise InputError(
                 f"{kind[:-1]} {name!r} does not exist in {d.parent}",
                 hint=f"see 'dendrite secrets {kind} list'",
@@ -146,56 +177,81 @@ class SecretsStore:
 
     def _secret(self, name: str) -> SecretRef:
         ref = self.layout.secret(names.secret_name(name))
-        if not ref.file.is_file():
+        if not self.layout.fs.is_file(ref.file):
             raise InputError(
                 f"secret {name!r} does not exist ({ref.file} is missing)", hint="see 'dendrite secrets list'"
             )
         return ref
 
-    def _link(self, ref_dir: Path, kind: str, name: str) -> None:
-        self.layout.fs.link_to(ref_dir / kind / name, self.layout.member_dir(kind, name))
+    def _present(self, link: Path) -> bool:
+        return self.layout.fs.kind(link) is not None
 
-    def _unlink(self, ref_dir: Path, kind: str, name: str) -> bool:
-        link = ref_dir / kind / name
-        if not link.is_symlink() and not link.exists():
-            return False
-        self.layout.fs.unlink(link)
-        self.layout.fs.remove_empty_dirs(ref_dir / kind, ref_dir)
-        return True
-
-    def _reaches(self, kind: str, name: str) -> Callable[[SecretRef], bool]:
-        """Whether a secret reaches a member directly, or (for users and machines) through a group."""
-        groups_with = set()
-        if kind in ("users", "machines"):
-            for g in self.groups():
-                if (self.layout.group(g) / kind / name).is_symlink():
-                    groups_with.add(g)
-
-        def test(ref: SecretRef) -> bool:
-            if (ref.path / kind / name).is_symlink():
-                return True
-            return any((ref.path / "groups" / g).is_symlink() for g in groups_with)
-
-        return test
-
-    def _rekey(self, scratch: Path, select: Callable[[SecretRef], bool] | None = None) -> int:
-        refs = [r for r in self.layout.all_secrets() if select is None or select(r)]
-        drifts = rekey.find_drift(self.layout, refs)
-        if not drifts:
-            return 0
-        return rekey.apply(drifts, self.identities, scratch, self.progress)
-
-    def encrypt_for_links(self, ref: SecretRef, value: bytes) -> bytes:
-        """`value` as a sops file encrypted to the members linked in `ref` (links already in place)."""
-        got = collect(ref, self.layout)
+    def encrypt_for_links(self, ref: SecretRef, value: bytes, overlay: Overlay | None = None) -> bytes:
+        """`value` as a sops file encrypted to the members linked in `ref` (with `overlay`: as planned)."""
+        got = Resolver(self.layout, overlay).collect(ref)
         if got.problems:
             p = got.problems[0]
             raise StoreError(f"{p.link} {p.reason}", hint="run 'dendrite secrets fix'")
+        for k in sorted(got.keys):
+            check_usable(k, ref.label)
         recipients = sorted(k.publickey for k in got.keys if k.type == "age")
         return encrypt(value, recipients, input_format="binary", where=ref.label)
 
-    def _write_secret(self, ref: SecretRef, value: bytes, scratch: Path) -> None:
-        atomic_write(ref.file, self.encrypt_for_links(ref, value), mode=0o644, scratch=scratch)
+    # ------------------------------------------------------------------ plan, validate, apply
+
+    def _affected(self, overlay: Overlay) -> list[tuple[SecretRef, Collected, Collected]]:
+        """Secrets whose readers differ once the change is made, with who reads them before and after."""
+        before, after = Resolver(self.layout), Resolver(self.layout, overlay)
+        out = []
+        for ref in self.layout.all_secrets():
+            old, new = before.collect(ref), after.collect(ref)
+            if _summary(old) != _summary(new):
+                out.append((ref, old, new))
+        return out
+
+    def _commit(self, change: Change, scratch: Path, extra: Sequence[PendingWrite] = ()) -> int:
+        """Validate and compute everything `change` implies, then apply it (order: see the module doc)."""
+        overlay = change.overlay(self.layout)
+        affected = self._affected(overlay)
+        for ref, old, new in affected:
+            # the admin's own check: a secret no user can decrypt can never be changed again
+            if old.users and not new.users and not new.problems:
+                raise StoreError(
+                    f"this would leave {ref.label} with no user who can decrypt it; nothing was changed",
+                    hint="add another user (or key) to it first, or remove the secret",
+                )
+        drifts = rekey.find_drift(self.layout, [r for r, _, _ in affected], strict=True, overlay=overlay)
+        writes = rekey.prepare(drifts, self.identities, self.progress)
+        self._apply(change, [*extra, *writes], scratch)
+        return len(writes)
+
+    def _apply(self, change: Change, writes: Sequence[PendingWrite], scratch: Path) -> None:
+        fs = self.layout.fs
+        self._refuse_planted(*(m / "key.json" for m in change.key_files), *(w.target for w in writes))
+        for link in change.add_links:
+            if fs.kind(link) not in (None, "link"):
+                raise StoreError(f"{link} is a {fs.kind(link)} where a member link belongs", hint="remove it")
+        for member, keys in change.key_files.items():
+            write_keys(member / "key.json", keys, fs)
+        for link, member in change.add_links.items():
+            fs.link_to(link, member)
+        atomic_write_many(writes, scratch)
+        for link, stop in change.remove_links.items():
+            fs.unlink(link)
+            fs.remove_empty_dirs(link.parent, stop)
+        for d in change.remove_dirs:
+            fs.remove_tree(d)
+
+    def _refuse_planted(self, *paths: Path) -> None:
+        """Refuse before any change when a path dendrite will write is a link or special file."""
+        for p in paths:
+            kind = self.layout.fs.kind(p)  # refuses a symlink on the way
+            if kind not in (None, "file"):
+                raise StoreError(
+                    f"{p} is a {'symbolic link' if kind == 'link' else kind} where a file belongs; "
+                    "nothing was changed",
+                    hint="remove it (dendrite never writes through a link in the store)",
+                )
 
     # ------------------------------------------------------------------ users
 
@@ -203,21 +259,24 @@ class SecretsStore:
         names.user_name(name)
         if not keys:
             raise InputError(f"no key given for user {name!r}", hint="pass an age public key")
+        for k in keys:
+            check_usable(k, f"user {name}")
         with self.writing() as scratch:
-            path = self.layout.user(name) / "key.json"
-            if path.exists() and not force:
+            d = self.layout.user(name)
+            if self._present(d / "key.json") and not force:
                 raise InputError(f"user {name!r} already exists", hint="use --force to replace its keys")
-            write_keys(path, list(keys))
-            return self._rekey(scratch, self._reaches("users", name))
+            self._refuse_planted(d / "key.json")
+            return self._commit(Change(key_files={d: list(keys)}), scratch)
 
     def remove_user(self, name: str) -> int:
         return self._remove_member("users", names.user_name(name))
 
     def add_user_keys(self, name: str, keys: Sequence[SopsKey]) -> int:
         current = self.user_keys(name)
+        for k in keys:
+            check_usable(k, f"user {name}")
         with self.writing() as scratch:
-            write_keys(self.layout.user(name) / "key.json", [*current, *keys])
-            return self._rekey(scratch, self._reaches("users", name))
+            return self._commit(Change(key_files={self.layout.user(name): [*current, *keys]}), scratch)
 
     def remove_user_keys(self, name: str, keys: Sequence[SopsKey]) -> int:
         current = self.user_keys(name)
@@ -232,32 +291,35 @@ class SecretsStore:
                 hint="add the new key first, or remove the user",
             )
         with self.writing() as scratch:
-            write_keys(self.layout.user(name) / "key.json", remaining)
-            return self._rekey(scratch, self._reaches("users", name))
+            return self._commit(Change(key_files={self.layout.user(name): remaining}), scratch)
 
     # ------------------------------------------------------------------ machines
 
     def add_machine(self, name: str, key: SopsKey | None, force: bool = False) -> tuple[SopsKey, int]:
         """Register a machine's public key; without one, generate it and keep the private key as `<m>-age.key`."""
         names.machine_name(name)
-        path = self.layout.machine(name) / "key.json"
-        if path.exists() and not force:
+        d = self.layout.machine(name)
+        if self._present(d / "key.json") and not force:
             raise InputError(f"machine {name!r} already exists", hint="use --force to replace its key")
         private: bytes | None = None
+        admin: Admin | None = None
         if key is None:
             admin = self.admin()  # the private key is a secret the admin must be able to read
             ident = pyrage.x25519.Identity.generate()
             key = SopsKey("age", str(ident.to_public()))
             stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
             private = f"# created: {stamp}\n# public key: {key.publickey}\n{ident}\n".encode()
+        check_usable(key, f"machine {name}")
         with self.writing() as scratch:
-            write_keys(path, [key])
-            if private is not None:
+            self._refuse_planted(d / "key.json")
+            staged: tuple[Path, SecretRef] | None = None
+            if private is not None and admin is not None:
                 ref = self.layout.secret(f"{name}-age.key")
-                ref.path.mkdir(parents=True, exist_ok=True)
-                self._link(ref.path, "users", admin.user)
-                self._write_secret(ref, private, scratch)
-            return key, self._rekey(scratch, self._reaches("machines", name))
+                staged = (self._stage_secret(ref, [("users", admin.user)], private, scratch), ref)
+            n = self._commit(Change(key_files={d: [key]}), scratch)
+            if staged is not None:
+                self._move_into_place(*staged)
+            return key, n
 
     def remove_machine(self, name: str) -> int:
         return self._remove_member("machines", names.machine_name(name))
@@ -266,15 +328,16 @@ class SecretsStore:
         """Unlink a user or machine from every group and secret, delete it, re-key what it could read."""
         self._existing(kind, name)
         with self.writing() as scratch:
-            reaches = self._reaches(kind, name)
-            affected = [r for r in self.layout.all_secrets() if reaches(r)]
+            change = Change(remove_dirs=[self.layout.member_dir(kind, name)])
             for g in self.groups():
-                self._unlink(self.layout.group(g), kind, name)
-            for ref in affected:
-                self._unlink(ref.path, kind, name)
-            shutil.rmtree(self.layout.member_dir(kind, name))
-            chosen = {r.path for r in affected}
-            return self._rekey(scratch, lambda r: r.path in chosen)
+                link = self.layout.group(g) / kind / name
+                if self._present(link):
+                    change.remove_links[link] = self.layout.group(g)
+            for ref in self.layout.all_secrets():
+                link = ref.path / kind / name
+                if self._present(link):
+                    change.remove_links[link] = ref.path
+            return self._commit(change, scratch)
 
     # ------------------------------------------------------------------ groups
 
@@ -283,23 +346,36 @@ class SecretsStore:
         self._existing(kind, _validate(kind, member))
         with self.writing() as scratch:
             g = self.layout.group(group)
-            g.mkdir(parents=True, exist_ok=True)
-            self._link(g, kind, member)
-            return self._rekey(scratch, lambda r: (r.path / "groups" / group).is_symlink())
+            kind_here = self.layout.fs.kind(g)
+            if kind_here not in (None, "dir"):
+                raise StoreError(f"{g} is a {kind_here}, not a group directory", hint="remove it")
+            change = Change(add_links={g / kind / member: self.layout.member_dir(kind, member)}, made={g})
+            return self._commit(change, scratch)
 
     def group_remove(self, group: str, kind: str, member: str) -> int:
         g = self._existing("groups", names.group_name(group))
         _validate(kind, member)
         with self.writing() as scratch:
-            if not self._unlink(g, kind, member):
+            link = g / kind / member
+            if not self._present(link):
                 raise InputError(f"{kind[:-1]} {member!r} is not in group {group!r}")
-            affected = [r for r in self.layout.all_secrets() if (r.path / "groups" / group).is_symlink()]
-            self.layout.fs.remove_empty_dirs(g, self.layout.groups())
-            if not g.exists():
-                for ref in affected:
-                    self._unlink(ref.path, "groups", group)
-            chosen = {r.path for r in affected}
-            return self._rekey(scratch, lambda r: r.path in chosen)
+            change = Change(remove_links={link: self.layout.groups()})
+            if self._empties(g, link):  # clan removes an empty group, and every link to it
+                change.remove_dirs.append(g)
+                for ref in self.layout.all_secrets():
+                    if self._present(ref.path / "groups" / group):
+                        change.remove_links[ref.path / "groups" / group] = ref.path
+            return self._commit(change, scratch)
+
+    def _empties(self, g: Path, link: Path) -> bool:
+        """Whether the group directory `g` holds nothing but `link` (and the directories around it)."""
+        fs = self.layout.fs
+        for e in fs.entries(g):
+            if e.kind != "dir" or e.name not in ("users", "machines"):
+                return False
+            if any(g / e.name / x.name != link for x in fs.entries(g / e.name)):
+                return False
+        return True
 
     # ------------------------------------------------------------------ secret membership
 
@@ -307,16 +383,17 @@ class SecretsStore:
         ref = self._secret(secret)
         self._existing(kind, _validate(kind, member))
         with self.writing() as scratch:
-            self._link(ref.path, kind, member)
-            return self._rekey(scratch, lambda r: r.path == ref.path)
+            change = Change(add_links={ref.path / kind / member: self.layout.member_dir(kind, member)})
+            return self._commit(change, scratch)
 
     def secret_remove_member(self, secret: str, kind: str, member: str) -> int:
         ref = self._secret(secret)
         _validate(kind, member)
         with self.writing() as scratch:
-            if not self._unlink(ref.path, kind, member):
+            link = ref.path / kind / member
+            if not self._present(link):
                 raise InputError(f"{kind[:-1]} {member!r} is not linked to secret {secret!r}")
-            return self._rekey(scratch, lambda r: r.path == ref.path)
+            return self._commit(Change(remove_links={link: ref.path}), scratch)
 
     # ------------------------------------------------------------------ secrets
 
@@ -338,30 +415,69 @@ class SecretsStore:
         for kind, member in members:
             self._existing(kind, _validate(kind, member))
         admin = self.admin()
+        members.append(("users", admin.user))
         with self.writing() as scratch:
-            ref.path.mkdir(parents=True, exist_ok=True)
-            for kind, member in [*members, ("users", admin.user)]:
-                self._link(ref.path, kind, member)
-            self._write_secret(ref, value, scratch)
+            here = self.layout.fs.kind(ref.path)
+            if here is None:  # a new secret: built aside, then renamed into place whole
+                self._move_into_place(self._stage_secret(ref, members, value, scratch), ref)
+                return ref
+            if here != "dir":
+                raise StoreError(f"{ref.path} is a {here}, not a secret directory", hint="remove it")
+            self._refuse_planted(ref.file)
+            change = Change(add_links={ref.path / k / m: self.layout.member_dir(k, m) for k, m in members})
+            data = self.encrypt_for_links(ref, value, change.overlay(self.layout))
+            self._apply(change, [PendingWrite(ref.file, data, FILE_MODE)], scratch)
         return ref
+
+    def _stage_secret(
+        self, ref: SecretRef, members: Sequence[tuple[str, str]], value: bytes, scratch: Path
+    ) -> Path:
+        """A complete new secret directory in the scratch directory (ciphertext only, never plaintext)."""
+        change = Change(add_links={ref.path / k / m: self.layout.member_dir(k, m) for k, m in members})
+        data = self.encrypt_for_links(ref, value, change.overlay(self.layout))
+        fs = self.layout.fs
+        stage = scratch / f"new-{os.urandom(6).hex()}"
+        for link, target in change.overlay(self.layout).links.items():
+            assert target is not None
+            fs.symlink(
+                stage / link.relative_to(ref.path), target
+            )  # the target is relative to the final place
+        fs.write_bytes(stage / "secret", data, FILE_MODE)
+        return stage
+
+    def _move_into_place(self, stage: Path, ref: SecretRef) -> None:
+        fs = self.layout.fs
+        if fs.kind(ref.path) is not None:
+            raise StoreError(f"{ref.path} appeared while it was written", hint="run the command again")
+        with fs.parent(stage) as (sfd, sname), fs.parent(ref.path, create=True) as (dfd, dname):
+            os.rename(sname, dname, src_dir_fd=sfd, dst_dir_fd=dfd)
+            os.fsync(dfd)
 
     def remove(self, name: str) -> None:
         ref = self._secret(name)
         with self.writing():
-            shutil.rmtree(ref.path)
+            self.layout.fs.remove_tree(ref.path)
 
     def rename(self, old: str, new: str) -> None:
         src = self._secret(old)
         dst = self.layout.secret(names.secret_name(new))
-        if dst.path.exists():
+        if self._present(dst.path):
             raise InputError(f"secret {new!r} already exists", hint="remove it first or choose another name")
         with self.writing():
-            src.path.rename(dst.path)
+            fs = self.layout.fs
+            with fs.parent(src.path) as (sfd, sname), fs.parent(dst.path) as (dfd, dname):
+                os.rename(sname, dname, src_dir_fd=sfd, dst_dir_fd=dfd)
 
     def update_all(self) -> int:
         """`secrets key update`: re-key every legacy and vars secret whose recipients drifted."""
         with self.writing() as scratch:
-            return self._rekey(scratch)
+            drifts = rekey.find_drift(self.layout, self.layout.all_secrets())
+            return rekey.apply(drifts, self.identities, scratch, self.progress) if drifts else 0
+
+
+def _summary(got: Collected) -> tuple[object, ...]:
+    members = (frozenset(got.users), frozenset(got.machines), frozenset(got.groups))
+    return (frozenset(got.keys), members, tuple(p.reason for p in got.problems))
 
 
 def _validate(kind: str, name: str) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import platform
 import re
+import stat
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,6 +70,7 @@ class Identity:
 @dataclass(frozen=True)
 class Identities:
     items: tuple[Identity, ...]
+    warnings: tuple[str, ...] = ()  # for the caller to show (a key file others can read); never printed here
 
     @property
     def publics(self) -> tuple[str, ...]:
@@ -146,16 +148,52 @@ def discover_identities(env: Mapping[str, str] | None = None) -> Identities:
     default = default_key_file(env)
     if default.is_file() and default not in files:
         files.append(default)
+    warnings: list[str] = []
     for f in files:
-        try:
-            text = f.read_text()
-        except (OSError, UnicodeDecodeError) as exc:
-            raise InputError(f"cannot read the age key file {f}: {exc}") from None
+        text, warning = read_key_file(f)
+        if warning:
+            warnings.append(warning)
         found += parse_identities(text, str(f))
     unique: dict[str, Identity] = {}
     for ident in found:
         unique.setdefault(ident.public, ident)
-    return Identities(tuple(unique.values()))
+    return Identities(tuple(unique.values()), tuple(warnings))
+
+
+KEY_FILE_LIMIT = 1024 * 1024
+
+
+def read_key_file(path: Path) -> tuple[str, str | None]:
+    """An age key file's text, and a warning when group or others can read it (as ssh warns).
+
+    Opened without blocking and checked to be a regular file, so a FIFO named as the key file cannot
+    hang dendrite. The key is still used (sops and age do), but the user is told to fix the mode.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        raise InputError(f"cannot read the age key file {path}: {exc.strerror}") from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise InputError(f"the age key file {path} is not a regular file", hint="point at your key file")
+        if st.st_size > KEY_FILE_LIMIT:
+            raise InputError(f"the age key file {path} is {st.st_size} bytes, too large to be a key file")
+        data = os.read(fd, KEY_FILE_LIMIT + 1)
+    finally:
+        os.close(fd)
+    try:
+        text = data.decode()
+    except UnicodeDecodeError:
+        raise InputError(f"the age key file {path} is not UTF-8 text") from None
+    mode = stat.S_IMODE(st.st_mode)
+    warning = None
+    if mode & 0o077:
+        warning = (
+            f"the age key file {path} is readable by {'others' if mode & 0o007 else 'its group'} "
+            f"(mode {mode:04o}); run: chmod 600 {path}"
+        )
+    return text, warning
 
 
 def identities_from_text(text: str, source: str = "key file") -> Identities:
