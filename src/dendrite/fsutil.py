@@ -22,10 +22,10 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from dendrite import undo
 from dendrite.errors import InputError, LockError, UnsafePathError
-from dendrite.repofs import RepoFS
+from dendrite.repofs import STATE_DIR, RepoFS
 
-STATE_DIR = ".dendrite"
 _TMP = "tmp"
 _LOCK = "lock"
 
@@ -352,8 +352,8 @@ def repo_lock(root: Path, timeout: float | None = None) -> Iterator[Path]:
     """Hold the repository's exclusive write lock; yields the scratch directory.
 
     flock is released by the kernel when the holder dies, so a killed writer never leaves the
-    repository locked. On entry the scratch directory is emptied: any file there belongs to a writer
-    that died, since only the lock holder writes there.
+    repository locked. On entry the scratch directory is emptied (any file there belongs to a writer
+    that died, since only the lock holder writes there) and an interrupted transaction is rolled back.
     """
     if timeout is None:
         timeout = float(os.environ.get("DENDRITE_LOCK_TIMEOUT", "60"))
@@ -383,6 +383,7 @@ def repo_lock(root: Path, timeout: float | None = None) -> Iterator[Path]:
         _HELD_LOCK_FDS.add(fd)
         fs.remove_tree(f"{STATE_DIR}/{_TMP}")
         fs.make_dirs(f"{STATE_DIR}/{_TMP}", mode=0o700)
+        undo.recover(fs)  # a transaction a killed writer left is rolled back before anyone writes
         yield sd / _TMP
     finally:
         _HELD_LOCK_FDS.discard(fd)

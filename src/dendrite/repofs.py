@@ -24,6 +24,7 @@ from pathlib import Path
 
 from dendrite.errors import UnsafePathError
 
+STATE_DIR = ".dendrite"  # dendrite's own lock, scratch and journal, git-ignored
 READ_LIMIT = 64 * 1024 * 1024  # no file of clan's stores comes near; a cap keeps memory bounded
 DIR_MODE = 0o755
 PRIVATE_DIR_MODE = 0o700

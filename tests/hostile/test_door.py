@@ -203,3 +203,20 @@ def test_any_accepted_name_is_one_plain_path_component(kind: str, name: str) -> 
     assert name.isascii() and name.isprintable()
     assert "/" not in name and name not in (".", "..") and not name.startswith(("-", "."))
     assert Path(name).parts == (name,)
+
+
+def test_any_lock_holder_rolls_back_a_transaction_a_killed_writer_left(repo: Path) -> None:
+    """A secrets command after a killed `vars generate` starts from the state before it, not half of it."""
+    from dendrite import undo
+
+    fs = RepoFS(repo)
+    fs.write_bytes("vars/shared/ca/key/value", b"old-ca")
+    with repo_lock(repo):
+        journal = undo._snapshot(fs, ["vars/shared/ca", "vars/per-machine/m/cert"])
+        fs.write_bytes(undo.JOURNAL, __import__("json").dumps(journal).encode(), 0o600)
+        fs.write_bytes("vars/shared/ca/key/value", b"new-ca")  # half of the batch, then SIGKILL
+        fs.write_bytes("vars/per-machine/m/cert/c/value", b"signed-by-new")
+    with repo_lock(repo):  # e.g. `secrets groups add-user`
+        assert fs.read_bytes("vars/shared/ca/key/value") == b"old-ca"
+        assert fs.kind("vars/per-machine") is None
+        assert fs.kind(undo.JOURNAL) is None

@@ -27,7 +27,7 @@ from dendrite.vars.model import Generator, PromptSpec
 from dendrite.vars.recipes import RECIPES, RecipeInput
 from dendrite.vars.runner import config_max_output, run_generator
 from dendrite.vars.sources import default_groups, machine_generators, nix_generators, read_config
-from dendrite.vars.storage import Item, VarsStore, ensure_consistent, recover
+from dendrite.vars.storage import Item, VarsStore, ensure_consistent
 
 Ask = Callable[[Generator, PromptSpec, str], str]  # (generator, prompt, machine) -> answer
 Progress = Callable[[int, int], None] | None
@@ -295,7 +295,6 @@ def generate(
     admin = secrets.admin().user if needs_secrets else ""
     _ensure_machine_keys(early, secrets)
     with secrets.writing() as scratch:
-        recover(vs.fs)
         graph = early.graph
 
         def exists(key: G.Key) -> bool:

@@ -17,7 +17,7 @@ from dendrite.secrets.recipients import Resolver
 from dendrite.secrets.store import SecretsStore
 from dendrite.vars.model import Generator, placement
 from dendrite.vars.sources import default_groups, machine_generators, read_config
-from dendrite.vars.storage import VALIDATION, Item, VarsStore, ensure_consistent, recover
+from dendrite.vars.storage import VALIDATION, Item, VarsStore, ensure_consistent
 
 
 @dataclass(frozen=True)
@@ -102,7 +102,6 @@ def fix(root: Path, machines: list[str] | None = None, store: SecretsStore | Non
     groups = default_groups(read_config(root))
     refs = []
     with secrets.writing() as scratch:
-        recover(fs)
         for m in chosen:
             for gen in per_machine[m].values():
                 for f in gen.files:
@@ -189,7 +188,6 @@ def set_var(root: Path, machine: str, var: str, value: bytes, store: SecretsStor
     groups = default_groups(read_config(root))
     item = Item(gen, _declaring(per_machine, gen, machine), machine, {fname: value}, touch_hash=False)
     with secrets.writing() as scratch:
-        recover(vs.fs)
         (written,) = vs.write([item], admin, groups, scratch)
     return written
 
@@ -276,7 +274,6 @@ def import_vars(root: Path, source: Path, store: SecretsStore | None = None) -> 
             )
             items.append(Item(gen, _declaring(per_machine, gen, m), m, outputs, False, stored))
     with secrets.writing() as scratch:
-        recover(vs.fs)
         vs.write(items, admin, groups, scratch)
     return sum(len(i.outputs) for i in items)
 

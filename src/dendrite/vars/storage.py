@@ -3,50 +3,29 @@
 Every read and write goes through `RepoFS`: a symlink, FIFO or device planted anywhere in `vars/` is
 refused, never followed (a `value` linked to `~/.ssh/id_ed25519` is not read into a public value).
 
-Writes are transactions (`VarsStore.transaction`), so a run stores all it was asked to or nothing:
-
-1. Under the repository lock, the generator directories the run will touch are snapshotted (their
-   files, member links and modes, as they are on disk: ciphertext and public values only, never a
-   plaintext secret) into an undo journal, `.dendrite/vars-undo.json`, written atomically and synced.
-2. Directories and member links are made, secrets encrypted, and every file of the run written in one
-   `atomic_write_many` batch; stale validation hashes are dropped.
-3. Deleting the journal is the commit point.
-
-If anything fails in 2, the directories are restored from the snapshot at once. If the process is
-killed (or the machine stops) between 1 and 3, the journal is still there, and the next dendrite
-command that touches vars (`vars generate`, `check`, `list`, `get`, `set`, `fix`, `export`, `import`)
-takes the lock and rolls the directories back before anything else: a half-applied batch is never
-seen. Rolling back is idempotent, so a crash during recovery is recovered the same way.
+Writes are transactions (`VarsStore.transaction`, built on `dendrite.undo`), so a run stores all it
+was asked to or nothing: the directories it touches are snapshotted (ciphertext and public values
+only) before the batch, and an interrupted run is rolled back by the next holder of the lock.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import contextlib
-import json
-import os
-import stat
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from dendrite import names
+from dendrite import names, undo
 from dendrite.errors import InputError, UnsafePathError
-from dendrite.fsutil import STATE_DIR, PendingWrite, atomic_write_many
-from dendrite.repofs import PRIVATE_FILE_MODE, RepoFS
+from dendrite.fsutil import PendingWrite, atomic_write_many
+from dendrite.repofs import RepoFS
 from dendrite.secrets.layout import SecretRef
 from dendrite.secrets.store import SecretsStore
 from dendrite.sops.document import decrypt_document
 from dendrite.vars.model import Generator, placement
 
 VALIDATION = ".validation-hash"
-JOURNAL = f"{STATE_DIR}/vars-undo.json"
 _HASH_LIMIT = 4096
-_JOURNAL_VERSION = 1
-
-Entry = tuple[str, str, int, str]  # (path below the root, kind "dir"|"file"|"link", mode, base64 or target)
 
 
 @dataclass(frozen=True)
@@ -184,120 +163,16 @@ class VarsStore:
 
     # ---- the transaction ---------------------------------------------------------------------------
 
-    @contextlib.contextmanager
-    def transaction(self, dirs: Sequence[Path]) -> Iterator[None]:
-        """Everything written below `dirs` inside is kept together or rolled back (see the module doc).
-
-        The caller holds the repository lock. A planted link or special file in a directory is refused
-        here, before anything is written.
-        """
-        journal = _snapshot(self.fs, sorted({self.fs.rel(d) for d in dirs}))
-        self.fs.write_bytes(JOURNAL, json.dumps(journal).encode(), PRIVATE_FILE_MODE)
-        try:
-            yield
-        except BaseException:
-            _rollback(self.fs, journal)
-            self.fs.unlink(JOURNAL)
-            raise
-        self.fs.unlink(JOURNAL)  # the commit point
-        with self.fs.open_dir(STATE_DIR) as fd:
-            os.fsync(fd)
-
-
-def recover(fs: RepoFS) -> bool:
-    """Roll back a transaction a killed process left (caller holds the lock). True if there was one."""
-    if fs.kind(JOURNAL) is None:
-        return False
-    try:
-        journal = json.loads(fs.read_bytes(JOURNAL))
-        _check_journal(journal)
-    except (ValueError, TypeError, KeyError, IndexError, binascii.Error, UnsafePathError) as exc:
-        raise InputError(
-            f"{fs.root / JOURNAL} (the undo journal of an interrupted vars run) is damaged ({exc})",
-            hint="remove it, then run 'dendrite vars check' and regenerate what it reports",
-        ) from None
-    _rollback(fs, journal)
-    fs.unlink(JOURNAL)
-    return True
+    def transaction(self, dirs: Sequence[Path]) -> contextlib.AbstractContextManager[None]:
+        """Everything written below `dirs` inside is kept together or rolled back (`dendrite.undo`)."""
+        return undo.transaction(self.fs, dirs)
 
 
 def ensure_consistent(root: Path, secrets: SecretsStore) -> None:
-    """For commands that read vars without the lock: finish (roll back) an interrupted run first."""
-    fs = RepoFS(root)
-    if fs.kind(JOURNAL) is not None:
+    """For commands that read vars without the lock: finish (roll back) an interrupted run first.
+
+    Taking the lock is enough: `repo_lock` rolls back a journal it finds.
+    """
+    if RepoFS(root).kind(undo.JOURNAL) is not None:
         with secrets.writing():
-            recover(fs)
-
-
-def _snapshot(fs: RepoFS, dirs: list[str]) -> dict[str, Any]:
-    """Each directory's tree as it is (None when absent), and the parents that do not exist yet."""
-    out: dict[str, list[Entry] | None] = {}
-    created: set[str] = set()
-    for d in dirs:
-        parts = fs.parts(d)
-        if not parts or parts[0] != "vars":
-            raise UnsafePathError(f"{d} is not below vars/")
-        for i in range(1, len(parts)):
-            parent = "/".join(parts[:i])
-            if fs.kind(parent) is None:
-                created.add(parent)
-        kind = fs.kind(d)
-        if kind is None:
-            out[d] = None
-        elif kind != "dir":
-            raise UnsafePathError(
-                f"{d} in {fs.root} is a {'symbolic link' if kind == 'link' else kind}, not a directory",
-                hint="dendrite does not follow symbolic links inside a repository; remove it",
-            )
-        else:
-            out[d] = list(_tree(fs, d))
-    return {"version": _JOURNAL_VERSION, "dirs": out, "created": sorted(created)}
-
-
-def _tree(fs: RepoFS, d: str) -> Iterator[Entry]:
-    st = fs.lstat(d)
-    assert st is not None
-    yield (d, "dir", stat.S_IMODE(st.st_mode), "")
-    for e in fs.entries(d):
-        path = f"{d}/{e.name}"
-        if e.kind == "dir":
-            yield from _tree(fs, path)
-        elif e.kind == "link":
-            yield (path, "link", 0, fs.readlink(path))
-        elif e.kind == "file":
-            mode = fs.lstat(path)
-            assert mode is not None
-            yield (path, "file", stat.S_IMODE(mode.st_mode), base64.b64encode(fs.read_bytes(path)).decode())
-        else:
-            raise UnsafePathError(f"{path} in {fs.root} is not a file, link or directory", hint="remove it")
-
-
-def _check_journal(journal: Any) -> None:
-    """A journal is only ever ours, but `.dendrite/` could come from a clone: every path must be in vars/."""
-    if journal["version"] != _JOURNAL_VERSION:
-        raise ValueError(f"version {journal['version']!r}")
-    for d, entries in journal["dirs"].items():
-        for path in [d, *(e[0] for e in entries or [])]:
-            parts = RepoFS(Path("/")).parts(path)
-            if not parts or parts[0] != "vars" or not (path == d or path.startswith(f"{d}/")):
-                raise ValueError(f"path {path!r} is not below vars/")
-    for p in journal["created"]:
-        if RepoFS(Path("/")).parts(p)[:1] != ("vars",):
-            raise ValueError(f"path {p!r} is not below vars/")
-
-
-def _rollback(fs: RepoFS, journal: dict[str, Any]) -> None:
-    """Put every directory back exactly as snapshotted (idempotent: safe to repeat after a crash)."""
-    for d, entries in journal["dirs"].items():
-        fs.remove_tree(d)
-        for path, kind, mode, data in entries or []:
-            if kind == "dir":
-                fs.make_dirs(path, mode=mode)
-            elif kind == "file":
-                fs.write_bytes(path, base64.b64decode(data, validate=True), mode)
-            else:
-                with fs.parent(path) as (dfd, name):
-                    os.symlink(data, name, dir_fd=dfd)  # as it was, even if clan would not write it so
-    for parent in sorted(journal["created"], key=lambda p: -p.count("/")):
-        with contextlib.suppress(OSError, UnsafePathError), fs.parent(parent) as (dfd, name):
-            os.rmdir(name, dir_fd=dfd)  # only if still empty: never another run's files
+            pass
