@@ -65,6 +65,7 @@ def keys(tmp_path: Path) -> Keys:
     a, b = new_key(), new_key()
     f = tmp_path / "keys.txt"
     f.write_text(f"# public key: {a.public}\n{a.secret}\n{b.secret}\n")
+    f.chmod(0o600)  # as age-keygen makes it; dendrite warns about a key file others can read
     home = tmp_path / "home"
     home.mkdir()
     return Keys(a, b, f, clean_env({"SOPS_AGE_KEY_FILE": str(f)}, home))

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from dendrite import undo
 from dendrite.errors import InputError, LockError, UnsafePathError
-from dendrite.repofs import STATE_DIR, RepoFS
+from dendrite.repofs import STATE_DIR, RepoFS, naming
 
 _TMP = "tmp"
 _LOCK = "lock"
@@ -79,21 +79,6 @@ def _open_new(path: Path | str, mode: int, dir_fd: int | None = None) -> int:
 
 def _temp_name(target: str) -> str:
     return f"{target}.{os.getpid()}.{os.urandom(6).hex()}.tmp"
-
-
-@contextlib.contextmanager
-def naming(path: Path) -> Iterator[None]:
-    """Re-raise an OSError as one about `path`.
-
-    Why: errors of os.write and fsync carry no file name, and one about a temporary file means nothing
-    to the user; the CLI turns "no space left" or "read-only file system" into a sentence naming this.
-    """
-    try:
-        yield
-    except OSError as exc:
-        if exc.errno is None:
-            raise
-        raise OSError(exc.errno, exc.strerror, str(path)) from exc
 
 
 def atomic_write(path: Path, data: bytes, mode: int = 0o644, *, scratch: Path | None = None) -> None:

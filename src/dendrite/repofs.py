@@ -34,6 +34,21 @@ PRIVATE_FILE_MODE = 0o600
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
+@contextlib.contextmanager
+def naming(path: Path | str) -> Iterator[None]:
+    """Re-raise an OSError as one about `path`.
+
+    Why: errors of os.write and fsync carry no file name, and one about a temporary file means nothing
+    to the user; the CLI turns "no space left" or "read-only file system" into a sentence naming this.
+    """
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno is None:
+            raise
+        raise OSError(exc.errno, exc.strerror, str(path)) from exc
+
+
 @dataclass(frozen=True)
 class Entry:
     """One directory entry, never followed: kind is 'file', 'dir', 'link' or 'other'."""
@@ -243,7 +258,7 @@ class RepoFS:
         A temporary file is made beside the target (O_EXCL|O_NOFOLLOW), synced, and renamed over it;
         a reader sees the old bytes or the new, never a part. A directory at the target is refused.
         """
-        with self.parent(path, create=True, mode=dir_mode) as (dfd, name):
+        with naming(self.root / self.rel(path)), self.parent(path, create=True, mode=dir_mode) as (dfd, name):
             st = _lstat_at(dfd, name)
             if st is not None and stat.S_ISDIR(st.st_mode):
                 raise self._refuse(self.parts(path), "is a directory where a file belongs", hint="remove it")

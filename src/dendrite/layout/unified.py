@@ -57,14 +57,15 @@ class Scan:
 def autowired(d: Path, fs: RepoFS | None = None) -> list[tuple[str, Path]]:
     """forAllNixFiles: top-level *.nix files (name without .nix) and directories with default.nix.
 
-    Listed without following links (a symlinked entry is not autowired material dendrite will read).
+    Listed without following links: a symlinked `.nix` file is listed, so that reading it (which
+    refuses the link) reports it; a symlinked directory is not descended into.
     """
     fs = fs or RepoFS(d.parent)
     out = []
     for e in sorted(fs.entries(d), key=lambda e: e.name.encode()):
         p = d / e.name
-        if e.kind == "file" and e.name.endswith(".nix"):
-            out.append((e.name[:-4], p))
+        if e.kind in ("file", "link") and e.name.endswith(".nix"):
+            out.append((e.name[:-4], p))  # a link is listed (and reported when read), never followed
         elif e.kind == "dir" and fs.kind(p / "default.nix") is not None:
             out.append((e.name, p))
     return out
