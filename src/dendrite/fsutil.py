@@ -24,6 +24,7 @@ from pathlib import Path
 
 from dendrite import undo
 from dendrite.errors import InputError, LockError, UnsafePathError
+from dendrite.repo import Repo
 from dendrite.repofs import STATE_DIR, RepoFS, naming
 
 _TMP = "tmp"
@@ -36,7 +37,7 @@ def state_dir(root: Path) -> Path:
     Why the checks: `.dendrite` could be committed by someone else. A symlink there would make the lock
     step empty a directory elsewhere; one owned by another user could be read by them.
     """
-    d = root / STATE_DIR
+    d = Repo(root).state_dir
     try:
         st = os.lstat(d)
     except FileNotFoundError:
@@ -61,7 +62,7 @@ def state_dir(root: Path) -> Path:
 def scratch_dir(root: Path) -> Path:
     state_dir(root)
     RepoFS(root).make_dirs(f"{STATE_DIR}/{_TMP}", mode=0o700)
-    return root / STATE_DIR / _TMP
+    return Repo(root).state_dir / _TMP
 
 
 def _fsync_dir(path: Path) -> None:

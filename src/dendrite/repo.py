@@ -1,4 +1,9 @@
-"""Finding the repository a command works on, and the paths of clan's stores inside it."""
+"""Finding the repository a command works on, and the paths of clan's stores inside it.
+
+`Repo` is the one owner of those paths: the sops/ tree, the vars/ tree, inventory.json, machines/
+and dendrite's own .dendrite/ directory. Code that needs one asks the handle (or uses the relative
+names below with the handle's `RepoFS`) instead of joining the names by hand.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,16 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from dendrite import names
 from dendrite.errors import InputError
+from dendrite.repofs import STATE_DIR, RepoFS
+
+# below the root, as RepoFS takes them
+SOPS_DIR = "sops"
+VARS_DIR = "vars"
+INVENTORY_JSON = "inventory.json"
+MACHINES_DIR = "machines"
+__all__ = ["INVENTORY_JSON", "MACHINES_DIR", "SOPS_DIR", "STATE_DIR", "VARS_DIR", "Repo", "find_repo"]
 
 
 @dataclass(frozen=True)
@@ -14,16 +28,34 @@ class Repo:
     root: Path
 
     @property
+    def fs(self) -> RepoFS:
+        """The door every access below the root goes through (`dendrite.repofs`)."""
+        return RepoFS(self.root)
+
+    @property
     def sops_dir(self) -> Path:
-        return self.root / "sops"
+        return self.root / SOPS_DIR
 
     @property
     def vars_dir(self) -> Path:
-        return self.root / "vars"
+        return self.root / VARS_DIR
 
     @property
     def inventory_json(self) -> Path:
-        return self.root / "inventory.json"
+        return self.root / INVENTORY_JSON
+
+    @property
+    def machines_dir(self) -> Path:
+        return self.root / MACHINES_DIR
+
+    @property
+    def state_dir(self) -> Path:
+        """dendrite's own lock, scratch and journal, git-ignored."""
+        return self.root / STATE_DIR
+
+    def machine_dir(self, name: str) -> Path:
+        """machines/<name>, the name checked as a machine name."""
+        return self.machines_dir / names.check("machine", name)
 
 
 def find_repo(start: Path | None = None, *, explicit: bool = False) -> Repo:
@@ -41,6 +73,6 @@ def find_repo(start: Path | None = None, *, explicit: bool = False) -> Repo:
             raise InputError(f"repository {here} is not a directory", hint="pass an existing directory")
         return Repo(here)
     for cand in (here, *here.parents):
-        if (cand / "flake.nix").exists() or (cand / "sops").is_dir() or (cand / ".git").exists():
+        if (cand / "flake.nix").exists() or (cand / SOPS_DIR).is_dir() or (cand / ".git").exists():
             return Repo(cand)
     return Repo(here)

@@ -30,6 +30,7 @@ from typing import Any
 
 from dendrite import boundedjson
 from dendrite.errors import InputError, UnsafePathError
+from dendrite.repo import VARS_DIR
 from dendrite.repofs import PRIVATE_FILE_MODE, STATE_DIR, RepoFS
 
 JOURNAL = f"{STATE_DIR}/vars-undo.json"
@@ -64,7 +65,7 @@ def _snapshot(fs: RepoFS, dirs: list[str]) -> dict[str, Any]:
     created: set[str] = set()
     for d in dirs:
         parts = fs.parts(d)
-        if not parts or parts[0] != "vars":
+        if not parts or parts[0] != VARS_DIR:
             raise UnsafePathError(f"{d} is not below vars/")
         for i in range(1, len(parts)):
             parent = "/".join(parts[:i])
@@ -108,10 +109,10 @@ def _check_journal(journal: Any) -> None:
     for d, entries in journal["dirs"].items():
         for path in [d, *(e[0] for e in entries or [])]:
             parts = RepoFS(Path("/")).parts(path)
-            if not parts or parts[0] != "vars" or not (path == d or path.startswith(f"{d}/")):
+            if not parts or parts[0] != VARS_DIR or not (path == d or path.startswith(f"{d}/")):
                 raise ValueError(f"path {path!r} is not below vars/")
     for p in journal["created"]:
-        if RepoFS(Path("/")).parts(p)[:1] != ("vars",):
+        if RepoFS(Path("/")).parts(p)[:1] != (VARS_DIR,):
             raise ValueError(f"path {p!r} is not below vars/")
 
 

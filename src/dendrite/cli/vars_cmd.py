@@ -15,9 +15,9 @@ from dendrite import boundedjson
 from dendrite.cli.common import emit_json, note, out, progress, repo, write_bytes
 from dendrite.errors import InputError
 from dendrite.fsutil import read_regular_file
+from dendrite.generators import SHARED, Generator, PromptSpec
 from dendrite.vars import ops
 from dendrite.vars.generate import generate
-from dendrite.vars.model import Generator, PromptSpec
 
 app = typer.Typer(
     help="clan's vars: generators, generation in a sandbox, check and fix without Nix.", no_args_is_help=True
@@ -87,7 +87,9 @@ def generate_cmd(
             progress=cb,
         )
     for g in report.generated:
-        out.print(f"{g.machine}: {g.key[1]}{' (shared)' if not g.key[0] else ''}", markup=False)
+        out.print(
+            f"{g.machine}: {g.key.name}{' (shared)' if g.key.placement == SHARED else ''}", markup=False
+        )
     note(f"generated {len(report.generated)} generator(s)" if report.generated else "every var is up to date")
 
 

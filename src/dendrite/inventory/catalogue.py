@@ -1,5 +1,6 @@
 """The clan services the seed uses: roles, typed settings, machine classes, and the vars generators
-each contributes (read from clan-core's clanServices; the vars layer consumes the generators)."""
+each contributes (read from clan-core's clanServices). The generators are `dendrite.generators.Generator`,
+the same model `dendrite.toml` and `--nix` yield; `recipe` names a built-in of `dendrite.vars.recipes`."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 
 from dendrite import names
 from dendrite.errors import NameError_
+from dendrite.generators import FileSpec, Generator, PromptSpec
 from dendrite.inventory.model import describe_type, did_you_mean
 
 CLAN_CORE_INPUTS = (None, "clan-core", "clan")
@@ -96,35 +98,6 @@ def _article(t: str) -> str:
 
 
 @dataclass(frozen=True)
-class VarFile:
-    name: str
-    secret: bool = True
-    deploy: bool = True
-    needed_for: str = "services"
-
-
-@dataclass(frozen=True)
-class Prompt:
-    name: str
-    type: str = "line"
-    persist: bool = False
-    description: str = ""
-
-
-@dataclass(frozen=True)
-class GeneratorSpec:
-    """A vars generator a service declares on a machine (clan.core.vars.generators.<name>)."""
-
-    name: str
-    files: tuple[VarFile, ...]
-    share: bool = False
-    dependencies: tuple[str, ...] = ()
-    prompts: tuple[Prompt, ...] = ()
-    validation: Any = None
-    script: str = ""  # which built-in recipe makes the files (the vars layer implements them)
-
-
-@dataclass(frozen=True)
 class GeneratorContext:
     machine: str
     instance: str
@@ -141,7 +114,7 @@ class RoleSpec:
     classes: tuple[str, ...] = ("nixos",)
     min_machines: int | None = None
     max_machines: int | None = None
-    generators: Callable[[GeneratorContext], list[GeneratorSpec]] | None = None
+    generators: Callable[[GeneratorContext], list[Generator]] | None = None
 
 
 @dataclass(frozen=True)
@@ -156,32 +129,32 @@ class ServiceSpec:
 # ------------------------------------------------------------------------------------------------ zerotier
 
 
-def _zerotier(ctx: GeneratorContext) -> list[GeneratorSpec]:
+def _zerotier(ctx: GeneratorContext) -> list[Generator]:
     controllers = ctx.role_members.get("controller", ())
     net = f"zerotier-network-{ctx.instance}"
     gens = [
-        GeneratorSpec(
+        Generator(
             f"zerotier-identity-{ctx.machine}",
-            (VarFile("identity-secret"),),
+            (FileSpec("identity-secret"),),
             share=True,
-            script="zerotier-identity",
+            recipe="zerotier-identity",
         ),
-        GeneratorSpec(
+        Generator(
             f"zerotier-ip-{ctx.machine}-{ctx.instance}",
-            (VarFile("ip", secret=False, deploy=False),),
+            (FileSpec("ip", secret=False, deploy=False),),
             share=True,
             dependencies=(f"zerotier-identity-{ctx.machine}", net),
-            script="zerotier-ip",
+            recipe="zerotier-ip",
         ),
     ]
     if controllers:
         gens.append(
-            GeneratorSpec(
+            Generator(
                 net,
-                (VarFile("network-id", secret=False, deploy=False),),
+                (FileSpec("network-id", secret=False, deploy=False),),
                 share=True,
                 dependencies=(f"zerotier-identity-{controllers[0]}",),
-                script="zerotier-network",
+                recipe="zerotier-network",
             )
         )
     return gens
@@ -225,48 +198,51 @@ ZEROTIER = ServiceSpec(
 _CERT = {"enable": Field("bool", True), "searchDomains": Field("list", [], item="str")}
 
 
-def _sshd_server(ctx: GeneratorContext) -> list[GeneratorSpec]:
+def _sshd_server(ctx: GeneratorContext) -> list[Generator]:
     s = ctx.settings
     gens = [
-        GeneratorSpec(
+        Generator(
             "openssh",
-            (VarFile("ssh.id_ed25519"), VarFile("ssh.id_ed25519.pub", secret=False)),
-            script="ssh-keygen-ed25519",
+            (FileSpec("ssh.id_ed25519"), FileSpec("ssh.id_ed25519.pub", secret=False)),
+            recipe="ssh-keygen-ed25519",
         )
     ]
     if s.get("hostKeys", {}).get("rsa", {}).get("enable"):
         gens.append(
-            GeneratorSpec(
+            Generator(
                 "openssh-rsa",
-                (VarFile("ssh.id_rsa"), VarFile("ssh.id_rsa.pub", secret=False)),
-                script="ssh-keygen-rsa",
+                (FileSpec("ssh.id_rsa"), FileSpec("ssh.id_rsa.pub", secret=False)),
+                recipe="ssh-keygen-rsa",
             )
         )
     if s.get("certificate", {}).get("enable", True):
         domains = [ctx.domain, *s.get("certificate", {}).get("searchDomains", [])]
         gens.append(
-            GeneratorSpec(
+            Generator(
                 "openssh-ca",
-                (VarFile("id_ed25519", deploy=False), VarFile("id_ed25519.pub", secret=False, deploy=False)),
+                (
+                    FileSpec("id_ed25519", deploy=False),
+                    FileSpec("id_ed25519.pub", secret=False, deploy=False),
+                ),
                 share=True,
-                script="ssh-keygen-ed25519-ca",
+                recipe="ssh-keygen-ed25519-ca",
             )
         )
         gens.append(
-            GeneratorSpec(
+            Generator(
                 "openssh-cert",
-                (VarFile("ssh.id_ed25519-cert.pub", secret=False),),
+                (FileSpec("ssh.id_ed25519-cert.pub", secret=False),),
                 dependencies=("openssh", "openssh-ca"),
-                script="ssh-host-certificate",
+                recipe="ssh-host-certificate",
                 validation={"name": ctx.machine, "domains": {d: d for d in domains}},
             )
         )
     if s.get("generateRootKey"):
         gens.append(
-            GeneratorSpec(
+            Generator(
                 "sshd-root-key",
-                (VarFile("id_ed25519"), VarFile("id_ed25519.pub", secret=False)),
-                script="ssh-keygen-root",
+                (FileSpec("id_ed25519"), FileSpec("id_ed25519.pub", secret=False)),
+                recipe="ssh-keygen-root",
             )
         )
     return gens
@@ -308,10 +284,10 @@ EMERGENCY_ACCESS = ServiceSpec(
             "Sets an emergency root password",
             {},
             generators=lambda ctx: [
-                GeneratorSpec(
+                Generator(
                     "emergency-access",
-                    (VarFile("password", deploy=False), VarFile("password-hash", secret=False)),
-                    script="xkcd-password-hash",
+                    (FileSpec("password", deploy=False), FileSpec("password-hash", secret=False)),
+                    recipe="xkcd-password-hash",
                 )
             ],
         )
@@ -333,22 +309,22 @@ def users_setting_errors(settings: Mapping[str, Any], where: str) -> list[str]:
     return []
 
 
-def _users(ctx: GeneratorContext) -> list[GeneratorSpec]:
+def _users(ctx: GeneratorContext) -> list[Generator]:
     user = ctx.settings.get("user", ctx.instance)
     if "user" in ctx.settings:
         names.check("user", user, f"instances.{ctx.instance}.roles.{ctx.role}.settings.user")
     prompts = (
-        (Prompt("user-password", "hidden", True, "Leave empty to generate automatically"),)
+        (PromptSpec("user-password", "hidden", "Leave empty to generate automatically", persist=True),)
         if ctx.settings.get("prompt", True)
         else ()
     )
     return [
-        GeneratorSpec(
+        Generator(
             f"user-password-{user}",
-            (VarFile("user-password", deploy=False), VarFile("user-password-hash", needed_for="users")),
+            (FileSpec("user-password", deploy=False), FileSpec("user-password-hash", needed_for="users")),
             share=bool(ctx.settings.get("share", False)),
             prompts=prompts,
-            script="user-password",
+            recipe="user-password",
         )
     ]
 
@@ -374,13 +350,15 @@ USERS = ServiceSpec(
 )
 
 
-def _admin(ctx: GeneratorContext) -> list[GeneratorSpec]:
+def _admin(ctx: GeneratorContext) -> list[Generator]:
     return [
-        GeneratorSpec(
+        Generator(
             "root-password",
-            (VarFile("password", deploy=False), VarFile("password-hash", needed_for="users")),
-            prompts=(Prompt("password", "hidden", True, "Leave empty to generate automatically"),),
-            script="root-password",
+            (FileSpec("password", deploy=False), FileSpec("password-hash", needed_for="users")),
+            prompts=(
+                PromptSpec("password", "hidden", "Leave empty to generate automatically", persist=True),
+            ),
+            recipe="root-password",
         )
     ]
 

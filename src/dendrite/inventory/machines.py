@@ -18,9 +18,12 @@ from typing import Any
 from dendrite import names
 from dendrite.errors import InputError, UnsafePathError
 from dendrite.fsutil import repo_lock
+from dendrite.generators import PER_MACHINE_DIR, PerMachine
 from dendrite.inventory.model import CLASSES, machine_from_plain
-from dendrite.inventory.sources import INVENTORY_JSON, load, read_inventory_json
+from dendrite.inventory.sources import load, read_inventory_json
+from dendrite.repo import INVENTORY_JSON, MACHINES_DIR, Repo
 from dendrite.repofs import FILE_MODE, RepoFS
+from dendrite.secrets.layout import Layout
 from dendrite.secrets.store import SecretsStore
 
 CONFIGURATION_NIX = """# {name}: a clan machine ({cls}). clan imports this file automatically.
@@ -54,6 +57,40 @@ def _check_paths(fs: RepoFS, wanted: Iterable[tuple[str, tuple[str | None, ...]]
 
 
 @dataclass(frozen=True)
+class _Paths:
+    """One machine's paths below the root, as RepoFS takes them and messages show them: from the
+    repository handle, the sops/ layout and the machine's vars placement."""
+
+    dir: str  # machines/<name>
+    configuration: str  # machines/<name>/configuration.nix
+    vars: str  # vars/per-machine/<name>
+    vars_base: str  # vars/per-machine
+    key_dir: str  # sops/machines/<name>
+    keys_base: str  # sops/machines
+    layout: Layout
+
+    @classmethod
+    def of(cls, root: Path, name: str) -> _Paths:
+        repo, layout = Repo(root), Layout(root)
+        rel = repo.fs.rel
+        machine_dir = repo.machine_dir(name)
+        placement = PerMachine(name)
+        return cls(
+            rel(machine_dir),
+            rel(machine_dir / "configuration.nix"),
+            rel(repo.vars_dir / placement.base),
+            rel(repo.vars_dir / PER_MACHINE_DIR),
+            rel(layout.machine(name)),
+            rel(layout.machines()),
+            layout,
+        )
+
+    def secret(self, secret: str) -> str:
+        """sops/secrets/<secret>"""
+        return self.layout.fs.rel(self.layout.secret(secret).path)
+
+
+@dataclass(frozen=True)
 class Created:
     name: str
     public_key: str
@@ -83,14 +120,14 @@ def create_machine(
 ) -> Created:
     entry = _new_entry(name, machine_class, tags, target_host)
     _refuse_existing(root, name)
-    fs = RepoFS(root)
+    fs, paths = RepoFS(root), _Paths.of(root, name)
     _check_paths(
         fs,
         [
             (INVENTORY_JSON, (None, "file")),
-            (f"machines/{name}/configuration.nix", (None, "file")),
-            (f"sops/machines/{name}", (None, "dir")),
-            (f"sops/secrets/{name}-age.key", (None, "dir")),
+            (paths.configuration, (None, "file")),
+            (paths.key_dir, (None, "dir")),
+            (paths.secret(f"{name}-age.key"), (None, "dir")),
         ],
     )
     key, _ = store.add_machine(name, None)  # the admin is needed: fail before the inventory is touched
@@ -100,18 +137,16 @@ def create_machine(
         if name in data.get("machines", {}):
             raise InputError(f"machine '{name}' was added to {INVENTORY_JSON} meanwhile")
         data.setdefault("machines", {})[name] = entry
-        fs.write_text(
-            f"machines/{name}/configuration.nix", CONFIGURATION_NIX.format(name=name, cls=machine_class)
-        )
+        fs.write_text(paths.configuration, CONFIGURATION_NIX.format(name=name, cls=machine_class))
         write_inventory_json(root, data)
     return Created(
         name,
         key.publickey,
         (
             INVENTORY_JSON,
-            f"machines/{name}/configuration.nix",
-            f"sops/machines/{name}/key.json",
-            f"sops/secrets/{name}-age.key",
+            paths.configuration,
+            f"{paths.key_dir}/key.json",
+            paths.secret(f"{name}-age.key"),
         ),
     )
 
@@ -126,7 +161,7 @@ class Deleted:
 def _refuse_unknown_or_nix(root: Path, name: str) -> None:
     loaded = load(root)
     known = name in loaded.merged.value.get("machines", {})
-    if not known and not RepoFS(root).is_dir(f"sops/machines/{name}"):
+    if not known and not RepoFS(root).is_dir(_Paths.of(root, name).key_dir):
         raise InputError(f"machine '{name}' is not in the inventory", hint="see 'dendrite machines list'")
     nix_places = [str(x) for x in loaded.merged.where(("machines", name)) if x.file.endswith(".nix")]
     if nix_places:
@@ -136,15 +171,15 @@ def _refuse_unknown_or_nix(root: Path, name: str) -> None:
         )
 
 
-def _remove_files(fs: RepoFS, name: str) -> list[str]:
+def _remove_files(fs: RepoFS, paths: _Paths) -> list[str]:
     """machines/<name> and vars/per-machine/<name>, then the parents they leave empty (as clan does)."""
     removed = []
-    for rel in (f"machines/{name}", f"vars/per-machine/{name}"):
+    for rel in (paths.dir, paths.vars):
         if fs.exists(rel):
             fs.remove_tree(rel)  # never crosses a link, even one planted after the checks
             removed.append(rel)
-    fs.remove_empty_dirs("vars/per-machine", ".")
-    fs.remove_empty_dirs("machines", ".")
+    fs.remove_empty_dirs(paths.vars_base, ".")
+    fs.remove_empty_dirs(MACHINES_DIR, ".")
     return removed
 
 
@@ -152,30 +187,30 @@ def delete_machine(root: Path, name: str, store: SecretsStore) -> Deleted:
     """Remove the machine everywhere clan does; Nix-defined entries are left to the user, with a message."""
     names.machine_name(name)
     _refuse_unknown_or_nix(root, name)
-    fs = RepoFS(root)
-    has_key = fs.is_dir(f"sops/machines/{name}")
+    fs, paths = RepoFS(root), _Paths.of(root, name)
+    has_key = fs.is_dir(paths.key_dir)
     own_secrets = [s for s in store.secrets() if s.startswith(f"{name}-")]
     _check_paths(
         fs,
         [
             (INVENTORY_JSON, (None, "file")),
-            (f"machines/{name}", (None, "dir")),
-            (f"vars/per-machine/{name}", (None, "dir")),
-            (f"sops/machines/{name}", (None, "dir")),
-            *((f"sops/secrets/{s}", ("dir",)) for s in own_secrets),
+            (paths.dir, (None, "dir")),
+            (paths.vars, (None, "dir")),
+            (paths.key_dir, (None, "dir")),
+            *((paths.secret(s), ("dir",)) for s in own_secrets),
         ],
     )
     removed: list[str] = []
     rekeyed = 0
     if has_key:
         rekeyed = store.remove_machine(name)
-        removed.append(f"sops/machines/{name}")
-        fs.remove_empty_dirs("sops/machines", ".")
+        removed.append(paths.key_dir)
+        fs.remove_empty_dirs(paths.keys_base, ".")
     for secret in own_secrets:
         store.remove(secret)
-        removed.append(f"sops/secrets/{secret}")
+        removed.append(paths.secret(secret))
     with repo_lock(root):
-        removed += _remove_files(fs, name)
+        removed += _remove_files(fs, paths)
         data = read_inventory_json(root) or {}  # read under the lock: keep what others wrote meanwhile
         if name in data.get("machines", {}):
             del data["machines"][name]

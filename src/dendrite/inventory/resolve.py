@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from dendrite.inventory.catalogue import GeneratorContext, GeneratorSpec, ServiceSpec, lookup, with_defaults
+from dendrite.generators import Generator
+from dendrite.inventory.catalogue import GeneratorContext, ServiceSpec, lookup, with_defaults
 from dendrite.inventory.merge import ConflictError, Definition, Location, merge
 from dendrite.inventory.model import Instance, Inventory
 
@@ -155,10 +156,10 @@ class MachineView:
     tags: tuple[str, ...]
     assignments: list[Assignment] = field(default_factory=list)
 
-    generators: list[GeneratorSpec] = field(default_factory=list)
+    generators: list[Generator] = field(default_factory=list)
 
 
-def generators(inv: Inventory, a: Assignment, members: dict[str, tuple[str, ...]]) -> list[GeneratorSpec]:
+def generators(inv: Inventory, a: Assignment, members: dict[str, tuple[str, ...]]) -> list[Generator]:
     """The vars generators an assignment brings: none on a class the service has no module for."""
     inst = inv.instances[a.instance]
     spec = lookup(inst.module_name, inst.module_input)
@@ -171,9 +172,10 @@ def generators(inv: Inventory, a: Assignment, members: dict[str, tuple[str, ...]
         or inv.machines[a.machine].machine_class not in role_spec.classes
     ):
         return []
-    return role_spec.generators(
+    made = role_spec.generators(
         GeneratorContext(a.machine, a.instance, a.role, a.settings, members, inv.meta.domain)
     )
+    return [replace(g, source=f"service {inst.module_name}") for g in made]
 
 
 Members = dict[str, dict[str, tuple[str, ...]]]  # instance -> role -> machines
@@ -194,7 +196,7 @@ def machine_view(
     every = assignments if assignments is not None else resolve(inv)
     members = members if members is not None else role_members_of(every)
     mine = [a for a in every if a.machine == name]
-    gens: dict[str, GeneratorSpec] = {}
+    gens: dict[str, Generator] = {}
     for a in mine:
         for g in generators(inv, a, members.get(a.instance, {})):
             gens.setdefault(g.name, g)

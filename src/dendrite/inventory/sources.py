@@ -23,13 +23,12 @@ from dendrite.errors import DendriteError, InputError
 from dendrite.inventory.merge import Definition, Location, Merged, merge
 from dendrite.layout.discovery import Discovery, discover, import_root
 from dendrite.nix import eval_flake_json
-from dendrite.nixlang import NotLiteral, evaluate, parse_bytes
+from dendrite.nixlang import NotLiteral, ParsedFile, evaluate, parse_bytes
 from dendrite.nixlang.query import bindings, flat_bindings, module_body
 from dendrite.nixlang.source import MAX_FILE_BYTES
 from dendrite.nixlang.syntax import Node
+from dendrite.repo import INVENTORY_JSON, MACHINES_DIR, Repo
 from dendrite.repofs import RepoFS
-
-INVENTORY_JSON = "inventory.json"
 
 
 @dataclass(frozen=True)
@@ -65,7 +64,7 @@ def read_inventory_text(root: Path) -> str | None:
 
 
 def parse_inventory_json(root: Path, text: str) -> dict[str, Any]:
-    path = root / INVENTORY_JSON
+    path = Repo(root).inventory_json
     try:
         data = boundedjson.loads(text, str(path))
     except json.JSONDecodeError as exc:
@@ -118,7 +117,7 @@ def json_definition(root: Path) -> Definition | None:
     if text is None:
         return None
     data = parse_inventory_json(root, text)
-    path = root / INVENTORY_JSON
+    path = Repo(root).inventory_json
     return Definition(data, Location(str(path)), locate=lambda: _json_locations(path, text, data))
 
 
@@ -128,9 +127,9 @@ def machine_dirs(root: Path, notes: list[Note] | None = None) -> list[str]:
     A symlink there is not followed (it is noted and left out); a name clan would reject is refused,
     since a machine's name becomes a path under machines/, vars/ and sops/.
     """
-    base = root / "machines"
+    base = Repo(root).machines_dir
     found = []
-    for e in RepoFS(root).entries("machines"):
+    for e in RepoFS(root).entries(MACHINES_DIR):
         if e.name.startswith("."):
             continue
         if e.kind == "link" and notes is not None:
@@ -148,7 +147,7 @@ def machine_dirs(root: Path, notes: list[Note] | None = None) -> list[str]:
 
 
 def machines_dir_definition(root: Path, notes: list[Note] | None = None) -> Definition | None:
-    base = root / "machines"
+    base = Repo(root).machines_dir
     found = machine_dirs(root, notes)
     if not found:
         return None
@@ -218,7 +217,6 @@ def _mentions_inventory(fs: RepoFS, path: Path) -> bool:
 
 def nix_definitions(root: Path, notes: list[Note]) -> list[Definition]:
     """Every literal piece of `clan.inventory` in the repository's Nix files."""
-    defs = []
     fs = RepoFS(root)
     files, tree = nix_sources(root)
     for f in tree.untracked:
@@ -232,68 +230,77 @@ def nix_definitions(root: Path, notes: list[Note]) -> list[Definition]:
                 )
             )
     notes += [Note("info", n) for n in tree.notes]
-    for f in files:
-        text = _read_nix(fs, f, notes)
-        if text is None or b"inventory" not in text:
-            continue
-        parsed = parse_bytes(text, str(f))
-        if not parsed.ok:
-            d = parsed.diagnostics[0]
-            notes.append(
-                Note(
-                    "error",
-                    f"{d}: the file does not parse, so its inventory is not read",
-                    Location(str(f), d.position.line),
-                )
+    defs = [_file_definition(fs, f, notes) for f in files]
+    return [d for d in defs if d is not None]
+
+
+def _file_definition(fs: RepoFS, f: Path, notes: list[Note]) -> Definition | None:
+    """The literal `clan.inventory` of one file, or None (what could not be read is noted)."""
+    text = _read_nix(fs, f, notes)
+    if text is None or b"inventory" not in text:
+        return None
+    parsed = parse_bytes(text, str(f))
+    if not parsed.ok:
+        d = parsed.diagnostics[0]
+        notes.append(
+            Note(
+                "error",
+                f"{d}: the file does not parse, so its inventory is not read",
+                Location(str(f), d.position.line),
             )
-            continue
-        body = module_body(parsed.result.root)
-        if body is None:
-            continue
-        bindings = [b for b in flat_bindings(body) if b.path[:1] == ("clan",)]
-        if not any(b.path[:2] == ("clan", "inventory") or b.path == ("clan",) for b in bindings):
-            continue
-        value = evaluate(parsed.result.root, where=parsed.location)
-        clan = value.get("clan") if isinstance(value, dict) else value
-        inv = clan.get("inventory") if isinstance(clan, dict) else clan
-        if inv is None:
-            continue
-        if isinstance(inv, NotLiteral):
-            p = parsed.position(inv.offset)
-            notes.append(
-                Note(
-                    "warning",
-                    f"clan.inventory is not literal here: {inv.reason}",
-                    Location(str(f), p.line),
-                    "read it with --nix, which evaluates the flake",
-                )
+        )
+        return None
+    body = module_body(parsed.result.root)
+    if body is None:
+        return None
+    bindings = [b for b in flat_bindings(body) if b.path[:1] == ("clan",)]
+    if not any(b.path[:2] == ("clan", "inventory") or b.path == ("clan",) for b in bindings):
+        return None
+    value = evaluate(parsed.result.root, where=parsed.location)
+    clan = value.get("clan") if isinstance(value, dict) else value
+    inv = clan.get("inventory") if isinstance(clan, dict) else clan
+    if inv is None:
+        return None
+    if isinstance(inv, NotLiteral):
+        p = parsed.position(inv.offset)
+        notes.append(
+            Note(
+                "warning",
+                f"clan.inventory is not literal here: {inv.reason}",
+                Location(str(f), p.line),
+                "read it with --nix, which evaluates the flake",
             )
-            continue
-        if not isinstance(inv, dict):
-            notes.append(Note("error", "clan.inventory is not an attribute set", Location(str(f))))
-            continue
-        found: list[tuple[tuple[str, ...], NotLiteral]] = []
-        clean = _strip_markers(inv, (), found)
-        for path, marker in found:
-            p = parsed.position(marker.offset)
-            notes.append(
-                Note(
-                    "warning",
-                    f"inventory.{'.'.join(path)} is not literal: {marker.reason}; it was left out",
-                    Location(str(f), p.line),
-                    "read it with --nix, which evaluates the flake",
-                )
+        )
+        return None
+    if not isinstance(inv, dict):
+        notes.append(Note("error", "clan.inventory is not an attribute set", Location(str(f))))
+        return None
+    found: list[tuple[tuple[str, ...], NotLiteral]] = []
+    clean = _strip_markers(inv, (), found)
+    for path, marker in found:
+        p = parsed.position(marker.offset)
+        notes.append(
+            Note(
+                "warning",
+                f"inventory.{'.'.join(path)} is not literal: {marker.reason}; it was left out",
+                Location(str(f), p.line),
+                "read it with --nix, which evaluates the flake",
             )
-        locations: dict[tuple[str, ...], Location] = {}
-        for path, offset in _binding_offsets(body, ()):
-            if path[:2] == ("clan", "inventory"):
-                tail = path[2:]
-                loc = Location(str(f), parsed.position(offset).line)
-                for n in range(1, len(tail)):  # a set written as a path (`a.b.c = …`) is placed there too
-                    locations.setdefault(tail[:n], loc)
-                locations.setdefault(tail, loc)
-        defs.append(Definition(clean, Location(str(f)), locations))
-    return defs
+        )
+    return Definition(clean, Location(str(f)), _inventory_locations(body, parsed, f))
+
+
+def _inventory_locations(body: Node, parsed: ParsedFile, f: Path) -> dict[tuple[str, ...], Location]:
+    """The line of each `clan.inventory` binding, keyed by its path below the inventory."""
+    locations: dict[tuple[str, ...], Location] = {}
+    for path, offset in _binding_offsets(body, ()):
+        if path[:2] == ("clan", "inventory"):
+            tail = path[2:]
+            loc = Location(str(f), parsed.position(offset).line)
+            for n in range(1, len(tail)):  # a set written as a path (`a.b.c = …`) is placed there too
+                locations.setdefault(tail[:n], loc)
+            locations.setdefault(tail, loc)
+    return locations
 
 
 def _binding_offsets(attrset: Node, prefix: tuple[str, ...]) -> Iterator[tuple[tuple[str, ...], int]]:

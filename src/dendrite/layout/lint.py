@@ -25,6 +25,7 @@ from dendrite.nixlang.query import flat_bindings, module_body
 from dendrite.nixlang.scope import free_variables
 from dendrite.nixlang.source import MAX_FILE_BYTES
 from dendrite.nixlang.syntax import Node
+from dendrite.repo import MACHINES_DIR, Repo
 from dendrite.repofs import RepoFS
 
 
@@ -476,7 +477,7 @@ class Linter:
             else:
                 self.add("D012", f"flake.{name} is not a flake-parts option", path, (line, col))
         for name in self.machine_dirs():
-            clan_hosts.setdefault(name, self.repo / "machines" / name)
+            clan_hosts.setdefault(name, Repo(self.repo).machines_dir / name)
         for name, (path, line, col) in hand_hosts.items():
             if name in clan_hosts:
                 self.add(
@@ -490,7 +491,7 @@ class Linter:
     def machine_dirs(self) -> list[str]:
         """clan's machines/<name>/ directories; links are not followed, a linked machines/ is not read."""
         try:
-            return [e.name for e in RepoFS(self.repo).entries("machines") if e.kind == "dir"]
+            return [e.name for e in RepoFS(self.repo).entries(MACHINES_DIR) if e.kind == "dir"]
         except DendriteError:
             return []
 
@@ -499,7 +500,7 @@ class Linter:
         if (
             (secrets / "users").is_dir()
             and (secrets / "machines").is_dir()
-            and not (self.repo / "sops").exists()
+            and not Repo(self.repo).sops_dir.exists()
         ):
             self.add("D014", "secrets/{users,machines} exist but sops/ does not", secrets)
         for md in sorted(self.repo.rglob("*.md"))[:500]:

@@ -5,7 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from dendrite.generators import PER_MACHINE_DIR, SHARED, PerMachine, Placement
 from dendrite.names import Kind, is_valid
+from dendrite.repo import VARS_DIR, Repo
 from dendrite.repofs import RepoFS
 
 MEMBER_KINDS = ("users", "machines", "groups")
@@ -25,11 +27,13 @@ class SecretRef:
 
     @property
     def label(self) -> str:
-        return self.name if self.kind == "secret" else f"vars/{self.name}"
+        return self.name if self.kind == "secret" else f"{VARS_DIR}/{self.name}"
 
 
 @dataclass(frozen=True)
 class Layout:
+    """The sops/ tree's own map (and where vars/ secrets are found); its roots are the `Repo`'s."""
+
     root: Path
 
     @property
@@ -38,11 +42,11 @@ class Layout:
 
     @property
     def sops(self) -> Path:
-        return self.root / "sops"
+        return Repo(self.root).sops_dir
 
     @property
     def vars(self) -> Path:
-        return self.root / "vars"
+        return Repo(self.root).vars_dir
 
     def users(self) -> Path:
         return self.sops / "users"
@@ -106,9 +110,9 @@ class Layout:
         """
         fs = self.fs
         out: list[SecretRef] = []
-        bases = [self.vars / "shared"]
-        bases += [self.vars / "per-machine" / m for m in self._subdirs(self.vars / "per-machine", "machine")]
-        for base in bases:
+        machines = self._subdirs(self.vars / PER_MACHINE_DIR, "machine")
+        placements: list[Placement] = [SHARED, *map(PerMachine, machines)]
+        for base in (self.vars / p.base for p in placements):
             for gen in self._subdirs(base, "generator"):
                 for f in self._subdirs(base / gen, "file"):
                     d = base / gen / f

@@ -20,11 +20,11 @@ from typing import Any
 
 from dendrite.errors import DendriteError, InputError
 from dendrite.fsutil import PendingWrite, atomic_write_many, detach_forked_worker
+from dendrite.generators import SHARED, Generator, Placement, PromptSpec
 from dendrite.inventory.model import did_you_mean
 from dendrite.secrets.store import SecretsStore
 from dendrite.vars import graph as G
-from dendrite.vars.model import Generator, PromptSpec
-from dendrite.vars.recipes import RECIPES, RecipeInput
+from dendrite.vars.recipes import RecipeInput, check_recipe
 from dendrite.vars.runner import config_max_output, run_generator
 from dendrite.vars.sources import default_groups, machine_generators, nix_generators, read_config
 from dendrite.vars.storage import Item, VarsStore, ensure_consistent
@@ -132,9 +132,7 @@ def _outputs(job: _Job) -> dict[str, bytes]:
     gen = job.gen
     label = f"'{gen.name}' ({job.machine})"
     if gen.recipe is not None and not gen.script:
-        recipe = RECIPES.get(gen.recipe)
-        if recipe is None:
-            raise InputError(f"generator {label} names an unknown built-in recipe '{gen.recipe}'")
+        recipe = check_recipe(gen.recipe, f"generator {label}: recipe")
         out = recipe(RecipeInput(job.machine, gen.name, job.inputs, job.prompts, gen.validation))
     else:
         out = run_generator(
@@ -195,11 +193,11 @@ def _prepare_all(vs: VarsStore, items: list[Item], admin: str, groups: list[str]
     cores = os.cpu_count() or 1
     if len(items) < _PARALLEL_PREPARE_FROM or cores < 2 or "fork" not in mp.get_all_start_methods():
         return _prepare_chunk(items)
-    by_machine: dict[str, list[int]] = {}
+    by_placement: dict[Placement, list[int]] = {}
     for i, item in enumerate(items):
-        by_machine.setdefault(item.machine if not item.gen.share else "", []).append(i)
-    shared = by_machine.pop("", [])
-    chunks = list(by_machine.values())
+        by_placement.setdefault(item.gen.placement(item.machine), []).append(i)
+    shared = by_placement.pop(SHARED, [])
+    chunks = list(by_placement.values())
     out: list[list[PendingWrite] | None] = [None] * len(items)
     for i, writes in zip(shared, _prepare_chunk([items[i] for i in shared]), strict=True):
         out[i] = writes  # shared vars first, in this process: machines may share their directories

@@ -3,13 +3,24 @@
 from __future__ import annotations
 
 import graphlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from dendrite.errors import InputError
-from dendrite.vars.model import Generator
+from dendrite.generators import SHARED, Generator, Placement, sort_key
 
-Key = tuple[str, str]  # (machine, or "" for a shared generator; generator name)
+
+class Key(NamedTuple):
+    """One node: a generator where it is stored (shared, or for one machine)."""
+
+    placement: Placement
+    name: str
+
+
+def _sorted(keys: Iterable[Key]) -> list[Key]:
+    """Shared generators first, then by machine, then by name."""
+    return sorted(keys, key=lambda k: (sort_key(k.placement), k.name))
 
 
 @dataclass
@@ -27,7 +38,7 @@ class Graph:
 
     def machine_of(self, key: Key) -> str:
         """The machine a generator runs for: its own, or the first that declares a shared one."""
-        return key[0] or self.declared_by[key][0]
+        return key.placement.machine or self.declared_by[key][0]
 
 
 def build(per_machine: dict[str, dict[str, Generator]]) -> Graph:
@@ -35,7 +46,7 @@ def build(per_machine: dict[str, dict[str, Generator]]) -> Graph:
     declared: dict[Key, list[str]] = {}
     for machine, gens in sorted(per_machine.items()):
         for name, gen in sorted(gens.items()):
-            key = ("" if gen.share else machine, name)
+            key = Key(gen.placement(machine), name)
             if key in nodes and gen.share and nodes[key].definition() != gen.definition():
                 first = declared[key][0]
                 raise InputError(
@@ -56,9 +67,9 @@ def build(per_machine: dict[str, dict[str, Generator]]) -> Graph:
                         f"shared generator '{gen.name}' depends on '{d}', which is per-machine",
                         hint="shared generators may only depend on shared generators",
                     )
-                out.append((key[0], d))
-            elif ("", d) in nodes:
-                out.append(("", d))  # a shared generator, possibly declared on another machine
+                out.append(Key(key.placement, d))
+            elif Key(SHARED, d) in nodes:
+                out.append(Key(SHARED, d))  # a shared generator, possibly declared on another machine
             else:
                 raise InputError(
                     f"generator '{gen.name}' of {machine} depends on '{d}', which no machine declares"
@@ -80,7 +91,7 @@ def _check_cycles(graph: Graph) -> None:
             if state.get(d) == 1:
                 cycle = [*stack[stack.index(d) :], d]
                 raise InputError(
-                    "the generators form a cycle: " + " -> ".join(n for _, n in cycle),
+                    "the generators form a cycle: " + " -> ".join(k.name for k in cycle),
                     hint="remove one of the dependencies",
                 )
             if d not in state:
@@ -88,7 +99,7 @@ def _check_cycles(graph: Graph) -> None:
         stack.pop()
         state[k] = 2
 
-    for k in sorted(graph.nodes):
+    for k in _sorted(graph.nodes):
         if k not in state:
             visit(k)
 
@@ -115,10 +126,11 @@ def select(
     mine = {
         k
         for k in graph.nodes
-        if (k[0] in machines) or (k[0] == "" and set(graph.declared_by[k]) & set(machines))
+        if k.placement.machine in machines
+        or (k.placement == SHARED and set(graph.declared_by[k]) & set(machines))
     }
     if generator is not None:
-        roots = {k for k in mine if k[1] == generator}
+        roots = {k for k in mine if k.name == generator}
         if not roots:
             raise InputError(
                 f"no machine of {', '.join(machines)} declares a generator '{generator}'",
@@ -134,7 +146,7 @@ def select(
     # may need that machine's own generators first
     chosen |= _closure(chosen, lambda k: [d for d in graph.deps[k] if not exists(d)])
     sorter: graphlib.TopologicalSorter[Key] = graphlib.TopologicalSorter()
-    for k in sorted(chosen):
+    for k in _sorted(chosen):
         sorter.add(k, *[d for d in graph.deps[k] if d in chosen])
     return list(sorter.static_order())
 

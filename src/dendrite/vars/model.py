@@ -1,136 +1,25 @@
-"""clan's generator schema (clan.core.vars.generators.<name>) and where a generator's vars live."""
+"""Generators read from clan's JSON shape: `dendrite.toml` tables and `nix eval` of the NixOS option.
+
+The model itself (`Generator`, `FileSpec`, `PromptSpec`, `Placement`) lives in `dendrite.generators`,
+shared with the inventory's service catalogue; it is re-exported here for the callers that read it
+from the vars layer.
+"""
 
 from __future__ import annotations
 
-import hashlib
-import json
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
 from dendrite import names
 from dendrite.errors import InputError
-from dendrite.inventory.catalogue import GeneratorSpec
+from dendrite.generators import NEEDED_FOR as NEEDED_FOR
+from dendrite.generators import PROMPT_TYPES as PROMPT_TYPES
+from dendrite.generators import FileSpec as FileSpec
+from dendrite.generators import Generator as Generator
+from dendrite.generators import PromptSpec as PromptSpec
+from dendrite.generators import nix_to_json as nix_to_json
+from dendrite.generators import validation_hash as validation_hash
 from dendrite.inventory.model import describe_type
-
-NEEDED_FOR = ("partitioning", "activation", "users", "services")
-PROMPT_TYPES = ("hidden", "line", "multiline", "multiline-hidden")
-
-
-@dataclass(frozen=True)
-class FileSpec:
-    name: str
-    secret: bool = True
-    deploy: bool = True
-    owner: str = "root"
-    group: str = "root"
-    mode: str = "0400"
-    needed_for: str = "services"
-
-
-@dataclass(frozen=True)
-class PromptSpec:
-    name: str
-    type: str = "line"
-    description: str = ""
-    persist: bool = False
-
-
-@dataclass(frozen=True)
-class Generator:
-    name: str
-    files: tuple[FileSpec, ...]
-    share: bool = False
-    dependencies: tuple[str, ...] = ()
-    prompts: tuple[PromptSpec, ...] = ()
-    script: str = ""
-    runtime_inputs: tuple[str, ...] = ()
-    validation: Any = None
-    recipe: str | None = None  # a built-in recipe instead of a script
-    source: str = ""  # where it was declared (catalogue service, dendrite.toml, nix)
-
-    def file(self, name: str) -> FileSpec | None:
-        return next((f for f in self.files if f.name == name), None)
-
-    @property
-    def validation_hash(self) -> str | None:
-        return validation_hash(self.validation)
-
-    def definition(self) -> tuple[Any, ...]:
-        """What must be identical on every machine declaring a shared generator (clan's rule)."""
-        return (
-            tuple((f.name, f.secret, f.deploy, f.needed_for) for f in self.files),
-            self.prompts,
-            self.dependencies,
-            self.validation_hash,
-            self.script,
-            self.recipe,
-        )
-
-
-def placement(gen: Generator, machine: str) -> str:
-    """The directory below vars/: shared/<gen> or per-machine/<machine>/<gen> (clan's rel_dir).
-
-    The names are checked again here, whatever their source: this is where a name becomes a path.
-    """
-    names.check("generator", gen.name, gen.source)
-    if gen.share:
-        return f"shared/{gen.name}"
-    return f"per-machine/{names.check('machine', machine)}/{gen.name}"
-
-
-def nix_to_json(value: Any) -> str:
-    """builtins.toJSON: sorted keys, no whitespace, Nix's string escapes."""
-    if value is None:
-        return "null"
-    if value is True:
-        return "true"
-    if value is False:
-        return "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        if math.isnan(value) or math.isinf(value):
-            raise InputError("validation values cannot be NaN or infinite")
-        return json.dumps(value)
-    if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False)
-    if isinstance(value, list):
-        return "[" + ",".join(nix_to_json(v) for v in value) + "]"
-    if isinstance(value, dict):
-        return (
-            "{"
-            + ",".join(f"{json.dumps(k, ensure_ascii=False)}:{nix_to_json(value[k])}" for k in sorted(value))
-            + "}"
-        )
-    raise InputError(f"a validation value of type {type(value).__name__} has no JSON form")
-
-
-def validation_hash(value: Any) -> str | None:
-    """clan's validationHash: null without validation, else sha256 of builtins.toJSON (hex)."""
-    if value is None:
-        return None
-    return hashlib.sha256(nix_to_json(value).encode()).hexdigest()
-
-
-def from_catalogue(spec: GeneratorSpec, service: str) -> Generator:
-    where = f"service {service}" if service else "a service's generator"
-    names.check("generator", spec.name, where)
-    for f in spec.files:
-        names.check("file", f.name, f"{where}: generators.{spec.name}.files")
-    for p in spec.prompts:
-        names.check("prompt", p.name, f"{where}: generators.{spec.name}.prompts")
-    return Generator(
-        name=spec.name,
-        files=tuple(FileSpec(f.name, f.secret, f.deploy, needed_for=f.needed_for) for f in spec.files),
-        share=spec.share,
-        dependencies=spec.dependencies,
-        prompts=tuple(PromptSpec(p.name, p.type, p.description, p.persist) for p in spec.prompts),
-        validation=spec.validation,
-        recipe=spec.script,
-        source=f"service {service}",
-    )
-
 
 KNOWN_KEYS = frozenset(
     {
@@ -231,43 +120,53 @@ def from_plain(name: str, raw: dict[str, Any], source: str) -> Generator:
     if not isinstance(raw, dict):
         raise InputError(f"{where} must be a table, not {describe_type(raw)}")
     _unknown(raw, KNOWN_KEYS, where)
-    files = [_file(fname, f, where) for fname, f in typed(raw, "files", "table", where, {}).items()]
-    prompts = [_prompt(pname, p, where) for pname, p in typed(raw, "prompts", "table", where, {}).items()]
-    for prompt in prompts:
-        if prompt.persist and not any(f.name == prompt.name for f in files):
-            files.append(FileSpec(prompt.name))  # a persisted prompt declares its file, secret by default
-    if not files:
-        raise InputError(f"{where} declares no files")
+    files, prompts = _files_and_prompts(raw, where)
     deps = str_list(raw, "dependencies", where) or []
     for d in deps:
         names.check("generator", d, f"{where}.dependencies")
     inputs = str_list(raw, "runtimeInputs", where) or []
     str_list(raw, "machines", where)
     str_list(raw, "tags", where)
-    recipe = typed(raw, "recipe", "str", where, None)
-    script = typed(raw, "script", "str", where, "")
-    if recipe is not None:
-        from dendrite.vars.recipes import RECIPES
-
-        if recipe not in RECIPES:
-            raise InputError(
-                f"{where}.recipe '{recipe}' is not a built-in",
-                hint="built-ins: " + ", ".join(sorted(RECIPES)),
-            )
-        if script:
-            raise InputError(f"{where} has both a script and a recipe", hint="keep one")
+    recipe, script = _recipe_and_script(raw, where)
     return Generator(
         name=name,
-        files=tuple(files),
+        files=files,
         share=typed(raw, "share", "bool", where, False),
         dependencies=tuple(deps),
-        prompts=tuple(prompts),
+        prompts=prompts,
         script=script,
         runtime_inputs=tuple(inputs),
         validation=raw.get("validation"),
         source=source,
         recipe=recipe,
     )
+
+
+def _files_and_prompts(
+    raw: dict[str, Any], where: str
+) -> tuple[tuple[FileSpec, ...], tuple[PromptSpec, ...]]:
+    """The declared files, plus one per persisted prompt that declares none (secret by default)."""
+    files = [_file(fname, f, where) for fname, f in typed(raw, "files", "table", where, {}).items()]
+    prompts = [_prompt(pname, p, where) for pname, p in typed(raw, "prompts", "table", where, {}).items()]
+    for prompt in prompts:
+        if prompt.persist and not any(f.name == prompt.name for f in files):
+            files.append(FileSpec(prompt.name))
+    if not files:
+        raise InputError(f"{where} declares no files")
+    return tuple(files), tuple(prompts)
+
+
+def _recipe_and_script(raw: dict[str, Any], where: str) -> tuple[str | None, str]:
+    """A built-in recipe (checked against `dendrite.vars.recipes`) or a script, never both."""
+    recipe = typed(raw, "recipe", "str", where, None)
+    script = typed(raw, "script", "str", where, "")
+    if recipe is not None:
+        from dendrite.vars.recipes import check_recipe  # the recipes import crypto libraries: only when named
+
+        check_recipe(recipe, f"{where}.recipe")
+        if script:
+            raise InputError(f"{where} has both a script and a recipe", hint="keep one")
+    return recipe, script
 
 
 @dataclass

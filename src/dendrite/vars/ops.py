@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dendrite.errors import InputError, UnsafePathError
+from dendrite.generators import Generator
 from dendrite.inventory.model import did_you_mean
 from dendrite.repofs import RepoFS
 from dendrite.secrets import keyfile, rekey
@@ -15,7 +16,6 @@ from dendrite.secrets.keys import SopsKey, read_keys
 from dendrite.secrets.layout import SecretRef
 from dendrite.secrets.recipients import Resolver
 from dendrite.secrets.store import SecretsStore
-from dendrite.vars.model import Generator, placement
 from dendrite.vars.sources import default_groups, machine_generators, read_config
 from dendrite.vars.storage import VALIDATION, Item, VarsStore, ensure_consistent
 
@@ -208,7 +208,7 @@ def export_vars(root: Path, target: Path, store: SecretsStore | None = None) -> 
     done: set[str] = set()
     for m in chosen:
         for gen in per_machine[m].values():
-            base = placement(gen, m)
+            base = gen.rel_dir(m)
             if base in done:
                 continue  # a shared generator is exported once
             done.add(base)
@@ -258,7 +258,7 @@ def import_vars(root: Path, source: Path, store: SecretsStore | None = None) -> 
     done: set[str] = set()
     for m in chosen:
         for gen in per_machine[m].values():
-            base = placement(gen, m)
+            base = gen.rel_dir(m)
             if base in done or not src.is_dir(base):
                 continue
             done.add(base)  # a shared generator is restored once, for every machine declaring it

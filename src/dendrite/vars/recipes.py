@@ -170,3 +170,12 @@ RECIPES: dict[str, Recipe] = {
     "user-password": user_password,
     "luks-password": luks_password,
 }
+
+
+def check_recipe(name: str, at: str) -> Recipe:
+    """The built-in recipe `name`, else one sentence naming where it was asked for (`at`) and the
+    built-ins: the one check of a recipe's name, whichever source (catalogue, dendrite.toml) named it."""
+    recipe = RECIPES.get(name)
+    if recipe is None:
+        raise InputError(f"{at} '{name}' is not a built-in", hint="built-ins: " + ", ".join(sorted(RECIPES)))
+    return recipe

@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from dendrite.errors import InputError
-from dendrite.vars.model import FileSpec, Generator
+from dendrite.generators import FileSpec, Generator
 from dendrite.vars.sandbox import LIMIT_HINT, TIMEOUT, run_script
 
 DEFAULT_MAX_OUTPUT = 1024 * 1024

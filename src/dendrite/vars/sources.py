@@ -10,11 +10,12 @@ from typing import Any
 
 from dendrite import names
 from dendrite.errors import InputError
+from dendrite.generators import Generator, check_names
 from dendrite.inventory import Assignment, Resolved, analyse, machine_view
 from dendrite.inventory.resolve import role_members_of
 from dendrite.nix import eval_flake_json
 from dendrite.repofs import RepoFS
-from dendrite.vars.model import Generator, from_catalogue, from_plain, str_list, typed
+from dendrite.vars.model import from_plain, str_list, typed
 
 CONFIG = "dendrite.toml"
 
@@ -78,7 +79,7 @@ def machine_generators(
     out: dict[str, dict[str, Generator]] = {}
     for name in resolved.inventory.machines:
         view = machine_view(resolved.inventory, name, by_machine.get(name, []), members)
-        gens = {g.name: from_catalogue(g, "") for g in view.generators}
+        gens = {g.name: _checked(g) for g in view.generators}
         for gname, gen in custom_generators(config, name, view.tags).items():
             if gname in gens:
                 raise InputError(
@@ -87,6 +88,16 @@ def machine_generators(
             gens[gname] = gen
         out[name] = gens
     return resolved, out
+
+
+def _checked(gen: Generator) -> Generator:
+    """A service's generator as the vars layer takes it: its names and its recipe checked."""
+    check_names(gen, gen.source)
+    if gen.recipe is not None:
+        from dendrite.vars.recipes import check_recipe  # the recipes import crypto libraries: only when used
+
+        check_recipe(gen.recipe, f"{gen.source}: generators.{gen.name}.recipe")
+    return gen
 
 
 def nix_generators(

@@ -18,11 +18,12 @@ from pathlib import Path
 from dendrite import names, undo
 from dendrite.errors import InputError, UnsafePathError
 from dendrite.fsutil import PendingWrite, atomic_write_many
+from dendrite.generators import Generator
+from dendrite.repo import Repo
 from dendrite.repofs import RepoFS
 from dendrite.secrets.layout import SecretRef
 from dendrite.secrets.store import SecretsStore
 from dendrite.sops.document import decrypt_document
-from dendrite.vars.model import Generator, placement
 
 VALIDATION = ".validation-hash"
 _HASH_LIMIT = 4096
@@ -43,14 +44,14 @@ class Item:
 class VarsStore:
     def __init__(self, root: Path, secrets: SecretsStore) -> None:
         self.root = root
-        self.vars = root / "vars"
+        self.vars = Repo(root).vars_dir
         self.secrets = secrets
         self.fs = RepoFS(root)
 
     # ---- paths -------------------------------------------------------------------------------------
 
     def gen_dir(self, gen: Generator, machine: str) -> Path:
-        return self.vars / placement(gen, machine)
+        return self.vars / gen.rel_dir(machine)
 
     def file_dir(self, gen: Generator, machine: str, name: str) -> Path:
         return self.gen_dir(gen, machine) / names.check("file", name, f"generator {gen.name}")
