@@ -9,9 +9,8 @@ from typing import Annotated
 import typer
 
 from dendrite.cli.common import emit_json, note, out, repo
-from dendrite.cli.findings import Format, Report, SarifOpt, compiler_line, emit, output_format
+from dendrite.cli.findings import Format, Report, SarifOpt, compiler_line, emit, output_format, summary
 from dendrite.errors import InputError
-from dendrite.findings import Finding
 from dendrite.layout import convert as conv
 from dendrite.layout.discovery import discover
 from dendrite.layout.lint import RULES, analyse_files, lint, safe_import_root
@@ -107,22 +106,11 @@ def lint_cmd(
     base, import_dir = _roots(root)
     findings = lint(base, import_dir)
     fmt = output_format(json_, sarif_)
-    files = len(discover(import_dir).files) if fmt is Format.TEXT else 0  # the summary's count only
+    files = len(discover(import_dir).files) if fmt is Format.TEXT else 0  # for the summary only
     report = Report(
-        findings,
-        RULES,
-        base,
-        compiler_line,
-        ("file", "line", "column"),
-        _lint_summary(findings, files),
+        findings, RULES, base, compiler_line, ("file", "line", "column"), summary(findings, f"{files} files")
     )
     emit(report, fmt)
-
-
-def _lint_summary(findings: list[Finding], files: int) -> str:
-    """`N files: E error(s), W warning(s)`: every finding that is not an error counts as a warning here."""
-    errors = sum(1 for f in findings if f.severity == "error")
-    return f"{files} files: {errors} error(s), {len(findings) - errors} warning(s)"
 
 
 @app.command("rules")
