@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from typing import Annotated, Any
 
 import typer
 
 from dendrite.cli.common import emit_json, note, out, progress, repo
+from dendrite.cli.findings import Report, SarifOpt, emit, output_format, severity_line, summary
 from dendrite.errors import InputError
 from dendrite.inventory import Resolved, analyse, inventory_to_plain, machine_view
 from dendrite.inventory.graph import dot, mermaid
 from dendrite.inventory.machines import create_machine, delete_machine
+from dendrite.inventory.validate import RULES
 from dendrite.secrets.store import SecretsStore
 
 app = typer.Typer(
@@ -61,24 +62,16 @@ def show(json_: JsonOpt = False, nix: NixOpt = False, attr: AttrOpt = "clan.inve
 
 
 @app.command("validate")
-def validate_cmd(json_: JsonOpt = False, nix: NixOpt = False, attr: AttrOpt = "clan.inventory") -> None:
+def validate_cmd(
+    json_: JsonOpt = False, sarif_: SarifOpt = False, nix: NixOpt = False, attr: AttrOpt = "clan.inventory"
+) -> None:
     """Check machines, tags, roles, cardinality, classes and settings; exit 1 on errors."""
     r = _analyse(nix, attr)
-    if json_:
-        emit_json([asdict(f) for f in r.findings])
-    else:
-        for f in r.findings:
-            where = f" ({f.where})" if f.where else ""
-            out.print(f"{f.severity}: {f.code}: {f.message}{where}", markup=False)
-            if f.hint:
-                out.print(f"  hint: {f.hint}", markup=False)
-        errors = sum(1 for f in r.findings if f.severity == "error")
-        note(
-            f"{len(r.inventory.machines)} machines, {len(r.inventory.instances)} instances: "
-            f"{errors} error(s), {sum(1 for f in r.findings if f.severity == 'warning')} warning(s)"
-        )
-    if any(f.severity == "error" for f in r.findings):
-        raise typer.Exit(1)
+    counted = f"{len(r.inventory.machines)} machines, {len(r.inventory.instances)} instances"
+    report = Report(
+        r.findings, RULES, repo().root, severity_line, ("code", "where"), summary(r.findings, counted)
+    )
+    emit(report, output_format(json_, sarif_))
 
 
 @app.command("machine")

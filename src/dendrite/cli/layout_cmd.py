@@ -9,10 +9,11 @@ from typing import Annotated
 import typer
 
 from dendrite.cli.common import emit_json, note, out, repo
+from dendrite.cli.findings import Format, Report, SarifOpt, compiler_line, emit, output_format, summary
 from dendrite.errors import InputError
 from dendrite.layout import convert as conv
 from dendrite.layout.discovery import discover
-from dendrite.layout.lint import RULES, analyse_files, lint, safe_import_root, sarif
+from dendrite.layout.lint import RULES, analyse_files, lint, safe_import_root
 from dendrite.layout.namespace import hosts, namespace, parse_all
 from dendrite.layout.unified import scan
 from dendrite.repofs import RepoFS
@@ -99,25 +100,17 @@ def hosts_cmd(root: RootArg = None, json_: JsonOpt = False) -> None:
 def lint_cmd(
     root: RootArg = None,
     json_: JsonOpt = False,
-    sarif_: Annotated[bool, typer.Option("--sarif", help="SARIF 2.1.0 output.")] = False,
+    sarif_: SarifOpt = False,
 ) -> None:
     """The dendritic rules; exit 1 on errors. Silence one line with `# dendrite: ignore D00N`."""
     base, import_dir = _roots(root)
     findings = lint(base, import_dir)
-    if sarif_:
-        emit_json(sarif(findings))
-    elif json_:
-        emit_json([asdict(f) for f in findings])
-    else:
-        for f in findings:
-            out.print(str(f), markup=False)
-            out.print(f"  hint: {f.hint}", markup=False)
-        errors = sum(1 for f in findings if f.severity == "error")
-        note(
-            f"{len(discover(import_dir).files)} files: {errors} error(s), {len(findings) - errors} warning(s)"
-        )
-    if any(f.severity == "error" for f in findings):
-        raise typer.Exit(1)
+    fmt = output_format(json_, sarif_)
+    files = len(discover(import_dir).files) if fmt is Format.TEXT else 0  # for the summary only
+    report = Report(
+        findings, RULES, base, compiler_line, ("file", "line", "column"), summary(findings, f"{files} files")
+    )
+    emit(report, fmt)
 
 
 @app.command("rules")

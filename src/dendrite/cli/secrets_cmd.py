@@ -14,6 +14,7 @@ from typing import Annotated
 import typer
 
 from dendrite.cli.common import emit_json, note, out, progress, repo, write_bytes
+from dendrite.cli.findings import Report, SarifOpt, emit, output_format, subject_line
 from dendrite.errors import InputError
 from dendrite.secrets import health, keyfile
 from dendrite.secrets.importer import import_sops
@@ -350,18 +351,13 @@ def rename(old: str, new: str) -> None:
 
 
 @app.command("check")
-def check(json_: JsonOpt = False) -> None:
+def check(json_: JsonOpt = False, sarif_: SarifOpt = False) -> None:
     """Compare every secret's recipients (legacy and vars) with its links; exit 1 on any finding."""
-    findings = health.check(_store())
-    if json_:
-        emit_json([asdict(f) for f in findings])
-    else:
-        for f in findings:
-            out.print(f"{f.secret}: {f.kind}: {f.detail}", markup=False)
-        if not findings:
-            note("all secrets are encrypted to exactly their members")
-    if findings:
-        raise typer.Exit(1)
+    store = _store()
+    findings = health.check(store)
+    ok = "" if findings else "all secrets are encrypted to exactly their members"
+    report = Report(findings, health.RULES, store.layout.root, subject_line, ("kind", "detail"), ok)
+    emit(report, output_format(json_, sarif_))
 
 
 @app.command("fix")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import getpass
 import json
 import sys
-from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -13,6 +12,7 @@ import typer
 
 from dendrite import boundedjson
 from dendrite.cli.common import emit_json, note, out, progress, repo, write_bytes
+from dendrite.cli.findings import Report, SarifOpt, emit, output_format, subject_line
 from dendrite.errors import InputError
 from dendrite.fsutil import read_regular_file
 from dendrite.generators import SHARED, Generator, PromptSpec
@@ -98,18 +98,14 @@ def check_cmd(
     machines: MachinesArg = None,
     generator: Annotated[str | None, typer.Option("--generator", "-g")] = None,
     json_: JsonOpt = False,
+    sarif_: SarifOpt = False,
 ) -> None:
     """Missing, outdated or unfixed vars, without evaluating Nix; exit 1 if any."""
-    problems = ops.check(repo().root, machines or None, generator)
-    if json_:
-        emit_json([asdict(p) for p in problems])
-    else:
-        for p in problems:
-            out.print(f"{p.machine}: {p.var}: {p.kind}: {p.detail}", markup=False)
-        if not problems:
-            note("all vars are present and up to date")
-    if problems:
-        raise typer.Exit(1)
+    root = repo().root
+    problems = ops.check(root, machines or None, generator)
+    ok = "" if problems else "all vars are present and up to date"
+    report = Report(problems, ops.RULES, root, subject_line, ("kind", "detail"), ok)
+    emit(report, output_format(json_, sarif_))
 
 
 @app.command("list")

@@ -3,11 +3,12 @@
 from dataclasses import dataclass
 from pathlib import Path
 
+from dendrite.findings import Finding
 from dendrite.inventory.merge import Merged
 from dendrite.inventory.model import Inventory, inventory_from_plain, inventory_to_plain
 from dendrite.inventory.resolve import Assignment, Group, machine_view, resolve, resolve_groups
 from dendrite.inventory.sources import Loaded, Note, load
-from dendrite.inventory.validate import Finding, validate
+from dendrite.inventory.validate import validate
 
 
 @dataclass

@@ -1,6 +1,7 @@
 """Dendritic lint: the checks of spec §2.7 and the seed's mistakes (§4.12) that a static check can find.
 
-Every rule has a stable id, a severity, a place (file:line:col) and a fix hint. A line comment
+Every rule has a stable id, a severity, a place (file:line:col) and a fix hint; the findings are
+`dendrite.findings.Finding`s, rendered by the CLI. A line comment
 `# dendrite: ignore D00N` (on the line or the one before) silences a finding; `dendrite.toml`'s
 `[lint]` can disable rules or change their severity.
 """
@@ -12,11 +13,11 @@ import os
 import re
 import tomllib
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
 
 from dendrite.errors import DendriteError, InputError, UnsafePathError
+from dendrite.findings import Finding, Location, Rule, Severity, catalogue
 from dendrite.layout.discovery import Discovery, discover, import_root
 from dendrite.layout.namespace import definitions, door, read_parsed
 from dendrite.nixlang import ParsedFile
@@ -28,94 +29,85 @@ from dendrite.nixlang.syntax import Node
 from dendrite.repo import MACHINES_DIR, Repo
 from dendrite.repofs import RepoFS
 
-
-@dataclass(frozen=True)
-class Rule:
-    id: str
-    severity: str
-    title: str
-    hint: str
-
-
-RULES = {
-    r.id: r
-    for r in [
+E, W = Severity.ERROR, Severity.WARNING
+RULES = catalogue(
+    [
         Rule(
             "D001",
-            "error",
+            E,
             "the file does not parse",
             "fix the syntax error; import-tree imports every .nix file",
         ),
         Rule(
             "D002",
-            "error",
+            E,
             "a lower-level module at the top level",
             "wrap it as flake.modules.<class>.<name> = { … }, or move it under a `_`-prefixed path",
         ),
         Rule(
             "D003",
-            "error",
+            E,
             "flake.modules is written but flakeModules.modules is never imported",
             "add `imports = [ inputs.flake-parts.flakeModules.modules ];` to one module",
         ),
         Rule(
             "D004",
-            "error",
+            E,
             "a flake.<x> output written from several files without options.flake.<x>",
             "declare it: options.flake.<x> = lib.mkOption { type = lib.types.lazyAttrsOf lib.types.anything; };",
         ),
         Rule(
             "D005",
-            "error",
+            E,
             "a module of one class used in another class",
             "use config.flake.modules.<the evaluator's class>.*; darwin modules cannot go into nixosSystem",
         ),
         Rule(
             "D006",
-            "error",
+            E,
             "an attribute-set module refers to a lower-level argument",
             "make it a function: { pkgs, ... }: { … }",
         ),
         Rule(
             "D007",
-            "warning",
+            W,
             "a relative import of a file that import-tree also imports",
             "move the imported file under a `_`-prefixed path, or drop the import",
         ),
         Rule(
             "D008",
-            "error",
+            E,
             "a host produced both by clan and by a hand-written configuration",
             "let clan produce nixosConfigurations/darwinConfigurations; drop the nixosSystem generator",
         ),
-        Rule("D009", "warning", "a .nix file that git does not track (invisible to the flake)", "git add it"),
+        Rule("D009", W, "a .nix file that git does not track (invisible to the flake)", "git add it"),
         Rule(
             "D010",
-            "warning",
+            W,
             "specialArgs carry more than inputs/self",
             "pass values through the top-level config or lexical scope instead",
         ),
-        Rule("D011", "error", "a relative path that does not exist", "fix the path (relative to this file)"),
+        Rule("D011", E, "a relative path that does not exist", "fix the path (relative to this file)"),
         Rule(
             "D012",
-            "warning",
+            W,
             "flake.<x> written without options.flake.<x>: a second writer will fail",
             "declare options.flake.<x> before another file writes it",
         ),
         Rule(
             "D013",
-            "warning",
+            W,
             "`nix eval .#flake.…`: the flake outputs are `.#modules…`, `.#meta…`",
             "drop the `flake.` prefix in the command",
         ),
         Rule(
             "D014",
-            "warning",
+            W,
             "clan secrets kept in secrets/ instead of sops/",
             "clan reads <clan>/sops/; move the tree",
         ),
     ]
-}
+)
 
 # option roots that exist only inside NixOS / nix-darwin / home-manager / terranix / disko evaluations
 LOWER_LEVEL = frozenset(
@@ -193,24 +185,16 @@ LOWER_ARGS = ("pkgs", "modulesPath", "osConfig")
 _IGNORE = re.compile(r"#\s*dendrite:\s*ignore\s+((?:D\d{3}[ ,]*)+)")
 
 
-@dataclass(frozen=True)
-class Finding:
-    rule: str
-    severity: str
-    message: str
-    file: str
-    line: int
-    column: int
-    hint: str
-
-    def __str__(self) -> str:
-        return f"{self.file}:{self.line}:{self.column}: {self.severity} {self.rule}: {self.message}"
+def finding(rule: str, message: str, path: Path | str, pos: tuple[int, int] = (1, 1)) -> Finding:
+    """A finding of a lint rule at file:line:column, with the rule's severity and hint."""
+    r = RULES[rule]
+    return Finding(rule, r.severity, message, r.hint, (Location(str(path), *pos),))
 
 
 @dataclass
 class Config:
     disabled: frozenset[str] = frozenset()
-    severity: dict[str, str] | None = None
+    severity: dict[str, Severity] | None = None
 
 
 def read_config(repo: Path) -> Config:
@@ -223,7 +207,17 @@ def read_config(repo: Path) -> Config:
         raw = tomllib.loads(text).get("lint", {})
     except tomllib.TOMLDecodeError as exc:
         raise InputError(f"{path}: {exc}") from None
-    return Config(frozenset(raw.get("disable", [])), dict(raw.get("severity", {})))
+    return Config(frozenset(raw.get("disable", [])), _severities(path, raw.get("severity", {})))
+
+
+def _severities(path: Path, raw: dict[str, str]) -> dict[str, Severity]:
+    """`[lint] severity`: rule id -> "error", "warning" or "info"; anything else is the user's mistake."""
+    try:
+        return {rule: Severity(level) for rule, level in raw.items()}
+    except ValueError as exc:
+        raise InputError(
+            f"{path}: [lint] severity: {exc}", hint="use one of " + ", ".join(s.value for s in Severity)
+        ) from None
 
 
 @dataclass
@@ -248,8 +242,7 @@ class _File:
         self.findings: list[Finding] = []
 
     def add(self, rule: str, message: str, pos: tuple[int, int] = (1, 1)) -> None:
-        r = RULES[rule]
-        self.findings.append(Finding(rule, r.severity, message, str(self.path), pos[0], pos[1], r.hint))
+        self.findings.append(finding(rule, message, self.path, pos))
 
     def run(self) -> tuple[list[Finding], FileFacts | None]:
         try:
@@ -424,8 +417,7 @@ class Linter:
         self.facts: list[FileFacts] = []
 
     def add(self, rule: str, message: str, path: Path | str, pos: tuple[int, int] = (1, 1)) -> None:
-        r = RULES[rule]
-        self.findings.append(Finding(rule, r.severity, message, str(path), pos[0], pos[1], r.hint))
+        self.findings.append(finding(rule, message, path, pos))
 
     def run(self) -> list[Finding]:
         for f in self.discovery.untracked:
@@ -560,52 +552,10 @@ def apply_suppressions(findings: list[Finding], config: Config, repo: Path | Non
         near = [lines[i] for i in (f.line - 2, f.line - 1) if 0 <= i < len(lines)]
         if any(f.rule in (m.group(1) if (m := _IGNORE.search(text)) else "") for text in near):
             continue
-        sev = (config.severity or {}).get(f.rule, f.severity)
-        out.append(Finding(f.rule, sev, f.message, f.file, f.line, f.column, f.hint))
+        out.append(replace(f, severity=(config.severity or {}).get(f.rule, f.severity)))
     return sorted(out, key=lambda f: (f.file, f.line, f.column, f.rule))
 
 
 def lint(repo: Path, root: Path | None = None, use_git: bool = True) -> list[Finding]:
     linter = Linter(repo, root, use_git)
     return apply_suppressions(linter.run(), read_config(repo), linter.repo)
-
-
-def sarif(findings: list[Finding]) -> dict[str, Any]:
-    return {
-        "version": "2.1.0",
-        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
-        "runs": [
-            {
-                "tool": {
-                    "driver": {
-                        "name": "dendrite",
-                        "rules": [
-                            {
-                                "id": r.id,
-                                "shortDescription": {"text": r.title},
-                                "help": {"text": r.hint},
-                                "defaultConfiguration": {"level": r.severity},
-                            }
-                            for r in RULES.values()
-                        ],
-                    }
-                },
-                "results": [
-                    {
-                        "ruleId": f.rule,
-                        "level": f.severity,
-                        "message": {"text": f.message},
-                        "locations": [
-                            {
-                                "physicalLocation": {
-                                    "artifactLocation": {"uri": f.file},
-                                    "region": {"startLine": f.line, "startColumn": f.column},
-                                }
-                            }
-                        ],
-                    }
-                    for f in findings
-                ],
-            }
-        ],
-    }

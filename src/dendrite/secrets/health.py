@@ -6,39 +6,66 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dendrite.errors import DendriteError
+from dendrite.findings import Finding, Location, Rule, Severity, catalogue
 from dendrite.secrets import rekey
+from dendrite.secrets.keys import SopsKey
+from dendrite.secrets.layout import SecretRef
 from dendrite.secrets.recipients import Resolver
 from dendrite.secrets.store import SecretsStore
 
+RULES = catalogue(
+    [
+        Rule(
+            "drift",
+            Severity.ERROR,
+            "a secret's recipients differ from its member links",
+            "run 'dendrite secrets fix' to re-key it",
+        ),
+        Rule(
+            "link",
+            Severity.ERROR,
+            "a broken or misplaced member link",
+            "run 'dendrite secrets fix' to remove it; a planted file or directory is left for you",
+        ),
+        Rule("unreadable", Severity.ERROR, "a secret file that cannot be read as a sops file", "look at it"),
+    ]
+)
 
-@dataclass(frozen=True)
-class Finding:
-    secret: str
-    kind: str  # "drift", "link", "unreadable"
-    detail: str
+
+def _finding(kind: str, ref: SecretRef, detail: str, at: Path) -> Finding:
+    """A finding about one secret, located at the file or link it is about."""
+    return Finding(
+        kind, RULES[kind].severity, detail, locations=(Location(str(at)),), subject=(("secret", ref.label),)
+    )
 
 
 def check(store: SecretsStore) -> list[Finding]:
+    """Every secret (legacy and vars) whose recipients are not exactly its members, and link damage."""
     out: list[Finding] = []
     resolver = Resolver(store.layout)
     for ref in store.layout.all_secrets():
         got = resolver.collect(ref)
         for p in got.problems:
-            out.append(Finding(ref.label, "link", f"{p.link.relative_to(store.layout.root)} {p.reason}"))
+            out.append(_finding("link", ref, f"{p.link.relative_to(store.layout.root)} {p.reason}", p.link))
         try:
             current = rekey.file_recipients(ref, store.layout.fs)
         except DendriteError as exc:
-            out.append(Finding(ref.label, "unreadable", exc.message))
+            out.append(_finding("unreadable", ref, exc.message, ref.file))
             continue
-        wanted = frozenset(got.keys)
-        if current != wanted:
-            parts = []
-            if wanted - current:
-                parts.append("not encrypted to " + ", ".join(sorted(k.publickey for k in wanted - current)))
-            if current - wanted:
-                parts.append("still encrypted to " + ", ".join(sorted(k.publickey for k in current - wanted)))
-            out.append(Finding(ref.label, "drift", "; ".join(parts)))
+        drift = _drift(current, frozenset(got.keys))
+        if drift:
+            out.append(_finding("drift", ref, drift, ref.file))
     return out
+
+
+def _drift(current: frozenset[SopsKey], wanted: frozenset[SopsKey]) -> str:
+    """What differs between the recipients on disk and the wanted ones ("" when nothing does)."""
+    parts = []
+    if wanted - current:
+        parts.append("not encrypted to " + ", ".join(sorted(k.publickey for k in wanted - current)))
+    if current - wanted:
+        parts.append("still encrypted to " + ", ".join(sorted(k.publickey for k in current - wanted)))
+    return "; ".join(parts)
 
 
 @dataclass(frozen=True)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import os
 import stat
-from dataclasses import dataclass
 from pathlib import Path
 
 from dendrite.errors import InputError, UnsafePathError
+from dendrite.findings import Finding, Location, Rule, Severity, catalogue
 from dendrite.generators import Generator
 from dendrite.inventory.model import did_you_mean
 from dendrite.repofs import RepoFS
@@ -19,13 +19,44 @@ from dendrite.secrets.store import SecretsStore
 from dendrite.vars.sources import default_groups, machine_generators, read_config
 from dendrite.vars.storage import VALIDATION, Item, VarsStore, ensure_consistent
 
+RULES = catalogue(
+    [
+        Rule("missing", Severity.ERROR, "a var that is not generated yet", "run 'dendrite vars generate'"),
+        Rule(
+            "outdated",
+            Severity.ERROR,
+            "a generator whose validation changed since its vars were generated",
+            "regenerate it: 'dendrite vars generate --regenerate -g <generator>'",
+        ),
+        Rule(
+            "unfixed",
+            Severity.ERROR,
+            "a secret var whose recipients differ from its links",
+            "run 'dendrite vars fix'",
+        ),
+        Rule(
+            "inaccessible",
+            Severity.ERROR,
+            "a secret var its machine cannot decrypt",
+            "run 'dendrite vars fix'",
+        ),
+        Rule(
+            "unsafe",
+            Severity.ERROR,
+            "a link or special file planted where a var belongs",
+            "remove it and regenerate the var; dendrite never follows it",
+        ),
+    ]
+)
+Problem = Finding  # the name `vars check`'s results had before there was one Finding
 
-@dataclass(frozen=True)
-class Problem:
-    machine: str
-    var: str  # generator/file, or generator
-    kind: str  # missing, outdated, unfixed, inaccessible
-    detail: str
+
+def _problem(m: str, var: str, kind: str, detail: str, at: Path | None) -> Finding:
+    """A finding about one var (generator/file) or generator of one machine, at its directory when known."""
+    where = (Location(str(at)),) if at is not None else ()
+    return Finding(
+        kind, RULES[kind].severity, detail, locations=where, subject=(("machine", m), ("var", var))
+    )
 
 
 def _machines(root: Path, machines: list[str] | None) -> tuple[dict[str, dict[str, Generator]], list[str]]:
@@ -43,7 +74,7 @@ def check(
     machines: list[str] | None = None,
     generator: str | None = None,
     store: SecretsStore | None = None,
-) -> list[Problem]:
+) -> list[Finding]:
     """clan's `vars check`: missing vars, outdated validation, secrets whose recipients drifted, shared
     secrets the machine cannot read, and entries planted where a var belongs (a link is reported, never
     followed). Reads files only, after rolling back a run that was killed half-way."""
@@ -59,23 +90,23 @@ def check(
                 continue
             try:
                 out += _check_generator(vs, resolver, gen, m)
-            except UnsafePathError as exc:
-                out.append(Problem(m, gen.name, "unsafe", exc.message))
+            except UnsafePathError as exc:  # no path of it can be named safely
+                out.append(_problem(m, gen.name, "unsafe", exc.message, None))
     return out
 
 
-def _check_generator(vs: VarsStore, resolver: Resolver, gen: Generator, m: str) -> list[Problem]:
+def _check_generator(vs: VarsStore, resolver: Resolver, gen: Generator, m: str) -> list[Finding]:
     out = []
     complete = True
     for f in gen.files:
         var = f"{gen.name}/{f.name}"
         planted = vs.planted(gen, m, f.name)
         if planted is not None:
-            out.append(Problem(m, var, "unsafe", planted))
+            out.append(_problem(m, var, "unsafe", planted, vs.file_dir(gen, m, f.name)))
             complete = False
             continue
         if not vs.has_file(gen, m, f.name):
-            out.append(Problem(m, var, "missing", "not generated yet"))
+            out.append(_problem(m, var, "missing", "not generated yet", vs.file_dir(gen, m, f.name)))
             complete = False
             continue
         if not f.secret:
@@ -85,11 +116,15 @@ def _check_generator(vs: VarsStore, resolver: Resolver, gen: Generator, m: str) 
         got = resolver.collect(ref)
         current = rekey.recipients_of(vs.fs.read_bytes(ref.file), str(ref.file))
         if got.problems or current != frozenset(got.keys):
-            out.append(Problem(m, var, "unfixed", "its recipients differ from its links (run 'vars fix')"))
+            out.append(
+                _problem(m, var, "unfixed", "its recipients differ from its links (run 'vars fix')", d)
+            )
         if f.deploy and m not in got.machines:
-            out.append(Problem(m, var, "inaccessible", f"{m} is not a recipient (run 'vars fix')"))
+            out.append(_problem(m, var, "inaccessible", f"{m} is not a recipient (run 'vars fix')", d))
     if gen.files and complete and not vs.hash_valid(gen, m):
-        out.append(Problem(m, gen.name, "outdated", "its validation changed: regenerate it"))
+        out.append(
+            _problem(m, gen.name, "outdated", "its validation changed: regenerate it", vs.gen_dir(gen, m))
+        )
     return out
 
 
