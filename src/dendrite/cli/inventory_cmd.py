@@ -86,7 +86,7 @@ def machine(name: str, json_: JsonOpt = False, nix: NixOpt = False, attr: AttrOp
     """One machine resolved: its tags, every instance and role it has, merged settings, vars generators."""
     r = _analyse(nix, attr)
     if name not in r.inventory.machines:
-        from dendrite.inventory.model import did_you_mean
+        from dendrite.text import did_you_mean
 
         raise InputError(
             f"machine '{name}' is not in the inventory", hint=did_you_mean(name, tuple(r.inventory.machines))

@@ -9,7 +9,7 @@ from typing import Any
 
 from dendrite import names
 from dendrite.errors import NameError_
-from dendrite.inventory.model import describe_type, did_you_mean
+from dendrite.text import describe_type, did_you_mean
 
 CLAN_CORE_INPUTS = (None, "clan-core", "clan")
 

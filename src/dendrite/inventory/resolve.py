@@ -6,8 +6,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from dendrite.errors import ConflictError
 from dendrite.inventory.catalogue import GeneratorContext, GeneratorSpec, ServiceSpec, lookup, with_defaults
-from dendrite.inventory.merge import ConflictError, Definition, Location, merge
+from dendrite.inventory.merge import Definition, Location, merge
 from dendrite.inventory.model import Instance, Inventory
 
 

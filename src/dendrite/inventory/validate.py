@@ -13,8 +13,9 @@ from dendrite.inventory.catalogue import (
     users_setting_errors,
 )
 from dendrite.inventory.merge import Merged
-from dendrite.inventory.model import Inventory, did_you_mean
+from dendrite.inventory.model import Inventory
 from dendrite.inventory.resolve import Group, resolve_groups
+from dendrite.text import did_you_mean
 
 
 @dataclass(frozen=True)

@@ -20,8 +20,8 @@ from typing import Any
 
 from dendrite.errors import DendriteError, InputError
 from dendrite.fsutil import PendingWrite, atomic_write_many, detach_forked_worker
-from dendrite.inventory.model import did_you_mean
 from dendrite.secrets.store import SecretsStore
+from dendrite.text import did_you_mean
 from dendrite.vars import graph as G
 from dendrite.vars.model import Generator, PromptSpec
 from dendrite.vars.recipes import RECIPES, RecipeInput

@@ -11,7 +11,7 @@ from typing import Any
 from dendrite import names
 from dendrite.errors import InputError
 from dendrite.inventory.catalogue import GeneratorSpec
-from dendrite.inventory.model import describe_type
+from dendrite.text import describe_type
 
 NEEDED_FOR = ("partitioning", "activation", "users", "services")
 PROMPT_TYPES = ("hidden", "line", "multiline", "multiline-hidden")

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import IO
 
 from dendrite import process
-from dendrite.errors import CommandError, DendriteError, InputError, ToolMissing
+from dendrite.errors import CommandError, InputError, SandboxUnavailable, ScriptFailed, ToolMissing
 
 _SYSTEM = (
     "/usr",
@@ -37,14 +37,6 @@ _SYSTEM = (
     "/etc/alternatives",
 )
 TIMEOUT = 600
-
-
-class SandboxUnavailable(DendriteError):
-    pass
-
-
-class ScriptFailed(DendriteError):
-    pass
 
 
 @lru_cache(maxsize=1)
