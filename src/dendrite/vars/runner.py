@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from dendrite.errors import InputError
+from dendrite.repofs import describe_mode
 from dendrite.vars.model import FileSpec, Generator
 from dendrite.vars.sandbox import LIMIT_HINT, TIMEOUT, run_script
 
@@ -287,7 +288,7 @@ def _read_output(outfd: int, name: str, label: str, cap: int) -> bytes | None:
     except FileNotFoundError:
         return None
     if not stat.S_ISREG(st.st_mode):
-        raise InputError(f"{where} {_kind(st.st_mode)}, not a regular file; no var was changed")
+        raise InputError(f"{where} a {describe_mode(st.st_mode)}, not a regular file; no var was changed")
     try:
         fd = os.open(name, _FLAGS, dir_fd=outfd)
     except OSError as exc:
@@ -297,7 +298,7 @@ def _read_output(outfd: int, name: str, label: str, cap: int) -> bytes | None:
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
-            raise InputError(f"{where} {_kind(st.st_mode)}, not a regular file; no var was changed")
+            raise InputError(f"{where} a {describe_mode(st.st_mode)}, not a regular file; no var was changed")
         data = _read_at_most(fd, cap + 1)
     finally:
         os.close(fd)
@@ -317,17 +318,3 @@ def _read_at_most(fd: int, n: int) -> bytes:
         chunks.append(chunk)
         left -= len(chunk)
     return b"".join(chunks)
-
-
-def _kind(mode: int) -> str:
-    if stat.S_ISLNK(mode):
-        return "a symbolic link"
-    if stat.S_ISDIR(mode):
-        return "a directory"
-    if stat.S_ISFIFO(mode):
-        return "a FIFO"
-    if stat.S_ISSOCK(mode):
-        return "a socket"
-    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-        return "a device"
-    return "a special file"
