@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from dendrite.errors import InputError
+from dendrite.fsutil import write_private_at
 from dendrite.repofs import describe_mode
 from dendrite.vars.model import FileSpec, Generator
 from dendrite.vars.sandbox import LIMIT_HINT, TIMEOUT, run_script
@@ -240,19 +241,11 @@ def _write_inputs(
         depfd = _subdir(infd, _component(dep, "a dependency", label))
         try:
             for fname, data in files.items():
-                _private_file(depfd, _component(fname, f"an input file of '{dep}'", label), data)
+                write_private_at(depfd, _component(fname, f"an input file of '{dep}'", label), data)
         finally:
             os.close(depfd)
     for pname, value in prompts.items():
-        _private_file(promptfd, _component(pname, "a prompt", label), value.encode())
-
-
-def _private_file(dirfd: int, name: str, data: bytes) -> None:
-    fd = os.open(
-        name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=dirfd
-    )
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
+        write_private_at(promptfd, _component(pname, "a prompt", label), value.encode())
 
 
 def _check_still_ours(out: Path, outfd: int, label: str) -> None:
