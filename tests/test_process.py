@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -249,3 +250,55 @@ def test_cli_renders_a_failing_nix(tmp_path: Path) -> None:
     debug = run_cli(["--debug", "-C", str(tmp_path), "inventory", "show", "--nix"], env)
     assert b"debug: dendrite.process: run: nix --extra-experimental-features" in debug.stderr
     assert b"evaluating..." in debug.stderr  # the tail of stderr, logged under --debug
+
+
+# --- runs with the limits of an untrusted program -------------------------------------------------
+
+
+def _limited(script: str, limits: process.Limits, timeout: float = 30) -> CmdOut:
+    return run(["bash", "-c", script], RunOpts(check=False, timeout=timeout, limits=limits))
+
+
+def test_limits_keep_only_the_end_of_a_flood() -> None:
+    out = _limited("head -c 3000000 /dev/zero; echo -n END; echo -n ERR-END >&2", process.Limits(keep=1000))
+    assert out.ok and len(out.stdout) == 1000 and out.stdout.endswith(b"\0END")
+    assert out.stderr == b"ERR-END"
+
+
+def test_limits_cap_the_size_of_a_file_the_program_writes(tmp_path: Path) -> None:
+    big = tmp_path / "big"
+    out = _limited(f"head -c 100000 /dev/zero > {big}", process.Limits(max_file_size=1000))
+    assert out.returncode in (-signal.SIGXFSZ, 128 + signal.SIGXFSZ, 1)
+    assert big.stat().st_size == 1001  # one byte over: a file cut at the cap is still seen as too large
+    assert _limited(f"head -c 1000 /dev/zero > {big}", process.Limits(max_file_size=1000)).ok
+
+
+def test_limits_kill_what_the_program_left_running(tmp_path: Path) -> None:
+    pid_file = tmp_path / "pid"
+    out = _limited(f"sleep 300 & echo $! > {pid_file}", process.Limits())
+    assert out.ok
+    pid = int(pid_file.read_text())
+    deadline = time.monotonic() + 10
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _alive(pid)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"  # a zombie is dead, only not yet reaped
+
+
+def test_limits_stop_a_program_at_its_timeout() -> None:
+    started = time.monotonic()
+    with pytest.raises(CommandTimeout, match=r"did not finish within 0\.5 s"):
+        _limited("echo started; sleep 300", process.Limits(), timeout=0.5)
+    assert time.monotonic() - started < 15
+
+
+def test_limits_and_input_do_not_go_together() -> None:
+    with pytest.raises(ValueError):
+        run(["cat"], RunOpts(check=False, input=b"x", limits=process.Limits()))

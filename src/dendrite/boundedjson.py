@@ -11,17 +11,13 @@ import json
 import re
 from typing import Any
 
-from dendrite.errors import InputError
+from dendrite.errors import JsonTooDeepError
 
 MAX_DEPTH = 100  # clan's files nest fewer than 10 levels; 100 leaves every later walker ample stack
 
 # a string (skipped whole, so brackets inside it do not count) or one bracket
 _TOKENS_B = re.compile(rb'"(?:[^"\\]|\\.)*"|[\[\]{}]', re.DOTALL)
 _TOKENS_S = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]', re.DOTALL)
-
-
-class JsonTooDeepError(InputError):
-    """JSON nested deeper than MAX_DEPTH."""
 
 
 def json_depth_exceeds(data: str | bytes, limit: int = MAX_DEPTH) -> bool:

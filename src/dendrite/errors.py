@@ -90,3 +90,27 @@ class CommandTimeout(CommandError):
 
 class NixEvalError(CommandError, InputError):
     """`nix eval` rejected the flake: the flake is the user's input, so this is an InputError too."""
+
+
+class JsonTooDeepError(InputError):
+    """JSON nested deeper than `boundedjson.MAX_DEPTH`."""
+
+
+class NestedTooDeepError(InputError):
+    """A Nix expression nests deeper than `nixlang.evaluate.MAX_EVAL_DEPTH` evaluations."""
+
+
+class SchemaError(InputError):
+    """A value of clan's inventory that its schema rejects (a wrong type, an unknown key...)."""
+
+
+class ConflictError(InputError):
+    """Two inventory sources define the same value differently."""
+
+
+class SandboxUnavailable(DendriteError):
+    """Generator scripts are to run under bwrap, and bwrap does not run here."""
+
+
+class ScriptFailed(DendriteError):
+    """A generator's script exited non-zero or ran over its time limit."""

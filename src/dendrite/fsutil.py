@@ -25,7 +25,7 @@ from pathlib import Path
 from dendrite import undo
 from dendrite.errors import InputError, LockError, UnsafePathError
 from dendrite.repo import Repo
-from dendrite.repofs import STATE_DIR, RepoFS, naming
+from dendrite.repofs import PRIVATE_DIR_MODE, PRIVATE_FILE_MODE, STATE_DIR, RepoFS, naming
 
 _TMP = "tmp"
 _LOCK = "lock"
@@ -286,10 +286,23 @@ def atomic_write_many(writes: Sequence[PendingWrite], scratch: Path) -> None:
         _many_by_rename(fs, writes, sfd)
 
 
+# Private files (0600), one home: a file the user named (`write_private`, `append_private`) and a new
+# file in a directory dendrite holds a handle on (`write_private_at`); a repository's own private files
+# go through `RepoFS.write_bytes(..., PRIVATE_FILE_MODE)`, which refuses links on the way.
+
+
 def write_private(path: Path, data: bytes) -> None:
     """Create or replace a file the user named, readable by its owner only (0600), atomically."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    atomic_write(path, data, mode=0o600)
+    path.parent.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR_MODE)
+    atomic_write(path, data, mode=PRIVATE_FILE_MODE)
+
+
+def write_private_at(dir_fd: int, name: str, data: bytes) -> None:
+    """Create `name` (it must not exist, nor be a link) in the directory `dir_fd`, 0600 whatever the umask."""
+    fd = _open_new(name, PRIVATE_FILE_MODE, dir_fd)
+    with os.fdopen(fd, "wb") as fh:
+        os.fchmod(fh.fileno(), PRIVATE_FILE_MODE)
+        fh.write(data)
 
 
 def append_private(path: Path, data: bytes) -> None:
@@ -297,8 +310,9 @@ def append_private(path: Path, data: bytes) -> None:
 
     A file that others can read is refused: a private key must never be appended to it.
     """
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    path.parent.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR_MODE)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC
+    fd = os.open(path, flags, PRIVATE_FILE_MODE)
     try:
         st = os.fstat(fd)
         if stat.S_IMODE(st.st_mode) & 0o077:

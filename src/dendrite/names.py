@@ -31,33 +31,25 @@ class NameRule:
     described: str
 
 
-_SECRET = NameRule(
-    re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]*", re.ASCII),
-    255,
-    "letters, digits, '.', '_' and '-', not starting with '.' or '-', at most 255 characters",
+def _rule(pattern: str, max_length: int, described: str) -> NameRule:
+    return NameRule(
+        re.compile(pattern, re.ASCII), max_length, f"{described}, at most {max_length} characters"
+    )
+
+
+_SECRET = _rule(
+    r"[A-Za-z0-9_][A-Za-z0-9._-]*", 255, "letters, digits, '.', '_' and '-', not starting with '.' or '-'"
 )
-_USER = NameRule(
-    re.compile(r"[a-z_][a-z0-9_-]{0,31}", re.ASCII),
-    32,
-    "lowercase letters, digits, '_' and '-', starting with a letter or '_', at most 32 characters",
+_USER = _rule(
+    r"[a-z_][a-z0-9_-]{0,31}", 32, "lowercase letters, digits, '_' and '-', starting with a letter or '_'"
 )
-_MACHINE = NameRule(
-    re.compile(r"[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?", re.ASCII),
-    63,
-    "letters, digits and '-', not starting or ending with '-', at most 63 characters",
+_MACHINE = _rule(
+    r"[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?", 63, "letters, digits and '-', not starting or ending with '-'"
 )
 # generator, file and prompt names are Nix attribute names in clan; as path components they are held to
 # the secret rule (clan's own generators use names such as `ssh.id_ed25519.pub` and `zerotier-ip`)
-_ATTR = NameRule(
-    _SECRET.pattern,
-    255,
-    "letters, digits, '.', '_' and '-', not starting with '.' or '-', at most 255 characters",
-)
-_INSTANCE = NameRule(
-    re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]*", re.ASCII),
-    255,
-    "letters, digits, '_' and '-', not starting with '-', at most 255 characters",
-)
+_ATTR = _SECRET
+_INSTANCE = _rule(r"[A-Za-z0-9_][A-Za-z0-9_-]*", 255, "letters, digits, '_' and '-', not starting with '-'")
 
 RULES: dict[str, NameRule] = {
     "secret": _SECRET,

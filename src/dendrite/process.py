@@ -13,20 +13,31 @@ library never prints. Arguments are logged, so secrets go through `input` or `en
 
 `spawn` is the one function that starts a process; tests replace it to assert exact command lines
 without the program installed (as nixos-rebuild-ng's tests patch `subprocess.run`).
+
+A program from someone else (a generator's script) is run with the limits of `RunOpts.limits`: its
+stdout and stderr are drained as they come and only their last bytes kept (a flood costs no memory),
+no file it writes may grow past a size (RLIMIT_FSIZE), it dies with dendrite (PR_SET_PDEATHSIG), and
+whatever it left running in its session is killed when it ends.
 """
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import logging
 import os
+import resource
 import shlex
 import shutil
 import signal
 import subprocess
+import sys
+import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 from dendrite.errors import CommandError, CommandTimeout, ToolMissing
 
@@ -47,6 +58,16 @@ TOOL_HINTS = {
 
 
 @dataclass(frozen=True)
+class Limits:
+    """What an untrusted program may cost: see the module docstring."""
+
+    keep: int = 64 * 1024  # bytes of stdout and of stderr kept (their ends); the rest is read and dropped
+    max_file_size: int | None = None  # no file the program writes may hold more (it gets SIGXFSZ)
+    die_with_parent: bool = True  # killed when dendrite dies, even by SIGKILL
+    kill_session: bool = True  # when it ends, kill what it left running (it could keep writing)
+
+
+@dataclass(frozen=True)
 class RunOpts:
     """How to run one command. Only `check` is required, so that every caller decides it."""
 
@@ -60,6 +81,7 @@ class RunOpts:
     needed_for: str | None = None  # "--nix": "--nix needs the nix command, which is not installed"
     missing_hint: str | None = None  # replaces TOOL_HINTS[tool] when the tool is missing
     error: type[CommandError] = CommandError  # a subclass when the failure means more, e.g. NixEvalError
+    limits: Limits | None = None  # None: a trusted tool, its whole output kept; `input` needs None
 
 
 @dataclass(frozen=True)
@@ -135,8 +157,21 @@ def _kill_group(proc: subprocess.Popen[bytes]) -> None:
         proc.kill()
 
 
+def _timeout(command: tuple[str, ...], opts: RunOpts, stdout: bytes, stderr: bytes) -> CommandTimeout:
+    return CommandTimeout(
+        f"{describe(command, opts)} did not finish within {opts.timeout:g} s and was stopped",
+        opts.hint or "run it by hand to see where it waits, or try again when the machine is less busy",
+        command=command,
+        returncode=None,
+        stdout=stdout,
+        stderr_tail=tail(stderr),
+    )
+
+
 def spawn(command: tuple[str, ...], opts: RunOpts) -> CmdOut:
     """Start the program, feed it `input`, wait at most `timeout`. The only function that forks."""
+    if opts.limits is not None and opts.input is not None:
+        raise ValueError("a run with limits reads nothing from dendrite: its stdin is /dev/null")
     exe = find_tool(command[0], needed_for=opts.needed_for, hint=opts.missing_hint)
     started = time.monotonic()
     try:  # a session of its own: a timeout kills nix's or git's helpers too, not just the parent
@@ -148,6 +183,7 @@ def spawn(command: tuple[str, ...], opts: RunOpts) -> CmdOut:
             cwd=opts.cwd,
             env=None if opts.env is None else dict(opts.env),
             start_new_session=True,
+            preexec_fn=None if opts.limits is None else _child_setup(opts.limits),
         )
     except OSError as exc:  # not executable, a missing working directory...
         raise CommandError(
@@ -157,24 +193,105 @@ def spawn(command: tuple[str, ...], opts: RunOpts) -> CmdOut:
             returncode=None,
         ) from None
     with proc:
-        try:
-            stdout, stderr = proc.communicate(opts.input, timeout=opts.timeout)
-        except subprocess.TimeoutExpired:
-            _kill_group(proc)
-            stdout, stderr = proc.communicate()
-            raise CommandTimeout(
-                f"{describe(command, opts)} did not finish within {opts.timeout:g} s and was stopped",
-                opts.hint
-                or "run it by hand to see where it waits, or try again when the machine is less busy",
-                command=command,
-                returncode=None,
-                stdout=stdout,
-                stderr_tail=tail(stderr),
-            ) from None
-        except BaseException:  # Ctrl-C: the child is in its own session, so it must be stopped here
-            _kill_group(proc)
-            raise
+        if opts.limits is None:
+            stdout, stderr = _communicate(command, proc, opts)
+        else:
+            stdout, stderr = _drain(command, proc, opts, opts.limits)
     return CmdOut(command, proc.returncode, stdout, stderr, time.monotonic() - started)
+
+
+def _communicate(
+    command: tuple[str, ...], proc: subprocess.Popen[bytes], opts: RunOpts
+) -> tuple[bytes, bytes]:
+    try:
+        return proc.communicate(opts.input, timeout=opts.timeout)
+    except subprocess.TimeoutExpired:
+        _kill_group(proc)
+        stdout, stderr = proc.communicate()
+        raise _timeout(command, opts, stdout, stderr) from None
+    except BaseException:  # Ctrl-C: the child is in its own session, so it must be stopped here
+        _kill_group(proc)
+        raise
+
+
+def _drain(
+    command: tuple[str, ...], proc: subprocess.Popen[bytes], opts: RunOpts, limits: Limits
+) -> tuple[bytes, bytes]:
+    """Wait while threads drain both pipes, keeping their tails; kill the session as `limits` says.
+
+    Why a kill at the end: background processes the program started would otherwise outlive it,
+    keep writing where its outputs are read, and hold what it was given.
+    """
+    assert proc.stdout is not None and proc.stderr is not None
+    tails = [_Tail(proc.stdout, limits.keep), _Tail(proc.stderr, limits.keep)]
+    timed_out = False
+    try:
+        proc.wait(timeout=opts.timeout)
+    except subprocess.TimeoutExpired:
+        timed_out = True
+    finally:
+        if limits.kill_session or timed_out or proc.returncode is None:  # None: Ctrl-C meanwhile
+            _kill_group(proc)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=5)
+        for t in tails:
+            t.join()
+    if timed_out:
+        raise _timeout(command, opts, tails[0].data(), tails[1].data())
+    return tails[0].data(), tails[1].data()
+
+
+class _Tail:
+    """Drains a pipe in a thread and keeps only its last `keep` bytes: a program printing gigabytes
+    costs no memory, and the end of stderr is what explains a failure."""
+
+    def __init__(self, pipe: IO[bytes], keep: int) -> None:
+        self._pipe = pipe
+        self._keep = keep
+        self._buf = bytearray()
+        self._thread = threading.Thread(target=self._drain, daemon=True)
+        self._thread.start()
+
+    def _drain(self) -> None:
+        with contextlib.suppress(OSError, ValueError):
+            while chunk := os.read(self._pipe.fileno(), 65536):
+                self._buf += chunk
+                if len(self._buf) > 2 * self._keep:
+                    del self._buf[: len(self._buf) - self._keep]
+
+    def join(self) -> None:
+        # a process that escaped the session may hold the pipe open: do not wait for it forever
+        self._thread.join(timeout=5)
+        with contextlib.suppress(OSError):
+            self._pipe.close()
+
+    def data(self) -> bytes:
+        return bytes(self._buf[max(0, len(self._buf) - self._keep) :])
+
+
+_PR_SET_PDEATHSIG = 1
+_LIBC = ctypes.CDLL(None, use_errno=True) if sys.platform == "linux" else None
+
+
+def _child_setup(limits: Limits) -> Callable[[], None]:
+    """What the child does between fork and exec: die with dendrite and cap the size of every file
+    it writes. Everything is computed here, before the fork; the child only makes two system calls."""
+    libc = _LIBC if limits.die_with_parent else None
+    cap = None
+    if limits.max_file_size is not None:
+        # one byte over the size, so a file cut at the limit is still recognised as too large; never
+        # above a hard limit we could not raise
+        hard = resource.getrlimit(resource.RLIMIT_FSIZE)[1]
+        want = limits.max_file_size + 1
+        cap = want if hard == resource.RLIM_INFINITY else min(want, hard)
+
+    def setup() -> None:
+        if libc is not None:
+            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+        if cap is not None:
+            resource.setrlimit(resource.RLIMIT_FSIZE, (cap, cap))
+
+    return setup
 
 
 def run(command: Sequence[str], opts: RunOpts) -> CmdOut:

@@ -58,13 +58,10 @@ class Entry:
 
 
 def _kind(mode: int) -> str:
-    if stat.S_ISREG(mode):
-        return "file"
-    if stat.S_ISDIR(mode):
-        return "dir"
-    if stat.S_ISLNK(mode):
-        return "link"
-    return "other"
+    return next((kind for test, kind in _KINDS if test(mode)), "other")
+
+
+_KINDS = ((stat.S_ISREG, "file"), (stat.S_ISDIR, "dir"), (stat.S_ISLNK, "link"))
 
 
 @dataclass(frozen=True)
@@ -211,7 +208,7 @@ class RepoFS:
                 if not stat.S_ISREG(st.st_mode):
                     raise self._refuse(
                         self.parts(path),
-                        f"is a {_describe(st.st_mode)}, not a regular file",
+                        f"is a {describe_mode(st.st_mode)}, not a regular file",
                         hint="remove it",
                     )
                 if st.st_size > limit:
@@ -298,7 +295,7 @@ class RepoFS:
                 if not stat.S_ISLNK(st.st_mode):
                     raise self._refuse(
                         self.parts(path),
-                        f"is a {_describe(st.st_mode)} where a link belongs",
+                        f"is a {describe_mode(st.st_mode)} where a link belongs",
                         hint="remove it",
                     )
                 if os.readlink(name, dir_fd=dfd) == target:
@@ -378,15 +375,16 @@ def _lstat_at(dfd: int, name: str) -> os.stat_result | None:
         return None
 
 
-def _describe(mode: int) -> str:
-    if stat.S_ISLNK(mode):
-        return "symbolic link"
-    if stat.S_ISDIR(mode):
-        return "directory"
-    if stat.S_ISFIFO(mode):
-        return "FIFO"
-    if stat.S_ISSOCK(mode):
-        return "socket"
-    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-        return "device"
-    return "special file"
+_WHAT_IT_IS = (
+    (stat.S_ISLNK, "symbolic link"),
+    (stat.S_ISDIR, "directory"),
+    (stat.S_ISFIFO, "FIFO"),
+    (stat.S_ISSOCK, "socket"),
+    (stat.S_ISCHR, "device"),
+    (stat.S_ISBLK, "device"),
+)
+
+
+def describe_mode(mode: int) -> str:
+    """What a non-regular entry is, for messages: 'symbolic link', 'FIFO', 'device'..."""
+    return next((what for test, what in _WHAT_IT_IS if test(mode)), "special file")

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 import typer
 
-from dendrite.cli.common import emit_json, note, out, progress, repo
+from dendrite.cli.common import MachineArg, emit_json, name_arg, note, out, progress, repo
 from dendrite.cli.findings import Report, SarifOpt, emit, output_format, severity_line, summary
 from dendrite.errors import InputError
 from dendrite.inventory import Resolved, analyse, inventory_to_plain, machine_view
@@ -75,11 +75,13 @@ def validate_cmd(
 
 
 @app.command("machine")
-def machine(name: str, json_: JsonOpt = False, nix: NixOpt = False, attr: AttrOpt = "clan.inventory") -> None:
+def machine(
+    name: MachineArg, json_: JsonOpt = False, nix: NixOpt = False, attr: AttrOpt = "clan.inventory"
+) -> None:
     """One machine resolved: its tags, every instance and role it has, merged settings, vars generators."""
     r = _analyse(nix, attr)
     if name not in r.inventory.machines:
-        from dendrite.inventory.model import did_you_mean
+        from dendrite.text import did_you_mean
 
         raise InputError(
             f"machine '{name}' is not in the inventory", hint=did_you_mean(name, tuple(r.inventory.machines))
@@ -131,7 +133,8 @@ def graph(
 @machines_app.command("list")
 def machines_list(
     tag: Annotated[
-        list[str] | None, typer.Option("--tag", help="Only machines with every tag given.")
+        list[str] | None,
+        typer.Option("--tag", help="Only machines with every tag given.", callback=name_arg("tag")),
     ] = None,
     json_: JsonOpt = False,
 ) -> None:
@@ -152,9 +155,11 @@ def machines_list(
 
 @machines_app.command("create")
 def machines_create(
-    name: str,
+    name: MachineArg,
     machine_class: Annotated[str, typer.Option("--class", help="nixos or darwin.")] = "nixos",
-    tag: Annotated[list[str] | None, typer.Option("--tag", help="A tag (repeatable).")] = None,
+    tag: Annotated[
+        list[str] | None, typer.Option("--tag", help="A tag (repeatable).", callback=name_arg("tag"))
+    ] = None,
     target_host: Annotated[
         str | None, typer.Option("--target-host", help="SSH address to deploy to.")
     ] = None,
@@ -167,7 +172,7 @@ def machines_create(
 
 
 @machines_app.command("delete")
-def machines_delete(name: str) -> None:
+def machines_delete(name: MachineArg) -> None:
     """Remove a machine: its inventory entry, machines/<name>, vars, <name>-* secrets and key (re-keying the rest)."""
     root = repo().root
     with progress("re-keying") as cb:

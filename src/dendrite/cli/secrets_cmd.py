@@ -13,7 +13,19 @@ from typing import Annotated
 
 import typer
 
-from dendrite.cli.common import emit_json, note, out, progress, repo, write_bytes
+from dendrite.cli.common import (
+    GroupArg,
+    MachineArg,
+    SecretArg,
+    UserArg,
+    emit_json,
+    name_arg,
+    note,
+    out,
+    progress,
+    repo,
+    write_bytes,
+)
 from dendrite.cli.findings import Report, SarifOpt, emit, output_format, subject_line
 from dendrite.errors import InputError
 from dendrite.secrets import health, keyfile
@@ -34,11 +46,20 @@ app.add_typer(groups_app, name="groups")
 app.add_typer(key_app, name="key")
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
-Users = Annotated[list[str] | None, typer.Option("--user", help="Also encrypt to this user (repeatable).")]
-Machines = Annotated[
-    list[str] | None, typer.Option("--machine", help="Also encrypt to this machine (repeatable).")
+Users = Annotated[
+    list[str] | None,
+    typer.Option("--user", help="Also encrypt to this user (repeatable).", callback=name_arg("user")),
 ]
-Groups = Annotated[list[str] | None, typer.Option("--group", help="Also encrypt to this group (repeatable).")]
+Machines = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--machine", help="Also encrypt to this machine (repeatable).", callback=name_arg("machine")
+    ),
+]
+Groups = Annotated[
+    list[str] | None,
+    typer.Option("--group", help="Also encrypt to this group (repeatable).", callback=name_arg("group")),
+]
 KeyFiles = Annotated[
     list[Path] | None,
     typer.Option("--age-key-file", help="A file holding an age key, private or public (repeatable)."),
@@ -126,7 +147,7 @@ def users_list(json_: JsonOpt = False) -> None:
 
 @users_app.command("add")
 def users_add(
-    name: str,
+    name: UserArg,
     key: Annotated[
         list[str] | None, typer.Argument(help="age public key, a key file, or - to read a key from stdin.")
     ] = None,
@@ -140,13 +161,13 @@ def users_add(
 
 
 @users_app.command("remove")
-def users_remove(name: str) -> None:
+def users_remove(name: UserArg) -> None:
     """Remove a user from every group and secret, and re-key what they could read."""
     _rekeyed(_run_rekey("re-keying", lambda s: s.remove_user(name)))
 
 
 @users_app.command("get")
-def users_get(name: str, json_: JsonOpt = False) -> None:
+def users_get(name: UserArg, json_: JsonOpt = False) -> None:
     """Show a user's keys."""
     keys = _store().user_keys(name)
     if json_:
@@ -158,7 +179,7 @@ def users_get(name: str, json_: JsonOpt = False) -> None:
 
 @users_app.command("add-key")
 def users_add_key(
-    name: str,
+    name: UserArg,
     key: Annotated[list[str] | None, typer.Argument(help="Public keys to add (- reads stdin).")] = None,
     age_key_file: KeyFiles = None,
 ) -> None:
@@ -169,7 +190,7 @@ def users_add_key(
 
 @users_app.command("remove-key")
 def users_remove_key(
-    name: str,
+    name: UserArg,
     key: Annotated[list[str] | None, typer.Argument(help="Public keys to remove (- reads stdin).")] = None,
     age_key_file: KeyFiles = None,
 ) -> None:
@@ -179,13 +200,13 @@ def users_remove_key(
 
 
 @users_app.command("add-secret")
-def users_add_secret(user: str, secret: str) -> None:
+def users_add_secret(user: UserArg, secret: SecretArg) -> None:
     """Give a user access to a secret."""
     _rekeyed(_store().secret_add_member(secret, "users", user))
 
 
 @users_app.command("remove-secret")
-def users_remove_secret(user: str, secret: str) -> None:
+def users_remove_secret(user: UserArg, secret: SecretArg) -> None:
     """Take a user's access to a secret away."""
     _rekeyed(_store().secret_remove_member(secret, "users", user))
 
@@ -202,7 +223,7 @@ def machines_list(json_: JsonOpt = False) -> None:
 
 @machines_app.command("add")
 def machines_add(
-    name: str,
+    name: MachineArg,
     key: Annotated[
         str | None, typer.Argument(help="The machine's age public key (generated if omitted).")
     ] = None,
@@ -227,26 +248,26 @@ def machines_add(
 
 
 @machines_app.command("remove")
-def machines_remove(name: str) -> None:
+def machines_remove(name: MachineArg) -> None:
     """Remove a machine from every group and secret, and re-key what it could read."""
     _rekeyed(_run_rekey("re-keying", lambda s: s.remove_machine(name)))
 
 
 @machines_app.command("get")
-def machines_get(name: str, json_: JsonOpt = False) -> None:
+def machines_get(name: MachineArg, json_: JsonOpt = False) -> None:
     """Show a machine's key."""
     k = _store().machine_key(name)
     emit_json(k.as_json()) if json_ else out.print(f"{k.type}\t{k.publickey}", markup=False)
 
 
 @machines_app.command("add-secret")
-def machines_add_secret(machine: str, secret: str) -> None:
+def machines_add_secret(machine: MachineArg, secret: SecretArg) -> None:
     """Give a machine access to a secret."""
     _rekeyed(_store().secret_add_member(secret, "machines", machine))
 
 
 @machines_app.command("remove-secret")
-def machines_remove_secret(machine: str, secret: str) -> None:
+def machines_remove_secret(machine: MachineArg, secret: SecretArg) -> None:
     """Take a machine's access to a secret away."""
     _rekeyed(_store().secret_remove_member(secret, "machines", machine))
 
@@ -271,7 +292,7 @@ def groups_list(json_: JsonOpt = False) -> None:
 def _group_cmd(verb: str, kind: str) -> None:
     member = kind[:-1]
 
-    def cmd(group: str, name: str) -> None:
+    def cmd(group: GroupArg, name: str) -> None:
         def act(s: SecretsStore) -> int:
             return s.group_add(group, kind, name) if verb == "add" else s.group_remove(group, kind, name)
 
@@ -282,6 +303,7 @@ def _group_cmd(verb: str, kind: str) -> None:
         if verb == "add"
         else f"Remove a {member} from a group; every secret of the group is re-keyed."
     )
+    cmd.__annotations__["name"] = UserArg if kind == "users" else MachineArg  # the member's own rule
     groups_app.command(f"{verb}-{member}")(cmd)
 
 
@@ -291,13 +313,13 @@ for _verb in ("add", "remove"):
 
 
 @groups_app.command("add-secret")
-def groups_add_secret(group: str, secret: str) -> None:
+def groups_add_secret(group: GroupArg, secret: SecretArg) -> None:
     """Give a group access to a secret."""
     _rekeyed(_store().secret_add_member(secret, "groups", group))
 
 
 @groups_app.command("remove-secret")
-def groups_remove_secret(group: str, secret: str) -> None:
+def groups_remove_secret(group: GroupArg, secret: SecretArg) -> None:
     """Take a group's access to a secret away."""
     _rekeyed(_store().secret_remove_member(secret, "groups", group))
 
@@ -316,7 +338,7 @@ def _read_value(name: str) -> bytes:
 
 
 @app.command("set")
-def set_(name: str, user: Users = None, machine: Machines = None, group: Groups = None) -> None:
+def set_(name: SecretArg, user: Users = None, machine: Machines = None, group: Groups = None) -> None:
     """Encrypt a secret from stdin (or a hidden prompt on a terminal); you are always a recipient."""
     value = _read_value(name)
     ref = _store().set(name, value, users=user or [], machines=machine or [], groups=group or [])
@@ -324,7 +346,7 @@ def set_(name: str, user: Users = None, machine: Machines = None, group: Groups 
 
 
 @app.command("get")
-def get(name: str) -> None:
+def get(name: SecretArg) -> None:
     """Print a secret's value."""
     write_bytes(_store().get(name))
 
@@ -339,13 +361,13 @@ def list_(
 
 
 @app.command("remove")
-def remove(name: str) -> None:
+def remove(name: SecretArg) -> None:
     """Delete a secret."""
     _store().remove(name)
 
 
 @app.command("rename")
-def rename(old: str, new: str) -> None:
+def rename(old: SecretArg, new: SecretArg) -> None:
     """Rename a secret."""
     _store().rename(old, new)
 

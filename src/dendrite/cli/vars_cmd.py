@@ -11,7 +11,18 @@ from typing import Annotated, Any
 import typer
 
 from dendrite import boundedjson
-from dendrite.cli.common import emit_json, note, out, progress, repo, write_bytes
+from dendrite.cli.common import (
+    GeneratorOpt,
+    MachineArg,
+    MachinesArg,
+    emit_json,
+    name_arg,
+    note,
+    out,
+    progress,
+    repo,
+    write_bytes,
+)
 from dendrite.cli.findings import Report, SarifOpt, emit, output_format, subject_line
 from dendrite.errors import InputError
 from dendrite.fsutil import read_regular_file
@@ -23,7 +34,6 @@ app = typer.Typer(
     help="clan's vars: generators, generation in a sandbox, check and fix without Nix.", no_args_is_help=True
 )
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
-MachinesArg = Annotated[list[str] | None, typer.Argument(help="Machines (default: all).")]
 
 
 def _ask(gen: Generator, prompt: PromptSpec, machine: str) -> str:
@@ -59,9 +69,7 @@ def _prompt_file(path: Path | None) -> dict[str, Any]:
 @app.command("generate")
 def generate_cmd(
     machines: MachinesArg = None,
-    generator: Annotated[
-        str | None, typer.Option("--generator", "-g", help="Only this generator (and dependents).")
-    ] = None,
+    generator: GeneratorOpt = None,
     regenerate: Annotated[
         bool, typer.Option("--regenerate", "-r", help="Run even if the vars exist.")
     ] = False,
@@ -96,7 +104,7 @@ def generate_cmd(
 @app.command("check")
 def check_cmd(
     machines: MachinesArg = None,
-    generator: Annotated[str | None, typer.Option("--generator", "-g")] = None,
+    generator: GeneratorOpt = None,
     json_: JsonOpt = False,
     sarif_: SarifOpt = False,
 ) -> None:
@@ -109,7 +117,7 @@ def check_cmd(
 
 
 @app.command("list")
-def list_cmd(machine: str, json_: JsonOpt = False) -> None:
+def list_cmd(machine: MachineArg, json_: JsonOpt = False) -> None:
     """One line per var: <generator>/<file>: value (secrets ********)."""
     rows = ops.list_vars(repo().root, machine)
     if json_:
@@ -121,14 +129,14 @@ def list_cmd(machine: str, json_: JsonOpt = False) -> None:
 
 @app.command("get")
 def get_cmd(
-    machine: str, var: Annotated[str, typer.Argument(help="generator/file, or a unique prefix.")]
+    machine: MachineArg, var: Annotated[str, typer.Argument(help="generator/file, or a unique prefix.")]
 ) -> None:
     """Print a var's value (decrypting secrets)."""
     write_bytes(ops.get_var(repo().root, machine, var))
 
 
 @app.command("set")
-def set_cmd(machine: str, var: Annotated[str, typer.Argument(help="generator/file.")]) -> None:
+def set_cmd(machine: MachineArg, var: Annotated[str, typer.Argument(help="generator/file.")]) -> None:
     """Set a var from stdin (a hidden prompt on a terminal)."""
     value = getpass.getpass(f"{var}: ").encode() if sys.stdin.isatty() else sys.stdin.buffer.read()
     note(f"wrote {ops.set_var(repo().root, machine, var, value)}")
@@ -142,7 +150,9 @@ def fix_cmd(machines: MachinesArg = None) -> None:
 
 @app.command("keygen")
 def keygen_cmd(
-    user: Annotated[str | None, typer.Option(help="The clan user name (default $USER).")] = None,
+    user: Annotated[
+        str | None, typer.Option(help="The clan user name (default $USER).", callback=name_arg("user"))
+    ] = None,
     force: Annotated[bool, typer.Option("--force", "-f")] = False,
 ) -> None:
     """Make sure you have an age key, and register it as a clan user."""

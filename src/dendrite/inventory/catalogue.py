@@ -11,7 +11,7 @@ from typing import Any
 from dendrite import names
 from dendrite.errors import NameError_
 from dendrite.generators import FileSpec, Generator, PromptSpec
-from dendrite.inventory.model import describe_type, did_you_mean
+from dendrite.text import describe_type, did_you_mean
 
 CLAN_CORE_INPUTS = (None, "clan-core", "clan")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Sequence
 
 from dendrite.inventory.model import Inventory
 from dendrite.inventory.resolve import Assignment
@@ -13,27 +14,47 @@ def _id(text: str) -> str:
 
 
 def mermaid(inv: Inventory, assignments: list[Assignment]) -> str:
-    lines = ["flowchart LR"]
-    for name, m in sorted(inv.machines.items()):
-        lines.append(f'  m_{_id(name)}["{name} ({m.machine_class})"]')
-    for iname, inst in sorted(inv.instances.items()):
-        lines.append(f'  i_{_id(iname)}{{{{"{iname}: {inst.module_name}"}}}}')
-    for a in sorted(assignments, key=lambda a: (a.instance, a.role, a.machine)):
-        if a.machine in inv.machines:
-            arrow = "==>" if a.role == "controller" else "-->"
-            lines.append(f"  i_{_id(a.instance)} {arrow}|{a.role}| m_{_id(a.machine)}")
-    return "\n".join(lines) + "\n"
+    return _render(
+        inv,
+        assignments,
+        ["flowchart LR"],
+        machine=lambda name, cls: f'  m_{_id(name)}["{name} ({cls})"]',
+        instance=lambda name, module: f'  i_{_id(name)}{{{{"{name}: {module}"}}}}',
+        edge=lambda a: (
+            f"  i_{_id(a.instance)} {'==>' if a.role == 'controller' else '-->'}|{a.role}| m_{_id(a.machine)}"
+        ),
+    )
 
 
 def dot(inv: Inventory, assignments: list[Assignment]) -> str:
-    lines = ["digraph inventory {", "  rankdir=LR;"]
-    for name, m in sorted(inv.machines.items()):
-        lines.append(f'  "m:{name}" [label="{name}\\n{m.machine_class}", shape=box];')
-    for iname, inst in sorted(inv.instances.items()):
-        lines.append(f'  "i:{iname}" [label="{iname}\\n{inst.module_name}", shape=hexagon];')
-    for a in sorted(assignments, key=lambda a: (a.instance, a.role, a.machine)):
-        if a.machine in inv.machines:
-            style = ", style=bold" if a.role == "controller" else ""
-            lines.append(f'  "i:{a.instance}" -> "m:{a.machine}" [label="{a.role}"{style}];')
-    lines.append("}")
-    return "\n".join(lines) + "\n"
+    return _render(
+        inv,
+        assignments,
+        ["digraph inventory {", "  rankdir=LR;"],
+        machine=lambda name, cls: f'  "m:{name}" [label="{name}\\n{cls}", shape=box];',
+        instance=lambda name, module: f'  "i:{name}" [label="{name}\\n{module}", shape=hexagon];',
+        edge=lambda a: (
+            f'  "i:{a.instance}" -> "m:{a.machine}" [label="{a.role}"'
+            f"{', style=bold' if a.role == 'controller' else ''}];"
+        ),
+        end=["}"],
+    )
+
+
+def _render(
+    inv: Inventory,
+    assignments: list[Assignment],
+    start: list[str],
+    *,
+    machine: Callable[[str, str], str],
+    instance: Callable[[str, str], str],
+    edge: Callable[[Assignment], str],
+    end: Sequence[str] = (),
+) -> str:
+    """Machines, then instances, then an edge per role a machine of the inventory has, in a stable order."""
+    lines = [*start]
+    lines += [machine(name, m.machine_class) for name, m in sorted(inv.machines.items())]
+    lines += [instance(name, inst.module_name) for name, inst in sorted(inv.instances.items())]
+    placed = sorted(assignments, key=lambda a: (a.instance, a.role, a.machine))
+    lines += [edge(a) for a in placed if a.machine in inv.machines]
+    return "\n".join([*lines, *end]) + "\n"

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from dendrite.errors import InputError
+from dendrite.errors import ConflictError
 
 Path_ = tuple[str, ...]
 
@@ -47,10 +47,6 @@ class Definition:
             if loc is not None:
                 return loc
         return self.origin
-
-
-class ConflictError(InputError):
-    pass
 
 
 @dataclass

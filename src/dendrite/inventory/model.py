@@ -2,27 +2,18 @@
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from dendrite import names
-from dendrite.errors import InputError
+from dendrite.errors import SchemaError
+from dendrite.text import describe_type, did_you_mean
 
 META_NAME = re.compile(r"[a-zA-Z0-9_-]*", re.ASCII)
 CLASSES = ("nixos", "darwin")
 BUILTIN_TAGS = ("all", "nixos", "darwin")
-
-
-class SchemaError(InputError):
-    pass
-
-
-def did_you_mean(word: str, choices: list[str] | tuple[str, ...]) -> str:
-    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
-    return f"did you mean '{close[0]}'?" if close else f"known: {', '.join(sorted(choices)) or 'none'}"
 
 
 def _keys(where: str, value: Any, allowed: tuple[str, ...]) -> dict[str, Any]:
@@ -46,20 +37,6 @@ def _str_list(where: str, value: Any) -> tuple[str, ...]:
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise SchemaError(f"{where} must be a list of strings, not {describe_type(value)}")
     return tuple(value)
-
-
-def describe_type(value: Any) -> str:
-    """'a string', 'an attribute set'…: for messages."""
-    if value is None:
-        return "null"
-    return {
-        bool: "a bool",
-        int: "an integer",
-        float: "a float",
-        str: "a string",
-        list: "a list",
-        dict: "an attribute set",
-    }.get(type(value), type(value).__name__)
 
 
 @dataclass(frozen=True)

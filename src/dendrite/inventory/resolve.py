@@ -6,9 +6,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from dendrite.errors import ConflictError
 from dendrite.generators import Generator
 from dendrite.inventory.catalogue import GeneratorContext, ServiceSpec, lookup, with_defaults
-from dendrite.inventory.merge import ConflictError, Definition, Location, merge
+from dendrite.inventory.merge import Definition, Location, merge
 from dendrite.inventory.model import Instance, Inventory
 
 

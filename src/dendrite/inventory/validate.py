@@ -21,8 +21,9 @@ from dendrite.inventory.catalogue import (
     users_setting_errors,
 )
 from dendrite.inventory.merge import Merged
-from dendrite.inventory.model import Instance, Inventory, Role, did_you_mean
+from dendrite.inventory.model import Instance, Inventory, Role
 from dendrite.inventory.resolve import Group, resolve_groups
+from dendrite.text import did_you_mean
 
 E, W, INFO = Severity.ERROR, Severity.WARNING, Severity.INFO
 RULES = catalogue(

@@ -217,16 +217,7 @@ def plan(root: Path, out: Path | None = None, with_flake: bool = False) -> Plan:
             f"{root} has no nixos-unified layout (configurations/ or modules/{{nixos,darwin,home}})",
             hint="run 'dendrite migrate scan' to see what was looked for",
         )
-    if out is None:
-        modules = root / "modules"
-        unified = [e for e in s.entries if e.source.is_relative_to(modules)]
-        if unified:
-            raise InputError(
-                "modules/ holds nixos-unified files, which import-tree would import as flake-parts modules",
-                hint="choose another directory: dendrite migrate convert --out dendritic",
-            )
-        out = modules
-    out = _output_dir(root, out)
+    out = _output_dir(root, _default_out(root, s) if out is None else out)
     fs = RepoFS(root)
     p = Plan(out, scan=s, root=root)
     p.files[out / "flake-parts" / "nixos-unified-compat.nix"] = COMPAT
@@ -234,72 +225,81 @@ def plan(root: Path, out: Path | None = None, with_flake: bool = False) -> Plan:
     p.files[out / "flake-parts" / "hosts.nix"] = HOSTS
     for e in s.entries:
         try:
-            if e.kind == "module":
-                sub = {"homeManager": "home"}.get(e.cls, e.cls)
-                target = out / sub / f"{e.name}.nix"
-                p.files[target] = wrap(e, target, e.name, [], fs)
-            elif e.kind.startswith("host"):
-                target = out / "hosts" / f"{e.name}.nix"
-                p.files[target] = wrap(
-                    e, target, f"hosts/{e.name}", [f"config.flake.modules.{e.cls}.nixos-unified-compat"], fs
-                )
-            elif e.kind == "home":
-                target = out / "home" / f"users-{e.name}.nix"
-                p.files[target] = wrap(
-                    e,
-                    target,
-                    f"users/{e.name}",
-                    ["config.flake.modules.homeManager.nixos-unified-compat"],
-                    fs,
-                )
-            elif e.kind == "overlay":
-                target = out / "overlays" / f"{e.name}.nix"
-                body = rewrite(_source_file(fs, e), target, fs)
-                p.files[target] = (
-                    f"# converted by dendrite from {e.source}\n{{ self, inputs, config, ... }}:\n{{\n"
-                    f"  flake.overlays.{key(e.name)} = (\n{_indent(body, '    ')}\n  ) {{\n"
-                    "    flake = { inherit self inputs config; };\n  };\n}\n"
-                )
-            else:
-                kind = fs.kind(e.source)
-                if (
-                    e.source.name in ("nixos-flake.nix",)
-                    or not e.source.name.endswith(".nix")
-                    or kind == "dir"
-                ):
-                    target = out / "_unconverted" / e.source.name
-                    if kind != "dir":
-                        p.files[target] = _read(fs, e.source).decode(errors="replace")
-                    p.report.append(
-                        f"{e.source}: kept under {target} (the autowire import or not a single file: "
-                        "review by hand)"
-                    )
-                    continue
-                target = out / "flake-parts" / e.source.name
-                p.files[target] = rewrite(e.source, target, fs)
+            _convert_entry(p, e, fs)
         except InputError as exc:
             p.report.append(f"{e.source}: not converted ({exc.message}); left in place")
     if with_flake:
-        names = ["nixpkgs", "flake-parts", "import-tree", "nix-darwin", "home-manager"]
-        inputs = "".join(
-            f'    {n}.url = "github:{u}";\n'
-            for n, u in zip(
-                names,
-                [
-                    "NixOS/nixpkgs/nixos-unstable",
-                    "hercules-ci/flake-parts",
-                    "vic/import-tree",
-                    "nix-darwin/nix-darwin",
-                    "nix-community/home-manager",
-                ],
-                strict=True,
-            )
-        )
-        p.files[root / "flake.dendritic.nix"] = FLAKE.format(
-            inputs=inputs, out=out.relative_to(root).as_posix()
-        )
+        p.files[root / "flake.dendritic.nix"] = _flake(root, out)
         p.report.append("wrote flake.dendritic.nix; rename it to flake.nix when the switch is due")
     return p
+
+
+def _default_out(root: Path, s: Scan) -> Path:
+    """modules/, unless nixos-unified files are there (import-tree would import them)."""
+    modules = root / "modules"
+    if any(e.source.is_relative_to(modules) for e in s.entries):
+        raise InputError(
+            "modules/ holds nixos-unified files, which import-tree would import as flake-parts modules",
+            hint="choose another directory: dendrite migrate convert --out dendritic",
+        )
+    return modules
+
+
+def _convert_entry(p: Plan, e: Entry, fs: RepoFS) -> None:
+    """The dendritic file (or the kept copy, and a report line) for one entry of the scan."""
+    out = p.out
+    if e.kind == "module":
+        sub = {"homeManager": "home"}.get(e.cls, e.cls)
+        target = out / sub / f"{e.name}.nix"
+        p.files[target] = wrap(e, target, e.name, [], fs)
+    elif e.kind.startswith("host"):
+        target = out / "hosts" / f"{e.name}.nix"
+        compat = [f"config.flake.modules.{e.cls}.nixos-unified-compat"]
+        p.files[target] = wrap(e, target, f"hosts/{e.name}", compat, fs)
+    elif e.kind == "home":
+        target = out / "home" / f"users-{e.name}.nix"
+        compat = ["config.flake.modules.homeManager.nixos-unified-compat"]
+        p.files[target] = wrap(e, target, f"users/{e.name}", compat, fs)
+    elif e.kind == "overlay":
+        target = out / "overlays" / f"{e.name}.nix"
+        body = rewrite(_source_file(fs, e), target, fs)
+        p.files[target] = (
+            f"# converted by dendrite from {e.source}\n{{ self, inputs, config, ... }}:\n{{\n"
+            f"  flake.overlays.{key(e.name)} = (\n{_indent(body, '    ')}\n  ) {{\n"
+            "    flake = { inherit self inputs config; };\n  };\n}\n"
+        )
+    else:
+        _convert_other(p, e, fs)
+
+
+def _convert_other(p: Plan, e: Entry, fs: RepoFS) -> None:
+    """A flake-parts file is rewritten; the autowire import, a directory or a non-Nix file is kept aside."""
+    kind = fs.kind(e.source)
+    if e.source.name in ("nixos-flake.nix",) or not e.source.name.endswith(".nix") or kind == "dir":
+        target = p.out / "_unconverted" / e.source.name
+        if kind != "dir":
+            p.files[target] = _read(fs, e.source).decode(errors="replace")
+        p.report.append(
+            f"{e.source}: kept under {target} (the autowire import or not a single file: review by hand)"
+        )
+        return
+    target = p.out / "flake-parts" / e.source.name
+    p.files[target] = rewrite(e.source, target, fs)
+
+
+_FLAKE_INPUTS = {
+    "nixpkgs": "NixOS/nixpkgs/nixos-unstable",
+    "flake-parts": "hercules-ci/flake-parts",
+    "import-tree": "vic/import-tree",
+    "nix-darwin": "nix-darwin/nix-darwin",
+    "home-manager": "nix-community/home-manager",
+}
+
+
+def _flake(root: Path, out: Path) -> str:
+    """flake.dendritic.nix: the inputs the dendritic tree needs, importing `out` with import-tree."""
+    inputs = "".join(f'    {n}.url = "github:{u}";\n' for n, u in _FLAKE_INPUTS.items())
+    return FLAKE.format(inputs=inputs, out=out.relative_to(root).as_posix())
 
 
 def _output_dir(root: Path, out: Path) -> Path:

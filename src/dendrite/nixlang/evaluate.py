@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from dendrite.errors import InputError
+from dendrite.errors import NestedTooDeepError
 from dendrite.nixlang import syntax as S
 from dendrite.nixlang import tokens as T
 from dendrite.nixlang.strings import attr_static_name, string_parts
@@ -36,10 +36,6 @@ class NotLiteral:
 # folded in a loop and do not count per operand; real modules nest a few dozen levels at most.
 MAX_EVAL_DEPTH = 300
 _FRAMES_PER_LEVEL = 8  # Python frames one nested evaluation takes at most (a variable through a thunk)
-
-
-class NestedTooDeepError(InputError):
-    """The expression nests deeper than MAX_EVAL_DEPTH evaluations."""
 
 
 _CONSTANTS: dict[str, Any] = {"true": True, "false": False, "null": None}

@@ -60,12 +60,6 @@ def lex(src: str) -> LexResult:
     n = len(src)
     trivia_start = 0
 
-    def emit(kind: str, end: int) -> None:
-        nonlocal pos, trivia_start
-        toks.append(Token(kind, src[pos:end], pos, src[trivia_start:pos]))
-        pos = end
-        trivia_start = end
-
     while pos < n:
         state = stack[-1]
         if state == STRING:
@@ -77,99 +71,119 @@ def lex(src: str) -> LexResult:
             trivia_start = pos
             continue
         if state in (INPATH, INPATH_SLASH):
-            if src.startswith("${", pos):
-                stack[-1] = INPATH
-                stack.append(DEFAULT)
-                emit(T.DOLLAR_CURLY, pos + 2)
-                continue
-            m = _IN_PATH.match(src, pos)
-            if m and m.end() > pos:
-                stack[-1] = INPATH_SLASH if m.group().endswith("/") else INPATH
-                emit(T.STR, m.end())
-                continue
-            if state == INPATH_SLASH:
-                out.errors.append((pos, "path has a trailing slash"))
-            stack.pop()
-            emit(T.PATH_END, pos)
+            pos = trivia_start = _lex_in_path(src, pos, stack, toks, out)
             continue
 
         c = src[pos]
-        if c in " \t\r\n":
-            pos = _WS.match(src, pos).end()  # type: ignore[union-attr]
+        after = _skip_trivia(src, pos, c, out)
+        if after > pos:
+            pos = after
             continue
-        if c == "#":
-            pos = _LINE_COMMENT.match(src, pos).end()  # type: ignore[union-attr]
-            continue
-        if c == "/" and src.startswith("/*", pos):
-            m = _LONG_COMMENT.match(src, pos)
-            path = _PATH.match(src, pos)
-            if m and (path is None or m.end() >= path.end()):
-                pos = m.end()
-                continue
-            if m is None and path is None:
-                out.errors.append((pos, "unterminated /* comment"))
-        if c == '"':
-            stack.append(STRING)
-            emit(T.STRING_OPEN, pos + 1)
-            continue
-        if c == "'" and src.startswith("''", pos):
-            stack.append(IND_STRING)
-            emit(T.IND_OPEN, _IND_OPEN.match(src, pos).end())  # type: ignore[union-attr]
-            continue
-        if c == "$" and src.startswith("${", pos):
-            stack.append(DEFAULT)
-            emit(T.DOLLAR_CURLY, pos + 2)
-            continue
-        if c == "{":
-            stack.append(DEFAULT)
-            emit("{", pos + 1)
-            continue
-        if c == "}":
-            if len(stack) > 1:
-                stack.pop()
-            emit("}", pos + 1)
-            continue
+        kind, end = _bracket(src, pos, c, stack) or _token(src, pos, c, stack, out)
+        toks.append(Token(kind, src[pos:end], pos, src[trivia_start:pos]))
+        pos = trivia_start = end
 
-        # fast paths: no other rule can match longer (no path, URI or float continues here)
-        if c in _ID_START:
-            m = _ID.match(src, pos)
-            end = m.end()  # type: ignore[union-attr]
-            if end >= n or src[end] not in _MAY_EXTEND:
-                word = src[pos:end]
-                emit(word if word in T.KEYWORDS else T.ID, end)
-                continue
-        elif c in _DIGITS:
-            m = _INT.match(src, pos)
-            end = m.end()  # type: ignore[union-attr]
-            if end >= n or src[end] not in _MAY_EXTEND:
-                emit(T.INT, end)
-                continue
-        elif c in _SINGLE:
-            emit(c, pos + 1)
-            continue
-        kind, end = _longest(src, pos, c)
-        if kind in (T.PATH, T.HPATH):
-            if src.startswith("${", end):  # `{PATH_SEG}\$\{`: the segment is a path start
-                stack.append(INPATH_SLASH)
-            else:
-                stack.append(INPATH_SLASH if src[end - 1] == "/" else INPATH)
-        elif kind == T.ERROR:
-            out.errors.append((pos, _bad_char(c)))
-        emit(kind, end)
+    _end_of_input(src, pos, trivia_start, stack, out)
+    return out
 
-    # flex ends the open path at EOF (PATH_END), or reports the trailing slash
+
+def _bracket(src: str, pos: int, c: str, stack: list[int]) -> tuple[str, int] | None:
+    """A token that opens or closes a start condition (a string, `${`, `{`, `}`), or None."""
+    if c == '"':
+        stack.append(STRING)
+        return T.STRING_OPEN, pos + 1
+    if c == "'" and src.startswith("''", pos):
+        stack.append(IND_STRING)
+        return T.IND_OPEN, _IND_OPEN.match(src, pos).end()  # type: ignore[union-attr]
+    if c == "$" and src.startswith("${", pos):
+        stack.append(DEFAULT)
+        return T.DOLLAR_CURLY, pos + 2
+    if c == "{":
+        stack.append(DEFAULT)
+        return "{", pos + 1
+    if c == "}":
+        if len(stack) > 1:
+            stack.pop()
+        return "}", pos + 1
+    return None
+
+
+def _token(src: str, pos: int, c: str, stack: list[int], out: LexResult) -> tuple[str, int]:
+    """Any other token: fast paths where no other rule can match longer (no path, URI or float
+    continues here), else the longest rule; a path start enters the path condition."""
+    n = len(src)
+    if c in _ID_START:
+        end = _ID.match(src, pos).end()  # type: ignore[union-attr]
+        if end >= n or src[end] not in _MAY_EXTEND:
+            word = src[pos:end]
+            return (word if word in T.KEYWORDS else T.ID), end
+    elif c in _DIGITS:
+        end = _INT.match(src, pos).end()  # type: ignore[union-attr]
+        if end >= n or src[end] not in _MAY_EXTEND:
+            return T.INT, end
+    elif c in _SINGLE:
+        return c, pos + 1
+    kind, end = _longest(src, pos, c)
+    if kind in (T.PATH, T.HPATH):
+        if src.startswith("${", end):  # `{PATH_SEG}\$\{`: the segment is a path start
+            stack.append(INPATH_SLASH)
+        else:
+            stack.append(INPATH_SLASH if src[end - 1] == "/" else INPATH)
+    elif kind == T.ERROR:
+        out.errors.append((pos, _bad_char(c)))
+    return kind, end
+
+
+def _lex_in_path(src: str, pos: int, stack: list[int], toks: list[Token], out: LexResult) -> int:
+    """After a path's first segment: `${`, the next segment, or PATH_END. Paths carry no trivia."""
+    if src.startswith("${", pos):
+        stack[-1] = INPATH
+        stack.append(DEFAULT)
+        toks.append(Token(T.DOLLAR_CURLY, "${", pos))
+        return pos + 2
+    m = _IN_PATH.match(src, pos)
+    if m and m.end() > pos:
+        stack[-1] = INPATH_SLASH if m.group().endswith("/") else INPATH
+        toks.append(Token(T.STR, m.group(), pos))
+        return m.end()
+    if stack[-1] == INPATH_SLASH:
+        out.errors.append((pos, "path has a trailing slash"))
+    stack.pop()
+    toks.append(Token(T.PATH_END, "", pos))
+    return pos
+
+
+def _skip_trivia(src: str, pos: int, c: str, out: LexResult) -> int:
+    """Where the whitespace or comment at `pos` ends (`pos` itself when there is none)."""
+    if c in " \t\r\n":
+        return _WS.match(src, pos).end()  # type: ignore[union-attr]
+    if c == "#":
+        return _LINE_COMMENT.match(src, pos).end()  # type: ignore[union-attr]
+    if c == "/" and src.startswith("/*", pos):
+        m = _LONG_COMMENT.match(src, pos)
+        path = _PATH.match(src, pos)
+        if m and (path is None or m.end() >= path.end()):
+            return m.end()
+        if m is None and path is None:
+            out.errors.append((pos, "unterminated /* comment"))
+    return pos
+
+
+def _end_of_input(src: str, pos: int, trivia_start: int, stack: list[int], out: LexResult) -> None:
+    """flex ends an open path at EOF (PATH_END) or reports its trailing slash; then an open string's
+    error, and EOF carrying the trailing trivia."""
+    n = len(src)
     while stack and stack[-1] in (INPATH, INPATH_SLASH):
         if stack[-1] == INPATH_SLASH:
             out.errors.append((pos, "path has a trailing slash"))
         stack.pop()
-        toks.append(Token(T.PATH_END, "", pos, src[trivia_start:pos]))
+        out.tokens.append(Token(T.PATH_END, "", pos, src[trivia_start:pos]))
         trivia_start = pos
     if stack and stack[-1] == STRING:
         out.errors.append((n, "unterminated string"))
     elif stack and stack[-1] == IND_STRING:
         out.errors.append((n, "unterminated indented string"))
-    toks.append(Token(T.EOF, "", n, src[trivia_start:n]))
-    return out
+    out.tokens.append(Token(T.EOF, "", n, src[trivia_start:n]))
 
 
 def _longest(src: str, pos: int, c: str) -> tuple[str, int]:

@@ -21,8 +21,8 @@ from typing import Any
 from dendrite.errors import DendriteError, InputError
 from dendrite.fsutil import PendingWrite, atomic_write_many, detach_forked_worker
 from dendrite.generators import SHARED, Generator, Placement, PromptSpec
-from dendrite.inventory.model import did_you_mean
 from dendrite.secrets.store import SecretsStore
+from dendrite.text import did_you_mean
 from dendrite.vars import graph as G
 from dendrite.vars.recipes import RecipeInput, check_recipe
 from dendrite.vars.runner import config_max_output, run_generator

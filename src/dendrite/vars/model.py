@@ -19,7 +19,7 @@ from dendrite.generators import Generator as Generator
 from dendrite.generators import PromptSpec as PromptSpec
 from dendrite.generators import nix_to_json as nix_to_json
 from dendrite.generators import validation_hash as validation_hash
-from dendrite.inventory.model import describe_type
+from dendrite.text import describe_type
 
 KNOWN_KEYS = frozenset(
     {

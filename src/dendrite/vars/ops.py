@@ -9,13 +9,13 @@ from pathlib import Path
 from dendrite.errors import InputError, UnsafePathError
 from dendrite.findings import Finding, Location, Rule, Severity, catalogue
 from dendrite.generators import Generator
-from dendrite.inventory.model import did_you_mean
 from dendrite.repofs import RepoFS
 from dendrite.secrets import keyfile, rekey
 from dendrite.secrets.keys import SopsKey, read_keys
 from dendrite.secrets.layout import SecretRef
 from dendrite.secrets.recipients import Resolver
 from dendrite.secrets.store import SecretsStore
+from dendrite.text import did_you_mean
 from dendrite.vars.sources import default_groups, machine_generators, read_config
 from dendrite.vars.storage import VALIDATION, Item, VarsStore, ensure_consistent
 

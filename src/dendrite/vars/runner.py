@@ -38,7 +38,9 @@ from pathlib import Path
 from typing import Any
 
 from dendrite.errors import InputError
+from dendrite.fsutil import write_private_at
 from dendrite.generators import FileSpec, Generator
+from dendrite.repofs import describe_mode
 from dendrite.vars.sandbox import LIMIT_HINT, TIMEOUT, run_script
 
 DEFAULT_MAX_OUTPUT = 1024 * 1024
@@ -239,19 +241,11 @@ def _write_inputs(
         depfd = _subdir(infd, _component(dep, "a dependency", label))
         try:
             for fname, data in files.items():
-                _private_file(depfd, _component(fname, f"an input file of '{dep}'", label), data)
+                write_private_at(depfd, _component(fname, f"an input file of '{dep}'", label), data)
         finally:
             os.close(depfd)
     for pname, value in prompts.items():
-        _private_file(promptfd, _component(pname, "a prompt", label), value.encode())
-
-
-def _private_file(dirfd: int, name: str, data: bytes) -> None:
-    fd = os.open(
-        name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=dirfd
-    )
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
+        write_private_at(promptfd, _component(pname, "a prompt", label), value.encode())
 
 
 def _check_still_ours(out: Path, outfd: int, label: str) -> None:
@@ -287,7 +281,7 @@ def _read_output(outfd: int, name: str, label: str, cap: int) -> bytes | None:
     except FileNotFoundError:
         return None
     if not stat.S_ISREG(st.st_mode):
-        raise InputError(f"{where} {_kind(st.st_mode)}, not a regular file; no var was changed")
+        raise InputError(f"{where} a {describe_mode(st.st_mode)}, not a regular file; no var was changed")
     try:
         fd = os.open(name, _FLAGS, dir_fd=outfd)
     except OSError as exc:
@@ -297,7 +291,7 @@ def _read_output(outfd: int, name: str, label: str, cap: int) -> bytes | None:
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
-            raise InputError(f"{where} {_kind(st.st_mode)}, not a regular file; no var was changed")
+            raise InputError(f"{where} a {describe_mode(st.st_mode)}, not a regular file; no var was changed")
         data = _read_at_most(fd, cap + 1)
     finally:
         os.close(fd)
@@ -317,17 +311,3 @@ def _read_at_most(fd: int, n: int) -> bytes:
         chunks.append(chunk)
         left -= len(chunk)
     return b"".join(chunks)
-
-
-def _kind(mode: int) -> str:
-    if stat.S_ISLNK(mode):
-        return "a symbolic link"
-    if stat.S_ISDIR(mode):
-        return "a directory"
-    if stat.S_ISFIFO(mode):
-        return "a FIFO"
-    if stat.S_ISSOCK(mode):
-        return "a socket"
-    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-        return "a device"
-    return "a special file"

@@ -8,22 +8,21 @@ tail in memory. What it may write, and how it is read back, is `dendrite.vars.ru
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import os
-import resource
 import shutil
 import signal
-import subprocess
-import sys
-import threading
-from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
-from typing import IO
 
 from dendrite import process
-from dendrite.errors import CommandError, DendriteError, InputError, ToolMissing
+from dendrite.errors import (
+    CommandError,
+    CommandTimeout,
+    InputError,
+    SandboxUnavailable,
+    ScriptFailed,
+    ToolMissing,
+)
 
 _SYSTEM = (
     "/usr",
@@ -37,14 +36,6 @@ _SYSTEM = (
     "/etc/alternatives",
 )
 TIMEOUT = 600
-
-
-class SandboxUnavailable(DendriteError):
-    pass
-
-
-class ScriptFailed(DendriteError):
-    pass
 
 
 @lru_cache(maxsize=1)
@@ -78,9 +69,7 @@ def path_for(runtime_inputs: tuple[str, ...]) -> str:
 
 
 def bwrap_command(workdir: Path, script: str, env: dict[str, str], extra_ro: list[str]) -> list[str]:
-    bwrap = shutil.which("bwrap")
-    assert bwrap is not None
-    cmd = [bwrap, "--unshare-all", "--die-with-parent", "--new-session", "--tmpfs", "/"]
+    cmd = ["bwrap", "--unshare-all", "--die-with-parent", "--new-session", "--tmpfs", "/"]
     for p in [*_SYSTEM, *extra_ro]:
         if os.path.exists(p):
             cmd += ["--ro-bind", p, p]
@@ -163,90 +152,25 @@ LIMIT_HINT = (
 def _run_bounded(
     cmd: list[str], workdir: Path, env: dict[str, str], max_file_size: int | None, label: str
 ) -> tuple[int, bytes]:
-    """(exit status, the tail of stderr); stdout and stderr are drained and only their tails kept.
+    """(exit status, the tail of stderr), run by `dendrite.process` with an untrusted program's limits.
 
-    Why a session and a kill at the end: background processes the script started would otherwise
-    outlive it, keep writing into the work dir while its outputs are read, and hold plaintext.
+    The env goes to bwrap too: bwrap itself needs nothing of the admin's environment.
     """
-    proc = subprocess.Popen(
-        cmd,
+    opts = process.RunOpts(
+        check=False,
+        timeout=TIMEOUT,
         cwd=workdir,
-        env=env,  # for bwrap too: bwrap itself needs nothing of the admin's environment
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
-        preexec_fn=_child_setup(max_file_size),
+        env=env,
+        what=f"generator {label}",
+        limits=process.Limits(keep=TAIL_BYTES, max_file_size=max_file_size),
     )
-    assert proc.stdout is not None and proc.stderr is not None
-    tails = [_Tail(proc.stdout), _Tail(proc.stderr)]
     try:
-        returncode = proc.wait(timeout=TIMEOUT)
-    except subprocess.TimeoutExpired:
+        out = process.run(cmd, opts)
+    except CommandTimeout:
         raise ScriptFailed(
             f"generator {label} ran over {TIMEOUT} s and was stopped; no var was changed"
         ) from None
-    finally:
-        _kill_session(proc)
-        for t in tails:
-            t.join()
-    return returncode, tails[1].data()
-
-
-def _kill_session(proc: subprocess.Popen[bytes]) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(proc.pid, signal.SIGKILL)
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        proc.wait(timeout=5)
-
-
-class _Tail:
-    """Drains a pipe in a thread and keeps only its last TAIL_BYTES: a script printing gigabytes costs
-    no memory, and the end of stderr is what explains a failure."""
-
-    def __init__(self, pipe: IO[bytes]) -> None:
-        self._pipe = pipe
-        self._buf = bytearray()
-        self._thread = threading.Thread(target=self._drain, daemon=True)
-        self._thread.start()
-
-    def _drain(self) -> None:
-        with contextlib.suppress(OSError, ValueError):
-            while chunk := os.read(self._pipe.fileno(), 65536):
-                self._buf += chunk
-                if len(self._buf) > 2 * TAIL_BYTES:
-                    del self._buf[:-TAIL_BYTES]
-
-    def join(self) -> None:
-        # a process that escaped the session may hold the pipe open: do not wait for it forever
-        self._thread.join(timeout=5)
-        with contextlib.suppress(OSError):
-            self._pipe.close()
-
-    def data(self) -> bytes:
-        return bytes(self._buf[-TAIL_BYTES:])
+    return out.returncode, out.stderr
 
 
 TAIL_BYTES = 64 * 1024
-_PR_SET_PDEATHSIG = 1
-_LIBC = ctypes.CDLL(None, use_errno=True) if sys.platform == "linux" else None
-
-
-def _child_setup(max_file_size: int | None) -> Callable[[], None]:
-    """What the child does between fork and exec: die with dendrite (bwrap has --die-with-parent, a
-    plain bash does not) and cap the size of every file it writes."""
-    libc = _LIBC
-    limit = None
-    if max_file_size is not None:
-        # one byte over the cap, so a truncated file is still recognised as too large; computed here,
-        # not after fork, and never above a hard limit we could not raise
-        hard = resource.getrlimit(resource.RLIMIT_FSIZE)[1]
-        limit = max_file_size + 1 if hard == resource.RLIM_INFINITY else min(max_file_size + 1, hard)
-
-    def setup() -> None:
-        if libc is not None:
-            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-        if limit is not None:
-            resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
-
-    return setup

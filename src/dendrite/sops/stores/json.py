@@ -135,29 +135,20 @@ def fast_dump_json(value: Any) -> bytes:
 def _fast_emit(value: Any, nl: str, out: list[str]) -> None:
     if isinstance(value, str):
         out.append(_encode_str(value))
-    elif isinstance(value, dict):
+    elif isinstance(value, dict | list):
+        brackets = "{}" if isinstance(value, dict) else "[]"
         if not value:
-            out.append("{}")
+            out.append(brackets)
             return
         inner = nl + "\t"
-        out.append("{")
-        first = True
-        for k, v in value.items():
-            out.append(inner if first else "," + inner)
-            first = False
-            out.append(_encode_str(k) + ": ")
-            _fast_emit(v, inner, out)
-        out.append(nl + "}")
-    elif isinstance(value, list):
-        if not value:
-            out.append("[]")
-            return
-        inner = nl + "\t"
-        out.append("[")
-        for n, v in enumerate(value):
+        out.append(brackets[0])
+        keyed = value.items() if isinstance(value, dict) else ((None, v) for v in value)
+        for n, (k, v) in enumerate(keyed):
             out.append(inner if n == 0 else "," + inner)
+            if k is not None:  # JSON keys are strings, never None
+                out.append(_encode_str(k) + ": ")
             _fast_emit(v, inner, out)
-        out.append(nl + "]")
+        out.append(nl + brackets[1])
     elif value is None:
         out.append("null")
     elif value is True:
