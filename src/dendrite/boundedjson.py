@@ -51,4 +51,16 @@ def loads(data: str | bytes, where: str, **kwargs: Any) -> Any:
             f"{where}: JSON nested more than {MAX_DEPTH} levels deep",
             hint="dendrite refuses deeper JSON; is this file what it should be?",
         )
-    return json.loads(data, **kwargs)
+    try:
+        return json.loads(data, **kwargs)
+    except json.JSONDecodeError:
+        raise
+    except ValueError as exc:  # an integer of more than 4,300 digits (Python's own cap on int parsing)
+        raise InputError(
+            f"{where}: {_first_line(exc)}", hint="dendrite refuses such JSON; is this file what it should be?"
+        ) from None
+
+
+def _first_line(exc: ValueError) -> str:
+    text = str(exc).split(";")[0].strip()
+    return text[:200] or "a value JSON cannot hold"

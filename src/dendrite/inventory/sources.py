@@ -21,7 +21,7 @@ from typing import Any
 from dendrite import boundedjson, names
 from dendrite.errors import DendriteError, InputError
 from dendrite.inventory.merge import Definition, Location, Merged, merge
-from dendrite.layout.discovery import Discovery, discover, import_root
+from dendrite.layout.discovery import Discovery, discover, import_root, inside_repo
 from dendrite.nix import eval_flake_json
 from dendrite.nixlang import NotLiteral, ParsedFile, evaluate, parse_bytes
 from dendrite.nixlang.query import bindings, flat_bindings, module_body
@@ -164,7 +164,15 @@ def nix_sources(root: Path) -> tuple[list[Path], Discovery]:
     One rule for "the repository's Nix files", so the inventory never names a machine from a file the
     flake does not see. Files git does not track come back in the Discovery for the caller to report.
     """
-    found = discover(import_root(root))
+    top = import_root(root)
+    if not inside_repo(top, root):  # `import-tree ../..` or a linked modules/: never walked, never read
+        found = Discovery(
+            top,
+            (),
+            (f"the import root {top} is outside the repository {root}; no Nix file there was read",),
+        )
+    else:
+        found = discover(top)
     flake = (root / "flake.nix").resolve()
     head = [flake] if flake.is_file() and flake not in found.files else []
     return [*head, *found.files], found

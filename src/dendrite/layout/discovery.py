@@ -13,13 +13,15 @@ whether git tracks it; that is reported (`untracked`), never applied silently.
 from __future__ import annotations
 
 import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-from dendrite.errors import ToolMissing
-from dendrite.nixlang import parse_file
+from dendrite.errors import DendriteError, ToolMissing
 from dendrite.nixlang import syntax as S
+from dendrite.nixlang.source import MAX_FILE_BYTES, parse_bytes
 from dendrite.process import RunOpts, command_error, run
+from dendrite.repofs import RepoFS
 
 
 @dataclass(frozen=True)
@@ -68,8 +70,17 @@ def walk(root: Path) -> list[Path]:
             continue
         for name in reversed(names):
             p = d / name
-            stack.append((p, p.is_dir() and not p.is_symlink()))
+            stack.append((p, _is_real_dir(p)))
     return out
+
+
+def _is_real_dir(p: Path) -> bool:
+    """A directory, not a link to one: never stat()ed through the link (a link to /proc/1/root or to a
+    directory the user cannot read must not stop the walk)."""
+    try:
+        return stat.S_ISDIR(os.lstat(p).st_mode)
+    except OSError:
+        return False
 
 
 def selected(rel: str) -> bool:
@@ -140,10 +151,21 @@ def discover(root: Path, use_git: bool = True) -> Discovery:
 
 
 def import_root(repo: Path) -> Path:
-    """The directory flake.nix hands to import-tree (`import-tree ./modules`), else modules/."""
-    flake = repo / "flake.nix"
-    if flake.is_file():
-        parsed = parse_file(flake)
+    """The directory flake.nix hands to import-tree (`import-tree ./modules`), else modules/.
+
+    flake.nix is read through the repository's door: a symlink or a FIFO there is not read (modules/
+    is taken). The result may lie outside the repository (`import-tree ../..`, a linked modules/):
+    callers check `inside_repo` before walking it.
+    """
+    fs = RepoFS(repo)
+    data = None
+    if fs.kind("flake.nix") == "file":
+        try:
+            data = fs.read_bytes("flake.nix", limit=MAX_FILE_BYTES)
+        except (DendriteError, OSError):
+            data = None
+    if data is not None:
+        parsed = parse_bytes(data, str(repo / "flake.nix"))
         for node in parsed.result.root.walk():
             if node.kind != S.APPLY:
                 continue
@@ -153,3 +175,8 @@ def import_root(repo: Path) -> Path:
                 if target.is_dir():
                     return target
     return (repo / "modules").resolve()
+
+
+def inside_repo(found: Path, repo: Path) -> bool:
+    """Whether an import root lies within the repository: one outside is never walked."""
+    return found.is_relative_to(repo.resolve())

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from dendrite.errors import DendriteError, InputError, UnsafePathError
 from dendrite.findings import Finding, Location, Rule, Severity, catalogue
-from dendrite.layout.discovery import Discovery, discover, import_root
+from dendrite.layout.discovery import Discovery, discover, import_root, inside_repo
 from dendrite.layout.namespace import definitions, door, read_parsed
 from dendrite.nixlang import ParsedFile
 from dendrite.nixlang import syntax as S
@@ -207,6 +207,8 @@ def read_config(repo: Path) -> Config:
         raw = tomllib.loads(text).get("lint", {})
     except tomllib.TOMLDecodeError as exc:
         raise InputError(f"{path}: {exc}") from None
+    except ValueError as exc:  # an integer of more than 4,300 digits (Python's cap on int parsing)
+        raise InputError(f"{path}: {str(exc).split(';')[0]}") from None
     return Config(frozenset(raw.get("disable", [])), _severities(path, raw.get("severity", {})))
 
 
@@ -523,7 +525,7 @@ def safe_import_root(repo: Path) -> Path:
     if kind != "file":
         fs.read_bytes("flake.nix")  # raises the one-sentence refusal: a link or a special file
     found = import_root(repo)
-    if not found.is_relative_to(repo.resolve()):
+    if not inside_repo(found, repo):
         raise UnsafePathError(
             f"the import root {found} is outside the repository {repo}",
             hint="dendrite does not follow symbolic links inside a repository; make it a real directory",

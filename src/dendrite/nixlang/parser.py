@@ -433,7 +433,7 @@ class Parser:
         if k in (T.INT, T.FLOAT, T.URI):
             node = Node(S.LITERAL)
             self.bump(node)
-            if k == T.INT and int(tok.text) > 2**63 - 1:
+            if k == T.INT and _int_overflows(tok.text):
                 self.error(f"invalid integer '{tok.text}'", tok.start)
             elif k == T.FLOAT and not float_is_valid(tok.text):
                 self.error(f"invalid float '{tok.text}'", tok.start)
@@ -735,3 +735,10 @@ def parse(src: str) -> ParseResult:
 
         errors = [SyntaxIssue(t.start, f"undefined variable '{t.text}'") for t in undefined_variables(root)]
     return ParseResult(root, errors, src)
+
+
+def _int_overflows(text: str) -> bool:
+    """Whether a Nix integer literal (decimal digits) is over 2**63 - 1; the length is judged first, so a
+    literal of thousands of digits never reaches int() (which refuses more than 4,300 of them)."""
+    digits = text.lstrip("0")
+    return len(digits) > 19 or (digits != "" and int(digits) > 2**63 - 1)

@@ -83,7 +83,18 @@ def _prompt_value(values: dict[str, Any], gen: Generator, prompt: PromptSpec) ->
     flat = values.get(f"{gen.name}/{prompt.name}")
     if flat is None and isinstance(values.get(gen.name), dict):
         flat = values[gen.name].get(prompt.name)
-    return None if flat is None else str(flat)
+    if flat is None:
+        return None
+    value = str(flat)
+    try:
+        value.encode()
+    except UnicodeEncodeError:  # JSON's "\ud800": a lone surrogate is no text a script can be given
+        raise InputError(
+            f"the value for the prompt '{gen.name}/{prompt.name}' is not valid Unicode text "
+            "(it holds a lone surrogate)",
+            hint="give UTF-8 text in the --prompt-values file",
+        ) from None
+    return value
 
 
 def collect_prompts(

@@ -30,6 +30,10 @@ def read_config(root: Path) -> dict[str, Any]:
         config = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise InputError(f"{CONFIG}: {exc}", hint="fix the TOML; nothing was generated") from None
+    except ValueError as exc:  # an integer of more than 4,300 digits (Python's cap on int parsing)
+        raise InputError(
+            f"{CONFIG}: {str(exc).split(';')[0]}", hint="fix the TOML; nothing was generated"
+        ) from None
     typed(config, "generators", "table", f"{CONFIG}:", {})
     typed(
         typed(config, "secrets", "table", f"{CONFIG}:", {}),

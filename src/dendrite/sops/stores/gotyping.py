@@ -40,6 +40,8 @@ def go_parse_int(text: str) -> int | None:
         base, s = 8, s[1:]
     if not s or any(c not in _DIGITS[base] for c in s):
         return None
+    if len(s.lstrip("0")) > 64:  # beyond int64 in any base; int() refuses more than 4,300 decimal digits
+        return sign * 2**64
     return sign * int(s, base)
 
 

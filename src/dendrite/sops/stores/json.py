@@ -16,6 +16,8 @@ from dendrite.sops.values import INT64_MAX, INT64_MIN, Comment, Timestamp, go_fo
 
 
 def _parse_int(text: str) -> int | float:
+    if len(text.lstrip("+-").lstrip("0")) > 19:  # beyond int64 whatever it is; int() refuses 4,300 digits
+        return float(text)
     value = int(text)
     return value if INT64_MIN <= value <= INT64_MAX else float(text)
 
