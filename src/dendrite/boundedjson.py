@@ -11,7 +11,7 @@ import json
 import re
 from typing import Any
 
-from dendrite.errors import JsonTooDeepError
+from dendrite.errors import InputError, JsonTooDeepError
 
 MAX_DEPTH = 100  # clan's files nest fewer than 10 levels; 100 leaves every later walker ample stack
 
