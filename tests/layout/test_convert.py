@@ -9,8 +9,10 @@ import pytest
 
 from dendrite.errors import InputError
 from dendrite.layout import convert as conv
+from dendrite.layout.discovery import discover
 from dendrite.layout.fixture import FILES, write_unified_repo
 from dendrite.layout.lint import lint
+from dendrite.layout.namespace import hosts, namespace, parse_all
 from dendrite.layout.unified import scan
 from dendrite.nixlang import parse, parse_file
 from dendrite.nixlang import syntax as S
@@ -75,6 +77,19 @@ def _inner_body(converted: Path) -> S.Node:
     found = module_body(value)
     assert found is not None
     return found
+
+
+def test_layout_hosts_sees_every_converted_host_and_what_it_imports(unified: Path) -> None:
+    # the converted generator makes nixos and darwin hosts in one file, and a host's inner module
+    # reaches the namespace through the `topLevel@` alias: both were missed (darwin hosts, `default`)
+    conv.write(conv.plan(unified, Path("dendritic"), with_flake=True))
+    parsed = parse_all(discover(unified / "dendritic", use_git=False).files)
+    found = {h.name: (h.cls, h.modules) for h in hosts(parsed, namespace(parsed))}
+    assert found == {
+        "cinnabar": ("nixos", ["nixos-unified-compat", "default"]),
+        "blackphos": ("darwin", ["nixos-unified-compat", "default"]),
+        "stibnite": ("darwin", ["nixos-unified-compat", "default"]),
+    }
 
 
 def test_every_binding_of_every_module_body_survives(unified: Path) -> None:
