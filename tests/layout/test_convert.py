@@ -125,6 +125,12 @@ def test_cli_scan_and_dry_run(unified: Path) -> None:
     refused = run_cli(["--repo", str(unified), "migrate", "convert"], env)
     assert refused.returncode == 2 and b"--out dendritic" in refused.stderr
     assert run_cli(["--repo", str(unified), "migrate", "convert", "--out", "dendritic"], env).returncode == 0
+    # --flake under --dry-run, or when the file is already there, does not claim to have written it
+    flake_args = ["--repo", str(unified), "migrate", "convert", "--out", "dendritic", "--flake"]
+    for args in ([*flake_args, "--dry-run"], flake_args, flake_args):
+        res = run_cli(args, env)
+        assert res.returncode == 0 and b"wrote flake.dendritic.nix" not in res.stdout + res.stderr
+    assert b"wrote" not in res.stdout + res.stderr  # the second run writes nothing and says so
     lint_res = run_cli(["--repo", str(unified), "layout", "lint", str(unified / "dendritic"), "--sarif"], env)
     assert lint_res.returncode == 0 and json.loads(lint_res.stdout)["version"] == "2.1.0"
     mods = json.loads(run_cli(["layout", "modules", str(unified / "dendritic"), "--json"], env).stdout)
