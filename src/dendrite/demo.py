@@ -21,11 +21,12 @@ from dendrite.inventory.graph import mermaid
 from dendrite.inventory.scaffold import write_inventory_modules
 from dendrite.layout.convert import plan as convert_plan
 from dendrite.layout.convert import write as write_converted
-from dendrite.layout.discovery import discover
+from dendrite.layout.discovery import discover, git_index
 from dendrite.layout.fixture import write_unified_repo
 from dendrite.layout.lint import lint
 from dendrite.layout.namespace import namespace, parse_all
 from dendrite.layout.unified import scan
+from dendrite.process import RunOpts, run
 from dendrite.secrets import health
 from dendrite.secrets.keys import SopsKey
 from dendrite.secrets.store import SecretsStore
@@ -35,6 +36,20 @@ from dendrite.vars.ops import check as check_vars
 from dendrite.vars.ops import list_vars
 
 MARKER = ".dendrite-demo"
+
+
+def _track(root: Path, *paths: str) -> None:
+    """Make root a git repository of its own when it sits inside another one, and `git add` paths.
+
+    Why: `make demo` builds ./demo-fleet inside the dendrite checkout, where it is ignored, so its
+    `.nix` files would be untracked there and invisible to the flake (and to dendrite's inventory).
+    Outside any work tree, nothing is run.
+    """
+    if not (root / ".git").exists():
+        if git_index(root) is None:
+            return
+        run(["git", "-C", str(root), "init", "-q"], RunOpts(check=True, what=f"git init in {root}"))
+    run(["git", "-C", str(root), "add", "--", *paths], RunOpts(check=True, what=f"git add in {root}"))
 
 
 @dataclass(frozen=True)
@@ -104,6 +119,7 @@ def build(root: Path, fleet: Fleet | None = None) -> DemoReport:
         machines_plain,
         fleet.instances,
     )
+    _track(root, "flake.nix", "modules")
     resolved = analyse(root)
     (root / "dendrite.toml").write_text('[secrets]\ndefault_groups = ["admins"]\n')
     generated = generate(
@@ -117,6 +133,7 @@ def build(root: Path, fleet: Fleet | None = None) -> DemoReport:
     legacy_scan = scan(legacy)
     converted = convert_plan(legacy, Path("dendritic"), with_flake=True)
     write_converted(converted)
+    _track(legacy, ".")
     converted_lint = lint(legacy, legacy / "dendritic", use_git=False)
     converted_modules = namespace(parse_all(discover(legacy / "dendritic", use_git=False).files))
 

@@ -128,3 +128,25 @@ def test_demo_builds_the_sample_fleet(tmp_path: Path, sops_bin: str) -> None:
     (foreign / "precious.txt").write_text("keep")
     res = run_cli(["demo", str(foreign)], env)
     assert res.returncode == 2 and (foreign / "precious.txt").read_text() == "keep"
+
+
+def test_demo_inside_a_git_checkout_sees_its_own_files(tmp_path: Path) -> None:
+    # `make demo` builds ./demo-fleet inside the dendrite checkout, which ignores it: the demo's .nix
+    # files must still be tracked (by a repository of its own), or the inventory is empty
+    env = clean_env(home=tmp_path / "home")
+    checkout = tmp_path / "checkout"
+    checkout.mkdir()
+    subprocess.run(["git", "init", "-q", str(checkout)], check=True, env=env, timeout=60)
+    (checkout / ".gitignore").write_text("demo-fleet/\n")
+    res = run_cli(["demo", "demo-fleet"], env, cwd=checkout)
+    assert res.returncode == 0, res.stderr
+    fleet = checkout / "demo-fleet"
+    demo_env = {**env, "SOPS_AGE_KEY_FILE": str(fleet / ".keys/admin-age.txt")}
+    shown = run_cli(["inventory", "show", "--json"], demo_env, cwd=fleet)
+    assert shown.returncode == 0 and len(json.loads(shown.stdout)["machines"]) == 5, shown.stderr
+    lint = run_cli(["layout", "lint", "nixos-unified/dendritic"], demo_env, cwd=fleet)
+    assert lint.returncode == 0 and b"D009" not in lint.stdout, lint.stdout
+    tracked = subprocess.run(
+        ["git", "-C", str(fleet), "ls-files"], check=True, env=env, capture_output=True, timeout=60
+    )
+    assert b".keys" not in tracked.stdout, "the demo's private key must not be added to git"

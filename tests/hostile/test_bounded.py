@@ -290,6 +290,13 @@ def test_fifo_key_json_does_not_hang(repo: Path, keys: Keys) -> None:
     os.mkfifo(key)
     res = run_bounded(["--repo", str(repo), "secrets", "set", "x"], keys.env, stdin=b"v")
     assert_one_sentence(res, "key.json", "not a regular file")
+    # secrets check names the link, then why it is a problem: not two paths run together
+    check = run_bounded(["--repo", str(repo), "secrets", "check"], keys.env)
+    assert check.returncode == 1 and b"Traceback" not in check.stderr, check.stderr
+    assert (
+        "ok: link: sops/secrets/ok/users/alice leads to a member whose key cannot be read: "
+        "sops/users/alice/key.json"
+    ) in check.stdout.decode(), check.stdout
 
 
 def test_fifo_inventory_json_does_not_hang(tmp_path: Path, keys: Keys) -> None:

@@ -9,8 +9,10 @@ import pytest
 
 from dendrite.errors import InputError
 from dendrite.layout import convert as conv
+from dendrite.layout.discovery import discover
 from dendrite.layout.fixture import FILES, write_unified_repo
 from dendrite.layout.lint import lint
+from dendrite.layout.namespace import hosts, namespace, parse_all
 from dendrite.layout.unified import scan
 from dendrite.nixlang import parse, parse_file
 from dendrite.nixlang import syntax as S
@@ -77,6 +79,19 @@ def _inner_body(converted: Path) -> S.Node:
     return found
 
 
+def test_layout_hosts_sees_every_converted_host_and_what_it_imports(unified: Path) -> None:
+    # the converted generator makes nixos and darwin hosts in one file, and a host's inner module
+    # reaches the namespace through the `topLevel@` alias: both were missed (darwin hosts, `default`)
+    conv.write(conv.plan(unified, Path("dendritic"), with_flake=True))
+    parsed = parse_all(discover(unified / "dendritic", use_git=False).files)
+    found = {h.name: (h.cls, h.modules) for h in hosts(parsed, namespace(parsed))}
+    assert found == {
+        "cinnabar": ("nixos", ["nixos-unified-compat", "default"]),
+        "blackphos": ("darwin", ["nixos-unified-compat", "default"]),
+        "stibnite": ("darwin", ["nixos-unified-compat", "default"]),
+    }
+
+
 def test_every_binding_of_every_module_body_survives(unified: Path) -> None:
     plan = conv.plan(unified, Path("dendritic"))
     conv.write(plan)
@@ -110,6 +125,12 @@ def test_cli_scan_and_dry_run(unified: Path) -> None:
     refused = run_cli(["--repo", str(unified), "migrate", "convert"], env)
     assert refused.returncode == 2 and b"--out dendritic" in refused.stderr
     assert run_cli(["--repo", str(unified), "migrate", "convert", "--out", "dendritic"], env).returncode == 0
+    # --flake under --dry-run, or when the file is already there, does not claim to have written it
+    flake_args = ["--repo", str(unified), "migrate", "convert", "--out", "dendritic", "--flake"]
+    for args in ([*flake_args, "--dry-run"], flake_args, flake_args):
+        res = run_cli(args, env)
+        assert res.returncode == 0 and b"wrote flake.dendritic.nix" not in res.stdout + res.stderr
+    assert b"wrote" not in res.stdout + res.stderr  # the second run writes nothing and says so
     lint_res = run_cli(["--repo", str(unified), "layout", "lint", str(unified / "dendritic"), "--sarif"], env)
     assert lint_res.returncode == 0 and json.loads(lint_res.stdout)["version"] == "2.1.0"
     mods = json.loads(run_cli(["layout", "modules", str(unified / "dendritic"), "--json"], env).stdout)

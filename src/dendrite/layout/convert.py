@@ -230,7 +230,7 @@ def plan(root: Path, out: Path | None = None, with_flake: bool = False) -> Plan:
             p.report.append(f"{e.source}: not converted ({exc.message}); left in place")
     if with_flake:
         p.files[root / "flake.dendritic.nix"] = _flake(root, out)
-        p.report.append("wrote flake.dendritic.nix; rename it to flake.nix when the switch is due")
+        p.report.append("flake.dendritic.nix is the new flake; rename it to flake.nix when the switch is due")
     return p
 
 

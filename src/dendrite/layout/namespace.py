@@ -57,7 +57,11 @@ class Host:
     where: str = ""
 
 
-_MODULE_REF = re.compile(r"config\.flake\.modules\.(nixos|darwin|homeManager)\.(\"[^\"]+\"|[A-Za-z_][\w'-]*)")
+# `config.flake.modules.<c>.<n>`, also through an `@`-alias of the top-level arguments
+# (`topLevel.config.flake.modules…`, as `migrate convert` writes it inside a host's inner module)
+_MODULE_REF = re.compile(
+    r"(?:[A-Za-z_][\w'-]*\.)?config\.flake\.modules\.(nixos|darwin|homeManager)\.(\"[^\"]+\"|[A-Za-z_][\w'-]*)"
+)
 
 
 def _composed(value: Node) -> list[str]:
@@ -79,6 +83,9 @@ def _composed(value: Node) -> list[str]:
             if m:
                 names.append(m.group(2).strip('"'))
     return list(dict.fromkeys(names))
+
+
+_SYSTEM_FNS = (("nixos", "nixosSystem"), ("darwin", "darwinSystem"))
 
 
 def hosts(files: list[tuple[Path, ParsedFile]], ns: dict[str, dict[str, list[Definition]]]) -> list[Host]:
@@ -105,13 +112,8 @@ def hosts(files: list[tuple[Path, ParsedFile]], ns: dict[str, dict[str, list[Def
                 h.modules += _composed(b.value)
                 h.where = f"{path}:{parsed.position(b.node.start).line}"
         for m in re.finditer(r'prefix\s*=\s*"([^"]+)"', text):
-            if "hasPrefix" in text and ("nixosSystem" in text or "darwinSystem" in text):
-                prefixes.append(
-                    (
-                        m.group(1),
-                        "darwin" if "darwinSystem" in text and "nixosSystem" not in text else "nixos",
-                    )
-                )
+            if "hasPrefix" in text:  # one generator file may make both classes (`migrate convert`'s does)
+                prefixes += [(m.group(1), c) for c, fn in _SYSTEM_FNS if fn in text]
     for prefix, cls in prefixes:
         for name, defs in ns.get(cls, {}).items():
             if name.startswith(prefix):

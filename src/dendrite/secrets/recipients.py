@@ -151,8 +151,9 @@ class Resolver:
                 getattr(out, kind).add(name)
                 keys, error = self._member_keys(kind, name)
                 out.keys.update(keys)
-                if error:
-                    out.problems.append(LinkProblem(link, error, removable=False))
+                if error:  # worded as the other link problems: "<link> <reason>"
+                    reason = f"leads to a member whose key cannot be read: {error}"
+                    out.problems.append(LinkProblem(link, reason, removable=False))
 
     def group(self, name: str) -> Collected:
         if name not in self._groups:
