@@ -25,6 +25,7 @@ import time
 
 import pyrage
 
+from dendrite.fsutil import PendingWrite, atomic_write_many
 from dendrite.secrets.keys import SopsKey
 from dendrite.secrets.store import SecretsStore
 from dendrite.sops import identities_from_text
@@ -49,12 +50,14 @@ def build_store(root: Path, n: int) -> tuple[SecretsStore, Path, list[str]]:
     for name, ident in (("cinnabar", m1), ("stibnite", m2)):
         store.add_machine(name, SopsKey("age", str(ident.to_public())))
         store.group_add("admins", "machines", name)
+    fs = store.layout.fs
     with store.writing() as scratch:  # bulk creation without the per-secret lock round trip
+        writes = []
         for i in range(n):
             ref = store.layout.secret(f"secret-{i:04d}")
-            ref.path.mkdir(parents=True)
-            store._link(ref.path, "groups", "admins")
-            store._write_secret(ref, f"value {i}".encode(), scratch)
+            fs.link_to(ref.path / "groups" / "admins", store.layout.group("admins"))
+            writes.append(PendingWrite(ref.file, store.encrypt_for_links(ref, f"value {i}".encode())))
+        atomic_write_many(writes, scratch)
     recipients = [str(k.to_public()) for k in (admin, m1, m2, newcomer)]
     return store, key_file, recipients
 
