@@ -220,3 +220,32 @@ def test_any_lock_holder_rolls_back_a_transaction_a_killed_writer_left(repo: Pat
         assert fs.read_bytes("vars/shared/ca/key/value") == b"old-ca"
         assert fs.kind("vars/per-machine") is None
         assert fs.kind(undo.JOURNAL) is None
+
+
+@pytest.fixture(params=["openat2", "walk"])
+def resolver(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Both ways RepoFS resolves a path: one openat2 call, and the component walk older kernels get."""
+    from dendrite import repofs
+
+    if request.param == "walk":
+        monkeypatch.setattr(repofs, "_HAS_OPENAT2", [False])
+    elif not repofs._HAS_OPENAT2[0]:
+        pytest.skip("this kernel has no openat2")
+    return str(request.param)
+
+
+def test_both_resolvers_refuse_links_and_escapes_alike(repo: Path, sentinel: Sentinel, resolver: str) -> None:
+    fs = RepoFS(repo)
+    fs.write_bytes("a/b/c", b"x")
+    (repo / "a" / "link").symlink_to(sentinel.victim_dir)
+    (repo / "a" / "up").symlink_to("..")
+    assert fs.read_bytes("a/b/c") == b"x"
+    assert fs.kind("a/b") == "dir" and fs.kind("a/link") == "link"
+    for bad in ("a/link/data.txt", "a/up/a/b/c"):
+        with pytest.raises(UnsafePathError, match="symbolic link"):
+            fs.read_bytes(bad)
+    with pytest.raises(UnsafePathError, match="a/link"):
+        fs.write_bytes("a/link/new", b"x")
+    assert fs.kind("a/missing/x") is None
+    fs.write_bytes("a/new/deep/file", b"y")
+    assert (repo / "a/new/deep/file").read_bytes() == b"y"

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +23,7 @@ from dendrite.fsutil import PendingWrite, atomic_write_many, detach_forked_worke
 from dendrite.repofs import RepoFS
 from dendrite.secrets.keys import SopsKey, check_usable
 from dendrite.secrets.layout import Layout, SecretRef
-from dendrite.secrets.recipients import Overlay, Resolver
+from dendrite.secrets.recipients import Collected, Overlay, Resolver
 from dendrite.sops.age import Identities, identities_from_text
 from dendrite.sops.document import rewrap
 
@@ -74,17 +74,22 @@ def file_recipients(ref: SecretRef, fs: RepoFS | None = None) -> frozenset[SopsK
 
 
 def find_drift(
-    layout: Layout, refs: Sequence[SecretRef], strict: bool = True, overlay: Overlay | None = None
+    layout: Layout,
+    refs: Sequence[SecretRef],
+    strict: bool = True,
+    overlay: Overlay | None = None,
+    known: Mapping[SecretRef, Collected] | None = None,
 ) -> list[Drift]:
     """Secrets whose file recipients differ from their link-derived set (with `overlay`: after it).
 
     With `strict`, a broken or misplaced link is an error: re-keying past it would silently drop a
-    recipient, so the user is sent to `secrets check` / `secrets fix` first.
+    recipient, so the user is sent to `secrets check` / `secrets fix` first. `known` holds members the
+    caller already collected under the same overlay (a change's plan does), so they are not walked twice.
     """
     resolver = Resolver(layout, overlay)
     out = []
     for ref in refs:
-        got = resolver.collect(ref)
+        got = known[ref] if known is not None and ref in known else resolver.collect(ref)
         if strict and got.problems:
             p = got.problems[0]
             raise StoreError(

@@ -220,7 +220,8 @@ class SecretsStore:
                     f"this would leave {ref.label} with no user who can decrypt it; nothing was changed",
                     hint="add another user (or key) to it first, or remove the secret",
                 )
-        drifts = rekey.find_drift(self.layout, [r for r, _, _ in affected], strict=True, overlay=overlay)
+        known = {ref: new for ref, _, new in affected}
+        drifts = rekey.find_drift(self.layout, list(known), strict=True, overlay=overlay, known=known)
         writes = rekey.prepare(drifts, self.identities, self.progress)
         self._apply(change, [*extra, *writes], scratch)
         return len(writes)
