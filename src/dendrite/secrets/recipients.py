@@ -56,8 +56,11 @@ class Overlay:
 def expected_target(layout: Layout, link: Path, kind: str, name: str) -> str:
     """The relative target clan writes for a member link at `link` to `sops/<kind>/<name>`."""
     fs = layout.fs
-    member = "/" + "/".join(fs.parts(layout.member_dir(kind, name)))
-    return os.path.relpath(member, "/" + "/".join(fs.parts(link.parent)))
+    member, here = fs.parts(layout.member_dir(kind, name)), fs.parts(link.parent)
+    common = 0  # os.path.relpath on the component tuples, without its abspath and normpath passes
+    while common < min(len(member), len(here)) and member[common] == here[common]:
+        common += 1
+    return "/".join([".."] * (len(here) - common) + list(member[common:])) or "."
 
 
 class Resolver:
@@ -67,6 +70,7 @@ class Resolver:
         self.overlay = overlay or Overlay()
         self._keys: dict[Path, tuple[list[SopsKey], str | None]] = {}
         self._groups: dict[str, Collected] = {}
+        self._exist: dict[tuple[str, str], bool] = {}
 
     def listing(self, directory: Path, out_problems: list[LinkProblem] | None = None) -> dict[str, str]:
         """name -> 'link' (or the entry's kind) in a member directory, with planned changes applied.
@@ -98,6 +102,12 @@ class Resolver:
         return self.fs.readlink(link)
 
     def _exists(self, kind: str, name: str) -> bool:
+        """Whether the member a link names is there (after the overlay); asked once per member."""
+        if (kind, name) not in self._exist:
+            self._exist[(kind, name)] = self._member_present(kind, name)
+        return self._exist[(kind, name)]
+
+    def _member_present(self, kind: str, name: str) -> bool:
         d = self.layout.member_dir(kind, name)
         if d in self.overlay.gone:
             return False
