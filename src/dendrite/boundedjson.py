@@ -7,6 +7,7 @@ refused with a sentence naming the file, not become a RecursionError deep inside
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 from typing import Any
@@ -15,29 +16,29 @@ from dendrite.errors import InputError, JsonTooDeepError
 
 MAX_DEPTH = 100  # clan's files nest fewer than 10 levels; 100 leaves every later walker ample stack
 
-# a string (skipped whole, so brackets inside it do not count) or one bracket
-_TOKENS_B = re.compile(rb'"(?:[^"\\]|\\.)*"|[\[\]{}]', re.DOTALL)
-_TOKENS_S = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]', re.DOTALL)
+# strings are removed first (brackets inside them do not count), then everything but brackets
+_STRING_B = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_STRING_S = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_NOT_BRACKET_B = re.compile(rb"[^\[\]{}]+")
+_NOT_BRACKET_S = re.compile(r"[^\[\]{}]+")
+_STEP = {"[": 1, "{": 1, "]": -1, "}": -1, ord("["): 1, ord("{"): 1, ord("]"): -1, ord("}"): -1}
 
 
 def json_depth_exceeds(data: str | bytes, limit: int = MAX_DEPTH) -> bool:
-    """Whether brackets outside strings nest deeper than `limit` (malformed input is judged as far as it goes)."""
+    """Whether brackets outside strings nest deeper than `limit` (malformed input is judged as far as it goes).
+
+    Why this shape: with no more brackets than the limit (the common case) nothing is scanned; else the
+    regular expressions and `accumulate` keep the scan at C speed (a 2,000-machine inventory.json).
+    """
     if isinstance(data, bytes):
-        opened = data.count(b"[") + data.count(b"{")
-        tokens = [m.group()[:1].decode() for m in _TOKENS_B.finditer(data)] if opened > limit else []
+        if data.count(b"[") + data.count(b"{") <= limit:
+            return False
+        brackets: bytes | str = _NOT_BRACKET_B.sub(b"", _STRING_B.sub(b"", data))
     else:
-        opened = data.count("[") + data.count("{")
-        tokens = [m.group()[:1] for m in _TOKENS_S.finditer(data)] if opened > limit else []
-    # with no more brackets than the limit (the common case, counted at C speed) there is nothing to scan
-    depth = 0
-    for c in tokens:
-        if c in "[{":
-            depth += 1
-            if depth > limit:
-                return True
-        elif c in "]}":
-            depth -= 1
-    return False
+        if data.count("[") + data.count("{") <= limit:
+            return False
+        brackets = _NOT_BRACKET_S.sub("", _STRING_S.sub("", data))
+    return max(itertools.accumulate(map(_STEP.__getitem__, brackets)), default=0) > limit
 
 
 def loads(data: str | bytes, where: str, **kwargs: Any) -> Any:
