@@ -391,7 +391,12 @@ def repo_lock(root: Path, timeout: float | None = None) -> Iterator[Path]:
 
 
 def read_regular_file(path: Path, *, limit: int) -> bytes:
-    """The bytes of `path`, refusing anything but a regular file of at most `limit` bytes.
+    """The bytes of `path`, refusing anything but a regular file of at most `limit` bytes."""
+    return read_regular_file_stat(path, limit=limit)[0]
+
+
+def read_regular_file_stat(path: Path, *, limit: int) -> tuple[bytes, os.stat_result]:
+    """`read_regular_file`, with the opened file's stat (its mode, for a key file's permission warning).
 
     Why O_NONBLOCK and fstat: a FIFO planted where a file belongs would block a plain open forever; a
     non-blocking open returns at once, and fstat on the opened descriptor (not the path, which may be
@@ -414,6 +419,6 @@ def read_regular_file(path: Path, *, limit: int) -> bytes:
             size += len(chunk)
             if size > limit:  # the file grew while read
                 raise InputError(f"{path} is over dendrite's limit of {limit:,} bytes for this file")
-        return b"".join(chunks)
+        return b"".join(chunks), st
     finally:
         os.close(fd)

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,6 +10,7 @@ import pyrage
 
 from dendrite import boundedjson
 from dendrite.errors import InputError, StoreError, UnsafePathError
+from dendrite.fsutil import read_regular_file
 from dendrite.repofs import FILE_MODE, RepoFS
 from dendrite.sops.age import parse_recipient
 
@@ -129,16 +128,9 @@ def key_from_text(text: str, source: str) -> SopsKey:
 def read_user_file(path: Path, limit: int = MAX_KEY_FILE_BYTES) -> str:
     """A small text file the user named, opened without blocking (a FIFO or device is refused)."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        return read_regular_file(path, limit=limit).decode(errors="replace")
     except OSError as exc:
         raise InputError(f"cannot read {path}: {exc.strerror}") from None
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode) or st.st_size > limit:
-            raise InputError(f"{path} is not a key file (not a regular file, or over {limit} bytes)")
-        return os.read(fd, limit + 1).decode(errors="replace")
-    finally:
-        os.close(fd)
 
 
 def is_private_key(text: str) -> bool:

@@ -14,6 +14,7 @@ from typing import Any
 import pyrage
 
 from dendrite.errors import InputError, NoKeyError, SopsError
+from dendrite.fsutil import read_regular_file_stat
 from dendrite.sops.metadata import AgeEntry
 
 _AGE_RECIPIENT = re.compile(r"^age1[02-9ac-hj-np-z]{58}$")
@@ -170,18 +171,9 @@ def read_key_file(path: Path) -> tuple[str, str | None]:
     hang dendrite. The key is still used (sops and age do), but the user is told to fix the mode.
     """
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        data, st = read_regular_file_stat(path, limit=KEY_FILE_LIMIT)
     except OSError as exc:
         raise InputError(f"cannot read the age key file {path}: {exc.strerror}") from None
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            raise InputError(f"the age key file {path} is not a regular file", hint="point at your key file")
-        if st.st_size > KEY_FILE_LIMIT:
-            raise InputError(f"the age key file {path} is {st.st_size} bytes, too large to be a key file")
-        data = os.read(fd, KEY_FILE_LIMIT + 1)
-    finally:
-        os.close(fd)
     try:
         text = data.decode()
     except UnicodeDecodeError:

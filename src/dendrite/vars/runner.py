@@ -37,6 +37,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from dendrite import names
 from dendrite.errors import InputError
 from dendrite.fsutil import write_private_at
 from dendrite.generators import FileSpec, Generator
@@ -221,13 +222,9 @@ def _subdir(parentfd: int, name: str) -> int:
     return os.open(name, _DIR_FLAGS, dir_fd=parentfd)
 
 
-def _component(name: str, what: str, label: str) -> str:
-    """`name` as one path component, or an InputError: names come from the repository."""
-    if not name or name in (".", "..") or "/" in name or "\0" in name:
-        raise InputError(
-            f"generator {label} has {what} named {name!r}, which is not a plain file name; no var was changed"
-        )
-    return name
+def _component(name: str, kind: names.Kind, label: str) -> str:
+    """`name` as one path component: the loaders check names already; the runner does not rely on it."""
+    return names.check(kind, name, where=f"generator {label} (no var was changed)")
 
 
 def _write_inputs(
@@ -238,14 +235,14 @@ def _write_inputs(
     label: str,
 ) -> None:
     for dep, files in inputs.items():
-        depfd = _subdir(infd, _component(dep, "a dependency", label))
+        depfd = _subdir(infd, _component(dep, "generator", label))
         try:
             for fname, data in files.items():
-                write_private_at(depfd, _component(fname, f"an input file of '{dep}'", label), data)
+                write_private_at(depfd, _component(fname, "file", label), data)
         finally:
             os.close(depfd)
     for pname, value in prompts.items():
-        write_private_at(promptfd, _component(pname, "a prompt", label), value.encode())
+        write_private_at(promptfd, _component(pname, "prompt", label), value.encode())
 
 
 def _check_still_ours(out: Path, outfd: int, label: str) -> None:
@@ -267,7 +264,7 @@ def _read_outputs(
 ) -> dict[str, bytes]:
     out = {}
     for f in files:
-        data = _read_output(outfd, _component(f.name, "a file", label), label, cap)
+        data = _read_output(outfd, _component(f.name, "file", label), label, cap)
         if data is not None:
             out[f.name] = data
     return out
