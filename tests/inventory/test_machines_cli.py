@@ -98,7 +98,7 @@ def test_inventory_commands(tmp_path: Path, keys: Keys) -> None:
     }
     val = run_cli([*cli, "inventory", "validate", "--json"], keys.env)
     findings = json.loads(val.stdout)
-    assert val.returncode == 0 and {f["code"] for f in findings} == {"class-no-module"}
+    assert val.returncode == 0 and {f["code"] for f in findings} == {"class-no-module", "catalogue-revision"}
     view = json.loads(run_cli([*cli, "inventory", "machine", "cinnabar", "--json"], keys.env).stdout)
     assert [r["role"] for r in view["roles"]] == ["controller"] and view["roles"][0]["settings"][
         "allowedIps"

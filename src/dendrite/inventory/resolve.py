@@ -8,7 +8,7 @@ from typing import Any
 
 from dendrite.errors import ConflictError
 from dendrite.generators import Generator
-from dendrite.inventory.catalogue import GeneratorContext, ServiceSpec, lookup, with_defaults
+from dendrite.inventory.catalogue import Catalogue, GeneratorContext, ServiceSpec, bundled, with_defaults
 from dendrite.inventory.merge import Definition, Location, merge
 from dendrite.inventory.model import Instance, Inventory
 
@@ -78,7 +78,7 @@ def _settings(
         return {}, exc.message
     if spec is not None and role in spec.roles:
         value = with_defaults(spec.roles[role].settings, value)
-        if spec.name == "users":
+        if spec.name == "users":  # `extendSettings { user = mkOptionDefault instanceName; }`
             value.setdefault("user", instance.name)
     return value, None
 
@@ -126,11 +126,12 @@ def _partition(
     return groups
 
 
-def resolve_groups(inv: Inventory) -> list[Group]:
+def resolve_groups(inv: Inventory, catalogue: Catalogue | None = None) -> list[Group]:
     out: list[Group] = []
     tag_members = inv.tags_in_use()
+    catalogue = catalogue or bundled()
     for inst in inv.instances.values():
-        spec = lookup(inst.module_name, inst.module_input)
+        spec = catalogue.lookup(inst.module_name, inst.module_input)
         service = spec.name if spec else inst.module_name
         for role, r in inst.roles.items():
             groups = _partition(r.machines, list(r.tags), tag_members)
@@ -140,10 +141,12 @@ def resolve_groups(inv: Inventory) -> list[Group]:
     return out
 
 
-def resolve(inv: Inventory, groups: list[Group] | None = None) -> list[Assignment]:
+def resolve(
+    inv: Inventory, groups: list[Group] | None = None, catalogue: Catalogue | None = None
+) -> list[Assignment]:
     """Every (machine, instance, role) with its settings, one entry per machine."""
     out = []
-    for g in groups if groups is not None else resolve_groups(inv):
+    for g in groups if groups is not None else resolve_groups(inv, catalogue):
         for m in g.machines:
             via = (("machine",) if g.explicit == m else ()) + tuple(f"tag:{t}" for t in g.tags)
             out.append(Assignment(m, g.instance, g.service, g.role, via, g.settings, g.conflict))
@@ -160,20 +163,23 @@ class MachineView:
     generators: list[Generator] = field(default_factory=list)
 
 
-def generators(inv: Inventory, a: Assignment, members: dict[str, tuple[str, ...]]) -> list[Generator]:
-    """The vars generators an assignment brings: none on a class the service has no module for."""
+def generators(
+    inv: Inventory, a: Assignment, members: dict[str, tuple[str, ...]], catalogue: Catalogue | None = None
+) -> list[Generator]:
+    """The vars generators an assignment brings that dendrite can run (a built-in recipe for clan's
+    script): none on a class the service has no module for."""
     inst = inv.instances[a.instance]
-    spec = lookup(inst.module_name, inst.module_input)
+    spec = (catalogue or bundled()).lookup(inst.module_name, inst.module_input)
     role_spec = spec.roles.get(a.role) if spec is not None else None
     if (
-        a.conflict is not None
+        spec is None
+        or a.conflict is not None
         or role_spec is None
-        or role_spec.generators is None
         or a.machine not in inv.machines
         or inv.machines[a.machine].machine_class not in role_spec.classes
     ):
         return []
-    made = role_spec.generators(
+    made = spec.generators(
         GeneratorContext(a.machine, a.instance, a.role, a.settings, members, inv.meta.domain)
     )
     return [replace(g, source=f"service {inst.module_name}") for g in made]
@@ -190,15 +196,19 @@ def role_members_of(assignments: list[Assignment]) -> Members:
 
 
 def machine_view(
-    inv: Inventory, name: str, assignments: list[Assignment] | None = None, members: Members | None = None
+    inv: Inventory,
+    name: str,
+    assignments: list[Assignment] | None = None,
+    members: Members | None = None,
+    catalogue: Catalogue | None = None,
 ) -> MachineView:
     """One machine resolved; pass `members` (role_members_of) when viewing many machines."""
     m = inv.machines[name]
-    every = assignments if assignments is not None else resolve(inv)
+    every = assignments if assignments is not None else resolve(inv, catalogue=catalogue)
     members = members if members is not None else role_members_of(every)
     mine = [a for a in every if a.machine == name]
     gens: dict[str, Generator] = {}
     for a in mine:
-        for g in generators(inv, a, members.get(a.instance, {})):
+        for g in generators(inv, a, members.get(a.instance, {}), catalogue):
             gens.setdefault(g.name, g)
     return MachineView(name, m.machine_class, inv.machine_tags(name), mine, list(gens.values()))

@@ -11,13 +11,13 @@ from dataclasses import dataclass, field
 
 from dendrite.findings import Finding, Location, Rule, Severity, catalogue
 from dendrite.inventory.catalogue import (
-    CATALOGUE,
-    USERS,
+    Catalogue,
     RoleSpec,
     ServiceSpec,
+    bundled,
     check_settings,
-    lookup,
     missing_required,
+    removed_settings,
     users_setting_errors,
 )
 from dendrite.inventory.merge import Merged
@@ -30,7 +30,17 @@ RULES = catalogue(
     [
         Rule("duplicate-name", E, "two machine names differ only in case", "keep one spelling"),
         Rule("unknown-service", E, "an instance uses a service clan-core does not have"),
+        Rule("removed-service", E, "an instance uses a service clan-core moved out (its module throws)"),
         Rule("external-service", INFO, "an instance uses a service from another input: not checked"),
+        Rule(
+            "catalogue-revision", INFO, "the clan-core revision settings and generators are checked against"
+        ),
+        Rule(
+            "clan-core-revision",
+            W,
+            "flake.lock pins another clan-core than the service catalogue was made from",
+            "services may differ; put the pinned source in the Nix store (nix flake archive) to check against it",
+        ),
         Rule("unknown-role", E, "a role the service does not have"),
         Rule("unknown-machine", E, "a role names a machine that is not in the inventory"),
         Rule("empty-tag", W, "a role selects a tag that no machine carries"),
@@ -39,6 +49,7 @@ RULES = catalogue(
         Rule("bad-name", E, "a setting that becomes a path is not a valid name"),
         Rule("settings-conflict", E, "machines of one role get conflicting settings"),
         Rule("settings-missing", E, "a required setting is not set"),
+        Rule("removed-setting", W, "a setting clan replaced by mkRemovedOption: clan throws when it is read"),
         Rule("class-unsupported", E, "a required role on a machine class the service has no module for"),
         Rule(
             "class-no-module", W, "a role on a machine class the service has no module for: clan ignores it"
@@ -64,6 +75,7 @@ class _Context:
 
     inv: Inventory
     at: _Places
+    catalogue: Catalogue
     tags_in_use: dict[str, list[str]]
     role_machines: dict[tuple[str, str], list[str]]
 
@@ -84,19 +96,28 @@ class _Places:
 
 
 def validate(
-    inv: Inventory, merged: Merged | None = None, groups: list[Group] | None = None
+    inv: Inventory,
+    merged: Merged | None = None,
+    groups: list[Group] | None = None,
+    catalogue: Catalogue | None = None,
+    revision: tuple[str, str] | None = None,
 ) -> list[Finding]:
-    """Every finding on the inventory, errors first."""
+    """Every finding on the inventory, errors first. `catalogue`: the clan-core services to check
+    against (the bundled ones by default); `revision`: (severity, sentence) on which revision that is."""
     at = _Places(merged)
-    groups = groups if groups is not None else resolve_groups(inv)
+    catalogue = catalogue or bundled()
+    groups = groups if groups is not None else resolve_groups(inv, catalogue)
     role_machines: dict[tuple[str, str], list[str]] = {}
     for g in groups:
         role_machines.setdefault((g.instance, g.role), []).extend(g.machines)
-    ctx = _Context(inv, at, inv.tags_in_use(), role_machines)
+    ctx = _Context(inv, at, catalogue, inv.tags_in_use(), role_machines)
     out = [*_duplicate_names(inv, at)]
+    if revision is not None:
+        code = "clan-core-revision" if revision[0] == "warning" else "catalogue-revision"
+        out.append(_finding(code, revision[1]))
     for iname, inst in inv.instances.items():
         out += _instance(ctx, iname, inst)
-    out += _groups(inv, groups, at)
+    out += _groups(inv, groups, at, catalogue)
     return sorted(out, key=lambda f: (f.severity.rank, f.code, f.message))
 
 
@@ -116,22 +137,35 @@ def _duplicate_names(inv: Inventory, at: _Places) -> Iterator[Finding]:
 
 def _instance(ctx: _Context, iname: str, inst: Instance) -> list[Finding]:
     """The service an instance uses, then each of its roles."""
-    spec = lookup(inst.module_name, inst.module_input)
-    out = [*_service(ctx.at, iname, inst, spec)]
+    spec = ctx.catalogue.lookup(inst.module_name, inst.module_input)
+    out = [*_service(ctx, iname, inst, spec)]
+    if spec is not None and spec.removed:
+        return out
     for rname, role in inst.roles.items():
         out += _role(ctx, iname, rname, role, spec)
     return out
 
 
-def _service(at: _Places, iname: str, inst: Instance, spec: ServiceSpec | None) -> Iterator[Finding]:
+def _service(ctx: _Context, iname: str, inst: Instance, spec: ServiceSpec | None) -> Iterator[Finding]:
+    """clan resolves `module.name` in clan-core's `clan.modules` when `module.input` is null and throws
+    for a name it does not have (lib/resolve-module/default.nix); another input is not checked."""
+    at = ctx.at
     if spec is not None:
+        if spec.removed:
+            yield _finding(
+                "removed-service",
+                f"instance '{iname}' uses '{inst.module_name}', which clan-core no longer has: {spec.removed}",
+                at("instances", iname),
+            )
         return
     if inst.module_input in (None, "clan-core", "clan"):
+        known = tuple(n for n, s in ctx.catalogue.services.items() if not s.removed)
         yield _finding(
             "unknown-service",
-            f"instance '{iname}' uses the service '{inst.module_name}', which clan-core does not have",
+            f"instance '{iname}' uses the service '{inst.module_name}', which clan-core "
+            f"{ctx.catalogue.revision[:12]} does not have",
             at("instances", iname),
-            did_you_mean(inst.module_name, tuple(CATALOGUE)),
+            did_you_mean(inst.module_name, known),
         )
     else:
         yield _finding(
@@ -209,14 +243,16 @@ def _settings_types(
         *[(f"tags.{t}.settings", v.settings) for t, v in role.tags.items()],
     ]:
         path = f"instances.{iname}.roles.{rname}.{key}"
-        for err in check_settings(rspec.settings, settings, path):
+        for err in check_settings(rspec.settings, settings, path, freeform=rspec.freeform):
             yield _finding("settings-type", err, where)
-        if spec is USERS:  # its `user` setting becomes a directory name below vars/
+        for err in removed_settings(rspec.settings, settings, path):
+            yield _finding("removed-setting", err, where)
+        if spec.name == "users":  # its `user` setting becomes a directory name below vars/
             for err in users_setting_errors(settings, path):
                 yield _finding("bad-name", err, where)
 
 
-def _groups(inv: Inventory, groups: list[Group], at: _Places) -> Iterator[Finding]:
+def _groups(inv: Inventory, groups: list[Group], at: _Places, catalogue: Catalogue) -> Iterator[Finding]:
     """Per group of machines with the same settings: conflicts, required settings, machine classes."""
     class_members: dict[str, set[str]] = {}
     for name, machine in inv.machines.items():
@@ -226,8 +262,8 @@ def _groups(inv: Inventory, groups: list[Group], at: _Places) -> Iterator[Findin
         if g.conflict:
             yield _finding("settings-conflict", f"{_machines(g.machines)}: {g.conflict}", where)
             continue
-        spec = CATALOGUE.get(g.service)
-        if spec is None or g.role not in spec.roles:
+        spec = catalogue.services.get(g.service)
+        if spec is None or spec.removed or g.role not in spec.roles:
             continue
         rspec = spec.roles[g.role]
         path = f"instances.{g.instance}.roles.{g.role}.settings"
