@@ -222,13 +222,20 @@ def with_defaults(fields: Mapping[str, Field], settings: Mapping[str, Any]) -> d
     return out
 
 
-def missing_required(fields: Mapping[str, Field], settings: Mapping[str, Any], where: str) -> list[str]:
+def missing_required(
+    fields: Mapping[str, Field], settings: Mapping[str, Any], where: str, *, top: bool = True
+) -> list[str]:
+    """Options without a default that are not set. Nix reads an option only when a module uses it, so
+    below the top level only the options of an enabled set count (`server.enable = true` makes
+    dyndns read `server.domain`); a set that is off or not used is never an error."""
+    if not top and settings.get("enable") is not True:
+        return []
     out = []
     for k, f in fields.items():
         if f.required and k not in settings and f.type != "removed":
             out.append(f"{where}.{k} is required")
         elif f.type == "submodule" and isinstance(settings.get(k, {}), dict) and not f.nullable:
-            out += missing_required(f.fields or {}, settings.get(k, {}), f"{where}.{k}")
+            out += missing_required(f.fields or {}, settings.get(k, {}), f"{where}.{k}", top=False)
     return out
 
 

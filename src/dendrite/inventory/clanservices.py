@@ -165,6 +165,16 @@ def _module_options(body: Node, lets: dict[str, Node], depth: int = 0) -> tuple[
             freeform = True
         elif b.path[:1] == ("options",):
             _options_into(options, tuple(p or "?" for p in b.path[1:]), b.value, lets, depth)
+        elif b.path == ("imports",) and _unwrap(b.value).kind == S.LIST and depth < 20:
+            # `imports = [ sharedInterface ]` (wireguard): modules bound in a `let` or written inline
+            for e in _unwrap(b.value).nodes():
+                e = _unwrap(e)
+                module = lets.get(_text(e)) if e.kind == S.IDENT else e
+                inner = module_body(module) if module is not None else None
+                if inner is not None:
+                    more, more_free = _module_options(inner, {**lets, **_let_nodes(module)}, depth + 1)  # type: ignore[arg-type]
+                    options.update(more)
+                    freeform = freeform or more_free
     return options, freeform
 
 
@@ -206,7 +216,8 @@ def option(value: Node, lets: dict[str, Node], depth: int = 0) -> dict[str, Any]
         return {"type": {"type": "package"}, "default": {"expr": _text(node)}}
     if name == "mkRemovedOption":
         why = [literal(a) for a in args]
-        return {"type": {"type": "removed"}, "removed": " ".join(w for w in why if isinstance(w, str))}
+        message = " ".join(w for w in why if isinstance(w, str))
+        return {"type": {"type": "removed"}, "default": None, "removed": message}
     if name == "mkOption" and args and _unwrap(args[0]).kind == S.ATTR_SET:
         out: dict[str, Any] = {"type": {"type": "unspecified"}}
         for b in bindings(_unwrap(args[0])):
@@ -418,8 +429,9 @@ def _leaf(scan: _Scan, path: tuple[str, ...], value: Node, when: list[str], env:
             g.fields["dependencies"] = [template(e, env) for e in node.nodes()]
         else:
             g.fields["dependencies"] = {"expr": _text(value)}
-    elif rest == ("validation",):
-        g.fields["validation"] = {"expr": _text(value)}
+    elif rest[0] == "validation":  # `validation = { … }` or `validation.x = …`
+        text = _text(value) if len(rest) == 1 else f"{{ {'.'.join(rest[1:])} = {_text(value)}; }}"
+        g.fields["validation"] = {"expr": text}
     elif rest[0] == "script":
         g.fields["script"] = True
 
@@ -513,6 +525,7 @@ def extract_service(directory: Path, service: str) -> dict[str, Any] | None:
     roles: dict[str, dict[str, Any]] = {}
     role_nodes: dict[str, list[tuple[Node, dict[str, Node]]]] = {}
     per_machine: list[tuple[Node, dict[str, Node]]] = []
+    machine_path_classes: set[str] = set()
     for _rel, parsed in files:
         root = parsed.result.root
         body = module_body(root)
@@ -525,15 +538,17 @@ def extract_service(directory: Path, service: str) -> dict[str, Any] | None:
                 _manifest(manifest, constraints, path[1:], b.value)
             elif path[:1] == ("perMachine",):
                 per_machine.append((b.value, lets))
+                machine_path_classes.update(_CLASS_OF[p] for p in path[1:] if p in _CLASS_OF)
         for role, rest, value in _role_bindings(body):
             r = roles.setdefault(role, {"description": "", "interface": {"options": {}, "freeform": False}})
             role_nodes.setdefault(role, [])
             _role_part(r, role_nodes[role], rest, value, lets)
-    machine_classes = _module_classes(n for n, _ in per_machine)
+    machine_classes = _module_classes(n for n, _ in per_machine) | machine_path_classes
     out_roles: dict[str, Any] = {}
     for role in sorted(roles):
         r = roles[role]
-        r["classes"] = sorted(machine_classes | _module_classes(n for n, _ in role_nodes[role]))
+        found = _module_classes(n for n, _ in role_nodes[role])
+        r["classes"] = sorted(machine_classes | found | set(r.get("classes", [])))
         scan = _Scan(directory, service, {})
         for node, lets in role_nodes[role]:
             scan.lets = lets
@@ -618,6 +633,9 @@ def _role_part(
             r["interface"]["freeform"] = r["interface"]["freeform"] or freeform
     elif rest[0] in ("perInstance", "perMachine"):
         nodes.append((value, lets))
+        # `perInstance.nixosModule = …`: the class is in the path, not in the value
+        r.setdefault("classes", [])
+        r["classes"] = sorted({*r["classes"], *(_CLASS_OF[p] for p in rest[1:] if p in _CLASS_OF)})
 
 
 def catalogue_data(directory: Path, revision: str, date: str) -> dict[str, Any]:

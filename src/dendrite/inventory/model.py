@@ -55,6 +55,7 @@ class Machine:
     icon: str | None = None
     installed_at: int | None = None
     deploy: Deploy = field(default_factory=Deploy)
+    label: str | None = None  # inventory.machines.<name>.name: free text, kept as written
 
 
 @dataclass(frozen=True)
@@ -126,8 +127,9 @@ def machine_from_plain(name: str, raw: Any) -> Machine:
             hint=names.RULES["machine"].described,
         )
     d = _keys(where, raw, ("name", "description", "icon", "machineClass", "tags", "installedAt", "deploy"))
-    if "name" in d and d["name"] != name:
-        raise SchemaError(f"{where}.name is {d['name']!r}, but the machine is named {name!r}")
+    # `name` is a free-text `types.str` defaulting to the attribute name (modules/inventoryClass/
+    # inventory.nix): a display name, not the machine's identity, so it may differ from the key
+    label = _str(f"{where}.name", d.get("name"))
     cls = d.get("machineClass", "nixos")
     if cls not in CLASSES:
         raise SchemaError(f"{where}.machineClass is {cls!r}", hint="clan knows 'nixos' and 'darwin'")
@@ -152,6 +154,7 @@ def machine_from_plain(name: str, raw: Any) -> Machine:
             _str(f"{where}.deploy.buildHost", dep.get("buildHost")),
             fwd,
         ),
+        label=label if label != name else None,
     )
 
 
@@ -244,7 +247,12 @@ def inventory_to_plain(inv: Inventory) -> dict[str, Any]:
     machines: dict[str, Any] = {}
     for n, m in inv.machines.items():
         d: dict[str, Any] = {"machineClass": m.machine_class, "tags": list(m.tags)}
-        for key, value in (("description", m.description), ("icon", m.icon), ("installedAt", m.installed_at)):
+        for key, value in (
+            ("name", m.label),
+            ("description", m.description),
+            ("icon", m.icon),
+            ("installedAt", m.installed_at),
+        ):
             if value is not None:
                 d[key] = value
         deploy = {
