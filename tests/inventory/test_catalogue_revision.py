@@ -142,3 +142,24 @@ def test_store_path_agrees_with_real_nix() -> None:
     digest = _from_nix32(h)
     assert nix32(digest) == h
     assert store_path("sha256-" + base64.b64encode(digest).decode()) == path
+
+
+def test_analyse_resolves_against_the_pinned_source(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`inventory validate`, `inventory machine` and the vars layer all take the assignments of analyse():
+    each carries the service of the catalogue chosen from flake.lock."""
+    store = tmp_path / "store"
+    src = store_path(NAR, store=store)
+    assert src is not None
+    shutil.copytree(FIXTURES, src / "clanServices")
+    monkeypatch.setattr("dendrite.inventory.revision.STORE", store)
+    lock(tmp_path, OTHER_REV)
+    inventory = {
+        "machines": {"orb": {}},
+        "instances": {"p": {"module": {"name": "people"}, "roles": {"default": {"machines": {"orb": {}}}}}},
+    }
+    (tmp_path / "inventory.json").write_text(json.dumps(inventory))
+    r = analyse(tmp_path)
+    assert r.catalogue is not None and r.catalogue.revision == OTHER_REV
+    (a,) = r.assignments
+    assert a.spec is r.catalogue.services["people"] and a.settings["user"] == "p"
+    assert [f.code for f in r.findings] == ["catalogue-revision"]

@@ -55,6 +55,7 @@ class Field:
     choices: tuple[Any, ...] | None = None  # enum values
     alternatives: tuple[Field, ...] = ()  # oneOf / either: any of them
     removed: str = ""  # mkRemovedOption's message
+    from_instance: bool = False  # defaults to the instance's name (`extendSettings`, as users' `user`)
 
 
 _SCALARS = {
@@ -130,6 +131,7 @@ def _field(opt: Mapping[str, Any]) -> Field:
         nullable=base.nullable,
         choices=base.choices,
         alternatives=base.alternatives,
+        from_instance=bool(opt.get("defaultFromInstance")),
     )
 
 

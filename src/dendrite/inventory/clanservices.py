@@ -282,7 +282,7 @@ class _Scan:
     gens: dict[str, _Gen] = field(default_factory=dict)
     files_seen: set[str] = field(default_factory=set)
     lets_seen: set[str] = field(default_factory=set)
-    extend: set[str] = field(default_factory=set)
+    extend: dict[str, bool] = field(default_factory=dict)  # extendSettings: option -> is instanceName
 
     def gen(self, name: str, when: list[str]) -> _Gen:
         g = self.gens.get(name)
@@ -353,7 +353,13 @@ def _visit(scan: _Scan, node: Node, prefix: tuple[str, ...], when: list[str], en
                 stack.append((args[1], (*prefix, gname), when, env))
                 continue
             if name == "extendSettings" and args and _unwrap(args[-1]).kind == S.ATTR_SET:
-                scan.extend.update(b.path[0] or "" for b in bindings(_unwrap(args[-1])))
+                # `extendSettings { user = lib.mkOptionDefault instanceName; }` (users): a default that is
+                # the instance's name; any other value is a default dendrite does not know
+                for eb in bindings(_unwrap(args[-1])):
+                    value = _unwrap(eb.value)
+                    if value.kind == S.APPLY:
+                        value = _unwrap(_apply_parts(value)[1][-1])
+                    scan.extend[eb.path[0] or ""] = _text(value) == "instanceName"
             if name == "import" and args and _unwrap(args[0]).kind == S.PATH:
                 _import(scan, _unwrap(args[0]), env)
             if in_gen:
@@ -553,9 +559,10 @@ def extract_service(directory: Path, service: str) -> dict[str, Any] | None:
         for node, lets in role_nodes[role]:
             scan.lets = lets
             _visit(scan, node, (), [], {})
-        for opt in scan.extend:
+        for opt, is_instance_name in scan.extend.items():
             if opt in r["interface"]["options"]:
-                r["interface"]["options"][opt]["defaultFromInstance"] = True
+                key = "defaultFromInstance" if is_instance_name else "defaultText"
+                r["interface"]["options"][opt][key] = True
         r["generators"] = [_generator_data(g) for g in sorted(scan.gens.values(), key=lambda g: g.name)]
         r.update(constraints.get(role, {}))
         out_roles[role] = r

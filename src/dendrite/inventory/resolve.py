@@ -48,6 +48,9 @@ class Assignment:
     via: tuple[str, ...]
     settings: dict[str, Any]
     conflict: str | None = None  # a settings conflict, in one sentence
+    # the service as the catalogue it was resolved against knows it (the clan-core flake.lock pins),
+    # so generators come from the same revision whoever asks for them
+    spec: ServiceSpec | None = None
 
 
 def merged_settings(
@@ -77,9 +80,11 @@ def _settings(
     except ConflictError as exc:
         return {}, exc.message
     if spec is not None and role in spec.roles:
-        value = with_defaults(spec.roles[role].settings, value)
-        if spec.name == "users":  # `extendSettings { user = mkOptionDefault instanceName; }`
-            value.setdefault("user", instance.name)
+        fields = spec.roles[role].settings
+        value = with_defaults(fields, value)
+        for k, f in fields.items():  # `extendSettings { user = mkOptionDefault instanceName; }`
+            if f.from_instance:
+                value.setdefault(k, instance.name)
     return value, None
 
 
@@ -96,6 +101,7 @@ class Group:
     machines: list[str]
     settings: dict[str, Any]
     conflict: str | None
+    spec: ServiceSpec | None = None
 
 
 def _partition(
@@ -137,7 +143,9 @@ def resolve_groups(inv: Inventory, catalogue: Catalogue | None = None) -> list[G
             groups = _partition(r.machines, list(r.tags), tag_members)
             for (explicit, tags), machines in groups.items():
                 settings, conflict = _settings(inst, role, explicit, tags, spec)
-                out.append(Group(inst.name, service, role, explicit, tags, machines, settings, conflict))
+                out.append(
+                    Group(inst.name, service, role, explicit, tags, machines, settings, conflict, spec)
+                )
     return out
 
 
@@ -149,7 +157,7 @@ def resolve(
     for g in groups if groups is not None else resolve_groups(inv, catalogue):
         for m in g.machines:
             via = (("machine",) if g.explicit == m else ()) + tuple(f"tag:{t}" for t in g.tags)
-            out.append(Assignment(m, g.instance, g.service, g.role, via, g.settings, g.conflict))
+            out.append(Assignment(m, g.instance, g.service, g.role, via, g.settings, g.conflict, g.spec))
     return sorted(out, key=lambda a: (a.instance, a.role, a.machine))
 
 
@@ -169,7 +177,9 @@ def generators(
     """The vars generators an assignment brings that dendrite can run (a built-in recipe for clan's
     script): none on a class the service has no module for."""
     inst = inv.instances[a.instance]
-    spec = (catalogue or bundled()).lookup(inst.module_name, inst.module_input)
+    spec = (
+        a.spec if a.spec is not None else (catalogue or bundled()).lookup(inst.module_name, inst.module_input)
+    )
     role_spec = spec.roles.get(a.role) if spec is not None else None
     if (
         spec is None

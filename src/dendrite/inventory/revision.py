@@ -101,7 +101,7 @@ def _clan_node(lock: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
     return None
 
 
-def pinned(root: Path, store: Path = STORE) -> Pin | None:
+def pinned(root: Path, store: Path | None = None) -> Pin | None:
     """The clan-core input flake.lock pins (the root input named clan-core or clan), or None."""
     fs = RepoFS(root)
     if not fs.is_file(LOCK_FILE):
@@ -117,7 +117,7 @@ def pinned(root: Path, store: Path = STORE) -> Pin | None:
     locked = node.get("locked", {}) if isinstance(node.get("locked"), dict) else {}
     rev = locked.get("rev") if isinstance(locked.get("rev"), str) else None
     nar = locked.get("narHash") if isinstance(locked.get("narHash"), str) else None
-    return Pin(name, rev, nar, _source(locked, nar, store))
+    return Pin(name, rev, nar, _source(locked, nar, store or STORE))
 
 
 def _source(locked: dict[str, Any], nar: str | None, store: Path) -> Path | None:
@@ -131,7 +131,7 @@ def _source(locked: dict[str, Any], nar: str | None, store: Path) -> Path | None
     return next((c for c in candidates if (c / "clanServices").is_dir()), None)
 
 
-def choose(root: Path, store: Path = STORE) -> Choice:
+def choose(root: Path, store: Path | None = None) -> Choice:
     """The catalogue for the repository at `root` and one sentence on how it relates to flake.lock."""
     base = bundled()
     made = f"clan-core {base.revision[:12]} ({base.date})"
