@@ -15,6 +15,7 @@ import binascii
 import hashlib
 import json
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -131,6 +132,12 @@ def _source(locked: dict[str, Any], nar: str | None, store: Path) -> Path | None
     return next((c for c in candidates if (c / "clanServices").is_dir()), None)
 
 
+@cache
+def _catalogue_at(source: Path, rev: str) -> Catalogue:
+    """A source's services, read once per process (a store path never changes)."""
+    return catalogue_from_data(catalogue_data(source / "clanServices", rev, ""), origin=str(source))
+
+
 def choose(root: Path, store: Path | None = None) -> Choice:
     """The catalogue for the repository at `root` and one sentence on how it relates to flake.lock."""
     base = bundled()
@@ -151,8 +158,7 @@ def choose(root: Path, store: Path | None = None) -> Choice:
             f"settings and generators are checked against {made}, the revision flake.lock pins",
         )
     if pin.source is not None:
-        data = catalogue_data(pin.source / "clanServices", pin.rev, "")
-        pinned_cat = catalogue_from_data(data, origin=str(pin.source))
+        pinned_cat = _catalogue_at(pin.source, pin.rev)
         return Choice(
             pinned_cat,
             pin,
