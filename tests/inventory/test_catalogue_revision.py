@@ -163,3 +163,29 @@ def test_analyse_resolves_against_the_pinned_source(tmp_path: Path, monkeypatch:
     (a,) = r.assignments
     assert a.spec is r.catalogue.services["people"] and a.settings["user"] == "p"
     assert [f.code for f in r.findings] == ["catalogue-revision"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "{ not json",
+        "[" * 100_000 + "]" * 100_000,
+        '{"nodes": [], "root": 3}',
+        '{"nodes": {"root": {"inputs": {"clan-core": 7}}}}',
+    ],
+)
+def test_a_broken_lock_falls_back_to_the_bundled_catalogue(tmp_path: Path, text: str) -> None:
+    """A lock dendrite cannot read is not a reason to fail validation: the bundled catalogue applies."""
+    (tmp_path / "flake.lock").write_text(text)
+    c = choose(tmp_path, store=tmp_path / "store")
+    assert c.catalogue is bundled() and c.pin is None and c.severity == "info"
+
+
+def test_a_lock_that_is_a_symlink_out_of_the_repository_is_not_followed(tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    lock(outside, OTHER_REV)
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / "flake.lock").symlink_to(outside / "flake.lock")
+    assert pinned(repo, store=tmp_path / "store") is None

@@ -13,12 +13,12 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import json
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
 
+from dendrite import boundedjson
 from dendrite.errors import DendriteError
 from dendrite.inventory.catalogue import Catalogue, bundled, catalogue_from_data
 from dendrite.inventory.clanservices import catalogue_data
@@ -108,7 +108,7 @@ def pinned(root: Path, store: Path | None = None) -> Pin | None:
     if not fs.is_file(LOCK_FILE):
         return None
     try:
-        lock = json.loads(fs.read_text(LOCK_FILE))
+        lock = boundedjson.loads(fs.read_text(LOCK_FILE), LOCK_FILE)
     except (ValueError, DendriteError):
         return None  # an unreadable lock is another check's finding; the bundled catalogue still applies
     found = _clan_node(lock) if isinstance(lock, dict) else None
