@@ -26,7 +26,7 @@ from dendrite.secrets.store import SecretsStore
 from dendrite.text import did_you_mean
 from dendrite.vars import access
 from dendrite.vars import graph as G
-from dendrite.vars.migrations import Migration, run_migrations
+from dendrite.vars.migrations import Migration, needs_zerotier_migration, run_migrations
 from dendrite.vars.recipes import RecipeInput, check_recipe
 from dendrite.vars.runner import config_max_output, run_generator
 from dendrite.vars.sources import default_groups, machine_generators, nix_generators, read_config
@@ -305,8 +305,9 @@ def generate(
     ensure_consistent(root, secrets)
     report = Report()
     resolved = analyse(root)
-    with secrets.writing():
-        report.migration = run_migrations(root, resolved.inventory)
+    if needs_zerotier_migration(root):  # looked at first without the lock; decided again under it
+        with secrets.writing():
+            report.migration = run_migrations(root, resolved.inventory)
     if report.migration.changed:
         return report
     early = plan(root, machines, generator, regenerate, use_nix, vs, resolved)
