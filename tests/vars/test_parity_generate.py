@@ -239,3 +239,22 @@ def test_get_with_a_prefix_says_did_you_mean(repo: Repo) -> None:
     res = run_cli([*cli, "set", "cinnabar", "site"], repo.keys.env, stdin=b"x")
     assert res.returncode == 2 and b"did you mean: site-key/key" in res.stderr
     assert run_cli([*cli, "get", "cinnabar", "site-key/key"], repo.keys.env).returncode == 0
+
+
+def test_a_planted_member_entry_stops_the_run_before_anything_is_written(repo: Repo) -> None:
+    """clan_cli/secrets/secrets.py allow_member: a member path that "exists but is not a symlink" is an
+    error. dendrite finds it while planning the shared-secret fix, before any generator's output is
+    stored, so the run changes nothing."""
+    repo.generate()
+    planted = repo.root / SITE / "machines/orb"
+    planted.parent.mkdir(exist_ok=True)
+    planted.write_text("not a link")
+    repo.config(["cinnabar", "orb"])
+    for d in (repo.root / "vars/per-machine/cinnabar/ca", repo.root / "vars/per-machine/cinnabar/cert"):
+        for f in sorted(d.rglob("*"), reverse=True):
+            f.rmdir() if f.is_dir() and not f.is_symlink() else f.unlink()
+        d.rmdir()  # ca and cert are missing: the run would generate them
+    before = tree_bytes(repo.root)
+    res = run_cli(["--repo", str(repo.root), "vars", "generate"], repo.keys.env)
+    assert res.returncode == 2 and b"where a member link belongs" in res.stderr, res.stderr
+    assert tree_bytes(repo.root) == before

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dendrite.errors import InputError
+from dendrite.errors import InputError, UnsafePathError
 from dendrite.generators import FileSpec, Generator
 from dendrite.secrets import rekey
 from dendrite.secrets.keys import SopsKey
@@ -113,6 +113,12 @@ def plan(vs: VarsStore, targets: Sequence[Target], default_groups: Sequence[str]
             glink = d / "groups" / g
             if fs.kind(glink) != "link":
                 out.add[glink] = layout.group(g)
+    for link in out.add:
+        kind = fs.kind(link)
+        if kind not in (None, "link"):  # clan: "exists but is not a symlink"; refused before any change
+            raise UnsafePathError(
+                f"{fs.rel(link)} in {fs.root} is a {kind} where a member link belongs", hint="remove it"
+            )
     return out
 
 

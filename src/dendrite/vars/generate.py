@@ -329,6 +329,11 @@ def generate(
             return vs.exists(graph.nodes[key], graph.machine_of(key))
 
         order = G.select(graph, early.machines, exists, generator, regenerate)
+        # the shared secrets this run does not rewrite, planned (and refused) before anything is written;
+        # those it rewrites get every declaring machine and default group from the store itself
+        fresh = {k.name for k in order if k.placement == SHARED}
+        todo = [t for t in access.stored_targets(vs, shared) if t.gen.name not in fresh]
+        fixes = access.plan(vs, todo, groups)
         if order:
             p = Plan(graph, order, early.per_machine, early.machines)
             unasked = Plan(graph, [k for k in order if k not in answers], early.per_machine, early.machines)
@@ -342,8 +347,7 @@ def generate(
             prepared = _store(vs, items, admin, groups, scratch)
             for key, item, writes in zip(order, items, prepared, strict=True):
                 report.generated.append(Generated(key, item.machine, [w.target for w in writes]))
-        todo = access.stored_targets(vs, shared)
-        report.reencrypted = access.apply(vs, access.plan(vs, todo, groups), scratch)
+        report.reencrypted = access.apply(vs, fixes, scratch)
     return report
 
 
