@@ -258,3 +258,17 @@ def test_a_planted_member_entry_stops_the_run_before_anything_is_written(repo: R
     res = run_cli(["--repo", str(repo.root), "vars", "generate"], repo.keys.env)
     assert res.returncode == 2 and b"where a member link belongs" in res.stderr, res.stderr
     assert tree_bytes(repo.root) == before
+
+
+def test_a_reader_without_a_link_is_linked_not_locked_out(repo: Repo) -> None:
+    """secret_modules/sops.py fix links a machine only when it is no recipient (machine_has_access),
+    then re-encrypts to the linked keys: a machine that reads the file but lost its link would lose
+    access until the next run. dendrite links it back in the same run (a documented difference)."""
+    repo.config(["cinnabar", "orb"])
+    repo.generate()
+    (repo.root / SITE / "machines/orb").unlink()
+    report = repo.generate()
+    assert report.reencrypted == 0 and (repo.root / SITE / "machines/orb").is_symlink()
+    assert repo.sops(repo.root / SITE / "secret", repo.machine_private_key("orb")) == repo.get(
+        "orb", "site-key/key"
+    )
