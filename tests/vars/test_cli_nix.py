@@ -24,7 +24,7 @@ def test_generate_list_get_set_check(clan: Path, keys: Keys, tmp_path: Path) -> 
     listed = run_cli([*cli, "list", "cinnabar"], keys.env).stdout.decode().splitlines()
     assert "hello/banner: public-world" in listed and "hello/greeting: ********" in listed
     assert "derived/both: ********" in listed
-    assert run_cli([*cli, "get", "cinnabar", "hello/gr"], keys.env).stdout == b"hello world"  # unique prefix
+    assert run_cli([*cli, "get", "cinnabar", "hello/greeting"], keys.env).stdout == b"hello world"
     assert (
         run_cli([*cli, "set", "cinnabar", "hello/greeting"], keys.env, stdin=b"set by hand").returncode == 0
     )

@@ -29,6 +29,7 @@ from dendrite.fsutil import read_regular_file
 from dendrite.generators import SHARED, Generator, PromptSpec
 from dendrite.vars import ops
 from dendrite.vars.generate import generate
+from dendrite.vars.migrations import COMMIT_MESSAGE, GUIDE, Migration
 
 app = typer.Typer(
     help="clan's vars: generators, generation in a sandbox, check and fix without Nix.", no_args_is_help=True
@@ -94,11 +95,29 @@ def generate_cmd(
             use_nix=nix,
             progress=cb,
         )
+    if report.migration.changed:
+        _print_migration(report.migration)
+        return
     for g in report.generated:
         out.print(
             f"{g.machine}: {g.key.name}{' (shared)' if g.key.placement == SHARED else ''}", markup=False
         )
+    if report.reencrypted:
+        note(f"re-encrypted {report.reencrypted} shared secret(s) for the machines declaring them")
     note(f"generated {len(report.generated)} generator(s)" if report.generated else "every var is up to date")
+
+
+def _print_migration(m: Migration) -> None:
+    """clan's zerotier migration notice: what moved, then stop (clan exits 0 and asks for a re-run)."""
+    for src, dst in m.moved:
+        out.print(f"moved {src} -> {dst}", markup=False)
+    for path in m.removed:
+        out.print(f"removed {path}", markup=False)
+    note(
+        f"the zerotier vars were migrated to the all-shared layout ({m.files} file(s)); nothing was generated.\n"
+        f"Read {GUIDE} before you deploy, commit the change (clan's message: '{COMMIT_MESSAGE}'),\n"
+        "then run the same command again."
+    )
 
 
 @app.command("check")
@@ -128,10 +147,8 @@ def list_cmd(machine: MachineArg, json_: JsonOpt = False) -> None:
 
 
 @app.command("get")
-def get_cmd(
-    machine: MachineArg, var: Annotated[str, typer.Argument(help="generator/file, or a unique prefix.")]
-) -> None:
-    """Print a var's value (decrypting secrets)."""
+def get_cmd(machine: MachineArg, var: Annotated[str, typer.Argument(help="generator/file.")]) -> None:
+    """Print a var's value (decrypting secrets); a prefix is answered with "did you mean", as clan does."""
     write_bytes(ops.get_var(repo().root, machine, var))
 
 
@@ -143,9 +160,10 @@ def set_cmd(machine: MachineArg, var: Annotated[str, typer.Argument(help="genera
 
 
 @app.command("fix")
-def fix_cmd(machines: MachinesArg = None) -> None:
-    """Add missing machine and group links, drop deploy=false links, re-key drifted vars secrets."""
-    note(f"re-keyed {ops.fix(repo().root, machines or None)} var secret(s)")
+def fix_cmd(machines: MachinesArg = None, generator: GeneratorOpt = None) -> None:
+    """Link machines (making a missing machine key) and default groups, drop deploy=false links
+    (never a secret's last key), re-key drifted var secrets; checked before anything changes."""
+    note(f"re-keyed {ops.fix(repo().root, machines or None, generator=generator)} var secret(s)")
 
 
 @app.command("keygen")

@@ -21,9 +21,12 @@ from typing import Any
 from dendrite.errors import DendriteError, InputError
 from dendrite.fsutil import PendingWrite, atomic_write_many, detach_forked_worker
 from dendrite.generators import SHARED, Generator, Placement, PromptSpec
+from dendrite.inventory import Resolved, analyse
 from dendrite.secrets.store import SecretsStore
 from dendrite.text import did_you_mean
+from dendrite.vars import access
 from dendrite.vars import graph as G
+from dendrite.vars.migrations import Migration, needs_zerotier_migration, run_migrations
 from dendrite.vars.recipes import RecipeInput, check_recipe
 from dendrite.vars.runner import config_max_output, run_generator
 from dendrite.vars.sources import default_groups, machine_generators, nix_generators, read_config
@@ -52,6 +55,8 @@ class Plan:
 class Report:
     generated: list[Generated] = field(default_factory=list)
     skipped_classes: list[str] = field(default_factory=list)
+    migration: Migration = field(default_factory=Migration)  # moved before generating; then nothing ran
+    reencrypted: int = 0  # shared secrets re-keyed for the machines declaring them
 
 
 def plan(
@@ -61,8 +66,9 @@ def plan(
     regenerate: bool = False,
     use_nix: bool = False,
     store: VarsStore | None = None,
+    resolved: Resolved | None = None,
 ) -> Plan:
-    resolved, per_machine = machine_generators(root)
+    resolved, per_machine = machine_generators(root, resolved)
     known = list(resolved.inventory.machines)
     for m in machines or []:
         if m not in known:
@@ -284,6 +290,12 @@ def generate(
     """One transaction under one repository lock: every generator asked for and every dependent is
     stored, or none is (see `dendrite.vars.storage` for how a killed run is rolled back).
 
+    As clan's run_generators (clan_lib/vars/generate.py): the vars migrations run first, and when they
+    moved something the run stops there (`report.migration`; clan asks the user to read the migration
+    guide and run the command again). After the generators, every existing shared secret of the run's
+    closure is fixed for each machine declaring its generator, so a machine that joined it later can
+    decrypt it (clan's "Re-encrypt shared secrets").
+
     Outside the lock only what needs a person or Nix happens: the plan is made and its prompts are
     asked. Under the lock the plan is made again from the vars as they are then (another run may have
     just finished), every output is computed in memory, and everything is written in one batch.
@@ -291,10 +303,14 @@ def generate(
     secrets = store or SecretsStore(root)
     vs = VarsStore(root, secrets)
     ensure_consistent(root, secrets)
-    early = plan(root, machines, generator, regenerate, use_nix, vs)
     report = Report()
-    if not early.order:
+    resolved = analyse(root)
+    if needs_zerotier_migration(root):  # looked at first without the lock; decided again under it
+        with secrets.writing():
+            report.migration = run_migrations(root, resolved.inventory)
+    if report.migration.changed:
         return report
+    early = plan(root, machines, generator, regenerate, use_nix, vs, resolved)
     values = prompt_values or {}
     answers = collect_prompts(early, vs, values, ask, regenerate)
     config = read_config(root)
@@ -303,6 +319,9 @@ def generate(
     needs_secrets = any(f.secret for k in early.order for f in early.graph.nodes[k].files)
     admin = secrets.admin().user if needs_secrets else ""
     _ensure_machine_keys(early, secrets)
+    shared = _shared_targets(early)
+    for m in access.machines_without_key(secrets, access.stored_targets(vs, shared)):
+        secrets.add_machine(m, None)  # clan's ensure_machine_key, before our lock (it takes the lock)
     with secrets.writing() as scratch:
         graph = early.graph
 
@@ -310,26 +329,59 @@ def generate(
             return vs.exists(graph.nodes[key], graph.machine_of(key))
 
         order = G.select(graph, early.machines, exists, generator, regenerate)
-        p = Plan(graph, order, early.per_machine, early.machines)
-        unasked = Plan(graph, [k for k in order if k not in answers], early.per_machine, early.machines)
-        answers.update(collect_prompts(unasked, vs, values, ask, regenerate))
-        if any(f.secret for k in order for f in graph.nodes[k].files) and not admin:
-            admin = secrets.admin().user
-        produced = _compute_all(p, vs, answers, sandbox, progress, max_output)
-        items = [Item(graph.nodes[k], graph.declared_by[k], graph.machine_of(k), produced[k]) for k in order]
-        prepared = _store(vs, items, admin, groups, scratch)
-        for key, item, writes in zip(order, items, prepared, strict=True):
-            report.generated.append(Generated(key, item.machine, [w.target for w in writes]))
+        # the shared secrets this run does not rewrite, planned (and refused) before anything is written;
+        # those it rewrites get every declaring machine and default group from the store itself
+        fresh = {k.name for k in order if k.placement == SHARED}
+        todo = [t for t in access.stored_targets(vs, shared) if t.gen.name not in fresh]
+        fixes = access.plan(vs, todo, groups)
+        if order:
+            p = Plan(graph, order, early.per_machine, early.machines)
+            unasked = Plan(graph, [k for k in order if k not in answers], early.per_machine, early.machines)
+            answers.update(collect_prompts(unasked, vs, values, ask, regenerate))
+            if any(f.secret for k in order for f in graph.nodes[k].files) and not admin:
+                admin = secrets.admin().user
+            produced = _compute_all(p, vs, answers, sandbox, progress, max_output)
+            items = [
+                Item(graph.nodes[k], graph.declared_by[k], graph.machine_of(k), produced[k]) for k in order
+            ]
+            prepared = _store(vs, items, admin, groups, scratch)
+            for key, item, writes in zip(order, items, prepared, strict=True):
+                report.generated.append(Generated(key, item.machine, [w.target for w in writes]))
+        report.reencrypted = access.apply(vs, fixes, scratch)
     return report
+
+
+def _shared_targets(p: Plan) -> list[access.Target]:
+    """Every secret file of a shared generator in the run's closure, for each machine declaring it.
+
+    clan takes the requested closure of the machines' generators (get_generators(full_closure=True))
+    and fixes each shared secret for every machine in generator.machines.
+    """
+    closure = G.select(p.graph, p.machines, lambda _k: True, regenerate=True)
+    return [
+        access.Target(p.graph.nodes[k], m, f)
+        for k in closure
+        if k.placement == SHARED
+        for m in p.graph.declared_by[k]
+        for f in p.graph.nodes[k].files
+        if f.secret
+    ]
 
 
 def _store(
     vs: VarsStore, items: list[Item], admin: str, groups: list[str], scratch: Path
 ) -> list[list[PendingWrite]]:
-    """Every output of the run in one batch, inside one transaction (all stored, or none)."""
-    with vs.transaction([vs.gen_dir(i.gen, i.machine) for i in items]):
+    """Every output of the run in one batch, inside one transaction (all stored, or none).
+
+    A var whose generator switched `share` is removed from its old place in the same transaction
+    (clan's StoreBase.set, _types.py).
+    """
+    if any(f.secret for i in items for f in i.gen.files):
+        vs.check_groups(groups)
+    with vs.transaction(vs.touched_dirs(items)):
         prepared = _prepare_all(vs, items, admin, groups)
         atomic_write_many([w for ws in prepared for w in ws], scratch)  # each file atomic, one sync
         for item in items:
             vs.drop_stale_hash(item)
+            vs.drop_toggled(item)
     return prepared

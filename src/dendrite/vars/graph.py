@@ -122,7 +122,12 @@ def select(
     generator: str | None = None,
     regenerate: bool = False,
 ) -> list[Key]:
-    """What runs, topologically sorted: clan's all_missing_closure / requested_closure."""
+    """What runs, topologically sorted: clan's all_missing_closure / requested_closure (graph.py).
+
+    As clan's run_generators chooses: a named generator (`-g`) or `--regenerate` takes the requested
+    closure (the roots whether they exist or not, their missing dependencies, and every dependent of
+    all that); otherwise the missing roots and their dependents.
+    """
     mine = {
         k
         for k in graph.nodes
@@ -138,13 +143,18 @@ def select(
             )
     else:
         roots = set(mine)
-    if not regenerate:
-        roots = {k for k in roots if not exists(k)}
     dependents = graph.dependents()
-    chosen = _closure(roots, lambda k: dependents[k])
-    # plus the missing dependencies of all that: a dependent on another machine (of a shared generator)
-    # may need that machine's own generators first
-    chosen |= _closure(chosen, lambda k: [d for d in graph.deps[k] if not exists(d)])
+
+    def missing_deps(k: Key) -> list[Key]:
+        return [d for d in graph.deps[k] if not exists(d)]
+
+    if generator is not None or regenerate:  # clan: full_closure if not generators else True
+        chosen = _closure(_closure(roots, missing_deps), lambda k: dependents[k])
+    else:
+        chosen = _closure({k for k in roots if not exists(k)}, lambda k: dependents[k])
+    # dendrite also runs the missing dependencies of a dependent on another machine (of a shared
+    # generator) first, where clan's run would stop at the missing input
+    chosen |= _closure(chosen, missing_deps)
     sorter: graphlib.TopologicalSorter[Key] = graphlib.TopologicalSorter()
     for k in _sorted(chosen):
         sorter.add(k, *[d for d in graph.deps[k] if d in chosen])

@@ -16,6 +16,8 @@ from dendrite.secrets.layout import SecretRef
 from dendrite.secrets.recipients import Resolver
 from dendrite.secrets.store import SecretsStore
 from dendrite.text import did_you_mean
+from dendrite.vars import access
+from dendrite.vars.migrations import needs_zerotier_migration
 from dendrite.vars.sources import default_groups, machine_generators, read_config
 from dendrite.vars.storage import VALIDATION, Item, VarsStore, ensure_consistent
 
@@ -83,19 +85,27 @@ def check(
     per_machine, chosen = _machines(root, machines)
     ensure_consistent(root, secrets)
     resolver = Resolver(secrets.layout)
+    legacy = needs_zerotier_migration(root)
     out = []
     for m in chosen:
         for gen in per_machine[m].values():
             if generator and gen.name != generator:
                 continue
             try:
-                out += _check_generator(vs, resolver, gen, m)
+                out += _check_generator(vs, resolver, gen, m, legacy and gen.name.startswith("zerotier-"))
             except UnsafePathError as exc:  # no path of it can be named safely
                 out.append(_problem(m, gen.name, "unsafe", exc.message, None))
     return out
 
 
-def _check_generator(vs: VarsStore, resolver: Resolver, gen: Generator, m: str) -> list[Finding]:
+def _check_generator(
+    vs: VarsStore, resolver: Resolver, gen: Generator, m: str, legacy: bool = False
+) -> list[Finding]:
+    """clan's vars_status for one generator; `legacy`: an older zerotier layout is on disk (clan's
+    check does not migrate it either: the var is missing until `vars generate` moves it)."""
+    missing = "not generated yet"
+    if legacy:
+        missing += " (an older zerotier layout is on disk: 'dendrite vars generate' moves it here first)"
     out = []
     complete = True
     for f in gen.files:
@@ -106,7 +116,7 @@ def _check_generator(vs: VarsStore, resolver: Resolver, gen: Generator, m: str) 
             complete = False
             continue
         if not vs.has_file(gen, m, f.name):
-            out.append(_problem(m, var, "missing", "not generated yet", vs.file_dir(gen, m, f.name)))
+            out.append(_problem(m, var, "missing", missing, vs.file_dir(gen, m, f.name)))
             complete = False
             continue
         if not f.secret:
@@ -128,47 +138,59 @@ def _check_generator(vs: VarsStore, resolver: Resolver, gen: Generator, m: str) 
     return out
 
 
-def fix(root: Path, machines: list[str] | None = None, store: SecretsStore | None = None) -> int:
-    """Add missing machine and default-group links, drop links of deploy = false, re-key what drifted."""
+def fix(
+    root: Path,
+    machines: list[str] | None = None,
+    store: SecretsStore | None = None,
+    generator: str | None = None,
+) -> int:
+    """clan's `vars fix` (clan_lib/vars/fix.py, the sops store's fix): for every secret var of each
+    machine's generators, drop the machine's link when the file is not deployed (never the last key),
+    link the machine when it cannot read a deployed file (making its age key first when it has none),
+    link the default groups (a missing one is an error), and re-key what drifted. Everything is
+    checked before anything changes. Returns how many files were re-keyed."""
     secrets = store or SecretsStore(root)
     vs = VarsStore(root, secrets)
-    fs = vs.fs
     per_machine, chosen = _machines(root, machines)
     groups = default_groups(read_config(root))
-    refs = []
+    targets = []
+    for m in chosen:
+        gens = list(per_machine[m].values())
+        if generator is not None:
+            gens = [g for g in gens if g.name == generator]
+            if not gens:
+                raise InputError(
+                    f"generator '{generator}' is not found in machine {m}",
+                    hint=did_you_mean(generator, tuple(per_machine[m])),
+                )
+        targets += [access.Target(g, m, f) for g in gens for f in g.files]
+    ensure_consistent(root, secrets)
+    for m in access.machines_without_key(secrets, access.stored_targets(vs, targets)):
+        secrets.add_machine(m, None)  # clan's ensure_machine_key: takes the lock itself, so before ours
     with secrets.writing() as scratch:
-        for m in chosen:
-            for gen in per_machine[m].values():
-                for f in gen.files:
-                    if not f.secret or vs.planted(gen, m, f.name) or not vs.has_file(gen, m, f.name):
-                        continue  # a planted entry is left for `vars check` to report
-                    d = vs.file_dir(gen, m, f.name)
-                    link = d / "machines" / m
-                    has_link = fs.kind(link) == "link"
-                    if f.deploy and not has_link and fs.is_file(secrets.layout.machine(m) / "key.json"):
-                        fs.link_to(link, secrets.layout.machine(m))
-                    if not f.deploy and has_link:
-                        fs.unlink(link)
-                        fs.remove_empty_dirs(d / "machines", d)
-                    for g in groups:
-                        if fs.is_dir(secrets.layout.group(g)) and fs.kind(d / "groups" / g) != "link":
-                            fs.link_to(d / "groups" / g, secrets.layout.group(g))
-                    refs.append(SecretRef("var", str(d.relative_to(vs.vars)), d))
-        drifts = rekey.find_drift(secrets.layout, refs, strict=False)
-        return rekey.apply(drifts, secrets.identities, scratch) if drifts else 0
+        todo = access.stored_targets(vs, targets)
+        return access.apply(vs, access.plan(vs, todo, groups), scratch)
 
 
 def _find(per_machine: dict[str, dict[str, Generator]], machine: str, var: str) -> tuple[Generator, str]:
-    """A var by exact `gen/file` or a unique prefix (clan's get)."""
+    """A var by its exact `gen/file`, as clan's get_machine_var (clan_lib/vars/get.py) finds it.
+
+    A prefix is never taken as the var: one match is "did you mean", several are listed, none is
+    "couldn't find" (clan raises for each, so a script never reads the wrong var).
+    """
     gens = per_machine[machine]
     ids = [f"{g.name}/{f.name}" for g in gens.values() for f in g.files]
-    matches = [i for i in ids if i == var] or [i for i in ids if i.startswith(var)]
-    if len(matches) != 1:
-        raise InputError(
-            f"{'no' if not matches else 'more than one'} var of {machine} matches '{var}'",
-            hint=(", ".join(matches) if matches else did_you_mean(var, tuple(ids))),
-        )
-    gname, fname = matches[0].split("/", 1)
+    if var not in ids:
+        matches = [i for i in ids if i.startswith(var)]
+        if len(matches) == 1:
+            raise InputError(f"no var of {machine} is '{var}'; did you mean: {matches[0]}")
+        if matches:
+            raise InputError(
+                f"more than one var of {machine} starts with '{var}': {', '.join(matches)}",
+                hint="give the whole generator/file",
+            )
+        raise InputError(f"no var of {machine} matches '{var}'", hint=did_you_mean(var, tuple(ids)))
+    gname, fname = var.split("/", 1)
     return gens[gname], fname
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from dendrite import names, undo
 from dendrite.errors import InputError, UnsafePathError
 from dendrite.fsutil import PendingWrite, atomic_write_many
-from dendrite.generators import Generator
+from dendrite.generators import SHARED, Generator, PerMachine, Placement
 from dendrite.repo import Repo
 from dendrite.repofs import RepoFS
 from dendrite.secrets.layout import SecretRef
@@ -118,12 +118,75 @@ class VarsStore:
         self, items: Sequence[Item], admin: str, default_groups: list[str], scratch: Path
     ) -> list[Path]:
         """Store `items` in one transaction (caller holds the repository lock). Returns the files written."""
-        with self.transaction([self.gen_dir(i.gen, i.machine) for i in items]):
+        if any(f.secret and f.name in i.outputs for i in items for f in i.gen.files):
+            self.check_groups(default_groups)
+        with self.transaction(self.touched_dirs(items)):
             batches = [self.prepare(i, admin, default_groups) for i in items]
             atomic_write_many([w for b in batches for w in b], scratch)
             for i in items:
                 self.drop_stale_hash(i)
+                self.drop_toggled(i)
         return [w.target for b in batches for w in b if w.target.name != VALIDATION]
+
+    def check_groups(self, default_groups: Sequence[str]) -> None:
+        """Every default group exists, checked before anything is written.
+
+        clan's encrypt_secret and its sops fix link each default group with allow_member, which raises
+        when sops/groups/<group> does not exist (clan_cli/secrets/secrets.py).
+        """
+        layout = self.secrets.layout
+        for g in default_groups:
+            if not self.fs.is_dir(layout.group(g)):
+                have = ", ".join(layout.names("groups")) or "none"
+                raise InputError(
+                    f"the default group '{g}' does not exist in {self.fs.rel(layout.groups())} (groups: {have})",
+                    hint="create it: 'dendrite secrets groups add-user <group> <user>', or drop it from the default groups",
+                )
+
+    # ---- switching `share` (clan's StoreBase.set, _types.py) ----------------------------------------
+
+    def toggled(self, item: Item) -> list[tuple[Placement, str]]:
+        """Where the item's vars were stored before its generator's `share` was switched.
+
+        clan: a per-machine generator looks in shared/; a shared one looks in per-machine/<m>/ of every
+        machine declaring it.
+        """
+        gen = item.gen
+        olds: list[Placement] = [PerMachine(m) for m in item.machines] if gen.share else [SHARED]
+        return [(p, name) for p in olds for name in (f.name for f in gen.files) if name in item.outputs]
+
+    def _old_entry(self, gen: Generator, placement: Placement, name: str) -> tuple[Path, str]:
+        spec = gen.file(name)
+        d = self.vars / placement.rel_dir(gen.name) / names.check("file", name, f"generator {gen.name}")
+        return d, "secret" if spec is None or spec.secret else "value"
+
+    def touched_dirs(self, items: Sequence[Item]) -> list[Path]:
+        """The directories a batch writes, and those it removes a switched var from."""
+        dirs = [self.gen_dir(i.gen, i.machine) for i in items]
+        for i in items:
+            dirs += [self.vars / p.rel_dir(i.gen.name) for p, _ in self.toggled(i)]
+        return dirs
+
+    def drop_toggled(self, item: Item) -> list[Path]:
+        """Remove the item's vars from their old place, as clan's set does before storing them.
+
+        The store that holds the new var decides what is looked for (clan asks the same store): a
+        secret's directory is removed whole (the sops store's delete); a public value is unlinked and
+        its directory removed if that leaves it empty (in_repo's delete).
+        """
+        removed = []
+        for placement, name in self.toggled(item):
+            d, entry = self._old_entry(item.gen, placement, name)
+            if self.fs.kind(d / entry) != "file":
+                continue  # clan's exists(): nothing stored there (a planted entry is left alone)
+            if entry == "secret":
+                self.fs.remove_tree(d)
+            else:
+                self.fs.unlink(d / entry)
+                if not self.fs.entries(d):
+                    self.fs.remove_empty_dirs(d, d.parent)
+            removed.append(d)
+        return removed
 
     def drop_stale_hash(self, item: Item) -> None:
         if item.touch_hash and item.gen.validation_hash is None:
