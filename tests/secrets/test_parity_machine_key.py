@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import os
+import platform
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -22,7 +24,7 @@ from dendrite.secrets.defaults import default_groups_for, static_default_groups
 from dendrite.secrets.keys import SopsKey
 from dendrite.secrets.store import SecretsStore
 from dendrite.vars.sources import default_groups, read_config
-from tests.conftest import AgeKey, clean_env, new_key, run_sops
+from tests.conftest import AgeKey, clean_env, new_key, run_cli, run_sops
 
 
 def _store(root: Path, admin: AgeKey, ops: AgeKey) -> SecretsStore:
@@ -119,3 +121,33 @@ def test_a_bad_group_name_in_nix_is_one_sentence(tmp_path: Path) -> None:
     (root / "flake.nix").write_text('{ clan.core.sops.defaultGroups = [ "../etc" ]; }\n')
     with pytest.raises(InputError, match=r"flake\.nix"):
         static_default_groups(root)
+
+
+@pytest.mark.skipif(shutil.which("nix") is None, reason="nix (Debian nix-bin) is not installed")
+def test_nix_evaluates_the_machines_default_groups(tmp_path: Path, sops_bin: str) -> None:
+    """`secrets machines add M --nix`: the groups are the evaluated option, with clan's selector
+    (`clanInternals.machines.<system>.<m>.config.clan.core.sops.defaultGroups`); here a group a static
+    reading cannot see (built with `map`)."""
+    admin, ops = new_key(), new_key()
+    root = tmp_path / "repo"
+    _store(root, admin, ops)
+    system = f"{platform.machine().replace('arm64', 'aarch64')}-{platform.system().lower()}"
+    (root / "flake.nix").write_text(
+        "{ outputs = _: { clanInternals.machines."
+        + system
+        + '.cinnabar.config.clan.core.sops.defaultGroups = map (x: x) [ "ops" ]; }; }\n'
+    )
+    env = clean_env(
+        {"SOPS_AGE_KEY": admin.secret, "NIX_CONFIG": "build-users-group =", "HOME": str(tmp_path)}
+    )
+    res = run_cli(["--repo", str(root), "secrets", "machines", "add", "cinnabar", "--nix"], env)
+    assert res.returncode == 0, res.stderr
+    assert sorted(os.listdir(root / "sops/secrets/cinnabar-age.key/groups")) == ["ops"]
+    plain = run_sops(
+        sops_bin,
+        ["decrypt", str(root / "sops/secrets/cinnabar-age.key/secret")],
+        clean_env({"SOPS_AGE_KEY": ops.secret}),
+    ).stdout
+    assert plain.startswith(b"AGE-SECRET-KEY-1")
+    # statically, the same file gives no group (not literal, reported), so nothing but the admin
+    assert static_default_groups(root).for_machine("cinnabar") == []
