@@ -48,7 +48,9 @@ def test_dendrite_reads_a_tree_made_by_clan_and_sops(tmp_path: Path, keys: Keys,
     got = run_cli([*cli, "get", "db-password"], keys.env)
     assert got.returncode == 0 and got.stdout == b"hunter2"
     users = run_cli([*cli, "users", "get", "bob", "--json"], keys.env)
-    assert json.loads(users.stdout) == [{"publickey": keys.b.public, "type": "age"}]
+    assert json.loads(users.stdout) == [
+        {"publickey": keys.b.public, "source": "key_file", "type": "age", "username": "bob"}
+    ]
     check = run_cli([*cli, "check", "--json"], keys.env)
     assert check.returncode == 1
     findings = json.loads(check.stdout)

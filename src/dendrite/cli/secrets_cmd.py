@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import atexit
 import getpass
+import json
 import os
 import sys
 from collections.abc import Callable
@@ -29,6 +30,7 @@ from dendrite.cli.common import (
 from dendrite.cli.findings import Report, SarifOpt, emit, output_format, subject_line
 from dendrite.errors import InputError
 from dendrite.secrets import health, keyfile
+from dendrite.secrets.defaults import default_groups_for
 from dendrite.secrets.importer import import_sops
 from dendrite.secrets.keys import SopsKey, is_private_key, key_from_input, key_from_text, read_user_file
 from dendrite.secrets.store import SecretsStore
@@ -167,14 +169,17 @@ def users_remove(name: UserArg) -> None:
 
 
 @users_app.command("get")
-def users_get(name: UserArg, json_: JsonOpt = False) -> None:
-    """Show a user's keys."""
+def users_get(
+    name: UserArg,
+    json_: Annotated[
+        bool, typer.Option("--json", help="Accepted for older scripts: the output is JSON.")
+    ] = False,
+) -> None:
+    """Print a user's keys as JSON, as clan does (publickey, source, type, username)."""
     keys = _store().user_keys(name)
-    if json_:
-        emit_json([k.as_json() for k in keys])
-    else:
-        for k in keys:
-            out.print(f"{k.type}\t{k.publickey}", markup=False)
+    rows = [{"publickey": k.publickey, "source": "key_file", "type": k.type, "username": name} for k in keys]
+    # clan's users get_command: json.dump(..., indent=2, sort_keys=True), no newline after it
+    sys.stdout.write(json.dumps(rows, indent=2, sort_keys=True))
 
 
 @users_app.command("add-key")
@@ -228,13 +233,21 @@ def machines_add(
         str | None, typer.Argument(help="The machine's age public key (generated if omitted).")
     ] = None,
     force: Annotated[bool, typer.Option("--force", "-f", help="Replace an existing machine's key.")] = False,
+    nix: Annotated[
+        bool,
+        typer.Option(
+            "--nix", help="Evaluate the machine's clan.core.sops.defaultGroups with nix (generated key)."
+        ),
+    ] = False,
 ) -> None:
-    """Add a machine; without a key, generate one and keep its private key as the secret <machine>-age.key."""
+    """Add a machine; without a key, generate one and keep its private key as the secret <machine>-age.key
+    (the bare key, encrypted to you and the machine's default groups, as clan does)."""
     parsed = _argv_key(key) if key else None
     result: dict[str, object] = {}
+    groups = default_groups_for(repo().root, name, use_nix=True) if nix and parsed is None else None
 
     def act(s: SecretsStore) -> int:
-        k, n = s.add_machine(name, parsed, force)
+        k, n = s.add_machine(name, parsed, force, default_groups=groups)
         result["key"] = k
         return n
 
@@ -255,9 +268,12 @@ def machines_remove(name: MachineArg) -> None:
 
 @machines_app.command("get")
 def machines_get(name: MachineArg, json_: JsonOpt = False) -> None:
-    """Show a machine's key."""
+    """Print a machine's public key, bare, as clan does (with --json: its key.json entry)."""
     k = _store().machine_key(name)
-    emit_json(k.as_json()) if json_ else out.print(f"{k.type}\t{k.publickey}", markup=False)
+    if json_:
+        emit_json(k.as_json())
+    else:
+        sys.stdout.write(k.publickey + "\n")
 
 
 @machines_app.command("add-secret")
@@ -403,8 +419,9 @@ def import_sops_cmd(
     machine: Machines = None,
     group: Groups = None,
 ) -> None:
-    """Create one secret per top-level key of a sops-encrypted file."""
-    names = import_sops(
+    """Create one secret per top-level string of a sops-encrypted file; existing secrets and values that
+    are not strings are skipped with a warning, as clan does."""
+    got = import_sops(
         _store(),
         file,
         input_type=input_type,
@@ -413,8 +430,10 @@ def import_sops_cmd(
         machines=machine or [],
         groups=group or [],
     )
-    for n in names:
+    for n in got.created:
         out.print(n, markup=False)
+    for skipped in got.skipped:
+        note(f"warning: {skipped.name} {skipped.reason}, skipping")
 
 
 # ------------------------------------------------------------------------------------------------ key

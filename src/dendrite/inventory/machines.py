@@ -36,8 +36,9 @@ _KINDS = {"file": "file", "dir": "directory", "link": "symbolic link", "other": 
 
 
 def write_inventory_json(root: Path, data: dict[str, Any]) -> None:
-    """clan's style: indent 2, key order kept, a trailing newline; written atomically, mode 0644."""
-    text = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+    """As clan's InventoryStore writes it (`clan_lib/persist/inventory_store.py`, `json.dump(..., indent=2)`):
+    indent 2, key order kept, ASCII escapes, no trailing newline; written atomically, mode 0644."""
+    text = json.dumps(data, indent=2)
     RepoFS(root).write_bytes(INVENTORY_JSON, text.encode(), FILE_MODE)
 
 

@@ -15,7 +15,8 @@ from dendrite.errors import InputError
 from dendrite.fsutil import append_private
 from dendrite.secrets.keys import read_keys
 from dendrite.secrets.layout import Layout
-from dendrite.sops.age import discover_identities, key_file_for_writing
+from dendrite.secrets.whoami import admin_keys
+from dendrite.sops.age import key_file_for_writing
 
 
 @dataclass(frozen=True)
@@ -33,11 +34,10 @@ def generate(new: bool = False, env: Mapping[str, str] | None = None) -> Generat
     """
     env = os.environ if env is None else env
     path = key_file_for_writing(env)
-    # a SOPS_AGE_KEY_FILE that does not exist yet is where the new key goes, not an error
-    look = {k: v for k, v in env.items() if k != "SOPS_AGE_KEY_FILE" or path.exists()}
-    existing = discover_identities(look)
-    if existing and not new:
-        return GeneratedKey(path, existing.items[0].public, False, existing.warnings)
+    # clan's generate_command: a key exists when the one source clan reads holds one (whoami)
+    existing = admin_keys(env)
+    if existing.publics and not new:
+        return GeneratedKey(path, existing.publics[0], False, existing.warnings)
     _refuse_exposed(path)
     ident = pyrage.x25519.Identity.generate()
     public = str(ident.to_public())
@@ -75,8 +75,8 @@ def _refuse_exposed(path: Path) -> None:
 
 
 def key_file_warnings(env: Mapping[str, str] | None = None) -> tuple[str, ...]:
-    """Warnings about the age key files dendrite would read (one others can read), for the caller to show."""
-    return discover_identities(env).warnings
+    """Warnings about the age key file clan would read (one others can read), for the caller to show."""
+    return admin_keys(env).warnings
 
 
 @dataclass(frozen=True)
@@ -88,10 +88,12 @@ class ShownKey:
 
 
 def show(root: Path, env: Mapping[str, str] | None = None) -> list[ShownKey]:
-    """Every local identity's public key, with the clan user it belongs to, like `clan secrets key show`."""
+    """Your public keys from the one source clan reads (`whoami`), with the clan user each belongs to,
+    like `clan secrets key show` (which also names no user)."""
     layout = Layout(root)
     owners: dict[str, str] = {}
     for user in layout.names("users"):
         for k in read_keys(layout.user(user) / "key.json", layout.fs):
             owners[k.publickey] = user
-    return [ShownKey(i.public, owners.get(i.public), "age", i.source) for i in discover_identities(env).items]
+    found = admin_keys(env)
+    return [ShownKey(p, owners.get(p), "age", found.source) for p in found.publics]

@@ -72,7 +72,13 @@ def _parse_keys(path: Path, raw: object) -> list[SopsKey]:
 
 
 def keys_json(keys: list[SopsKey]) -> bytes:
-    return json.dumps([k.as_json() for k in sorted(set(keys))], indent=2).encode() + b"\n"
+    """A key.json byte for byte as clan's `write_keys` makes it (`clan_cli/secrets/sops.py`).
+
+    `json.dump(..., indent=2)`: ASCII escapes, no trailing newline; keys sorted by public key (clan's
+    SopsKey orders by pubkey first), duplicates dropped.
+    """
+    unique = sorted(set(keys), key=lambda k: (k.publickey, k.type))
+    return json.dumps([k.as_json() for k in unique], indent=2).encode()
 
 
 def write_keys(path: Path, keys: list[SopsKey], fs: RepoFS | None = None) -> None:

@@ -22,10 +22,9 @@ from __future__ import annotations
 
 import fnmatch
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pyrage
@@ -35,9 +34,11 @@ from dendrite.errors import InputError, StoreError
 from dendrite.fsutil import PendingWrite, atomic_write_many, repo_lock
 from dendrite.repofs import FILE_MODE
 from dendrite.secrets import rekey
+from dendrite.secrets.defaults import default_groups_for
 from dendrite.secrets.keys import SopsKey, check_usable, read_keys, write_keys
 from dendrite.secrets.layout import Layout, SecretRef
 from dendrite.secrets.recipients import Collected, Overlay, Resolver, expected_target
+from dendrite.secrets.whoami import admin_keys
 from dendrite.sops.age import Identities, discover_identities
 from dendrite.sops.document import decrypt_document, encrypt
 
@@ -76,10 +77,17 @@ class Change:
 
 class SecretsStore:
     def __init__(
-        self, root: Path, identities: Identities | None = None, progress: Progress | None = None
+        self,
+        root: Path,
+        identities: Identities | None = None,
+        progress: Progress | None = None,
+        env: Mapping[str, str] | None = None,
     ) -> None:
         self.layout = Layout(root)
         self._identities = identities
+        self._explicit = identities is not None
+        self._env = env
+        self._admin_warnings: tuple[str, ...] = ()
         self.progress = progress
 
     # ------------------------------------------------------------------ identities and the admin
@@ -87,25 +95,43 @@ class SecretsStore:
     @property
     def identities(self) -> Identities:
         if self._identities is None:
-            self._identities = discover_identities()
+            self._identities = discover_identities(self._env)
         return self._identities
 
     @property
     def warnings(self) -> tuple[str, ...]:
         """What the caller should tell the user (an age key file others can read), never printed here."""
-        return self._identities.warnings if self._identities is not None else ()
+        found = self._identities.warnings if self._identities is not None else ()
+        return tuple(dict.fromkeys((*found, *self._admin_warnings)))
 
     def admin(self) -> Admin:
-        """The clan user whose key.json holds one of our identities' public keys."""
-        mine = set(self.identities.publics)
+        """The first clan user whose key.json holds one of your public keys (clan's `maybe_get_user`).
+
+        Your public keys come from one source as clan takes them (`whoami.admin_keys`): SOPS_AGE_KEY,
+        else SOPS_AGE_KEY_FILE, else the default key file. A store given its identities explicitly
+        takes those as the one source.
+        """
+        if self._explicit:
+            mine = set(self.identities.publics)
+            source = "the identities given"
+        else:
+            found = admin_keys(self._env)
+            self._admin_warnings = found.warnings
+            mine, source = set(found.publics), found.source
+        if not mine:
+            raise StoreError(
+                f"no age key found in {source}, so dendrite cannot tell which secrets user you are",
+                hint="generate one with 'dendrite secrets key generate' (clan reads SOPS_AGE_KEY, else "
+                "SOPS_AGE_KEY_FILE, else the default key file; only the first that is set)",
+            )
         for user in self.layout.names("users"):
             keys = read_keys(self.layout.user(user) / "key.json", self.layout.fs)
             if any(k.publickey in mine for k in keys):
                 return Admin(user, tuple(keys))
-        shown = ", ".join(sorted(mine)) or "none found"
+        shown = ", ".join(sorted(mine))
         raise StoreError(
-            f"none of your age keys ({shown}) belongs to a user in {self.layout.users()}, so dendrite cannot tell "
-            "which secrets user you are",
+            f"none of your age keys in {source} ({shown}) belongs to a user in {self.layout.users()}, so "
+            "dendrite cannot tell which secrets user you are",
             hint="register yourself: dendrite secrets users add <name> <your age public key>",
         )
 
@@ -296,27 +322,49 @@ class SecretsStore:
 
     # ------------------------------------------------------------------ machines
 
-    def add_machine(self, name: str, key: SopsKey | None, force: bool = False) -> tuple[SopsKey, int]:
-        """Register a machine's public key; without one, generate it and keep the private key as `<m>-age.key`."""
+    def add_machine(
+        self,
+        name: str,
+        key: SopsKey | None,
+        force: bool = False,
+        default_groups: Sequence[str] | None = None,
+    ) -> tuple[SopsKey, int]:
+        """Register a machine's public key; without one, generate it and keep the private key as `<m>-age.key`.
+
+        As clan's `ensure_machine_key` (`clan_lib/vars/secret_modules/sops.py`): the secret holds the bare
+        `AGE-SECRET-KEY-1…` line, no comment and no newline, and is encrypted to you and to the machine's
+        default groups (`default_groups`, else read with `defaults.default_groups_for`), not to the machine.
+        """
         names.machine_name(name)
         d = self.layout.machine(name)
         if self._present(d / "key.json") and not force:
             raise InputError(f"machine {name!r} already exists", hint="use --force to replace its key")
         private: bytes | None = None
-        admin: Admin | None = None
+        members: list[tuple[str, str]] = []
         if key is None:
             admin = self.admin()  # the private key is a secret the admin must be able to read
+            groups = list(
+                default_groups_for(self.layout.root, name) if default_groups is None else default_groups
+            )
+            for g in groups:
+                if not self.layout.fs.is_dir(self.layout.group(names.group_name(g))):
+                    raise InputError(
+                        f"cannot encrypt {name}-age.key for the default group {g!r}: it does not exist in "
+                        f"{self.layout.groups()}",
+                        hint=f"create it (dendrite secrets groups add-user {g} <user>) or remove it from "
+                        "clan.core.sops.defaultGroups / dendrite.toml",
+                    )
             ident = pyrage.x25519.Identity.generate()
             key = SopsKey("age", str(ident.to_public()))
-            stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-            private = f"# created: {stamp}\n# public key: {key.publickey}\n{ident}\n".encode()
+            private = str(ident).encode()
+            members = [("users", admin.user), *(("groups", g) for g in groups)]
         check_usable(key, f"machine {name}")
         with self.writing() as scratch:
             self._refuse_planted(d / "key.json")
             staged: tuple[Path, SecretRef] | None = None
-            if private is not None and admin is not None:
+            if private is not None:
                 ref = self.layout.secret(f"{name}-age.key")
-                staged = (self._stage_secret(ref, [("users", admin.user)], private, scratch), ref)
+                staged = (self._stage_secret(ref, members, private, scratch), ref)
             n = self._commit(Change(key_files={d: [key]}), scratch)
             if staged is not None:
                 self._move_into_place(*staged)

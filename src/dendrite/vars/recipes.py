@@ -6,8 +6,9 @@ and returns the bytes of every declared file.
 
 from __future__ import annotations
 
-import datetime as dt
+import base64
 import ipaddress
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -35,28 +36,61 @@ _WORDS: list[str] = []
 
 
 def words(n: int = 6) -> str:
-    """n random words joined by '-', from xkcdpass's list (what clan's generators run)."""
+    """`xkcdpass --numwords 6 --delimiter - --count 1 | tr -d "\\n"` (clanServices/users, admin,
+    emergency-access): xkcdpass's defaults, the eff-long list and words of 5 to 9 letters, no newline."""
     if not _WORDS:
         _WORDS.extend(
             xkcd_password.generate_wordlist(
-                wordfile=xkcd_password.locate_wordfile(), min_length=3, max_length=9
+                wordfile=xkcd_password.locate_wordfile(), min_length=5, max_length=9
             )
         )
     return str(xkcd_password.generate_xkcdpassword(_WORDS, numwords=n, delimiter="-"))
 
 
 def crypt_hash(password: str) -> bytes:
-    """SHA-512 crypt(3) ($6$), which NixOS accepts for hashedPasswordFile; glibc's default rounds."""
+    """SHA-512 crypt(3) ($6$), which NixOS accepts for hashedPasswordFile; glibc's default rounds.
+
+    clan runs `mkpasswd -s < password | tr -d "\\n"`: the hash of exactly the stored password, no newline.
+    """
     return str(sha512_crypt.using(rounds=5000).hash(password)).encode()
 
 
-def _ed25519(comment: str = "") -> tuple[bytes, bytes]:
-    key = ed25519.Ed25519PrivateKey.generate()
-    private = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH, serialization.NoEncryption()
+def _openssh_line(blob_line: bytes, comment: str) -> bytes:
+    """A public key file as ssh-keygen writes it: `<type> <base64> <comment>\\n`, the space kept when
+    the comment is empty (`-C ""`, what clan's generators pass)."""
+    return blob_line + b" " + comment.encode() + b"\n"
+
+
+def _string(b: bytes) -> bytes:
+    return len(b).to_bytes(4, "big") + b
+
+
+def _openssh_ed25519_private(key: ed25519.Ed25519PrivateKey, comment: str) -> bytes:
+    """An unencrypted `openssh-key-v1` file holding `comment`, as `ssh-keygen -C <comment>` writes it
+    (cryptography's serializer always writes an empty comment)."""
+    raw_pub = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    raw_priv = key.private_bytes(
+        serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
     )
+    pub_blob = _string(b"ssh-ed25519") + _string(raw_pub)
+    check = os.urandom(4)
+    inner = check + check + pub_blob + _string(raw_priv + raw_pub) + _string(comment.encode())
+    inner += bytes(range(1, 1 + (-len(inner)) % 8))  # padding 1, 2, 3, … to the cipher block size (8)
+    body = b"openssh-key-v1\0" + _string(b"none") + _string(b"none") + _string(b"")
+    body += (1).to_bytes(4, "big") + _string(pub_blob) + _string(inner)
+    b64 = base64.b64encode(body).decode()
+    lines = [b64[i : i + 70] for i in range(0, len(b64), 70)]
+    return (
+        "-----BEGIN OPENSSH PRIVATE KEY-----\n" + "\n".join(lines) + "\n-----END OPENSSH PRIVATE KEY-----\n"
+    ).encode()
+
+
+def _ed25519(comment: str = "") -> tuple[bytes, bytes]:
+    """`ssh-keygen -t ed25519 -N "" -C <comment>`: the private key file and the `.pub` file."""
+    key = ed25519.Ed25519PrivateKey.generate()
+    private = _openssh_ed25519_private(key, comment)
     public = key.public_key().public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
-    return private, public + (b" " + comment.encode() if comment else b"") + b"\n"
+    return private, _openssh_line(public, comment)
 
 
 def ssh_ed25519(r: RecipeInput) -> dict[str, bytes]:
@@ -70,7 +104,7 @@ def ssh_rsa(r: RecipeInput) -> dict[str, bytes]:
         serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH, serialization.NoEncryption()
     )
     public = key.public_key().public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
-    return {"ssh.id_rsa": private, "ssh.id_rsa.pub": public + b"\n"}
+    return {"ssh.id_rsa": private, "ssh.id_rsa.pub": _openssh_line(public, "")}
 
 
 def ssh_ca(r: RecipeInput) -> dict[str, bytes]:
@@ -84,7 +118,14 @@ def ssh_root(r: RecipeInput) -> dict[str, bytes]:
 
 
 def ssh_host_certificate(r: RecipeInput) -> dict[str, bytes]:
-    """The host key signed by the clan's CA: identity <machine>, principals <machine>.<domain> per domain."""
+    """The host key signed by the clan's CA as clanServices/sshd runs it: `ssh-keygen -s ca -I <machine> -h
+    -n <machine>.<domain>,…` with no `-V` and no `-z`: serial 0, valid forever, no options or extensions.
+
+    The principals are the unique search domains in sorted order (`lib.uniqueStrings`, and the validation's
+    `genAttrs` already sorts them). ssh-keygen ends the file with the comment of the key it signed, which is
+    the path of that file when the comment is empty (a temporary directory of clan's run); dendrite writes
+    no comment.
+    """
     try:
         host_pub = r.inputs["openssh"]["ssh.id_ed25519.pub"]
         ca_key = r.inputs["openssh-ca"]["id_ed25519"]
@@ -92,17 +133,17 @@ def ssh_host_certificate(r: RecipeInput) -> dict[str, bytes]:
         raise InputError(f"openssh-cert needs the file {exc} from its dependencies") from None
     ca = serialization.load_ssh_private_key(ca_key, password=None)
     host = serialization.load_ssh_public_identity(host_pub)
-    domains = list((r.validation or {}).get("domains", {}).values()) if isinstance(r.validation, dict) else []
-    now = dt.datetime.now(dt.UTC)
+    domains = (r.validation or {}).get("domains", {}) if isinstance(r.validation, dict) else {}
+    unique = sorted({str(d) for d in (domains.values() if isinstance(domains, dict) else domains)})
     cert = (
         serialization.SSHCertificateBuilder()
         .public_key(host)  # type: ignore[arg-type]
         .type(serialization.SSHCertificateType.HOST)
         .key_id(r.machine.encode())
-        .valid_principals([f"{r.machine}.{d}".encode() for d in domains] or [r.machine.encode()])
-        .serial(int.from_bytes(__import__("os").urandom(8), "big"))
-        .valid_after(int((now - dt.timedelta(minutes=5)).timestamp()))
-        .valid_before(int((now + dt.timedelta(days=3650)).timestamp()))
+        .valid_principals([f"{r.machine}.{d}".encode() for d in unique] or [r.machine.encode()])
+        .serial(0)
+        .valid_after(0)
+        .valid_before(2**64 - 1)  # ssh-keygen's "forever"
         .sign(ca)  # type: ignore[arg-type]
     )
     return {"ssh.id_ed25519-cert.pub": cert.public_bytes() + b"\n"}
@@ -134,7 +175,14 @@ def zerotier_ip(r: RecipeInput) -> dict[str, bytes]:
 
 
 def _password(prompted: str | None, n: int = 6) -> str:
-    return prompted if prompted else words(n)
+    """A prompted password as clan stores it, else six words.
+
+    clanServices/users and admin/root-password.nix run `echo "$prompt_value" | tr -d "\\n"`: every newline
+    goes, so "hunter2\\n" from a pipe is "hunter2" (and the hash is of "hunter2"). An answer that is
+    empty once its newlines are gone is no answer (`[[ -n … ]]` on `$(cat …)`): six words are generated.
+    """
+    value = (prompted or "").replace("\n", "")
+    return value if value else words(n)
 
 
 def emergency_access(r: RecipeInput) -> dict[str, bytes]:

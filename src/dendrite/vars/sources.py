@@ -20,11 +20,19 @@ from dendrite.vars.model import from_plain, str_list, typed
 CONFIG = "dendrite.toml"
 
 
+class Config(dict[str, Any]):
+    """dendrite.toml's tables, and the repository they came from (for what the Nix files add)."""
+
+    root: Path | None = None
+
+
 def read_config(root: Path) -> dict[str, Any]:
     """dendrite.toml, read without following a link; the sections vars uses are type-checked."""
     fs = RepoFS(root)
     if fs.kind(CONFIG) is None:
-        return {}
+        empty = Config()
+        empty.root = root
+        return empty
     text = fs.read_text(CONFIG, limit=_CONFIG_LIMIT)
     try:
         config = tomllib.loads(text)
@@ -42,16 +50,25 @@ def read_config(root: Path) -> dict[str, Any]:
         f"{CONFIG}: secrets",
         [],
     )
-    return config
+    out = Config(config)
+    out.root = root
+    return out
 
 
 _CONFIG_LIMIT = 4 * 1024 * 1024
 
 
 def default_groups(config: dict[str, Any]) -> list[str]:
+    """dendrite.toml's default groups, and the literal `clan.core.sops.defaultGroups` of the repository's
+    Nix files that hold for every machine (see dendrite.secrets.defaults)."""
     groups = str_list(config.get("secrets") or {}, "default_groups", f"{CONFIG}: secrets") or []
     for g in groups:
         names.check("group", g, f"{CONFIG}: secrets.default_groups")
+    root = getattr(config, "root", None)
+    if root is not None:
+        from dendrite.secrets.defaults import static_default_groups
+
+        groups = list(dict.fromkeys((*groups, *static_default_groups(root).everywhere)))
     return groups
 
 
