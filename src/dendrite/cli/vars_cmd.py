@@ -11,6 +11,7 @@ from typing import Annotated, Any
 import typer
 
 from dendrite import boundedjson
+from dendrite.cli.committing import commit, vars_generated
 from dendrite.cli.common import (
     GeneratorOpt,
     MachineArg,
@@ -94,6 +95,7 @@ def generate_cmd(
             use_nix=nix,
             progress=cb,
         )
+    vars_generated(report)
     for g in report.generated:
         out.print(
             f"{g.machine}: {g.key.name}{' (shared)' if g.key.placement == SHARED else ''}", markup=False
@@ -140,12 +142,14 @@ def set_cmd(machine: MachineArg, var: Annotated[str, typer.Argument(help="genera
     """Set a var from stdin (a hidden prompt on a terminal)."""
     value = getpass.getpass(f"{var}: ").encode() if sys.stdin.isatty() else sys.stdin.buffer.read()
     note(f"wrote {ops.set_var(repo().root, machine, var, value)}")
+    commit(f"vars: update {var} for machine {machine}")
 
 
 @app.command("fix")
 def fix_cmd(machines: MachinesArg = None) -> None:
     """Add missing machine and group links, drop deploy=false links, re-key drifted vars secrets."""
     note(f"re-keyed {ops.fix(repo().root, machines or None)} var secret(s)")
+    commit(f"secrets: fix vars for {', '.join(machines) if machines else 'all machines'}")
 
 
 @app.command("keygen")
@@ -159,6 +163,7 @@ def keygen_cmd(
     name, public, created = ops.keygen(repo().root, user, force)
     out.print(public, markup=False)
     note(f"{'registered' if created else 'already registered as'} sops/users/{name}")
+    commit(f"secrets: add user {name}")
 
 
 @app.command("export")
@@ -175,3 +180,4 @@ def export_cmd(directory: Path) -> None:
 def import_cmd(directory: Path) -> None:
     """Restore an export through the stores (validation hashes included), all or nothing; links refused."""
     note(f"imported {ops.import_vars(repo().root, directory)} var(s)")
+    commit(f"vars: import from {directory.name}")  # clan commits each var; dendrite imports all at once
