@@ -89,12 +89,17 @@ def test_a_repository_that_is_not_git_is_left_alone(tmp_path: Path) -> None:
     assert subjects(outer) == []
 
 
-def test_a_stray_dot_git_is_not_a_work_tree(tmp_path: Path) -> None:
+def test_a_dot_git_that_git_refuses_is_an_error(tmp_path: Path) -> None:
+    """clan_lib/git/__init__.py `_commit_file_to_git`: a `.git` file without `gitdir: ` is a ClanError
+    ("Invalid .git file"); dendrite lets git judge and says what git said. With no-commit it is skipped."""
     root = tmp_path / "stray"
     root.mkdir()
     (root / ".git").write_text("not a gitdir line\n")
     (root / "f").write_text("x")
-    assert gitcommit.commit(root, ["f"], "m").state == "not-git"
+    with pytest.raises(gitcommit.CommitError) as exc:
+        gitcommit.commit(root, ["f"], "m")
+    assert "does not accept" in exc.value.message and "--no-commit" in (exc.value.hint or "")
+    assert gitcommit.commit(root, ["f"], "m", no_commit=True).state == "not-git"
 
 
 def test_no_commit_registers_new_files_only(repo: Path) -> None:

@@ -98,14 +98,20 @@ class Outcome:
 def is_work_tree(root: Path) -> bool:
     """True when `root` is the top of a git work tree (clan: `(flake_dir / ".git").exists()`).
 
-    `.git` must exist in `root`, as clan checks; git must then agree that `root` is its top level,
-    so a stray `.git` file or a `core.worktree` pointing elsewhere counts as no work tree.
+    `.git` must exist in `root`, as clan checks, and git must agree that `root` is the top of its work
+    tree. A `.git` git refuses (a broken `gitdir:` file, a repository of another user that
+    `safe.directory` does not allow) is a CommitError, as clan's `git add` fails there; a
+    `core.worktree` pointing elsewhere counts as no work tree here.
     """
     if not os.path.lexists(root / ".git"):
         return False
     top = _git(root, ("rev-parse", "--show-toplevel"), check=False)
     if not top.ok:
-        return False
+        reason = (top.stderr_tail.splitlines() or ["no reason given"])[-1]
+        raise CommitError(
+            f"{root} has a .git that git does not accept as a repository: {reason}",
+            hint="the change is written but not committed; run `git status` there, or pass --no-commit",
+        )
     return os.path.realpath(top.text.rstrip("\n")) == os.path.realpath(root)
 
 
@@ -118,8 +124,13 @@ def commit(root: Path, paths: Sequence[str], message: str, *, no_commit: bool = 
     wanted = sorted(dict.fromkeys(p.strip("/") for p in paths if p.strip("/")))
     if not wanted:
         return Outcome("nothing")
-    if not is_work_tree(root):
-        return Outcome("not-git")
+    try:
+        if not is_work_tree(root):
+            return Outcome("not-git")
+    except CommitError:
+        if no_commit:  # asked not to commit: a repository git refuses is none to register files in
+            return Outcome("not-git")
+        raise
     with repo_lock(root):
         overrides = _overrides(root)
         tracked = _ls_files(root, overrides, wanted, ("--cached",))
