@@ -275,6 +275,7 @@ def atomic_write_many(writes: Sequence[PendingWrite], scratch: Path) -> None:
         with fs.open_dir(f"{STATE_DIR}/{_SPARES}", create=True, mode=0o700) as spares:
             try:
                 _many_by_exchange(fs, writes, spares)
+                _note_changed(fs, writes)
                 return
             except OSError as exc:
                 if exc.errno not in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.EXDEV):
@@ -284,6 +285,13 @@ def atomic_write_many(writes: Sequence[PendingWrite], scratch: Path) -> None:
         fs.make_dirs(w.target.parent)
     with fs.open_dir(f"{STATE_DIR}/{_TMP}", create=True, mode=0o700) as sfd:
         _many_by_rename(fs, writes, sfd)
+    _note_changed(fs, writes)
+
+
+def _note_changed(fs: RepoFS, writes: Sequence[PendingWrite]) -> None:
+    """Every target is in the change log (`dendrite.changes`): the git commit that follows names it."""
+    for w in writes:
+        fs.changed(w.target)
 
 
 # Private files (0600), one home: a file the user named (`write_private`, `append_private`) and a new

@@ -25,6 +25,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from dendrite import changes
 from dendrite.errors import UnsafePathError
 
 STATE_DIR = ".dendrite"  # dendrite's own lock, scratch and journal, git-ignored
@@ -98,6 +99,13 @@ class RepoFS:
 
     def rel(self, path: Path | str) -> str:
         return "/".join(self.parts(path)) or "."
+
+    def changed(self, path: Path | str) -> None:
+        """Note `path` as changed by dendrite (see `dendrite.changes`); its own `.dendrite/` is never noted."""
+        if changes.active():
+            parts = self.parts(path)
+            if parts and parts[0] != STATE_DIR:
+                changes.note(self.root, "/".join(parts))
 
     def _refuse(self, parts: tuple[str, ...], what: str, hint: str | None = None) -> UnsafePathError:
         return UnsafePathError(
@@ -318,6 +326,7 @@ class RepoFS:
                     os.unlink(tmp, dir_fd=dfd)
                 raise
             os.fsync(dfd)
+        self.changed(path)
 
     def write_text(self, path: Path | str, text: str, mode: int = FILE_MODE) -> None:
         self.write_bytes(path, text.encode(), mode)
@@ -342,6 +351,7 @@ class RepoFS:
                     return
                 os.unlink(name, dir_fd=dfd)
             os.symlink(target, name, dir_fd=dfd)
+        self.changed(path)
 
     def link_to(self, link: Path | str, target: Path | str) -> None:
         """A relative symlink at `link` to `target` (both below the root), as clan writes member links."""
@@ -366,6 +376,8 @@ class RepoFS:
         except FileNotFoundError:
             if not missing_ok:
                 raise
+            return
+        self.changed(path)
 
     def remove_tree(self, path: Path | str) -> None:
         """Remove a directory and everything in it, never crossing a symlink (links are removed as links).
@@ -379,11 +391,12 @@ class RepoFS:
                     return
                 if not stat.S_ISDIR(st.st_mode):
                     os.unlink(name, dir_fd=dfd)
-                    return
-                shutil.rmtree(name, dir_fd=dfd)  # fd-based on Linux: never follows a link inside
-                os.fsync(dfd)
+                else:
+                    shutil.rmtree(name, dir_fd=dfd)  # fd-based on Linux: never follows a link inside
+                    os.fsync(dfd)
         except FileNotFoundError:
             return
+        self.changed(path)
 
     @staticmethod
     def remove_entry(dir_fd: int, name: str) -> None:

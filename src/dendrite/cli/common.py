@@ -24,6 +24,7 @@ V = TypeVar("V", bound=str | list[str] | None)
 class GlobalOptions:
     debug: bool = False
     repo: Path | None = None
+    no_commit: bool = False  # --no-commit: change files, register new ones with git, commit nothing
 
 
 OPTIONS = GlobalOptions()

@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 import typer
 
+from dendrite.cli.committing import machine_created, machine_deleted
 from dendrite.cli.common import MachineArg, emit_json, name_arg, note, out, progress, repo
 from dendrite.cli.findings import Report, SarifOpt, emit, output_format, severity_line, summary
 from dendrite.errors import InputError
@@ -169,6 +170,7 @@ def machines_create(
     created = create_machine(root, name, machine_class, tag or [], target_host, SecretsStore(root))
     out.print(created.public_key, markup=False)
     note(f"created {name}: " + ", ".join(created.files))
+    machine_created(name)
 
 
 @machines_app.command("delete")
@@ -183,6 +185,7 @@ def machines_delete(name: MachineArg) -> None:
         out.print(f"removed {item}", markup=False)
     if deleted.rekeyed:
         note(f"re-keyed {deleted.rekeyed} secret(s) that {name} could read")
+    machine_deleted(name, deleted.removed)
 
 
 # ------------------------------------------------------------------------------------------------ tags

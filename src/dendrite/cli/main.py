@@ -16,7 +16,7 @@ from typing import Annotated, NoReturn
 
 import typer
 
-from dendrite import __version__
+from dendrite import __version__, changes
 from dendrite.cli import common, demo_cmd, inventory_cmd, layout_cmd, nix_cmd, secrets_cmd, sops_cmd, vars_cmd
 from dendrite.errors import DendriteError
 
@@ -62,9 +62,18 @@ def main(
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
     ] = False,
+    no_commit: Annotated[
+        bool,
+        typer.Option(
+            "--no-commit",
+            help="Do not commit changes to git (as clan's CLAN_NO_COMMIT; also $DENDRITE_NO_COMMIT=1).",
+        ),
+    ] = False,
 ) -> None:
     common.OPTIONS.repo = repo
     common.OPTIONS.debug = debug
+    common.OPTIONS.no_commit = no_commit
+    changes.begin()  # what this run changes is committed by the command (cli/committing.py)
     if debug:  # the library logs (dendrite.process: each command, its exit code, stderr's tail); show it
         logging.basicConfig(level=logging.DEBUG, format="debug: %(name)s: %(message)s", stream=sys.stderr)
 

@@ -14,6 +14,7 @@ from typing import Annotated
 
 import typer
 
+from dendrite.cli.committing import commit, machine_key_added
 from dendrite.cli.common import (
     GroupArg,
     MachineArg,
@@ -160,12 +161,14 @@ def users_add(
     """Add a user with one or more age keys; secrets the user already reaches are re-keyed."""
     keys = _keys(key, age_key, age_key_file)
     _rekeyed(_run_rekey("re-keying", lambda s: s.add_user(name, keys, force)))
+    commit(f"secrets: add user {name}")
 
 
 @users_app.command("remove")
 def users_remove(name: UserArg) -> None:
     """Remove a user from every group and secret, and re-key what they could read."""
     _rekeyed(_run_rekey("re-keying", lambda s: s.remove_user(name)))
+    commit(f"secrets: remove user {name}")
 
 
 @users_app.command("get")
@@ -191,6 +194,7 @@ def users_add_key(
     """Add keys to a user; every secret the user reaches is re-keyed."""
     keys = _keys(key, None, age_key_file)
     _rekeyed(_run_rekey("re-keying", lambda s: s.add_user_keys(name, keys)))
+    commit(f"secrets: add key(s) for user {name}")
 
 
 @users_app.command("remove-key")
@@ -202,18 +206,21 @@ def users_remove_key(
     """Remove keys from a user (never the last one); every secret the user reaches is re-keyed."""
     keys = _keys(key, None, age_key_file)
     _rekeyed(_run_rekey("re-keying", lambda s: s.remove_user_keys(name, keys)))
+    commit(f"secrets: remove key(s) for user {name}")
 
 
 @users_app.command("add-secret")
 def users_add_secret(user: UserArg, secret: SecretArg) -> None:
     """Give a user access to a secret."""
     _rekeyed(_store().secret_add_member(secret, "users", user))
+    commit(f"secrets: add user {user} to {secret}")
 
 
 @users_app.command("remove-secret")
 def users_remove_secret(user: UserArg, secret: SecretArg) -> None:
     """Take a user's access to a secret away."""
     _rekeyed(_store().secret_remove_member(secret, "users", user))
+    commit(f"secrets: remove user {user} from {secret}")
 
 
 # ------------------------------------------------------------------------------------------------ machines
@@ -258,12 +265,14 @@ def machines_add(
     if parsed is None:
         note(f"generated a key for {name}; its private key is the secret {name}-age.key")
     _rekeyed(n)
+    machine_key_added(name)
 
 
 @machines_app.command("remove")
 def machines_remove(name: MachineArg) -> None:
     """Remove a machine from every group and secret, and re-key what it could read."""
     _rekeyed(_run_rekey("re-keying", lambda s: s.remove_machine(name)))
+    commit(f"secrets: remove machine {name}")
 
 
 @machines_app.command("get")
@@ -280,12 +289,14 @@ def machines_get(name: MachineArg, json_: JsonOpt = False) -> None:
 def machines_add_secret(machine: MachineArg, secret: SecretArg) -> None:
     """Give a machine access to a secret."""
     _rekeyed(_store().secret_add_member(secret, "machines", machine))
+    commit(f"vars: add {machine} to secret sops/secrets/{secret}")
 
 
 @machines_app.command("remove-secret")
 def machines_remove_secret(machine: MachineArg, secret: SecretArg) -> None:
     """Take a machine's access to a secret away."""
     _rekeyed(_store().secret_remove_member(secret, "machines", machine))
+    commit(f"vars: remove {machine} from secret {secret}")
 
 
 # ------------------------------------------------------------------------------------------------ groups
@@ -313,6 +324,7 @@ def _group_cmd(verb: str, kind: str) -> None:
             return s.group_add(group, kind, name) if verb == "add" else s.group_remove(group, kind, name)
 
         _rekeyed(_run_rekey("re-keying", act))
+        commit(f"secrets: {verb} {member} {name} {'to' if verb == 'add' else 'from'} group {group}")
 
     cmd.__doc__ = (
         f"Add a {member} to a group; every secret of the group is re-keyed."
@@ -332,12 +344,14 @@ for _verb in ("add", "remove"):
 def groups_add_secret(group: GroupArg, secret: SecretArg) -> None:
     """Give a group access to a secret."""
     _rekeyed(_store().secret_add_member(secret, "groups", group))
+    commit(f"secrets: add group {group} to secret {secret}")
 
 
 @groups_app.command("remove-secret")
 def groups_remove_secret(group: GroupArg, secret: SecretArg) -> None:
     """Take a group's access to a secret away."""
     _rekeyed(_store().secret_remove_member(secret, "groups", group))
+    commit(f"secrets: remove group {group} from secret {secret}")
 
 
 # ------------------------------------------------------------------------------------------------ secrets
@@ -359,6 +373,7 @@ def set_(name: SecretArg, user: Users = None, machine: Machines = None, group: G
     value = _read_value(name)
     ref = _store().set(name, value, users=user or [], machines=machine or [], groups=group or [])
     note(f"wrote {ref.file}")
+    commit(f"secrets: update {name}")
 
 
 @app.command("get")
@@ -380,12 +395,14 @@ def list_(
 def remove(name: SecretArg) -> None:
     """Delete a secret."""
     _store().remove(name)
+    commit(f"secrets: remove {name}")
 
 
 @app.command("rename")
 def rename(old: SecretArg, new: SecretArg) -> None:
     """Rename a secret."""
     _store().rename(old, new)
+    commit(f"secrets: rename {old} to {new}")
 
 
 @app.command("check")
@@ -406,6 +423,7 @@ def fix() -> None:
         store.progress = cb
         result = health.fix(store)
     note(f"removed {result.links_removed} broken link(s), re-keyed {result.rekeyed} secret(s)")
+    commit("secrets: fix member links and keys")  # dendrite's own command: clan has no `secrets fix`
 
 
 @app.command("import-sops")
@@ -432,6 +450,7 @@ def import_sops_cmd(
     )
     for n in got.created:
         out.print(n, markup=False)
+        commit(f"secrets: update {n}", only=[f"sops/secrets/{n}"])  # clan: one encrypt_secret commit each
     for skipped in got.skipped:
         note(f"warning: {skipped.name} {skipped.reason}, skipping")
 
@@ -469,3 +488,4 @@ def key_show(json_: JsonOpt = False) -> None:
 def key_update() -> None:
     """Re-key every secret (legacy and vars) whose recipients differ from its links."""
     _rekeyed(_run_rekey("re-keying", lambda s: s.update_all()))
+    commit("secrets: update with new keys")

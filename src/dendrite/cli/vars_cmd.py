@@ -11,6 +11,7 @@ from typing import Annotated, Any
 import typer
 
 from dendrite import boundedjson
+from dendrite.cli.committing import commit, vars_generated
 from dendrite.cli.common import (
     GeneratorOpt,
     MachineArg,
@@ -97,7 +98,9 @@ def generate_cmd(
         )
     if report.migration.changed:
         _print_migration(report.migration)
+        commit(COMMIT_MESSAGE)  # clan_lib/vars/migrations/zerotier.py commits the moves
         return
+    vars_generated(report)
     for g in report.generated:
         out.print(
             f"{g.machine}: {g.key.name}{' (shared)' if g.key.placement == SHARED else ''}", markup=False
@@ -115,8 +118,8 @@ def _print_migration(m: Migration) -> None:
         out.print(f"removed {path}", markup=False)
     note(
         f"the zerotier vars were migrated to the all-shared layout ({m.files} file(s)); nothing was generated.\n"
-        f"Read {GUIDE} before you deploy, commit the change (clan's message: '{COMMIT_MESSAGE}'),\n"
-        "then run the same command again."
+        f"In a git repository the moves are committed as '{COMMIT_MESSAGE}' (as clan does).\n"
+        f"Read {GUIDE} before you deploy, then run the same command again."
     )
 
 
@@ -157,6 +160,7 @@ def set_cmd(machine: MachineArg, var: Annotated[str, typer.Argument(help="genera
     """Set a var from stdin (a hidden prompt on a terminal)."""
     value = getpass.getpass(f"{var}: ").encode() if sys.stdin.isatty() else sys.stdin.buffer.read()
     note(f"wrote {ops.set_var(repo().root, machine, var, value)}")
+    commit(f"vars: update {var} for machine {machine}")
 
 
 @app.command("fix")
@@ -164,6 +168,7 @@ def fix_cmd(machines: MachinesArg = None, generator: GeneratorOpt = None) -> Non
     """Link machines (making a missing machine key) and default groups, drop deploy=false links
     (never a secret's last key), re-key drifted var secrets; checked before anything changes."""
     note(f"re-keyed {ops.fix(repo().root, machines or None, generator=generator)} var secret(s)")
+    commit(f"secrets: fix vars for {', '.join(machines) if machines else 'all machines'}")
 
 
 @app.command("keygen")
@@ -177,6 +182,7 @@ def keygen_cmd(
     name, public, created = ops.keygen(repo().root, user, force)
     out.print(public, markup=False)
     note(f"{'registered' if created else 'already registered as'} sops/users/{name}")
+    commit(f"secrets: add user {name}")
 
 
 @app.command("export")
@@ -193,3 +199,4 @@ def export_cmd(directory: Path) -> None:
 def import_cmd(directory: Path) -> None:
     """Restore an export through the stores (validation hashes included), all or nothing; links refused."""
     note(f"imported {ops.import_vars(repo().root, directory)} var(s)")
+    commit(f"vars: import from {directory.name}")  # clan commits each var; dendrite imports all at once

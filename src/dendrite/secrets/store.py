@@ -501,6 +501,7 @@ class SecretsStore:
         with fs.parent(stage) as (sfd, sname), fs.parent(ref.path, create=True) as (dfd, dname):
             os.rename(sname, dname, src_dir_fd=sfd, dst_dir_fd=dfd)
             os.fsync(dfd)
+        fs.changed(ref.path)
 
     def remove(self, name: str) -> None:
         ref = self._secret(name)
@@ -516,6 +517,8 @@ class SecretsStore:
             fs = self.layout.fs
             with fs.parent(src.path) as (sfd, sname), fs.parent(dst.path) as (dfd, dname):
                 os.rename(sname, dname, src_dir_fd=sfd, dst_dir_fd=dfd)
+            fs.changed(src.path)
+            fs.changed(dst.path)
 
     def update_all(self) -> int:
         """`secrets key update`: re-key every legacy and vars secret whose recipients drifted."""

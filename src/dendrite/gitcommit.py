@@ -1,0 +1,259 @@
+"""Commit the paths dendrite changed, and only those, as clan does after each change.
+
+clan (`clan_lib/git/__init__.py`, `commit_files`): when `<flake>/.git` exists, each changed path is
+`git add`ed, `git diff --cached --exit-code -- <paths>` decides whether there is anything to commit,
+and `git commit -m <message> --no-verify <paths>` commits those paths only (a commit with paths is an
+`--only` commit: whatever else is staged stays staged and out of the commit). With `CLAN_NO_COMMIT`
+set, new files are only registered with `git add --intent-to-add`, so a git flake sees them, and
+nothing is committed. A flake that is not a git work tree is left alone.
+
+dendrite does the same, with these differences, each deliberate:
+
+- The paths are the ones the change log holds (`dendrite.changes`), so an operation cannot forget one.
+  A path git ignores (`.gitignore`) is left out and reported, where clan's `git add` would fail after
+  the change was made.
+- A hostile repository must not run code through git. Before anything else, git runs with
+  `core.fsmonitor=false` (a command git would run on add/diff/commit) and `core.hooksPath=/dev/null`
+  (no hook at all, where clan's `--no-verify` skips only pre-commit and commit-msg: prepare-commit-msg,
+  post-commit, post-index-change and reference-transaction would still run the repository's
+  `.git/hooks`), external diff and textconv are off, and every setting that names a program (filter
+  drivers, signing programs) that comes from the repository's own `.git/config` (git's "local" or
+  "worktree" scope) is replaced by the user's own value (system, global or command line) or by a
+  harmless one. Signing configured by the user still signs, as with clan.
+- The repository's location comes from `<root>` alone: GIT_DIR, GIT_WORK_TREE, GIT_INDEX_FILE and
+  their kin in the environment are dropped, so a commit never lands in another repository.
+- Pathspecs are literal (GIT_LITERAL_PATHSPECS) and handed over on stdin, NUL-separated: a name like
+  `*` or `:(glob)x` means that file, and a re-key of thousands of secrets fits.
+- The repository lock (`fsutil.repo_lock`) is held while git runs, where clan takes `<gitdir>/clan.lock`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dendrite.errors import CommandError, DendriteError
+from dendrite.fsutil import repo_lock
+from dendrite.process import CmdOut, RunOpts, run
+
+# Repository-location variables: the commit goes to <root>'s repository, whatever the environment says.
+_DROPPED_ENV = (
+    "GIT_DIR",
+    "GIT_WORK_TREE",
+    "GIT_INDEX_FILE",
+    "GIT_COMMON_DIR",
+    "GIT_OBJECT_DIRECTORY",
+    "GIT_ALTERNATE_OBJECT_DIRECTORIES",
+    "GIT_NAMESPACE",
+    "GIT_CEILING_DIRECTORIES",
+    "GIT_DISCOVERY_ACROSS_FILESYSTEM",
+    "GIT_EXTERNAL_DIFF",
+)
+
+# Always: no fsmonitor command, no hook, no automatic gc or maintenance run after the commit.
+_FIXED_CONFIG = (
+    "core.fsmonitor=false",
+    "core.hooksPath=/dev/null",
+    "gc.auto=0",
+    "maintenance.auto=false",
+)
+
+# Settings naming a program git may run on add or commit, and what to run instead when only the
+# repository's own config sets them (git's built-in default, or nothing).
+_PROGRAM_KEYS: dict[str, str] = {
+    "gpg.program": "gpg",
+    "gpg.openpgp.program": "gpg",
+    "gpg.x509.program": "gpgsm",
+    "gpg.ssh.program": "ssh-keygen",
+    "gpg.ssh.defaultkeycommand": "true",
+}
+_FILTER_SUBKEYS = ("clean", "smudge", "process")
+_UNTRUSTED_SCOPES = frozenset({"local", "worktree"})
+_PROGRAM_REGEX = r"^(gpg|filter)\..*$"
+
+_CHUNK = 1000  # paths per `git ls-files` command line
+
+
+class CommitError(DendriteError):
+    """git refused to commit a change dendrite made (the change itself is on disk)."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What happened to a change's paths in git.
+
+    `state` is one of: "committed" (`commit` holds the new commit's id), "unchanged" (git already
+    had these contents), "registered" (no-commit: new files added with intent-to-add), "not-git"
+    (the repository is not the top of a git work tree) or "nothing" (no path to commit).
+    """
+
+    state: str
+    paths: tuple[str, ...] = ()  # the files the commit (or registration) covered
+    commit: str | None = None
+    ignored: tuple[str, ...] = field(default=())  # changed paths git ignores: left out
+
+
+def is_work_tree(root: Path) -> bool:
+    """True when `root` is the top of a git work tree (clan: `(flake_dir / ".git").exists()`).
+
+    `.git` must exist in `root`, as clan checks, and git must agree that `root` is the top of its work
+    tree. A `.git` git refuses (a broken `gitdir:` file, a repository of another user that
+    `safe.directory` does not allow) is a CommitError, as clan's `git add` fails there; a
+    `core.worktree` pointing elsewhere counts as no work tree here.
+    """
+    if not os.path.lexists(root / ".git"):
+        return False
+    top = _git(root, ("rev-parse", "--show-toplevel"), check=False)
+    if not top.ok:
+        reason = (top.stderr_tail.splitlines() or ["no reason given"])[-1]
+        raise CommitError(
+            f"{root} has a .git that git does not accept as a repository: {reason}",
+            hint="the change is written but not committed; run `git status` there, or pass --no-commit",
+        )
+    return os.path.realpath(top.text.rstrip("\n")) == os.path.realpath(root)
+
+
+def commit(root: Path, paths: Sequence[str], message: str, *, no_commit: bool = False) -> Outcome:
+    """Stage and commit exactly `paths` (relative to `root`; files or directories, present or removed).
+
+    With `no_commit` new files are only registered (`git add --intent-to-add`), as clan does under
+    `CLAN_NO_COMMIT`. Nothing happens when `paths` is empty or `root` is not a git work tree.
+    """
+    wanted = sorted(dict.fromkeys(p.strip("/") for p in paths if p.strip("/")))
+    if not wanted:
+        return Outcome("nothing")
+    try:
+        if not is_work_tree(root):
+            return Outcome("not-git")
+    except CommitError:
+        if no_commit:  # asked not to commit: a repository git refuses is none to register files in
+            return Outcome("not-git")
+        raise
+    with repo_lock(root):
+        overrides = _overrides(root)
+        tracked = _ls_files(root, overrides, wanted, ("--cached",))
+        untracked = _ls_files(root, overrides, wanted, ("--others", "--exclude-standard"))
+        ignored = tuple(p for p in wanted if not _covers(p, tracked) and not _covers(p, untracked))
+        if no_commit:
+            if untracked:
+                _git(root, ("add", "--intent-to-add", *_FROM_STDIN), overrides, stdin=untracked)
+            return Outcome("registered", tuple(untracked), ignored=_present(root, ignored))
+        files = sorted(set(tracked) | set(untracked))
+        if not files:
+            return Outcome("unchanged", ignored=_present(root, ignored))
+        _git(root, ("add", "--all", *_FROM_STDIN), overrides, stdin=files)
+        staged = set(_z(_git(root, _STAGED, overrides).stdout))
+        changed = [f for f in files if f in staged]
+        if not changed:
+            return Outcome("unchanged", ignored=_present(root, ignored))
+        _git(
+            root,
+            ("commit", "--no-verify", "--quiet", "-m", message, *_FROM_STDIN),
+            overrides,
+            stdin=changed,
+            what=f"git commit in {root}",
+        )
+        head = _git(root, ("rev-parse", "HEAD"), overrides).text.strip()
+        return Outcome("committed", tuple(changed), head, _present(root, ignored))
+
+
+# what the index holds that HEAD does not (all of it before the first commit), NUL-separated
+_STAGED = ("diff", "--cached", "--name-only", "--no-renames", "--no-ext-diff", "--no-textconv", "-z")
+_FROM_STDIN = ("--pathspec-from-file=-", "--pathspec-file-nul")
+
+
+def _covers(path: str, files: Iterable[str]) -> bool:
+    return any(f == path or f.startswith(f"{path}/") for f in files)
+
+
+def _present(root: Path, paths: Iterable[str]) -> tuple[str, ...]:
+    """Of the paths git neither tracks nor may add, those on disk: the ones it ignores."""
+    return tuple(p for p in paths if os.path.lexists(root / p))
+
+
+def _ls_files(root: Path, overrides: Sequence[str], paths: Sequence[str], how: Sequence[str]) -> list[str]:
+    """The files below `paths` that git lists with `how` (chunked: a command line has a limit)."""
+    out: list[str] = []
+    for i in range(0, len(paths), _CHUNK):
+        chunk = paths[i : i + _CHUNK]
+        out += _z(_git(root, ("ls-files", "-z", *how, "--", *chunk), overrides).stdout)
+    return list(dict.fromkeys(out))
+
+
+def _z(data: bytes) -> list[str]:
+    return [os.fsdecode(x) for x in data.split(b"\0") if x]
+
+
+def _env() -> Mapping[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in _DROPPED_ENV}
+    # no pager, no editor (the message is given), no prompt: nothing waits for a terminal
+    env.update(GIT_LITERAL_PATHSPECS="1", GIT_TERMINAL_PROMPT="0", GIT_PAGER="cat", GIT_EDITOR="true")
+    return env
+
+
+def _git(
+    root: Path,
+    args: Sequence[str],
+    overrides: Sequence[str] = (),
+    *,
+    check: bool = True,
+    stdin: Sequence[str] | None = None,
+    what: str | None = None,
+) -> CmdOut:
+    config = [x for kv in (*_FIXED_CONFIG, *overrides) for x in ("-c", kv)]
+    data = None if stdin is None else b"".join(os.fsencode(p) + b"\0" for p in stdin)
+    try:
+        return run(
+            ["git", "--no-pager", *config, "-C", str(root), *args],
+            RunOpts(
+                check=check,
+                timeout=300,
+                env=_env(),
+                input=data,
+                what=what or f"git {args[0]} in {root}",
+                hint="the change is written but not committed; fix git (or pass --no-commit) and commit it "
+                "yourself",
+            ),
+        )
+    except CommandError as exc:
+        if not check:
+            raise
+        raise CommitError(exc.message, exc.hint) from None
+
+
+def _overrides(root: Path) -> list[str]:
+    """`-c` settings replacing each program-naming setting the repository's own config makes.
+
+    Reading config runs nothing. A setting from a trusted scope (system, global, command line) keeps
+    its last trusted value; one only the repository sets gets a harmless value; a filter driver
+    defined by the repository has no command and is not required.
+    """
+    got = _git(root, ("config", "-z", "--show-scope", "--get-regexp", _PROGRAM_REGEX), check=False)
+    if got.returncode not in (0, 1):  # 1: no such setting
+        raise CommitError(
+            f"cannot read the git configuration of {root}: {got.stderr_tail or 'no reason given'}"
+        )
+    trusted: dict[str, str] = {}
+    untrusted: dict[str, None] = {}
+    fields = got.stdout.split(b"\0")
+    for scope, item in zip(fields[0::2], fields[1::2], strict=False):
+        key, _, value = os.fsdecode(item).partition("\n")
+        if os.fsdecode(scope) in _UNTRUSTED_SCOPES:
+            untrusted[key] = None
+        else:
+            trusted[key] = value
+    out: list[str] = []
+    for key in untrusted:
+        section, _, rest = key.partition(".")
+        sub = rest.rpartition(".")[2]
+        if section == "filter" and sub in _FILTER_SUBKEYS:
+            out.append(f"{key}={trusted.get(key, '')}")  # an empty command: git runs no filter
+        elif section == "filter" and sub == "required":
+            out.append(f"{key}={trusted.get(key, 'false')}")
+        elif key in _PROGRAM_KEYS:
+            out.append(f"{key}={trusted.get(key, _PROGRAM_KEYS[key])}")
+        elif section == "gpg" and sub == "program":  # a signing format git may add later
+            out.append(f"{key}={trusted.get(key, '')}")
+    return out
