@@ -256,10 +256,14 @@ def rewrite(
                 edits.append(Edit(base.start, attr_nodes[span - 1].end, target))
                 covered.add(base.start)
         elif n.kind == S.INHERIT and n.child(S.INHERIT_FROM) is None:
-            for a in n.nodes():
-                if a.kind == S.ATTR and a.start in flake_at:  # `inherit flake;` passes it on
-                    edits += [Edit(a.start, a.end, ""), Edit(n.end, n.end, f" flake = {alias};")]
-                    covered.add(a.start)
+            names = [a for a in n.nodes() if a.kind == S.ATTR]
+            passed = [a for a in names if a.start in flake_at]  # `inherit flake;` passes it on
+            if passed and len(passed) == len(names):
+                edits.append(Edit(n.start, n.end, f"flake = {alias};"))
+            elif passed:
+                edits += [Edit(a.start, a.end, "") for a in passed]
+                edits.append(Edit(n.end, n.end, f" flake = {alias};"))
+            covered.update(a.start for a in passed)
         elif n.kind == S.PATH:
             edit = _moved_path(n, source_file, target_file)
             if edit is not None:
