@@ -381,7 +381,10 @@ def test_convert_under_umask_000_gives_explicit_modes(unified: Path, sentinel: S
     ok(convert(unified, "--flake", umask0=True))
     out = unified / "dendritic"
     assert mode(out) == 0o755 and mode(out / "hosts") == 0o755
-    assert mode(out / "hosts" / "cinnabar.nix") == 0o644 and mode(unified / "flake.dendritic.nix") == 0o644
+    assert (
+        mode(out / "hosts" / "nixos" / "cinnabar.nix") == 0o644
+        and mode(unified / "flake.dendritic.nix") == 0o644
+    )
     assert not [p for p in out.rglob("*.tmp")]  # atomic writes leave no temporary file
 
 

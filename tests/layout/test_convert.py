@@ -40,7 +40,7 @@ def test_scan_finds_entries_uses_and_the_map(unified: Path) -> None:
     assert ("default.nix", "inputs") in uses
     assert (
         "configurations/nixos/cinnabar.nix",
-        "hosts/cinnabar.nix",
+        "hosts/nixos/cinnabar.nix",
         'flake.modules.nixos."hosts/cinnabar"',
     ) in s.mapping
     assert any("max-jobs" in i for i in s.implicit)
@@ -99,8 +99,8 @@ def test_every_binding_of_every_module_body_survives(unified: Path) -> None:
         ("modules/nixos/default.nix", "dendritic/nixos/default.nix"),
         ("modules/nixos/ssh.nix", "dendritic/nixos/ssh.nix"),
         ("modules/home/default.nix", "dendritic/home/default.nix"),
-        ("configurations/nixos/cinnabar.nix", "dendritic/hosts/cinnabar.nix"),
-        ("configurations/darwin/stibnite.nix", "dendritic/hosts/stibnite.nix"),
+        ("configurations/nixos/cinnabar.nix", "dendritic/hosts/nixos/cinnabar.nix"),
+        ("configurations/darwin/stibnite.nix", "dendritic/hosts/darwin/stibnite.nix"),
         ("configurations/home/crs58@stibnite.nix", "dendritic/home/users-crs58@stibnite.nix"),
     ]
     for old, new in pairs:
@@ -109,7 +109,7 @@ def test_every_binding_of_every_module_body_survives(unified: Path) -> None:
         want = {b.path for b in flat_bindings(original)}
         got = {b.path for b in flat_bindings(_inner_body(unified / new))}
         assert want == got, (old, want ^ got)
-    text = (unified / "dendritic/hosts/stibnite.nix").read_text()
+    text = (unified / "dendritic/hosts/darwin/stibnite.nix").read_text()
     assert "topLevel.config.flake.modules.darwin.default" in text and "topLevel.config.me.username" in text
     assert "flake.inputs" not in text and "# the primary workstation" in text  # rewritten; comments kept
     assert "../../modules/nixos/ssh.nix" in (unified / "dendritic/nixos/default.nix").read_text()

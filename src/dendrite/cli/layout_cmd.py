@@ -27,11 +27,17 @@ RootArg = Annotated[
 
 
 def _roots(root: Path | None) -> tuple[Path, Path]:
-    """(repository, import root); a symlinked or FIFO flake.nix, or an import root outside, is refused."""
+    """(repository, import root); a symlinked or FIFO flake.nix, or an import root outside, is refused.
+
+    The repository (no argument) is read as its flake reads it, with the import root the inventory's
+    static reader uses too (flake.nix's `import-tree ./x`, else modules/), so `layout files` and
+    `inventory show` agree on what the flake sees. A directory named on the command line without a
+    flake.nix is itself the import root (`dendrite layout lint dendritic`).
+    """
     base = (root or repo().root).resolve()
     if not base.is_dir():
         raise InputError(f"{base} is not a directory")
-    if RepoFS(base).kind("flake.nix") is None:
+    if root is not None and RepoFS(base).kind("flake.nix") is None:
         return base, base
     return base, safe_import_root(base)
 
@@ -106,7 +112,7 @@ def lint_cmd(
     base, import_dir = _roots(root)
     findings = lint(base, import_dir)
     fmt = output_format(json_, sarif_)
-    files = len(discover(import_dir).files) if fmt is Format.TEXT else 0  # for the summary only
+    files = len(discover(import_dir).entries) if fmt is Format.TEXT else 0  # for the summary: all linted
     report = Report(
         findings, RULES, base, compiler_line, ("file", "line", "column"), summary(findings, f"{files} files")
     )
@@ -171,8 +177,11 @@ def convert_cmd(
     """Write the dendritic tree beside the old one; configurations/ and the old modules are never touched."""
     p = conv.plan(root or repo().root, out_dir, flake)
     if dry_run:
-        for path in sorted(p.files):
+        changed = p.changed()
+        for path in changed:
             out.print(f"would write {path}", markup=False)
+        if not changed:
+            note("nothing would change: the converted tree is up to date")
         out.print(p.diff(), markup=False, end="")
     else:
         for path in conv.write(p):

@@ -424,7 +424,9 @@ class Linter:
     def run(self) -> list[Finding]:
         for f in self.discovery.untracked:
             self.add("D009", "git does not track this file, so the flake does not see it", f)
-        for found, fact in analyse_files(list(self.discovery.files), self.root):
+        # every selected file, tracked or not: an untracked file is one `git add` away from the flake,
+        # and its mistakes are worth seeing before that (D009 says it is not seen yet)
+        for found, fact in analyse_files([e.path for e in self.discovery.entries], self.root):
             self.findings += found
             if fact is not None:
                 self.facts.append(fact)

@@ -89,7 +89,8 @@ _SYSTEM_FNS = (("nixos", "nixosSystem"), ("darwin", "darwinSystem"))
 
 
 def hosts(files: list[tuple[Path, ParsedFile]], ns: dict[str, dict[str, list[Definition]]]) -> list[Host]:
-    out: dict[str, Host] = {}
+    # by name and class: a nixos and a darwin host may share a name (juspay/nixos-unified-template)
+    out: dict[tuple[str, str], Host] = {}
     prefixes: list[tuple[str, str]] = []
     for path, parsed in files:
         text = parsed.text
@@ -98,7 +99,7 @@ def hosts(files: list[tuple[Path, ParsedFile]], ns: dict[str, dict[str, list[Def
             continue
         for b in flat_bindings(body, max_depth=3):
             if b.path[:2] == ("clan", "machines") and len(b.path) >= 3 and b.path[2]:
-                h = out.setdefault(b.path[2], Host(b.path[2], "nixos", "clan.machines"))
+                h = out.setdefault((b.path[2], "nixos"), Host(b.path[2], "nixos", "clan.machines"))
                 h.modules += _composed(b.value)
                 h.where = f"{path}:{parsed.position(b.node.start).line}"
             if (
@@ -108,7 +109,9 @@ def hosts(files: list[tuple[Path, ParsedFile]], ns: dict[str, dict[str, list[Def
                 and b.path[2]
             ):
                 cls = "nixos" if b.path[1] == "nixosConfigurations" else "darwin"
-                h = out.setdefault(b.path[2], Host(b.path[2], cls, f"{b.path[1]} (nixosSystem/darwinSystem)"))
+                h = out.setdefault(
+                    (b.path[2], cls), Host(b.path[2], cls, f"{b.path[1]} (nixosSystem/darwinSystem)")
+                )
                 h.modules += _composed(b.value)
                 h.where = f"{path}:{parsed.position(b.node.start).line}"
         for m in re.finditer(r'prefix\s*=\s*"([^"]+)"', text):
@@ -117,15 +120,14 @@ def hosts(files: list[tuple[Path, ParsedFile]], ns: dict[str, dict[str, list[Def
     for prefix, cls in prefixes:
         for name, defs in ns.get(cls, {}).items():
             if name.startswith(prefix):
-                h = out.setdefault(
-                    name[len(prefix) :], Host(name[len(prefix) :], cls, f"'{prefix}' generator")
-                )
+                host = name[len(prefix) :]
+                h = out.setdefault((host, cls), Host(host, cls, f"'{prefix}' generator"))
                 for d in defs:
                     h.modules += _composed(d.value)
                 h.where = f"{defs[0].file}:{defs[0].line}"
     for h in out.values():
         h.modules = list(dict.fromkeys(h.modules))
-    return sorted(out.values(), key=lambda h: h.name)
+    return sorted(out.values(), key=lambda h: (h.name, h.cls))
 
 
 def door(path: Path, root: Path | None) -> RepoFS:

@@ -10,9 +10,11 @@ from dendrite.errors import DendriteError, UnsafePathError
 from dendrite.layout.namespace import read_parsed
 from dendrite.nixlang import syntax as S
 from dendrite.nixlang.query import formals, selects
+from dendrite.nixlang.source import MAX_FILE_BYTES
 from dendrite.repofs import RepoFS
 
 CLASSES = {"nixos": "nixos", "darwin": "darwin", "home": "homeManager"}
+CLASS_DIRS = {"homeManager": "home"}  # the output directory of a class's modules
 IMPLICIT = [
     'nixosModules.common: nix.settings.max-jobs = mkDefault "auto"; experimental-features = mkDefault "nix-command flakes"',
     "home-manager integration: useGlobalPkgs = true; useUserPackages = true; extraSpecialArgs.flake; sharedModules = [ homeModules.common ]",
@@ -121,7 +123,7 @@ def _collect(root: Path, s: Scan) -> None:
     for e in s.entries:
         for f in _nix_files_below(fs, e.source):
             s.uses += flake_uses(f, root)
-        target, name = target_of(e)
+        target, name = target_of(e, fs)
         s.mapping.append((str(e.source.relative_to(root)), target, name))
         if e.kind.startswith("host"):
             s.notes.append(
@@ -130,18 +132,34 @@ def _collect(root: Path, s: Scan) -> None:
             )
 
 
-def target_of(e: Entry) -> tuple[str, str]:
+def target_of(e: Entry, fs: RepoFS | None = None) -> tuple[str, str]:
+    """Where `migrate convert` writes an entry (relative to its output directory) and what it defines.
+
+    The one source of these names: `migrate scan` prints them and `migrate convert` writes them.
+    """
     if e.kind.startswith("host"):
-        return f"hosts/{e.name}.nix", f'flake.modules.{e.cls}."hosts/{e.name}"'
+        # by class: a nixos and a darwin host may share a name (juspay/nixos-unified-template's `example`)
+        return f"hosts/{e.cls}/{e.name}.nix", f'flake.modules.{e.cls}."hosts/{e.name}"'
     if e.kind == "home":
-        return f"home/{e.name}.nix", f'flake.modules.homeManager."users/{e.name}"'
+        return f"home/users-{e.name}.nix", f'flake.modules.homeManager."users/{e.name}"'
     if e.kind == "module":
-        return f"{ {'homeManager': 'home'}.get(e.cls, e.cls) }/{e.name}.nix".replace(
-            " ", ""
-        ), f"flake.modules.{e.cls}.{e.name}"
+        return f"{CLASS_DIRS.get(e.cls, e.cls)}/{e.name}.nix", f"flake.modules.{e.cls}.{e.name}"
     if e.kind == "overlay":
         return f"overlays/{e.name}.nix", f"flake.overlays.{e.name}"
+    fs = fs or RepoFS(e.source.parent)
+    kind = fs.kind(e.source)
+    if kind != "file" or not e.source.name.endswith(".nix") or _imports_autowire(fs, e.source):
+        return f"_unconverted/{e.source.name}", "(kept aside for review: not imported)"
     return f"flake-parts/{e.source.name}", "(a flake-parts module, kept)"
+
+
+def _imports_autowire(fs: RepoFS, path: Path) -> bool:
+    """Whether a flake-parts file imports nixos-unified's flake modules (srid/nixos-config calls it
+    nixos-flake.nix, juspay/nixos-unified-template toplevel.nix): the dendritic tree must not."""
+    try:
+        return b"nixos-unified.flakeModule" in fs.read_bytes(path, limit=MAX_FILE_BYTES)
+    except (DendriteError, OSError):
+        return False
 
 
 def flake_uses(f: Path, repo: Path | None = None) -> list[FlakeUse]:

@@ -1,0 +1,62 @@
+"""Real flake-parts and import-tree as the oracle of what a dendritic tree defines.
+
+The pinned sources and the evaluator (eval.nix, which runs under Debian's Nix 2.8 without flakes) live
+in the workspace's shared/oracle/ (its README names the commits); DENDRITE_ORACLE may point elsewhere.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.nixlang.oracle import NIX_ENV, NIX_INSTANTIATE
+
+ORACLE = Path(os.environ.get("DENDRITE_ORACLE", Path(__file__).resolve().parents[3] / "shared" / "oracle"))
+needs_oracle = pytest.mark.skipif(
+    NIX_INSTANTIATE is None or not (ORACLE / "eval.nix").is_file(),
+    reason=f"nix-instantiate or the flake-parts oracle ({ORACLE}/eval.nix) is missing",
+)
+
+
+def _nix_string(text: str) -> str:
+    return json.dumps(text).replace("${", "\\${")  # a JSON string is a Nix string, once `${` is escaped
+
+
+def evaluate(tree: Path, expr: str, stubs: list[str]) -> Any:
+    """`expr` (over `r`, the evaluator's result for `tree`) evaluated strictly by the real code, as JSON."""
+    assert NIX_INSTANTIATE is not None
+    stub_list = " ".join(_nix_string(s) for s in stubs)
+    program = (
+        f"let r = import {ORACLE / 'eval.nix'} {{ tree = /. + {_nix_string(str(tree.resolve()))}; "
+        f"stubs = [ {stub_list} ]; }}; in {expr}"
+    )
+    proc = subprocess.run(
+        [NIX_INSTANTIATE, "--eval", "--strict", "--json", "-E", program],
+        capture_output=True,
+        check=False,
+        env=NIX_ENV,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr.decode()
+    return json.loads(proc.stdout)
+
+
+def namespace(tree: Path, stubs: list[str]) -> dict[str, list[str]]:
+    """flake.modules.<class> -> sorted names, as `nix eval .#modules.<class> --apply attrNames` gives."""
+    found: dict[str, list[str]] = evaluate(tree, "r.namespace", stubs)
+    return found
+
+
+def configurations(tree: Path, stubs: list[str]) -> dict[str, list[str]]:
+    """The names of nixosConfigurations and darwinConfigurations (their values are not evaluated)."""
+    expr = (
+        "{ nixos = builtins.attrNames (r.outputs.nixosConfigurations or { }); "
+        "darwin = builtins.attrNames (r.outputs.darwinConfigurations or { }); }"
+    )
+    found: dict[str, list[str]] = evaluate(tree, expr, stubs)
+    return found
