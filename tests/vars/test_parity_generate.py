@@ -272,3 +272,24 @@ def test_a_reader_without_a_link_is_linked_not_locked_out(repo: Repo) -> None:
     assert repo.sops(repo.root / SITE / "secret", repo.machine_private_key("orb")) == repo.get(
         "orb", "site-key/key"
     )
+
+
+def test_a_place_another_machine_still_uses_is_kept(repo: Repo) -> None:
+    """clan_lib/vars/_types.py StoreBase.set deletes the var at the toggled place whatever uses it; when
+    one machine declares a generator shared and another per-machine, dendrite's generate passes the
+    places still in its graph (`live`) and keeps them (a documented difference)."""
+    from dendrite.generators import SHARED, FileSpec, Generator, PerMachine
+    from dendrite.vars.storage import Item, VarsStore
+
+    store = repo.store()
+    vs = VarsStore(repo.root, store)
+    shared = Generator("mix", (FileSpec("v", secret=False),), share=True)
+    own = Generator("mix", (FileSpec("v", secret=False),))
+    with store.writing() as scratch:
+        vs.write([Item(shared, ["cinnabar"], "cinnabar", {"v": b"shared"})], "alice", [], scratch)
+        item = Item(own, ["orb"], "orb", {"v": b"own"})
+        assert vs.drop_toggled(item, {(SHARED, "mix"), (PerMachine("orb"), "mix")}) == []
+        assert (repo.root / "vars/shared/mix/v/value").read_bytes() == b"shared"
+        vs.write([item], "alice", [], scratch)  # clan's behaviour when nothing else declares it
+    assert not (repo.root / "vars/shared/mix/v").exists()
+    assert (repo.root / "vars/per-machine/orb/mix/v/value").read_bytes() == b"own"

@@ -344,7 +344,7 @@ def generate(
             items = [
                 Item(graph.nodes[k], graph.declared_by[k], graph.machine_of(k), produced[k]) for k in order
             ]
-            prepared = _store(vs, items, admin, groups, scratch)
+            prepared = _store(vs, items, admin, groups, scratch, {(k.placement, k.name) for k in graph.nodes})
             for key, item, writes in zip(order, items, prepared, strict=True):
                 report.generated.append(Generated(key, item.machine, [w.target for w in writes]))
         report.reencrypted = access.apply(vs, fixes, scratch)
@@ -369,7 +369,12 @@ def _shared_targets(p: Plan) -> list[access.Target]:
 
 
 def _store(
-    vs: VarsStore, items: list[Item], admin: str, groups: list[str], scratch: Path
+    vs: VarsStore,
+    items: list[Item],
+    admin: str,
+    groups: list[str],
+    scratch: Path,
+    live: set[tuple[Placement, str]] | None = None,
 ) -> list[list[PendingWrite]]:
     """Every output of the run in one batch, inside one transaction (all stored, or none).
 
@@ -383,5 +388,5 @@ def _store(
         atomic_write_many([w for ws in prepared for w in ws], scratch)  # each file atomic, one sync
         for item in items:
             vs.drop_stale_hash(item)
-            vs.drop_toggled(item)
+            vs.drop_toggled(item, live or set())
     return prepared

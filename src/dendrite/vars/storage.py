@@ -11,7 +11,7 @@ only) before the batch, and an interrupted run is rolled back by the next holder
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -167,15 +167,19 @@ class VarsStore:
             dirs += [self.vars / p.rel_dir(i.gen.name) for p, _ in self.toggled(i)]
         return dirs
 
-    def drop_toggled(self, item: Item) -> list[Path]:
+    def drop_toggled(self, item: Item, live: Collection[tuple[Placement, str]] = ()) -> list[Path]:
         """Remove the item's vars from their old place, as clan's set does before storing them.
 
         The store that holds the new var decides what is looked for (clan asks the same store): a
         secret's directory is removed whole (the sops store's delete); a public value is unlinked and
-        its directory removed if that leaves it empty (in_repo's delete).
+        its directory removed if that leaves it empty (in_repo's delete). Unlike clan, a place that
+        another machine's generator of the same name still uses (`live`: (placement, generator)) is
+        kept: one machine may declare it shared while another declares it per-machine.
         """
         removed = []
         for placement, name in self.toggled(item):
+            if (placement, item.gen.name) in live:
+                continue
             d, entry = self._old_entry(item.gen, placement, name)
             if self.fs.kind(d / entry) != "file":
                 continue  # clan's exists(): nothing stored there (a planted entry is left alone)
