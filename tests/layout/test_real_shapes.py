@@ -265,3 +265,15 @@ def test_hosts_get_flake_as_a_special_argument_as_nixos_unified_gave_it(tmp_path
     )
     want = {"args": ["config", "inputs", "self"], "same": True, "modules": 1}
     assert flake_oracle.evaluate(repo / "dendritic", expr, stubs, builders) == [want, want]
+
+
+def test_a_flake_parts_file_taking_root_is_reported(tmp_path: Path) -> None:
+    # nixos-unified's lib.mkFlake sets `_module.args = { inherit root; }` (its flake.nix); mkFlake does not
+    files = dict(SHAPES["nixos-unified-template"])
+    files["modules/flake/checks.nix"] = "{ root, ... }: { flake.lib.root = root; }\n"
+    repo = write_shape(tmp_path / "t", files)
+    plan = conv.plan(repo, Path("dendritic"))
+    assert [line for line in plan.report if "takes `root`" in line] == [
+        f"{repo / 'modules/flake/checks.nix'}: takes `root`, which nixos-unified's lib.mkFlake passed and a "
+        "plain mkFlake does not: set `_module.args.root = ./.;` in flake.nix, or use `self`"
+    ]

@@ -200,6 +200,7 @@ class Rewritten:
 
     text: str
     refs: set[tuple[str, str]] = field(default_factory=set)
+    takes: frozenset[str] = frozenset()  # the names of the file's own argument pattern
 
 
 def rewrite(
@@ -278,7 +279,8 @@ def rewrite(
             edits = [e for e in edits if alias not in e.text]
         else:
             edits.append(Edit(site, site, f"{ALIAS}@"))
-    return Rewritten(apply(result.source, edits), refs)
+    takes = frozenset(f.name for f in fm.names) if fm is not None else frozenset()
+    return Rewritten(apply(result.source, edits), refs, takes)
 
 
 def _moved_path(n: S.Node, source_file: Path, target_file: Path) -> Edit | None:
@@ -445,7 +447,13 @@ def _convert_entry(p: Plan, e: Entry, fs: RepoFS) -> None:
             f"{e.source}: kept under {target} (the autowire import or not a single file: review by hand)"
         )
     else:
-        p.files[target] = rewrite(e.source, target, fs, bind=True).text
+        done = rewrite(e.source, target, fs, bind=True)
+        p.files[target] = done.text
+        if "root" in done.takes:
+            p.report.append(
+                f"{e.source}: takes `root`, which nixos-unified's lib.mkFlake passed and a plain mkFlake "
+                "does not: set `_module.args.root = ./.;` in flake.nix, or use `self`"
+            )
 
 
 _FLAKE_INPUTS = {
