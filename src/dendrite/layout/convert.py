@@ -194,12 +194,12 @@ def _namespace_ref(attrs: list[str | None]) -> tuple[int, str, str] | None:
     return None
 
 
-@dataclass
+@dataclass(frozen=True)
 class Rewritten:
     """A rewritten module: its text, and the namespace entries it now refers to (class, name)."""
 
     text: str
-    refs: set[tuple[str, str]] = field(default_factory=set)
+    refs: frozenset[tuple[str, str]] = frozenset()
     takes: frozenset[str] = frozenset()  # the names of the file's own argument pattern
 
 
@@ -280,7 +280,7 @@ def rewrite(
         else:
             edits.append(Edit(site, site, f"{ALIAS}@"))
     takes = frozenset(f.name for f in fm.names) if fm is not None else frozenset()
-    return Rewritten(apply(result.source, edits), refs, takes)
+    return Rewritten(apply(result.source, edits), frozenset(refs), takes)
 
 
 def _moved_path(n: S.Node, source_file: Path, target_file: Path) -> Edit | None:
