@@ -27,13 +27,15 @@ def _nix_string(text: str) -> str:
     return json.dumps(text).replace("${", "\\${")  # a JSON string is a Nix string, once `${` is escaped
 
 
-def evaluate(tree: Path, expr: str, stubs: list[str]) -> Any:
-    """`expr` (over `r`, the evaluator's result for `tree`) evaluated strictly by the real code, as JSON."""
+def evaluate(tree: Path, expr: str, stubs: list[str], inputs: str = "{ }") -> Any:
+    """`expr` (over `r`, the evaluator's result for `tree`) evaluated strictly by the real code, as JSON.
+
+    `inputs` is a Nix attribute set of further inputs (eval.nix's `inputs` argument)."""
     assert NIX_INSTANTIATE is not None
     stub_list = " ".join(_nix_string(s) for s in stubs)
     program = (
         f"let r = import {ORACLE / 'eval.nix'} {{ tree = /. + {_nix_string(str(tree.resolve()))}; "
-        f"stubs = [ {stub_list} ]; }}; in {expr}"
+        f"stubs = [ {stub_list} ]; inputs = {inputs}; }}; in {expr}"
     )
     proc = subprocess.run(
         [NIX_INSTANTIATE, "--eval", "--strict", "--json", "-E", program],

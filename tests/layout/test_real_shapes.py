@@ -214,3 +214,66 @@ def test_demo_fleets_converted_tree_equals_real_flake_parts(tmp_path: Path) -> N
         == flake_oracle.configurations(tree, STUBS)
         == {"darwin": ["blackphos", "stibnite"], "nixos": ["cinnabar"]}
     )
+
+
+@needs_nix
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        # a flake-parts file: topLevel is bound before its pattern, or its own `@` name is used
+        (
+            "{ self, ... }: { flake.x = self.nixosModules.a; }",
+            "topLevel@{ self, ... }: { flake.x = topLevel.config",
+        ),
+        (
+            "args@{ self, ... }: { flake.x = self.nixosModules.a; }",
+            "args@{ self, ... }: { flake.x = args.config",
+        ),
+        ("args: { flake.x = args.self.nixosModules.a; }", "args: { flake.x = args.self.nixosModules.a; }"),
+        # nothing to bind: the file is left as it was
+        ("{ lib, ... }: { flake.x = lib.id; }", "{ lib, ... }: { flake.x = lib.id; }"),
+        # `./a${x}` builds the name itself: left alone (it is not a directory prefix)
+        ("{ x, ... }: { imports = [ ./a${x} ]; }", "./a${x}"),
+    ],
+)
+def test_flake_parts_files_bind_what_they_use(tmp_path: Path, source: str, expected: str) -> None:
+    src = tmp_path / "modules/flake-parts/f.nix"
+    src.parent.mkdir(parents=True)
+    src.write_text(source)
+    out = tmp_path / "dendritic/flake-parts/f.nix"
+    text = conv.rewrite(src, out, bind=True).text
+    assert text.startswith(expected) or expected in text, text
+    out.parent.mkdir(parents=True)
+    out.write_text(text)
+    assert nix_verdicts([out]) == [True]
+
+
+@needs_oracle
+def test_hosts_get_flake_as_a_special_argument_as_nixos_unified_gave_it(tmp_path: Path) -> None:
+    # nixos-unified's mkLinuxSystem/mkMacosSystem: `specialArgs = specialArgsFor.nixos` (lib.nix), so a
+    # file imported by path may use `flake` in `imports`. nixpkgs and nix-darwin are not in the oracle:
+    # their system builders are given as functions returning their arguments, to see what hosts.nix passes.
+    repo = write_shape(tmp_path / "srid", SHAPES["srid-nixos-config"])
+    conv.write(conv.plan(repo, Path("dendritic")))
+    builders = "{ nixpkgs.lib.nixosSystem = a: a; nix-darwin.lib.darwinSystem = a: a; }"
+    stubs = [s for s in STUBS if s not in ("nixpkgs", "nix-darwin")]
+    expr = (
+        "map (c: { args = builtins.attrNames c.specialArgs.flake; "
+        "same = c.specialArgs.flake.inputs.self == r.outputs.nixosConfigurations.lab.specialArgs.flake.inputs.self; "
+        "modules = builtins.length c.modules; }) "
+        "[ r.outputs.nixosConfigurations.lab r.outputs.darwinConfigurations.studio ]"
+    )
+    want = {"args": ["config", "inputs", "self"], "same": True, "modules": 1}
+    assert flake_oracle.evaluate(repo / "dendritic", expr, stubs, builders) == [want, want]
+
+
+def test_a_flake_parts_file_taking_root_is_reported(tmp_path: Path) -> None:
+    # nixos-unified's lib.mkFlake sets `_module.args = { inherit root; }` (its flake.nix); mkFlake does not
+    files = dict(SHAPES["nixos-unified-template"])
+    files["modules/flake/checks.nix"] = "{ root, ... }: { flake.lib.root = root; }\n"
+    repo = write_shape(tmp_path / "t", files)
+    plan = conv.plan(repo, Path("dendritic"))
+    assert [line for line in plan.report if "takes `root`" in line] == [
+        f"{repo / 'modules/flake/checks.nix'}: takes `root`, which nixos-unified's lib.mkFlake passed and a "
+        "plain mkFlake does not: set `_module.args.root = ./.;` in flake.nix, or use `self`"
+    ]

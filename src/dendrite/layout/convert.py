@@ -88,19 +88,22 @@ META = """# flake.meta is not a flake-parts option: declared once so that every 
 """
 
 HOSTS = """# Hosts: every flake.modules.<class>."hosts/<name>" becomes a system configuration.
-{ inputs, lib, config, ... }:
+{ inputs, lib, config, self, ... }:
 let
   prefix = "hosts/";
   hostsOf = cls: lib.filterAttrs (name: _: lib.hasPrefix prefix name) config.flake.modules.${cls};
+  # nixos-unified passed `flake` as a special argument, and files the converted modules import by path
+  # may use it in `imports`, where a module argument (_module.args) would recurse forever
+  specialArgs = { flake = { inherit self inputs config; }; }; # dendrite: ignore D010 (the compatibility bridge)
 in
 {
   flake.nixosConfigurations = lib.mapAttrs' (name: module: {
     name = lib.removePrefix prefix name;
-    value = inputs.nixpkgs.lib.nixosSystem { modules = [ module ]; };
+    value = inputs.nixpkgs.lib.nixosSystem { inherit specialArgs; modules = [ module ]; };
   }) (hostsOf "nixos");
   flake.darwinConfigurations = lib.mapAttrs' (name: module: {
     name = lib.removePrefix prefix name;
-    value = inputs.nix-darwin.lib.darwinSystem { modules = [ module ]; };
+    value = inputs.nix-darwin.lib.darwinSystem { inherit specialArgs; modules = [ module ]; };
   }) (hostsOf "darwin");
 }
 """
@@ -191,12 +194,13 @@ def _namespace_ref(attrs: list[str | None]) -> tuple[int, str, str] | None:
     return None
 
 
-@dataclass
+@dataclass(frozen=True)
 class Rewritten:
     """A rewritten module: its text, and the namespace entries it now refers to (class, name)."""
 
     text: str
-    refs: set[tuple[str, str]] = field(default_factory=set)
+    refs: frozenset[tuple[str, str]] = frozenset()
+    takes: frozenset[str] = frozenset()  # the names of the file's own argument pattern
 
 
 def rewrite(
@@ -269,10 +273,14 @@ def rewrite(
             if edit is not None:
                 edits.append(edit)
     edits += [Edit(at, at + len("flake"), alias) for at in sorted(flake_at - covered)]
-    uses_alias = any(alias in e.text for e in edits)
-    if bind and uses_alias and alias == ALIAS:
-        edits.append(_bind_alias(fn, result.root))
-    return Rewritten(apply(result.source, edits), refs)
+    site = _alias_site(fn)
+    if bind and alias == ALIAS and any(alias in e.text for e in edits):
+        if site is None:  # nowhere to bind it (a `with`-scoped `self`): the file is kept as written
+            edits = [e for e in edits if alias not in e.text]
+        else:
+            edits.append(Edit(site, site, f"{ALIAS}@"))
+    takes = frozenset(f.name for f in fm.names) if fm is not None else frozenset()
+    return Rewritten(apply(result.source, edits), frozenset(refs), takes)
 
 
 def _moved_path(n: S.Node, source_file: Path, target_file: Path) -> Edit | None:
@@ -294,15 +302,12 @@ def _moved_path(n: S.Node, source_file: Path, target_file: Path) -> Edit | None:
     return Edit(n.start, n.end, moved)
 
 
-def _bind_alias(fn: S.Node | None, root: S.Node) -> Edit:
-    """The edit that binds `topLevel` for a flake-parts file: `topLevel@` before its pattern, or a
-    function around a file that is an attribute set (the module system calls it with every argument)."""
+def _alias_site(fn: S.Node | None) -> int | None:
+    """Where `topLevel@` goes to bind the arguments of a flake-parts file: before its pattern. None for a
+    file that is not a function with a pattern (an attribute set cannot name `self` or `inputs`)."""
     param = fn.child(S.PARAM) if fn is not None else None
     pattern = param.child(S.PATTERN) if param is not None else None
-    if pattern is not None:
-        return Edit(pattern.start, pattern.start, f"{ALIAS}@")
-    first = root.nodes()[0] if root.nodes() else root
-    return Edit(first.start, first.start, f"{ALIAS}@{{ config, ... }}:\n")
+    return pattern.start if pattern is not None else None
 
 
 def _indent(text: str, by: str) -> str:
@@ -442,7 +447,13 @@ def _convert_entry(p: Plan, e: Entry, fs: RepoFS) -> None:
             f"{e.source}: kept under {target} (the autowire import or not a single file: review by hand)"
         )
     else:
-        p.files[target] = rewrite(e.source, target, fs, bind=True).text
+        done = rewrite(e.source, target, fs, bind=True)
+        p.files[target] = done.text
+        if "root" in done.takes:
+            p.report.append(
+                f"{e.source}: takes `root`, which nixos-unified's lib.mkFlake passed and a plain mkFlake "
+                "does not: set `_module.args.root = ./.;` in flake.nix, or use `self`"
+            )
 
 
 _FLAKE_INPUTS = {
