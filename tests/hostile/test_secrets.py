@@ -354,13 +354,13 @@ def test_private_key_in_argv_is_refused(fleet: Fleet) -> None:
 def test_private_key_from_stdin_or_a_file_is_accepted(fleet: Fleet, tmp_path: Path) -> None:
     secret, public = new_identity()
     ok(secrets(fleet, "users", "add", "bob", "-", stdin=f"# a key\n{secret}\n".encode()))
-    assert ok(secrets(fleet, "users", "get", "bob")).split() == ["age", public]
+    assert [k["publickey"] for k in json.loads(ok(secrets(fleet, "users", "get", "bob")))] == [public]
     secret2, public2 = new_identity()
     f = tmp_path / "carol.txt"
     f.write_text(secret2 + "\n")
     f.chmod(0o600)
     ok(secrets(fleet, "users", "add", "carol", "--age-key-file", str(f)))
-    assert ok(secrets(fleet, "users", "get", "carol")).split() == ["age", public2]
+    assert [k["publickey"] for k in json.loads(ok(secrets(fleet, "users", "get", "carol")))] == [public2]
     ok(secrets(fleet, "users", "add", "dave", new_identity()[1]))  # public keys stay fine in argv
 
 
