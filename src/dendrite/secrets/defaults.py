@@ -130,7 +130,8 @@ def _scope(prefix: tuple[str | None, ...]) -> str | None:
 
 def _literal_groups(parsed: ParsedFile, value: Node, unknown: list[str]) -> list[str]:
     node = _unwrap(value)
-    where = parsed.location(node.first_token().start if node.first_token() is not None else 0)  # type: ignore[union-attr]
+    first = node.first_token()
+    where = parsed.location(first.start if first is not None else 0)
     got = evaluate(node, call_functions_with_empty=False, where=parsed.location)
     if isinstance(got, NotLiteral) or not isinstance(got, list) or has_markers(got):
         unknown.append(
