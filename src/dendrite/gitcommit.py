@@ -135,7 +135,8 @@ def commit(root: Path, paths: Sequence[str], message: str, *, no_commit: bool = 
         overrides = _overrides(root)
         tracked = _ls_files(root, overrides, wanted, ("--cached",))
         untracked = _ls_files(root, overrides, wanted, ("--others", "--exclude-standard"))
-        ignored = tuple(p for p in wanted if not _covers(p, tracked) and not _covers(p, untracked))
+        known = _with_parents([*tracked, *untracked])
+        ignored = tuple(p for p in wanted if p not in known)
         if no_commit:
             if untracked:
                 _git(root, ("add", "--intent-to-add", *_FROM_STDIN), overrides, stdin=untracked)
@@ -164,8 +165,14 @@ _STAGED = ("diff", "--cached", "--name-only", "--no-renames", "--no-ext-diff", "
 _FROM_STDIN = ("--pathspec-from-file=-", "--pathspec-file-nul")
 
 
-def _covers(path: str, files: Iterable[str]) -> bool:
-    return any(f == path or f.startswith(f"{path}/") for f in files)
+def _with_parents(files: Iterable[str]) -> set[str]:
+    """The files and every directory above them: a changed path git knows is one of these."""
+    out: set[str] = set()
+    for f in files:
+        while f and f not in out:
+            out.add(f)
+            f = f.rpartition("/")[0]
+    return out
 
 
 def _present(root: Path, paths: Iterable[str]) -> tuple[str, ...]:

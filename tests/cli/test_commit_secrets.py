@@ -131,3 +131,35 @@ def test_a_commit_git_refuses_is_one_clear_error_and_the_change_stays(tmp_path: 
     )
     assert "hint: the change is written but not committed" in err and "--no-commit" in err
     assert (root / "sops/users/alice/key.json").exists()
+
+
+def test_import_sops_and_key_update_commit_as_clan_does(tmp_path: Path, keys: Keys) -> None:
+    """clan_cli/secrets/import_sops.py: one `encrypt_secret` per key ("secrets: update <name>");
+    clan_cli/secrets/key.py `update_command`: "secrets: update with new keys", and no empty commit
+    when no secret drifted."""
+    root = tmp_path / "fleet"
+    init(root)
+    env = _env(keys)
+    cli = ["--repo", str(root)]
+    assert run_cli([*cli, "secrets", "users", "add", "alice", keys.a.public], env).returncode == 0
+    src = tmp_path / "app.yaml"
+    src.write_text("db: hunter2\napi: t0ken\n")
+    assert run_cli(["sops", "encrypt", "--age", keys.a.public, "--in-place", str(src)], env).returncode == 0
+    res = run_cli([*cli, "secrets", "import-sops", str(src), "--prefix", "app-"], env)
+    assert res.returncode == 0, res.stderr
+    assert sorted(subjects(root)[1:]) == ["secrets: update app-api", "secrets: update app-db"]
+    assert status(root) == []
+    count = len(subjects(root))
+    assert run_cli([*cli, "secrets", "key", "update"], env).returncode == 0
+    assert len(subjects(root)) == count  # nothing drifted: no commit
+    # bob's key appears in alice's key.json behind dendrite's back: both secrets drift
+    key_json = root / "sops/users/alice/key.json"
+    key_json.write_text(
+        f'[{{"publickey": "{keys.a.public}", "type": "age"}}, {{"publickey": "{keys.b.public}", "type": "age"}}]'
+    )
+    git(root, "commit", "-q", "-am", "alice: a second key")
+    res = run_cli([*cli, "secrets", "key", "update"], env)
+    assert res.returncode == 0, res.stderr
+    assert subjects(root)[-1] == "secrets: update with new keys"
+    assert head_files(root) == {"sops/secrets/app-api/secret", "sops/secrets/app-db/secret"}
+    assert status(root) == []

@@ -59,3 +59,16 @@ def test_generate_commits_each_generator_and_set_commits_the_var(
 
     again = run_cli([*cli, "generate", "cinnabar", "--prompt-values", str(pv)], env)
     assert again.returncode == 0 and len(subjects(clan)) == len(made) + 1  # up to date: no commit
+
+    res = run_cli([*cli, "keygen"], {**env, "SOPS_AGE_KEY_FILE": str(tmp_path / "bob.txt"), "USER": "bob"})
+    assert res.returncode == 0, res.stderr
+    assert subjects(clan)[-1] == "secrets: add user bob"
+    count = len(subjects(clan))
+    assert run_cli([*cli, "fix", "cinnabar"], env).returncode == 0
+    assert len(subjects(clan)) == count  # nothing to fix: no commit
+    plain = tmp_path / "plain"
+    assert run_cli([*cli, "export", str(plain)], env).returncode == 0
+    res = run_cli([*cli, "import", str(plain)], env)
+    assert res.returncode == 0, res.stderr
+    assert subjects(clan)[-1] == "vars: import from plain"
+    assert status(clan) == ["?? notes.txt"]
