@@ -349,6 +349,27 @@ def report(
             out.print(f"wrote {path}", markup=False)
 
 
+def demo_section(root: Path) -> None:
+    """The demo's migration: its status, indented, and where the HTML report is."""
+    from dendrite.migration import ops
+    from dendrite.migration.demo import REPORT
+    from dendrite.migration.status import summary
+
+    out.print(f"  migration control: {root / 'migration' / 'plan.toml'} and journal.jsonl (Phase 1 in its window):")
+    s = summary(ops.load_state(root))
+    for ph in s["phases"][:2]:
+        c = ph["counts"]
+        state = f"advanced {ph['advanced']}" if ph["advanced"] else "current"
+        out.print(
+            f"    Phase {ph['number']} {ph['name']} ({state}): {c['pass']} passed, {c['fail']} failed, {c['pending']} pending",
+            markup=False,
+        )
+    for h in s["hosts"][:2]:
+        out.print(f"    clock {h['name']}: {h['clock']}", markup=False)
+    out.print(f"    open red flags: {len(s['open_flags'])}; next: {s['next']}", markup=False)
+    out.print(f"    HTML report: {root / REPORT}", markup=False)
+
+
 def register(app: typer.Typer) -> None:
     """Add the migration-control commands to the `migrate` group."""
     app.command("init")(init)

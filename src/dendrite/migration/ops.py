@@ -17,7 +17,7 @@ from dendrite.errors import InputError
 from dendrite.fsutil import repo_lock
 from dendrite.migration import PLAN_FILE, journal, plan, probes, rollback
 from dendrite.migration.decide import GO, Decision, decide
-from dendrite.migration.journal import stamp, utcnow
+from dendrite.migration.journal import utcnow
 from dendrite.migration.state import State, build
 from dendrite.repofs import RepoFS
 from dendrite.text import did_you_mean
@@ -37,7 +37,7 @@ def load_state(root: Path, now: dt.datetime | None = None) -> State:
     return build(load_plan(root), journal.read(root, now), now)
 
 
-def init(root: Path, start: dt.date | None = None, *, force: bool = False) -> Path:
+def init(root: Path, start: dt.date | None = None, *, force: bool = False, record: bool = True) -> Path:
     """Write the seed's plan to migration/plan.toml (refused over an existing plan unless `force`)."""
     fs = RepoFS(root)
     start = start or utcnow().date()
@@ -50,7 +50,8 @@ def init(root: Path, start: dt.date | None = None, *, force: bool = False) -> Pa
                 hint="edit it, or pass --force to replace it with the seed's plan",
             )
         fs.write_text(PLAN_FILE, text)
-    journal.append(root, "init", {"start": start.isoformat(), "by": _who()})
+    if record:
+        journal.append(root, "init", {"start": start.isoformat(), "by": _who()})
     return root / PLAN_FILE
 
 
@@ -195,7 +196,3 @@ def rollback_host(root: Path, host: str, *, dry_run: bool) -> list[rollback.Step
         },
     )
     return steps
-
-
-def now_text() -> str:
-    return stamp(utcnow())

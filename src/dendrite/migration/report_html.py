@@ -161,8 +161,8 @@ def topology(state: State, roles: dict[str, set[str]], why: str | None) -> str:
     names = list(dict.fromkeys([*roles, *(h for h in state.plan.hosts if state.plan.hosts[h].has_window)]))
     controllers = [n for n in names if "controller" in roles.get(n, set())]
     others = [n for n in names if n not in controllers]
-    w, h = 720, 380
-    cx, cy, radius = w / 2, h / 2 + 6, 135
+    w, h = 720, 420
+    cx, cy, radius = w / 2, h / 2 - 4, 140
     pos: dict[str, tuple[float, float]] = {}
     for i, n in enumerate(controllers):
         pos[n] = (cx + (i - (len(controllers) - 1) / 2) * 120, cy)

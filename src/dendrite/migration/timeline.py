@@ -3,7 +3,7 @@
 Planned: the plan's start date and each phase's weeks, one after the other. Actual: a phase starts when
 the one before it is advanced (Phase 0 at the journal's first event) and ends when it is advanced
 itself. Projected: a running phase ends no sooner than its planned length after its actual start and
-no sooner than now; the phases after it follow at their planned lengths.
+no sooner than now, nor before its hosts' stability windows can have elapsed; the phases after it follow at their planned lengths.
 """
 
 from __future__ import annotations
@@ -53,6 +53,20 @@ class Timeline:
         return (self.projected_end - self.planned_end).days
 
 
+def _windows_end(state: State, hosts: tuple[str, ...], today: dt.date) -> dt.date:
+    """The earliest day every host of a running phase can be stable: a window not started yet (not
+    deployed, or stopped by a red flag) takes a whole window from today."""
+    end = today
+    for h in hosts:
+        host = state.plan.hosts[h]
+        if not host.has_window:
+            continue
+        ck = state.clocks[h]
+        stable_at = ck.stable_at.date() if ck.stable_at else today + dt.timedelta(days=host.stability_days)
+        end = max(end, stable_at)
+    return end
+
+
 def timeline(state: State) -> Timeline:
     today = state.now.date()
     spans: list[Span] = []
@@ -72,7 +86,10 @@ def timeline(state: State) -> Timeline:
             assert actual_start is not None
             j_start, j_end = actual_start, actual_end
         elif actual_start is not None:
-            j_start, j_end = actual_start, max(actual_start + length, today)
+            j_start, j_end = (
+                actual_start,
+                max(actual_start + length, today, _windows_end(state, p.hosts, today)),
+            )
         else:
             j_start = max(cursor or p_start, today) if cursor is not None else max(p_start, today)
             j_end = j_start + length
