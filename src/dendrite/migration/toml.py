@@ -24,8 +24,13 @@ _BARE = re.compile(r"^[A-Za-z0-9_-]+$")
 _KEY_LINE = re.compile(r'^(\s*)([A-Za-z0-9_-]+|"[^"]*")\s*=')
 
 
+def _string(s: str) -> str:
+    # JSON escapes U+0000-U+001F; TOML also forbids DEL (U+007F) raw in a basic string
+    return json.dumps(s, ensure_ascii=False).replace("\x7f", "\\u007f")
+
+
 def _key(k: str) -> str:
-    return k if _BARE.match(k) else json.dumps(k, ensure_ascii=False)
+    return k if _BARE.match(k) else _string(k)
 
 
 def scalar(value: Any) -> str:
@@ -37,7 +42,7 @@ def scalar(value: Any) -> str:
     if isinstance(value, float):
         return repr(value)
     if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False)
+        return _string(value)
     if isinstance(value, dt.datetime | dt.date):
         return value.isoformat()
     if isinstance(value, list | tuple):
