@@ -28,7 +28,11 @@ def passed(day: float, phase: int, *criteria: str) -> list[dict[str, Any]]:
 def all_of(p: plan_mod.Plan, phase: int, day: float, *, but: tuple[str, ...] = ()) -> list[dict[str, Any]]:
     """Every recorded (non-clock) criterion of `phase` passed on `day`, except `but`."""
     ph = p.phase(phase)
-    ids = [c.id for c in ph.criteria if c.id not in but and not (c.probe and c.probe.builtin in plan_mod.CLOCK_BUILTINS)]
+    ids = [
+        c.id
+        for c in ph.criteria
+        if c.id not in but and not (c.probe and c.probe.builtin in plan_mod.CLOCK_BUILTINS)
+    ]
     return passed(day, phase, *ids)
 
 

@@ -29,7 +29,10 @@ def test_clock_runs_stops_on_a_flag_and_restarts_on_resolve() -> None:
 
 
 def test_a_flag_on_another_host_leaves_the_clock_alone() -> None:
-    events = [ev(0, "deployed", host="cinnabar"), ev(3, "flag", id=1, host="blackphos", severity="critical", text="x")]
+    events = [
+        ev(0, "deployed", host="cinnabar"),
+        ev(3, "flag", id=1, host="blackphos", severity="critical", text="x"),
+    ]
     assert state(events, 14).clocks["cinnabar"].stable
 
 

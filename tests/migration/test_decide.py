@@ -13,7 +13,12 @@ from tests.migration.helpers import all_of, default_plan, ev, state
 P = default_plan()
 PHASE0_DONE = [*all_of(P, 0, 1), ev(2, "advance", phase=0, outcome="GO")]
 # cinnabar deployed on day 3, all of Phase 1 recorded on day 4, Phase 1 advanced on day 18
-PHASE1_DONE = [*PHASE0_DONE, ev(3, "deployed", host="cinnabar"), *all_of(P, 1, 4), ev(18, "advance", phase=1, outcome="GO")]
+PHASE1_DONE = [
+    *PHASE0_DONE,
+    ev(3, "deployed", host="cinnabar"),
+    *all_of(P, 1, 4),
+    ev(18, "advance", phase=1, outcome="GO"),
+]
 PHASE2_READY = [*PHASE1_DONE, ev(19, "deployed", host="blackphos"), *all_of(P, 2, 20)]
 
 CASES: list[tuple[str, int, list[dict[str, Any]], float, str, set[str]]] = [
@@ -21,16 +26,29 @@ CASES: list[tuple[str, int, list[dict[str, Any]], float, str, set[str]]] = [
     (
         "a critical probe failed",
         0,
-        [*all_of(P, 0, 1), ev(1.5, "probe", phase=0, criterion="vars-generation", status="fail", detail="2 problems")],
+        [
+            *all_of(P, 0, 1),
+            ev(1.5, "probe", phase=0, criterion="vars-generation", status="fail", detail="2 problems"),
+        ],
         2,
         NO_GO,
         {"critical-failed"},
     ),
-    ("a critical criterion pending counts as not passed", 0, all_of(P, 0, 1, but=("no-critical-blockers",)), 2, NO_GO, {"critical-pending"}),
+    (
+        "a critical criterion pending counts as not passed",
+        0,
+        all_of(P, 0, 1, but=("no-critical-blockers",)),
+        2,
+        NO_GO,
+        {"critical-pending"},
+    ),
     (
         "a probe that could not run (no nix) leaves the criterion pending",
         0,
-        [*all_of(P, 0, 1, but=("test-vm-builds",)), ev(1, "probe", phase=0, criterion="test-vm-builds", status="unavailable")],
+        [
+            *all_of(P, 0, 1, but=("test-vm-builds",)),
+            ev(1, "probe", phase=0, criterion="test-vm-builds", status="unavailable"),
+        ],
         2,
         NO_GO,
         {"critical-pending"},
@@ -38,7 +56,10 @@ CASES: list[tuple[str, int, list[dict[str, Any]], float, str, set[str]]] = [
     (
         "a non-critical criterion pending with a workaround",
         0,
-        [*all_of(P, 0, 1, but=("patterns-extracted",)), ev(1, "workaround", phase=0, criterion="patterns-extracted", text="write them in Phase 1")],
+        [
+            *all_of(P, 0, 1, but=("patterns-extracted",)),
+            ev(1, "workaround", phase=0, criterion="patterns-extracted", text="write them in Phase 1"),
+        ],
         2,
         CONDITIONAL,
         {"workaround", "ok"},
@@ -70,7 +91,11 @@ CASES: list[tuple[str, int, list[dict[str, Any]], float, str, set[str]]] = [
     (
         "a resolved critical red flag does not block",
         0,
-        [*all_of(P, 0, 1), ev(1, "flag", id=1, host="test-vm", severity="critical", text="x"), ev(1.5, "resolve", id=1)],
+        [
+            *all_of(P, 0, 1),
+            ev(1, "flag", id=1, host="test-vm", severity="critical", text="x"),
+            ev(1.5, "resolve", id=1),
+        ],
         2,
         GO,
         {"ok"},
@@ -87,7 +112,11 @@ CASES: list[tuple[str, int, list[dict[str, Any]], float, str, set[str]]] = [
     (
         "the previous host's window has not elapsed (its clock was restarted by a resolved flag)",
         2,
-        [*PHASE2_READY, ev(25, "flag", id=1, host="cinnabar", severity="minor", text="x"), ev(26, "resolve", id=1)],
+        [
+            *PHASE2_READY,
+            ev(25, "flag", id=1, host="cinnabar", severity="minor", text="x"),
+            ev(26, "resolve", id=1),
+        ],
         34,
         NO_GO,
         {"window"},
@@ -103,8 +132,12 @@ CASES: list[tuple[str, int, list[dict[str, Any]], float, str, set[str]]] = [
 ]
 
 
-@pytest.mark.parametrize(("name", "phase", "events", "day", "outcome", "codes"), CASES, ids=[c[0] for c in CASES])
-def test_decision_table(name: str, phase: int, events: list[dict[str, Any]], day: float, outcome: str, codes: set[str]) -> None:
+@pytest.mark.parametrize(
+    ("name", "phase", "events", "day", "outcome", "codes"), CASES, ids=[c[0] for c in CASES]
+)
+def test_decision_table(
+    name: str, phase: int, events: list[dict[str, Any]], day: float, outcome: str, codes: set[str]
+) -> None:
     d = decide(state(events, day), P.phase(phase))
     assert d.outcome == outcome, d.reasons
     assert {r.code for r in d.reasons} == codes, d.reasons
@@ -124,4 +157,3 @@ def test_every_reason_is_named() -> None:
     assert d.outcome == NO_GO
     for needle in ("'builds'", "'no-regressions'", "'stable'", "#4", "blackphos", "cinnabar has not elapsed"):
         assert needle in texts
-

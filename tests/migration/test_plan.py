@@ -66,7 +66,12 @@ SEED_CRITERIA = {
         "5-machine network complete (cinnabar + 4 darwin)",
         "Stable for 1-2 weeks",
     ],
-    6: ["All hosts migrated successfully", "nixos-unified removed", "Old configurations cleaned up", "Documentation updated"],
+    6: [
+        "All hosts migrated successfully",
+        "nixos-unified removed",
+        "Old configurations cleaned up",
+        "Documentation updated",
+    ],
 }
 TEXT = plan_mod.dumps(plan_mod.default_plain(START.date()))
 
@@ -74,7 +79,15 @@ TEXT = plan_mod.dumps(plan_mod.default_plain(START.date()))
 def test_default_plan_is_the_seeds() -> None:
     p = plan_mod.loads(TEXT)
     assert {ph.number: [c.text for c in ph.criteria] for ph in p.phases} == SEED_CRITERIA
-    assert [ph.hosts for ph in p.phases] == [("test-vm",), ("cinnabar",), ("blackphos",), ("rosegold",), ("argentum",), ("stibnite",), ()]
+    assert [ph.hosts for ph in p.phases] == [
+        ("test-vm",),
+        ("cinnabar",),
+        ("blackphos",),
+        ("rosegold",),
+        ("argentum",),
+        ("stibnite",),
+        (),
+    ]
     assert 10 <= p.total_weeks <= 14
     assert len(p.red_flags) == 10 and "Zerotier network instabilities" in p.red_flags
     assert all(h.stability_days == 14 for h in p.hosts.values() if h.has_window)
@@ -82,7 +95,11 @@ def test_default_plan_is_the_seeds() -> None:
 
 def test_machine_checkable_criteria_have_probes() -> None:
     p = plan_mod.loads(TEXT)
-    kinds = {(ph.number, c.id): (c.probe.builtin or c.probe.command[0]) if c.probe else None for ph in p.phases for c in ph.criteria}
+    kinds = {
+        (ph.number, c.id): (c.probe.builtin or c.probe.command[0]) if c.probe else None
+        for ph in p.phases
+        for c in ph.criteria
+    }
     assert kinds[(0, "import-tree-discovers")] == "layout-modules"
     assert kinds[(0, "inventory-evaluates")] == "inventory-validate"
     assert kinds[(0, "vars-generation")] == "vars-check"
@@ -139,7 +156,12 @@ def test_syntax_error_names_line_and_column() -> None:
         ("timeout = 900", 'timeout = "long"', 'timeout = "long"', "`timeout` must be"),
         ('builtin = "vars-check"', 'builtin = "vars-chek"', 'builtin = "vars-chek"', "unknown builtin"),
         ('class = "darwin"', 'clas = "darwin"', 'clas = "darwin"', "unknown key `clas`"),
-        ('hosts = ["blackphos"]', 'hosts = ["blackphox"]', 'hosts = ["blackphox"]', "unknown host 'blackphox'"),
+        (
+            'hosts = ["blackphos"]',
+            'hosts = ["blackphox"]',
+            'hosts = ["blackphox"]',
+            "unknown host 'blackphox'",
+        ),
         ("--target-host {target}", "--target-host {targte}", "{targte}", "unknown placeholder {targte}"),
     ],
 )

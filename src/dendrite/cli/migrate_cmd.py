@@ -355,7 +355,9 @@ def demo_section(root: Path) -> None:
     from dendrite.migration.demo import REPORT
     from dendrite.migration.status import summary
 
-    out.print(f"  migration control: {root / 'migration' / 'plan.toml'} and journal.jsonl (Phase 1 in its window):")
+    out.print(
+        f"  migration control: {root / 'migration' / 'plan.toml'} and journal.jsonl (Phase 1 in its window):"
+    )
     s = summary(ops.load_state(root))
     for ph in s["phases"][:2]:
         c = ph["counts"]

@@ -136,7 +136,7 @@ def encode(event: Mapping[str, Any]) -> bytes:
 def _append_locked(root: Path, lines: bytes) -> None:
     fs = RepoFS(root)
     with fs.parent(JOURNAL_FILE, create=True) as (dfd, name):
-        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
+        flags = os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
         fd = os.open(name, flags, 0o644, dir_fd=dfd)
         try:
             st = os.fstat(fd)
