@@ -81,3 +81,31 @@ def test_unknown_event_type_and_bad_timestamp_are_reported(tmp_path: Path) -> No
         b'{"ts":"yesterday","type":"flag"}\n{"ts":"2026-01-06T09:00:00Z","type":"party"}\n', NOW
     )
     assert not j.events and [p.line for p in j.problems] == [1, 2]
+
+
+def test_cached_fold_sees_appends_edits_and_events_that_come_of_age(tmp_path: Path) -> None:
+    from dendrite.migration import cache
+
+    root = write_repo(tmp_path / "r")
+    f = root / JOURNAL_FILE
+    f.write_bytes(
+        journal.encode(ev(1, "deployed", host="cinnabar"))
+        + journal.encode(ev(2, "flag", id=1, host="cinnabar", severity="major", text="x"))
+    )
+    red, _ = cache.reduce(root, NOW)
+    assert (root / cache.CACHE).exists() and red.flags["1"]["resolved"] is None
+    journal.append(root, "resolve", {"id": 1}, at=START + dt.timedelta(days=3), now=NOW)
+    red, problems = cache.reduce(root, NOW)  # from the cache, plus the appended line
+    assert red.flags["1"]["resolved"] == "2026-01-08T09:00:00Z" and not problems
+    # a hand edit of an earlier line, same length: the cache no longer matches and is not used
+    f.write_bytes(f.read_bytes().replace(b'"severity":"major"', b'"severity":"minor"'))
+    red, _ = cache.reduce(root, NOW)
+    assert red.flags["1"]["severity"] == "minor"
+    assert cache.reduce(root, NOW)[0].to_json() == cache.reduce(root, NOW, use_cache=False)[0].to_json()
+    # an event dated after NOW is left out today and counts once its day has come
+    with f.open("ab") as fh:
+        fh.write(journal.encode(ev(40, "deployed", host="blackphos")) + b'{"torn')
+    red, problems = cache.reduce(root, NOW)
+    assert "blackphos" not in red.deployed and [p.line for p in problems] == [4, 5]
+    red, problems = cache.reduce(root, NOW + dt.timedelta(days=20))
+    assert red.deployed["blackphos"] == "2026-02-14T09:00:00Z" and [p.line for p in problems] == [5]

@@ -62,6 +62,7 @@ def parse_ts(ts: str) -> dt.datetime:
 class Problem:
     line: int
     message: str
+    future: bool = False  # dated in the future: it may count later, so it is read again every time
 
 
 @dataclass
@@ -80,7 +81,7 @@ def _check_event(e: Any, future: str) -> str | None:
     if not isinstance(e, dict):
         return "is not a JSON object"
     ts, kind = e.get("ts"), e.get("type")
-    if not isinstance(ts, str) or not _TS.match(ts):
+    if not isinstance(ts, str) or len(ts) != 20 or not _TS.match(ts):
         return "has no valid `ts` (UTC, like 2026-12-01T09:30:00Z)"
     if kind not in EVENT_TYPES:
         return f"has an unknown type {kind!r}"
@@ -89,8 +90,8 @@ def _check_event(e: Any, future: str) -> str | None:
     return None
 
 
-def parse(data: bytes, now: dt.datetime) -> Journal:
-    """Events from the journal's bytes. Fast path: the whole file as one JSON array."""
+def parse(data: bytes, now: dt.datetime, first_line: int = 1) -> Journal:
+    """Events from the journal's bytes (line numbers from `first_line`). Fast path: one JSON array."""
     future = stamp(now + SKEW)
     text = data.decode(errors="replace")
     lines = text.split("\n")
@@ -100,7 +101,7 @@ def parse(data: bytes, now: dt.datetime) -> Journal:
         numbered: list[tuple[int, Any]] | None = None
     except ValueError:
         raw, numbered = [], []
-        for n, ln in enumerate(lines, 1):
+        for n, ln in enumerate(lines, first_line):
             if not ln.strip():
                 continue
             try:
@@ -110,7 +111,7 @@ def parse(data: bytes, now: dt.datetime) -> Journal:
     if numbered is None:
         numbered = []
         it = iter(raw)
-        for n, ln in enumerate(lines, 1):
+        for n, ln in enumerate(lines, first_line):
             if ln.strip():
                 numbered.append((n, next(it)))
     for n, e in numbered:
@@ -118,7 +119,7 @@ def parse(data: bytes, now: dt.datetime) -> Journal:
         if why is None:
             journal.events.append(e)
         else:
-            journal.problems.append(Problem(n, why))
+            journal.problems.append(Problem(n, why, why.startswith("is dated")))
     return journal
 
 

@@ -15,10 +15,10 @@ from typing import Any
 
 from dendrite.errors import InputError
 from dendrite.fsutil import repo_lock
-from dendrite.migration import PLAN_FILE, journal, plan, probes, rollback
+from dendrite.migration import PLAN_FILE, cache, journal, plan, probes, rollback
 from dendrite.migration.decide import GO, Decision, decide
 from dendrite.migration.journal import utcnow
-from dendrite.migration.state import State, build
+from dendrite.migration.state import State
 from dendrite.repofs import RepoFS
 from dendrite.text import did_you_mean
 
@@ -34,7 +34,9 @@ def load_plan(root: Path) -> plan.Plan:
 
 def load_state(root: Path, now: dt.datetime | None = None) -> State:
     now = now or utcnow()
-    return build(load_plan(root), journal.read(root, now), now)
+    p = load_plan(root)
+    reducer, problems = cache.reduce(root, now)
+    return reducer.finish(p, now, problems)
 
 
 def init(root: Path, start: dt.date | None = None, *, force: bool = False, record: bool = True) -> Path:

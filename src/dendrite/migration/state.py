@@ -78,77 +78,137 @@ def _clock_result(
     return Result(phase.number, c.id, PASS if ok else PENDING, "clock", None, evidence)
 
 
-def build(plan: Plan, journal: Journal, now: dt.datetime, latest: int = 30) -> State:
-    flags: dict[int, Flag] = {}
-    results: dict[tuple[int, str], Result] = {}
-    workarounds: dict[tuple[int, str], str] = {}
-    deployments: dict[str, list[str]] = {h: [] for h in plan.hosts}
-    rollbacks: dict[str, list[str]] = {h: [] for h in plan.hosts}
-    advanced: dict[int, dict[str, Any]] = {}
-    decisions: dict[int, dict[str, Any]] = {}
-    counts: dict[str, int] = {}
-    for e in journal.events:
-        kind = e["type"]
-        counts[kind] = counts.get(kind, 0) + 1
-        if kind == "probe" or kind == "attest":
-            key: tuple[int, str] = (e.get("phase"), e.get("criterion"))  # type: ignore[assignment]
-            if kind == "probe":
-                status = e.get("status", FAIL)
-                status = status if status in (PASS, FAIL) else PENDING
-                evidence = e.get("detail") or e.get("excerpt") or ""
-            else:
-                status, evidence = PASS, e.get("evidence", "")
-            results[key] = Result(key[0], key[1], status, kind, e["ts"], str(evidence))
-        elif kind == "workaround":
-            workarounds[(e.get("phase"), e.get("criterion"))] = str(e.get("text", ""))  # type: ignore[index]
-        elif kind == "flag":
-            fid = e.get("id")
-            if isinstance(fid, int):
-                flags[fid] = Flag(
-                    fid, str(e.get("host")), str(e.get("severity")), str(e.get("text")), e["ts"]
+class Reducer:
+    """The journal folded into what the state needs, in one pass; plain data, so it can be cached.
+
+    Only the latest event per criterion, the flags, the last deployment and rollback per host, the
+    latest advance and decision per phase, counts and the last events are kept: everything the state
+    derives from 100,000 events fits in a few kilobytes.
+    """
+
+    LATEST = 30
+
+    def __init__(self, data: dict[str, Any] | None = None) -> None:
+        d = data or {}
+        self.last: dict[str, dict[str, Any]] = d.get("last", {})  # "phase/criterion" -> probe or attest
+        self.workarounds: dict[str, str] = d.get("workarounds", {})
+        self.flags: dict[str, dict[str, Any]] = d.get("flags", {})
+        self.deployed: dict[str, str] = d.get("deployed", {})  # host -> its latest deployment
+        self.rolled_back: dict[str, str] = d.get("rolled_back", {})
+        self.advanced: dict[str, dict[str, Any]] = d.get("advanced", {})
+        self.decisions: dict[str, dict[str, Any]] = d.get("decisions", {})
+        self.counts: dict[str, int] = d.get("counts", {})
+        self.first_ts: str | None = d.get("first_ts")
+        self.latest: list[dict[str, Any]] = d.get("latest", [])
+
+    def to_json(self) -> dict[str, Any]:
+        return dict(vars(self))
+
+    def feed(self, events: list[dict[str, Any]]) -> None:
+        if not events:
+            return
+        if self.first_ts is None:
+            self.first_ts = events[0]["ts"]
+        last, counts, flags = self.last, self.counts, self.flags
+        for e in events:
+            kind = e["type"]
+            counts[kind] = counts.get(kind, 0) + 1
+            if kind == "probe" or kind == "attest":
+                last[f"{e.get('phase')}/{e.get('criterion')}"] = e
+            elif kind == "workaround":
+                self.workarounds[f"{e.get('phase')}/{e.get('criterion')}"] = str(e.get("text", ""))
+            elif kind == "flag":
+                fid = e.get("id")
+                if isinstance(fid, int):
+                    flags[str(fid)] = {
+                        "host": str(e.get("host")),
+                        "severity": str(e.get("severity")),
+                        "text": str(e.get("text")),
+                        "opened": e["ts"],
+                        "resolved": None,
+                        "resolution": "",
+                    }
+            elif kind == "resolve":
+                f = flags.get(str(e.get("id")))
+                if f is not None and f["resolved"] is None:
+                    f["resolved"], f["resolution"] = e["ts"], str(e.get("note", ""))
+            elif kind == "deployed":
+                self.deployed[str(e.get("host"))] = max(e["ts"], self.deployed.get(str(e.get("host")), ""))
+            elif kind == "rollback" and not e.get("dry_run"):
+                self.rolled_back[str(e.get("host"))] = max(
+                    e["ts"], self.rolled_back.get(str(e.get("host")), "")
                 )
-        elif kind == "resolve":
-            fid = e.get("id")
-            if isinstance(fid, int) and fid in flags and flags[fid].is_open:
-                f = flags[fid]
-                flags[fid] = Flag(f.id, f.host, f.severity, f.text, f.opened, e["ts"], str(e.get("note", "")))
-        elif kind == "deployed":
-            deployments.setdefault(str(e.get("host")), []).append(e["ts"])
-        elif kind == "rollback" and not e.get("dry_run"):
-            rollbacks.setdefault(str(e.get("host")), []).append(e["ts"])
-        elif kind == "advance":
-            advanced[int(e.get("phase", -1))] = e
-        elif kind == "decision":
-            decisions[int(e.get("phase", -1))] = e
-    by_host: dict[str, list[Flag]] = {}
-    for f in flags.values():
-        by_host.setdefault(f.host, []).append(f)
-    clocks = {
-        name: clock(name, h.stability_days, deployments[name], rollbacks[name], by_host.get(name, []), now)
-        for name, h in plan.hosts.items()
-    }
-    for (phase_no, cid), text in workarounds.items():
-        r = results.get((phase_no, cid), Result(phase_no, cid, PENDING, ""))
-        results[(phase_no, cid)] = Result(r.phase, r.criterion, r.status, r.source, r.ts, r.evidence, text)
-    for p in plan.phases:
-        for c in p.criteria:
-            if c.probe is not None and c.probe.builtin in CLOCK_BUILTINS:
-                r = _clock_result(plan, p, c, clocks, set(advanced))
-                w = workarounds.get((p.number, c.id))
+            elif kind == "advance":
+                self.advanced[str(e.get("phase"))] = e
+            elif kind == "decision":
+                self.decisions[str(e.get("phase"))] = e
+        self.latest = (self.latest + events[-self.LATEST :])[-self.LATEST :]
+
+    def finish(self, plan: Plan, now: dt.datetime, problems: list[Problem]) -> State:
+        flags = {
+            int(k): Flag(
+                int(k), f["host"], f["severity"], f["text"], f["opened"], f["resolved"], f["resolution"]
+            )
+            for k, f in self.flags.items()
+        }
+        results: dict[tuple[int, str], Result] = {}
+        for p in plan.phases:
+            for c in p.criteria:
+                key = f"{p.number}/{c.id}"
+                e = self.last.get(key)
+                if e is None:
+                    r = Result(p.number, c.id, PENDING, "")
+                elif e["type"] == "probe":
+                    status = e.get("status", FAIL)
+                    status = status if status in (PASS, FAIL) else PENDING
+                    evidence = e.get("detail") or e.get("excerpt") or ""
+                    r = Result(p.number, c.id, status, "probe", e["ts"], str(evidence))
+                else:
+                    r = Result(p.number, c.id, PASS, "attest", e["ts"], str(e.get("evidence", "")))
+                w = self.workarounds.get(key)
                 results[(p.number, c.id)] = Result(
                     r.phase, r.criterion, r.status, r.source, r.ts, r.evidence, w
                 )
-    events = journal.events
-    return State(
-        plan=plan,
-        now=now,
-        flags=flags,
-        clocks=clocks,
-        results=results,
-        advanced=advanced,
-        decisions=decisions,
-        latest=list(reversed(events[-latest:])),
-        counts=counts,
-        first_ts=events[0]["ts"] if events else None,
-        problems=journal.problems,
-    )
+        by_host: dict[str, list[Flag]] = {}
+        for f in flags.values():
+            by_host.setdefault(f.host, []).append(f)
+        clocks = {
+            name: clock(
+                name,
+                h.stability_days,
+                [self.deployed[name]] if name in self.deployed else [],
+                [self.rolled_back[name]] if name in self.rolled_back else [],
+                by_host.get(name, []),
+                now,
+            )
+            for name, h in plan.hosts.items()
+        }
+        advanced = {int(k): v for k, v in self.advanced.items() if k.lstrip("-").isdigit()}
+        for p in plan.phases:
+            for c in p.criteria:
+                if c.probe is not None and c.probe.builtin in CLOCK_BUILTINS:
+                    r = _clock_result(plan, p, c, clocks, set(advanced))
+                    w = self.workarounds.get(f"{p.number}/{c.id}")
+                    results[(p.number, c.id)] = Result(
+                        r.phase, r.criterion, r.status, r.source, r.ts, r.evidence, w
+                    )
+        return State(
+            plan=plan,
+            now=now,
+            flags=flags,
+            clocks=clocks,
+            results=results,
+            advanced=advanced,
+            decisions={int(k): v for k, v in self.decisions.items() if k.lstrip("-").isdigit()},
+            latest=list(reversed(self.latest)),
+            counts=dict(self.counts),
+            first_ts=self.first_ts,
+            problems=problems,
+        )
+
+
+def build(plan: Plan, journal: Journal, now: dt.datetime) -> State:
+    """The state of a journal read as a whole (tests, small journals); `cache.reduce` is the fast path."""
+    r = Reducer()
+    r.feed(journal.events)
+    return r.finish(plan, now, journal.problems)
