@@ -1,6 +1,7 @@
 """Benchmark: `dendrite migrate status` and `migrate report --html` over a journal of 100,000 events, each
 run as a process as a user runs it (targets: status under 0.5 s, the HTML report under 2 s), with
 `dendrite --version` beside them as the anchor: the start-up every command pays before it does anything.
+The first `status` parses the whole journal and caches its fold; the medians are of the runs after it.
 Run: make bench   (or: .venv/bin/python bench/migration.py [--events N] [--runs R])
 """
 
@@ -134,6 +135,9 @@ def main() -> None:
         size = (root / "migration" / "journal.jsonl").stat().st_size
         print(f"journal: {len(evs):,} events, {size / 1e6:.1f} MB")
         anchor, _ = timed([*dendrite, "--version"], args.runs)
+        cold, _ = timed(
+            [*dendrite, "-C", str(root), "migrate", "status"], 1
+        )  # no cache yet: all 100,000 parsed
         status, res = timed([*dendrite, "-C", str(root), "migrate", "status"], args.runs)
         assert b"Stability clocks" in res.stdout
         status_json, _ = timed([*dendrite, "-C", str(root), "migrate", "status", "--json"], args.runs)
@@ -141,6 +145,7 @@ def main() -> None:
             [*dendrite, "-C", str(root), "migrate", "report", "--html", str(root / "r.html")], args.runs
         )
         print(f"dendrite --version (start-up, the anchor): {anchor:.3f} s")
+        print(f"migrate status, first run (whole journal parsed, cache written): {cold:.3f} s")
         print(f"migrate status:        {status:.3f} s  (target < 0.5 s) {'ok' if status < 0.5 else 'OVER'}")
         print(f"migrate status --json: {status_json:.3f} s")
         print(f"migrate report --html: {report:.3f} s  (target < 2 s) {'ok' if report < 2 else 'OVER'}")

@@ -4,7 +4,8 @@ The story, dated backwards from now so the clocks show it: the plan started 20 d
 probes and attestations passed and it was advanced on day 6; cinnabar was deployed on day 7; a major
 red flag (the zerotier controller did not come back after a reboot) stopped its clock on day 9 and was
 resolved on day 10, so the clock restarted then and has run 10 of its 14 days. The HTML report is
-written to migration/report.html.
+written to migration/report.html. The probe results are written as recorded, not run (the demo has no
+test-clan, no VPS and no nix store), and each says so in its detail.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ def _events(start: dt.datetime) -> list[dict[str, Any]]:
             exit=None if command.startswith("builtin") else 0,
             seconds=seconds,
             excerpt="",
-            detail=detail,
+            detail=f"{detail} (demo: recorded, not run)",
         )
 
     return [

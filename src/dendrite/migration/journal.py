@@ -182,7 +182,9 @@ def append(
     event: dict[str, Any] = {"ts": stamp(when), "type": kind, **fields}
     with repo_lock(root):
         if assign_flag_id:
-            event["id"] = next_flag_id(read(root, now))
+            from dendrite.migration.cache import reduce  # the fold of the journal, cached
+
+            event["id"] = 1 + max((int(k) for k in reduce(root, now)[0].flags), default=0)
         _append_locked(root, encode(event))
     return event
 
@@ -196,7 +198,3 @@ def append_many(root: Path, events: list[dict[str, Any]], now: dt.datetime | Non
             raise InputError(f"event {e!r} {why}")
     with repo_lock(root):
         _append_locked(root, b"".join(encode(e) for e in events))
-
-
-def next_flag_id(journal: Journal) -> int:
-    return 1 + max((int(e.get("id", 0)) for e in journal.events if e["type"] == "flag"), default=0)
