@@ -135,6 +135,9 @@ def test_check_stops_a_hanging_probe_and_records_it_failed(tmp_path: Path) -> No
         {"id": "fine", "text": "fine", "critical": True, "probe": "command", "command": ["true"]},
     ]
     root = write_repo(tmp_path / "r", plan_mod.dumps(plain))
+    dry = _cli(root, "check", "0", "--dry-run")  # what a plan from someone else would run, run nothing
+    assert dry.returncode == 0 and dry.stdout.decode().splitlines() == ["hangs: sleep 60", "fine: true"]
+    assert not (root / "migration" / "journal.jsonl").exists()
     res = _cli(root, "check", "0")
     assert res.returncode == 1, res.stderr
     probes = {e["criterion"]: e for e in _events(root)}

@@ -161,10 +161,21 @@ def check(
     phase: Annotated[str | None, typer.Argument(help="A phase number (default: the current phase).")] = None,
     criterion: Annotated[str | None, typer.Option("--criterion", "-c", help="Only this criterion.")] = None,
     json_: JsonOpt = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print the commands the probes would run; run nothing.")
+    ] = False,
 ) -> None:
-    """Run the phase's probes and record each result in the journal; exit 1 when one fails."""
+    """Run the phase's probes and record each result in the journal; exit 1 when one fails.
+
+    The commands come from migration/plan.toml: on someone else's branch, read them first (--dry-run).
+    """
     from dendrite.migration import ops
 
+    if dry_run:
+        for c, commands in ops.planned_checks(_root(), phase, criterion):
+            for cmd in commands:
+                out.print(f"{c.id}: {cmd}", markup=False)
+        return
     with progress("probes") as cb:
         ph, results = ops.check(_root(), phase, criterion, cb)
     if json_:

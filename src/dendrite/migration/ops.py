@@ -64,14 +64,9 @@ def _who() -> str:
         return "unknown"
 
 
-def check(
-    root: Path,
-    phase_name: str | None,
-    criterion: str | None = None,
-    progress: Callable[[int, int], None] | None = None,
-) -> tuple[plan.Phase, list[probes.ProbeResult]]:
-    """Run the phase's probes (default: the current phase) and record each result as it comes."""
-    state = load_state(root)
+def _probes_of(
+    state: State, phase_name: str | None, criterion: str | None
+) -> tuple[plan.Phase, list[plan.Criterion]]:
     phase = state.plan.phase(phase_name) if phase_name is not None else state.current
     if phase is None:
         raise InputError(
@@ -85,6 +80,27 @@ def check(
                 f"criterion '{criterion}' of Phase {phase.number} is not a probe that `check` runs"
             )
         todo = [c]
+    return phase, todo
+
+
+def planned_checks(
+    root: Path, phase_name: str | None, criterion: str | None = None
+) -> list[tuple[plan.Criterion, list[str]]]:
+    """The commands `check` would run, per criterion, without running them."""
+    state = load_state(root)
+    phase, todo = _probes_of(state, phase_name, criterion)
+    return [(c, probes.planned_commands(state.plan, phase, c, root)) for c in todo]
+
+
+def check(
+    root: Path,
+    phase_name: str | None,
+    criterion: str | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> tuple[plan.Phase, list[probes.ProbeResult]]:
+    """Run the phase's probes (default: the current phase) and record each result as it comes."""
+    state = load_state(root)
+    phase, todo = _probes_of(state, phase_name, criterion)
     results = []
     for i, c in enumerate(todo):
         if progress:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 import shutil
 import time
 from collections.abc import Callable
@@ -238,6 +239,20 @@ def run_probe(plan: Plan, phase: Phase, c: Criterion, repo_root: Path) -> ProbeR
         excerpt if len(excerpt) <= EXCERPT else "…" + excerpt[-EXCERPT:],
         "; ".join(details),
     )
+
+
+def planned_commands(plan: Plan, phase: Phase, c: Criterion, repo_root: Path) -> list[str]:
+    """What `run_probe` would run for `c`, as text (`check --dry-run`)."""
+    assert c.probe is not None
+    if c.probe.kind == "builtin":
+        return [f"builtin {c.probe.builtin} in {(repo_root / phase.root).resolve()}"]
+    root = str((repo_root / phase.root).resolve())
+    hosts: list[str | None] = list(c.probe.hosts or phase.hosts) or [None]
+    out = []
+    for h in hosts:
+        sub = substitution(plan, root, h)
+        out.append(shlex.join(sub.format(a) for a in c.probe.command))
+    return out
 
 
 def checkable(phase: Phase) -> list[Criterion]:
