@@ -26,6 +26,7 @@ from dendrite.layout.fixture import write_unified_repo
 from dendrite.layout.lint import lint
 from dendrite.layout.namespace import namespace, parse_all
 from dendrite.layout.unified import scan
+from dendrite.migration import demo as migration_demo
 from dendrite.process import RunOpts, run
 from dendrite.secrets import health
 from dendrite.secrets.keys import SopsKey
@@ -137,6 +138,7 @@ def build(root: Path, fleet: Fleet | None = None) -> DemoReport:
     converted_lint = lint(legacy, legacy / "dendritic", use_git=False)
     converted_modules = namespace(parse_all(discover(legacy / "dendritic", use_git=False).files))
 
+    migration_demo.build(root)  # migration/: Phase 0 done, Phase 1 in its window, report.html
     shown = fleet.secrets[0].name
     return DemoReport(
         root=root,

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from dendrite import demo as demo_lib
+from dendrite.cli import migrate_cmd
 from dendrite.cli.common import out
 
 
@@ -63,6 +64,7 @@ def demo(
     )
     for cls, names in r.namespace.items():
         p(f"    flake.modules.{cls}: {', '.join(names)}", markup=False)
+    migrate_cmd.demo_section(r.root)
     p("  graph (mermaid):")
     for line in r.graph.splitlines():
         p(f"    {line}", markup=False)

@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from dendrite.cli import migrate_cmd
 from dendrite.cli.common import emit_json, note, out, repo
 from dendrite.cli.findings import Format, Report, SarifOpt, compiler_line, emit, output_format, summary
 from dendrite.errors import InputError
@@ -21,6 +22,7 @@ from dendrite.repofs import RepoFS
 app = typer.Typer(help="import-tree discovery, the dendritic namespace, and lint.", no_args_is_help=True)
 migrate_app = typer.Typer(help="Measure and convert a nixos-unified repository.", no_args_is_help=True)
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
+migrate_cmd.register(migrate_app)  # init, plan, status, check, attest, flag, resolve, decide, advance, ...
 RootArg = Annotated[
     Path | None, typer.Argument(help="Repository root or import root (default: the repository).")
 ]
