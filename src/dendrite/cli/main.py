@@ -8,35 +8,102 @@ the traceback with --debug.
 from __future__ import annotations
 
 import errno
-import logging
+import importlib
 import os
 import sys
+from collections.abc import Iterator, Mapping, MutableMapping
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
+from typer.core import TyperGroup
 
 from dendrite import __version__
-from dendrite.cli import common, demo_cmd, inventory_cmd, layout_cmd, nix_cmd, secrets_cmd, sops_cmd, vars_cmd
+from dendrite.cli import coercion, common
 from dendrite.errors import DendriteError
+
+if TYPE_CHECKING:
+    from typer._click import Command, Context
+
+coercion.install()
+
+# Every sub-command, in the order --help lists them: "module:attribute", a Typer app or a command's
+# function. Why by name: importing a command module imports the library it drives (the parser, the
+# vars engine, the demo); a command imports only its own module, so `secrets get` starts in a fraction
+# of the time. Only --help and completion of the first word load them all.
+SUBCOMMANDS: dict[str, str] = {
+    "demo": "dendrite.cli.demo_cmd:demo",
+    "sops": "dendrite.cli.sops_cmd:app",
+    "secrets": "dendrite.cli.secrets_cmd:app",
+    "nix": "dendrite.cli.nix_cmd:app",
+    "inventory": "dendrite.cli.inventory_cmd:app",
+    "machines": "dendrite.cli.inventory_cmd:machines_app",
+    "tags": "dendrite.cli.inventory_cmd:tags_app",
+    "vars": "dendrite.cli.vars_cmd:app",
+    "layout": "dendrite.cli.layout_cmd:app",
+    "migrate": "dendrite.cli.layout_cmd:migrate_app",
+}
+
+
+def load_subcommand(name: str) -> Command:
+    """The click command for one entry of SUBCOMMANDS, built exactly as `add_typer`/`command` would."""
+    module, _, attribute = SUBCOMMANDS[name].partition(":")
+    target = getattr(importlib.import_module(module), attribute)
+    # a holder with the root's defaults: Typer converts the entry as it would have as the root's child
+    holder = typer.Typer(pretty_exceptions_enable=False, add_completion=False)
+    if isinstance(target, typer.Typer):
+        holder.add_typer(target, name=name)
+        group = typer.main.get_command(holder)
+        assert isinstance(group, TyperGroup)
+        return group.commands[name]
+    holder.command(name)(target)
+    return typer.main.get_command(holder)
+
+
+class _LazyCommands(MutableMapping[str, "Command"]):
+    """A group's commands where the lazy ones are known by name until first asked for."""
+
+    def __init__(self, loaded: Mapping[str, Command], lazy: list[str]) -> None:
+        self._commands: dict[str, Command | None] = {**dict.fromkeys(lazy), **loaded}
+
+    def __getitem__(self, name: str) -> Command:
+        command = self._commands[name]
+        if command is None:
+            command = self._commands[name] = load_subcommand(name)
+        return command
+
+    def __setitem__(self, name: str, command: Command) -> None:
+        self._commands[name] = command
+
+    def __delitem__(self, name: str) -> None:
+        del self._commands[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._commands)
+
+    def __len__(self) -> int:
+        return len(self._commands)
+
+
+class LazyGroup(TyperGroup):
+    """The root group: SUBCOMMANDS are imported when invoked, listed for help, or completed."""
+
+    def __init__(self, **attrs: Any) -> None:
+        super().__init__(**attrs)
+        self.commands = _LazyCommands(self.commands, list(SUBCOMMANDS))
+
+    def list_commands(self, ctx: Context) -> list[str]:
+        return list(self.commands)  # the names alone: TyperGroup's own walks the values
+
 
 app = typer.Typer(
     name="dendrite",
+    cls=LazyGroup,
     help="Manage a clan-core fleet and its move from nixos-unified to the dendritic pattern.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-app.add_typer(sops_cmd.app, name="sops")
-app.add_typer(secrets_cmd.app, name="secrets")
-app.add_typer(nix_cmd.app, name="nix")
-app.add_typer(inventory_cmd.app, name="inventory")
-app.add_typer(inventory_cmd.machines_app, name="machines")
-app.add_typer(inventory_cmd.tags_app, name="tags")
-app.add_typer(vars_cmd.app, name="vars")
-app.add_typer(layout_cmd.app, name="layout")
-app.add_typer(layout_cmd.migrate_app, name="migrate")
-app.command("demo")(demo_cmd.demo)
 
 
 def _version(value: bool) -> None:
@@ -66,6 +133,8 @@ def main(
     common.OPTIONS.repo = repo
     common.OPTIONS.debug = debug
     if debug:  # the library logs (dendrite.process: each command, its exit code, stderr's tail); show it
+        import logging
+
         logging.basicConfig(level=logging.DEBUG, format="debug: %(name)s: %(message)s", stream=sys.stderr)
 
 
