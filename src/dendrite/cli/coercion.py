@@ -2,9 +2,10 @@
 
 Why: Typer (0.2x) coerces every parameter value through a pydantic TypeAdapter, built on first use;
 importing pydantic and building the adapters costs ~90 ms, more than everything `dendrite secrets get`
-does besides. For the values most commands see, the adapter is the identity: an absent value (None),
-a string where `str` is declared, strings where `list[str]` is declared. Those are answered here with
-exactly what Typer's adapter returns; every other value (paths, numbers, a custom parser) is handed
+does besides. For the values most commands see, the adapter is the identity or nearly: an absent value
+(None), a string where `str` is declared, strings where `list[str]` is declared, a string made a
+`Path` (then checked by Typer's own path checks). Those are answered here with exactly what Typer's
+adapter returns; every other value (paths, numbers, a custom parser) is handed
 to Typer's own coercion, built then. tests/cli/test_coercion.py compares both on every parameter.
 
 A Typer without this machinery (no `get_runtime_param` on its parameters) is left as it is.
@@ -12,6 +13,7 @@ A Typer without this machinery (no `get_runtime_param` on its parameters) is lef
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
@@ -33,6 +35,12 @@ class DeferredCoercion:
         self._multi = bool(param.multiple or param.nargs == -1)
         self._str = plain and not self._multi and descriptor.annotation is str
         self._str_list = plain and self._multi and descriptor.annotation == list[str]
+        self._path = (
+            plain
+            and not self._multi
+            and descriptor.annotation is Path
+            and descriptor.parameter_info.path_type is None
+        )
 
     def real(self) -> _Runtime:
         """Typer's own coercion for this parameter (imports pydantic)."""
@@ -49,6 +57,15 @@ class DeferredCoercion:
             return value
         if self._str_list and isinstance(value, list | tuple) and all(type(v) is str for v in value):
             return list(value)
+        if self._path and type(value) is str:
+            # Typer's adapter makes the Path with pydantic, then checks it (exists, file_okay, ...) here
+            from typer._param_types import coerce_cli_path
+
+            info = self._param.type_descriptor.parameter_info
+            try:
+                return coerce_cli_path(Path(value), info, path_type=Path, param=param, ctx=ctx)
+            except ValueError:  # pydantic turns it into a message of its own (a NUL in the path)
+                pass
         return self.real().coerce(value, param=param, ctx=ctx)
 
 
