@@ -8,10 +8,10 @@ the traceback with --debug.
 from __future__ import annotations
 
 import errno
+import functools
 import importlib
 import os
 import sys
-from collections.abc import Iterator, Mapping, MutableMapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
@@ -19,7 +19,7 @@ import typer
 from typer.core import TyperGroup
 
 from dendrite import __version__
-from dendrite.cli import coercion, common
+from dendrite.cli import coercion, common, lazytree
 from dendrite.errors import DendriteError
 
 if TYPE_CHECKING:
@@ -46,43 +46,9 @@ SUBCOMMANDS: dict[str, str] = {
 
 
 def load_subcommand(name: str) -> Command:
-    """The click command for one entry of SUBCOMMANDS, built exactly as `add_typer`/`command` would."""
+    """The click command for one entry of SUBCOMMANDS, made as `add_typer`/`command` would make it."""
     module, _, attribute = SUBCOMMANDS[name].partition(":")
-    target = getattr(importlib.import_module(module), attribute)
-    # a holder with the root's defaults: Typer converts the entry as it would have as the root's child
-    holder = typer.Typer(pretty_exceptions_enable=False, add_completion=False)
-    if isinstance(target, typer.Typer):
-        holder.add_typer(target, name=name)
-        group = typer.main.get_command(holder)
-        assert isinstance(group, TyperGroup)
-        return group.commands[name]
-    holder.command(name)(target)
-    return typer.main.get_command(holder)
-
-
-class _LazyCommands(MutableMapping[str, "Command"]):
-    """A group's commands where the lazy ones are known by name until first asked for."""
-
-    def __init__(self, loaded: Mapping[str, Command], lazy: list[str]) -> None:
-        self._commands: dict[str, Command | None] = {**dict.fromkeys(lazy), **loaded}
-
-    def __getitem__(self, name: str) -> Command:
-        command = self._commands[name]
-        if command is None:
-            command = self._commands[name] = load_subcommand(name)
-        return command
-
-    def __setitem__(self, name: str, command: Command) -> None:
-        self._commands[name] = command
-
-    def __delitem__(self, name: str) -> None:
-        del self._commands[name]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._commands)
-
-    def __len__(self) -> int:
-        return len(self._commands)
+    return lazytree.subcommand(getattr(importlib.import_module(module), attribute), name)
 
 
 class LazyGroup(TyperGroup):
@@ -90,7 +56,8 @@ class LazyGroup(TyperGroup):
 
     def __init__(self, **attrs: Any) -> None:
         super().__init__(**attrs)
-        self.commands = _LazyCommands(self.commands, list(SUBCOMMANDS))
+        loaders = {name: functools.partial(load_subcommand, name) for name in SUBCOMMANDS}
+        self.commands = lazytree.LazyCommands(self.commands, loaders)
 
     def list_commands(self, ctx: Context) -> list[str]:
         return list(self.commands)  # the names alone: TyperGroup's own walks the values

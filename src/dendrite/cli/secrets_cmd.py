@@ -9,10 +9,11 @@ import sys
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from dendrite import lazy
 from dendrite.cli.common import (
     GroupArg,
     MachineArg,
@@ -28,10 +29,15 @@ from dendrite.cli.common import (
 )
 from dendrite.cli.findings import Report, SarifOpt, emit, output_format, subject_line
 from dendrite.errors import InputError
-from dendrite.secrets import health, keyfile
 from dendrite.secrets.importer import import_sops
 from dendrite.secrets.keys import SopsKey, is_private_key, key_from_input, key_from_text, read_user_file
 from dendrite.secrets.store import SecretsStore
+
+if TYPE_CHECKING:
+    from dendrite.secrets import health, keyfile
+else:  # only `check`, `fix` and `key` use them: loaded when one of those runs
+    health = lazy.module("dendrite.secrets.health")
+    keyfile = lazy.module("dendrite.secrets.keyfile")
 
 app = typer.Typer(
     help="clan's sops/ secret store: users, machines, groups and secrets.", no_args_is_help=True
