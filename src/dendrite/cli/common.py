@@ -31,11 +31,29 @@ OPTIONS = GlobalOptions()
 
 
 class _LazyConsole:
-    """A rich Console made on first use: importing rich costs ~30 ms that `secrets get` never needs."""
+    """A rich Console made on first use: importing rich costs ~30 ms that `secrets get` never needs.
+
+    A plain line (`print(text, markup=False)` of printable text, no style) before rich is needed is
+    written as rich would write it: the text and a newline (these consoles never highlight, wrap or
+    replace emoji codes). tests/cli/test_console.py compares the two.
+    """
 
     def __init__(self, **options: Any) -> None:
         self._options = options
         self._console: Console | None = None
+
+    def print(self, *objects: Any, **kwargs: Any) -> None:
+        if (
+            self._console is None
+            and len(objects) == 1
+            and type(objects[0]) is str
+            and kwargs == {"markup": False}
+            and objects[0].isprintable()
+        ):
+            stream = sys.stderr if self._options.get("stderr") else sys.stdout
+            stream.write(objects[0] + "\n")
+            return
+        self.real().print(*objects, **kwargs)
 
     def real(self) -> Console:
         if self._console is None:
