@@ -27,15 +27,16 @@ from dendrite.cli.common import (
     repo,
     write_bytes,
 )
-from dendrite.cli.findings import Report, SarifOpt, emit, output_format, subject_line
 from dendrite.errors import InputError
 from dendrite.secrets.importer import import_sops
 from dendrite.secrets.keys import SopsKey, is_private_key, key_from_input, key_from_text, read_user_file
 from dendrite.secrets.store import SecretsStore
 
 if TYPE_CHECKING:
+    from dendrite.cli import findings as cli_findings
     from dendrite.secrets import health, keyfile
 else:  # only `check`, `fix` and `key` use them: loaded when one of those runs
+    cli_findings = lazy.module("dendrite.cli.findings")
     health = lazy.module("dendrite.secrets.health")
     keyfile = lazy.module("dendrite.secrets.keyfile")
 
@@ -379,13 +380,15 @@ def rename(old: SecretArg, new: SecretArg) -> None:
 
 
 @app.command("check")
-def check(json_: JsonOpt = False, sarif_: SarifOpt = False) -> None:
+def check(json_: JsonOpt = False, sarif_: cli_findings.SarifOpt = False) -> None:
     """Compare every secret's recipients (legacy and vars) with its links; exit 1 on any finding."""
     store = _store()
     findings = health.check(store)
     ok = "" if findings else "all secrets are encrypted to exactly their members"
-    report = Report(findings, health.RULES, store.layout.root, subject_line, ("kind", "detail"), ok)
-    emit(report, output_format(json_, sarif_))
+    report = cli_findings.Report(
+        findings, health.RULES, store.layout.root, cli_findings.subject_line, ("kind", "detail"), ok
+    )
+    cli_findings.emit(report, cli_findings.output_format(json_, sarif_))
 
 
 @app.command("fix")
