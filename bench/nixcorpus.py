@@ -313,8 +313,8 @@ def build(root: Path, n: int, seed: int = 11, low: int = 1_000, high: int = 20_0
     paths = []
     for i in range(n):
         make, folder = r.choice(weighted)
-        # the last part added overshoots the drawn size by up to ~2 KB: draw below `high` by that much
-        size = int(math.exp(r.uniform(math.log(low), math.log(high - 2_000))))
+        # the last part added overshoots the drawn size by up to ~3 KB: draw below `high` by that much
+        size = int(math.exp(r.uniform(math.log(low), math.log(high - 3_000))))
         path = root / folder / f"{make.__name__.replace('_', '-')}-{i:04d}.nix"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(make(r, size))

@@ -120,7 +120,11 @@ def main() -> None:
         )
     anchor = medians["sops decrypt (anchor)"]
     targets = {"dendrite --version": "< 80 ms", f"dendrite secrets get {secret}": "<= 2.5x"}
-    print(f"demo fleet built in {t_demo:.1f} s; median of {args.runs} interleaved runs; anchor: sops decrypt")
+    load = os.getloadavg()[0]
+    print(
+        f"demo fleet built in {t_demo:.1f} s; median of {args.runs} interleaved runs; anchor: sops decrypt; "
+        f"load average {load:.1f} on {os.cpu_count()} cores"
+    )
     print(f"{'command':34} {'median':>9} {'vs sops':>8}  target")
     for label, t in medians.items():
         print(f"{label:34} {t * 1000:6.1f} ms {t / anchor:7.2f}x  {targets.get(label, '')}")
