@@ -9,10 +9,8 @@ all of them (`dendrite.secrets.keys` importing the whole SOPS codec and ruamel.y
 from __future__ import annotations
 
 import importlib
-import importlib.util
-import sys
 from collections.abc import Mapping, MutableMapping
-from types import ModuleType
+from typing import Any
 
 
 def export(
@@ -27,20 +25,24 @@ def export(
     return value
 
 
-def module(name: str) -> ModuleType:
-    """The module `name`, run when one of its attributes is first used (importlib's LazyLoader).
+class _Module:
+    """Stands for a module until one of its attributes is used, then imports it."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def __getattr__(self, attribute: str) -> Any:
+        return getattr(importlib.import_module(self._name), attribute)
+
+    def __repr__(self) -> str:
+        return f"<lazy module {self._name!r}>"
+
+
+def module(name: str) -> Any:
+    """The module `name`, imported when one of its attributes is first used.
 
     For a module a caller needs in some of its functions only: `health = lazy.module(...)` at the top
-    keeps every `health.check(...)` as written, and costs nothing until one runs.
+    keeps every `health.check(...)` as written, and costs nothing until one runs. Callers declare the
+    real module under `if TYPE_CHECKING:` so type checkers see its names.
     """
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.find_spec(name)
-    if spec is None or spec.loader is None:
-        raise ModuleNotFoundError(f"no module named {name!r}", name=name)
-    loader = importlib.util.LazyLoader(spec.loader)
-    spec.loader = loader
-    made = importlib.util.module_from_spec(spec)
-    sys.modules[name] = made
-    loader.exec_module(made)
-    return made
+    return _Module(name)
