@@ -32,6 +32,7 @@ NOT_FOR_SECRETS_GET = (
     "dendrite.secrets.health",
     "dendrite.secrets.keyfile",
     "dendrite.generators",
+    "dendrite.undo",
     "ruamel",
     "pydantic",
     "rich",
