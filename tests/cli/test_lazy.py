@@ -44,6 +44,10 @@ def _lazy_paths() -> list[tuple[str, ...]]:
 
 
 def test_same_command_tree() -> None:
+    # a command added with app.command()/app.add_typer() would be imported by every command
+    assert not main.app.registered_commands and not main.app.registered_groups, (
+        "add top-level commands to main.SUBCOMMANDS (imported when used), not to main.app"
+    )
     assert _lazy_paths() == list(_paths(typer.main.get_command(_eager_app())))
     assert len(_lazy_paths()) > 50
 
