@@ -13,7 +13,11 @@ def run() -> None:
     if sys.argv[1:] == ["--version"]:
         from dendrite import __version__
 
-        sys.stdout.write(f"dendrite {__version__}\n")
+        try:
+            sys.stdout.write(f"dendrite {__version__}\n")
+            sys.stdout.flush()
+        except BrokenPipeError:  # as main.run answers it
+            sys.exit(1)
         return
     try:
         from dendrite.cli.main import run as main_run
