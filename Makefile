@@ -3,7 +3,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 DIR    ?= demo-fleet
 
-.PHONY: demo test lint typecheck pytest bench clean
+.PHONY: demo test lint typecheck pytest bench bench-startup bench-rekey-cli bench-nix-real clean
 
 $(BIN)/dendrite: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,17 @@ bench: $(BIN)/dendrite
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python bench/vars.py
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python bench/layout.py
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python bench/migration.py
+	$(MAKE) --no-print-directory bench-startup bench-rekey-cli bench-nix-real
+
+# whole processes as users run them (start-up included), each against its anchor in the same run
+bench-startup: $(BIN)/dendrite
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python bench/startup.py
+
+bench-rekey-cli: $(BIN)/dendrite
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python bench/secrets.py --cli
+
+bench-nix-real: $(BIN)/dendrite
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python bench/nixparse.py --real
 
 clean:
 	rm -rf $(VENV) demo-fleet .pytest_cache .mypy_cache .ruff_cache

@@ -1,3 +1,3 @@
-from dendrite.cli.main import run
+from dendrite.cli.entry import run
 
 run()

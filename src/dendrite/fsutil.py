@@ -21,11 +21,17 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from dendrite import undo
+from dendrite import lazy
 from dendrite.errors import InputError, LockError, UnsafePathError
 from dendrite.repo import Repo
 from dendrite.repofs import PRIVATE_DIR_MODE, PRIVATE_FILE_MODE, STATE_DIR, RepoFS, naming
+
+if TYPE_CHECKING:
+    from dendrite import undo
+else:  # only the repository lock uses it (recovery of a killed transaction): loaded when one is taken
+    undo = lazy.module("dendrite.undo")
 
 _TMP = "tmp"
 _LOCK = "lock"

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from dendrite import changes, gitcommit
 from dendrite.cli.common import OPTIONS, note, repo
-from dendrite.generators import PER_MACHINE_DIR, SHARED
 from dendrite.repo import INVENTORY_JSON, MACHINES_DIR, SOPS_DIR, VARS_DIR
-from dendrite.vars.generate import Report
+
+if TYPE_CHECKING:
+    from dendrite.vars.generate import Report
 
 NO_COMMIT_ENV = "DENDRITE_NO_COMMIT"
 CLAN_NO_COMMIT_ENV = "CLAN_NO_COMMIT"  # clan_lib/git/__init__.py reads it as "set and not empty"
@@ -61,6 +63,8 @@ def machine_deleted(name: str, removed: Iterable[str]) -> None:
     """`machines delete`: clan_lib/machines/delete.py commits the inventory ("delete keys" with the
     Python set of key paths it deleted) and `secrets: remove machine`; the machine's directory, vars
     and `<name>-*` secrets it removes are left uncommitted there. dendrite commits them too."""
+    from dendrite.generators import PER_MACHINE_DIR  # loaded by the commands that use it
+
     commit(f"{INVENTORY_JSON}: delete keys {{('machines', '{name}')}}", only=[INVENTORY_JSON])
     own = [f"{MACHINES_DIR}/{name}", f"{VARS_DIR}/{PER_MACHINE_DIR}/{name}"]
     commit(
@@ -74,6 +78,8 @@ def vars_generated(report: Report) -> None:
     `secrets: add machine`), then one commit per generator with clan's message (clan_lib/vars/
     generator.py: "vars: update via generator {GeneratorId}", whose str is "<name> (shared)" or
     "<name> (machine: <m>)"); anything else the run re-encrypted last, in one commit of dendrite's."""
+    from dendrite.generators import SHARED  # loaded by the commands that use it
+
     log = changes.current()
     if log is None:
         return

@@ -8,14 +8,15 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar, cast
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from dendrite import names
 from dendrite.repo import Repo, find_repo
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 V = TypeVar("V", bound=str | list[str] | None)
 
@@ -28,9 +29,52 @@ class GlobalOptions:
 
 
 OPTIONS = GlobalOptions()
+
+
+class _LazyConsole:
+    """A rich Console made on first use: importing rich costs ~30 ms that `secrets get` never needs.
+
+    A plain line (`print(text, markup=False)` of printable text, no style) before rich is needed is
+    written as rich would write it: the text and a newline (these consoles never highlight, wrap or
+    replace emoji codes). tests/cli/test_console.py compares the two.
+    """
+
+    def __init__(self, **options: Any) -> None:
+        self._options = options
+        self._console: Console | None = None
+
+    def print(self, *objects: Any, **kwargs: Any) -> None:
+        if (
+            self._console is None
+            and len(objects) == 1
+            and type(objects[0]) is str
+            and kwargs == {"markup": False}
+            and objects[0].isprintable()
+        ):
+            stream = sys.stderr if self._options.get("stderr") else sys.stdout
+            stream.write(objects[0] + "\n")
+            return
+        self.real().print(*objects, **kwargs)
+
+    def real(self) -> Console:
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(**self._options)
+        return self._console
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.real(), name)
+
+
+def real_console(console: Console) -> Console:
+    """The Console itself, for rich objects that take one (a Progress, a Live): not its stand-in."""
+    return console.real() if isinstance(console, _LazyConsole) else console
+
+
 # no emoji codes: ":100:" in "file:100:3" must stay as written
-out = Console(highlight=False, soft_wrap=True, emoji=False)
-err = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
+out = cast("Console", _LazyConsole(highlight=False, soft_wrap=True, emoji=False))
+err = cast("Console", _LazyConsole(stderr=True, highlight=False, soft_wrap=True, emoji=False))
 
 
 def repo() -> Repo:
@@ -53,8 +97,15 @@ def progress(label: str) -> Iterator[Callable[[int, int], None] | None]:
     if not err.is_terminal:
         yield None
         return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     with Progress(
-        TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err, transient=True
+        TextColumn(label),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=real_console(err),
+        transient=True,
     ) as bar:
         task = bar.add_task(label, total=None)
 

@@ -8,35 +8,69 @@ the traceback with --debug.
 from __future__ import annotations
 
 import errno
-import logging
+import functools
+import importlib
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
+from typer.core import TyperGroup
 
 from dendrite import __version__, changes
-from dendrite.cli import common, demo_cmd, inventory_cmd, layout_cmd, nix_cmd, secrets_cmd, sops_cmd, vars_cmd
+from dendrite.cli import coercion, common, lazytree
 from dendrite.errors import DendriteError
+
+if TYPE_CHECKING:
+    from typer._click import Command, Context
+
+coercion.install()
+
+# Every sub-command, in the order --help lists them: "module:attribute", a Typer app or a command's
+# function. Why by name: importing a command module imports the library it drives (the parser, the
+# vars engine, the demo); a command imports only its own module, so `secrets get` starts in a fraction
+# of the time. Only --help and completion of the first word load them all.
+SUBCOMMANDS: dict[str, str] = {
+    "demo": "dendrite.cli.demo_cmd:demo",
+    "sops": "dendrite.cli.sops_cmd:app",
+    "secrets": "dendrite.cli.secrets_cmd:app",
+    "nix": "dendrite.cli.nix_cmd:app",
+    "inventory": "dendrite.cli.inventory_cmd:app",
+    "machines": "dendrite.cli.inventory_cmd:machines_app",
+    "tags": "dendrite.cli.inventory_cmd:tags_app",
+    "vars": "dendrite.cli.vars_cmd:app",
+    "layout": "dendrite.cli.layout_cmd:app",
+    "migrate": "dendrite.cli.layout_cmd:migrate_app",
+}
+
+
+def load_subcommand(name: str) -> Command:
+    """The click command for one entry of SUBCOMMANDS, made as `add_typer`/`command` would make it."""
+    module, _, attribute = SUBCOMMANDS[name].partition(":")
+    return lazytree.subcommand(getattr(importlib.import_module(module), attribute), name)
+
+
+class LazyGroup(TyperGroup):
+    """The root group: SUBCOMMANDS are imported when invoked, listed for help, or completed."""
+
+    def __init__(self, **attrs: Any) -> None:
+        super().__init__(**attrs)
+        loaders = {name: functools.partial(load_subcommand, name) for name in SUBCOMMANDS}
+        self.commands = lazytree.LazyCommands(self.commands, loaders)
+
+    def list_commands(self, ctx: Context) -> list[str]:
+        return list(self.commands)  # the names alone: TyperGroup's own walks the values
+
 
 app = typer.Typer(
     name="dendrite",
+    cls=LazyGroup,
     help="Manage a clan-core fleet and its move from nixos-unified to the dendritic pattern.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-app.add_typer(sops_cmd.app, name="sops")
-app.add_typer(secrets_cmd.app, name="secrets")
-app.add_typer(nix_cmd.app, name="nix")
-app.add_typer(inventory_cmd.app, name="inventory")
-app.add_typer(inventory_cmd.machines_app, name="machines")
-app.add_typer(inventory_cmd.tags_app, name="tags")
-app.add_typer(vars_cmd.app, name="vars")
-app.add_typer(layout_cmd.app, name="layout")
-app.add_typer(layout_cmd.migrate_app, name="migrate")
-app.command("demo")(demo_cmd.demo)
 
 
 def _version(value: bool) -> None:
@@ -75,6 +109,8 @@ def main(
     common.OPTIONS.no_commit = no_commit
     changes.begin()  # what this run changes is committed by the command (cli/committing.py)
     if debug:  # the library logs (dendrite.process: each command, its exit code, stderr's tail); show it
+        import logging
+
         logging.basicConfig(level=logging.DEBUG, format="debug: %(name)s: %(message)s", stream=sys.stderr)
 
 

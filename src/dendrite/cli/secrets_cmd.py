@@ -10,10 +10,11 @@ import sys
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from dendrite import lazy
 from dendrite.cli.committing import commit, machine_key_added
 from dendrite.cli.common import (
     GroupArg,
@@ -28,13 +29,18 @@ from dendrite.cli.common import (
     repo,
     write_bytes,
 )
-from dendrite.cli.findings import Report, SarifOpt, emit, output_format, subject_line
 from dendrite.errors import InputError
-from dendrite.secrets import health, keyfile
-from dendrite.secrets.defaults import default_groups_for
 from dendrite.secrets.importer import import_sops
 from dendrite.secrets.keys import SopsKey, is_private_key, key_from_input, key_from_text, read_user_file
 from dendrite.secrets.store import SecretsStore
+
+if TYPE_CHECKING:
+    from dendrite.cli import findings as cli_findings
+    from dendrite.secrets import health, keyfile
+else:  # only `check`, `fix` and `key` use them: loaded when one of those runs
+    cli_findings = lazy.module("dendrite.cli.findings")
+    health = lazy.module("dendrite.secrets.health")
+    keyfile = lazy.module("dendrite.secrets.keyfile")
 
 app = typer.Typer(
     help="clan's sops/ secret store: users, machines, groups and secrets.", no_args_is_help=True
@@ -251,7 +257,12 @@ def machines_add(
     (the bare key, encrypted to you and the machine's default groups, as clan does)."""
     parsed = _argv_key(key) if key else None
     result: dict[str, object] = {}
-    groups = default_groups_for(repo().root, name, use_nix=True) if nix and parsed is None else None
+    if nix and parsed is None:
+        from dendrite.secrets.defaults import default_groups_for  # the Nix parser: only for --nix
+
+        groups = default_groups_for(repo().root, name, use_nix=True)
+    else:
+        groups = None
 
     def act(s: SecretsStore) -> int:
         k, n = s.add_machine(name, parsed, force, default_groups=groups)
@@ -406,13 +417,15 @@ def rename(old: SecretArg, new: SecretArg) -> None:
 
 
 @app.command("check")
-def check(json_: JsonOpt = False, sarif_: SarifOpt = False) -> None:
+def check(json_: JsonOpt = False, sarif_: cli_findings.SarifOpt = False) -> None:
     """Compare every secret's recipients (legacy and vars) with its links; exit 1 on any finding."""
     store = _store()
     findings = health.check(store)
     ok = "" if findings else "all secrets are encrypted to exactly their members"
-    report = Report(findings, health.RULES, store.layout.root, subject_line, ("kind", "detail"), ok)
-    emit(report, output_format(json_, sarif_))
+    report = cli_findings.Report(
+        findings, health.RULES, store.layout.root, cli_findings.subject_line, ("kind", "detail"), ok
+    )
+    cli_findings.emit(report, cli_findings.output_format(json_, sarif_))
 
 
 @app.command("fix")

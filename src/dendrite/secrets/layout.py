@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from dendrite.generators import PER_MACHINE_DIR, SHARED, PerMachine, Placement
 from dendrite.names import Kind, is_valid
 from dendrite.repo import VARS_DIR, Repo
 from dendrite.repofs import RepoFS
@@ -108,6 +107,9 @@ class Layout:
         Listed with `fs.entries`, never following a link: a symlinked generator or machine directory
         could otherwise make dendrite re-key (rewrite) a file outside the repository.
         """
+        # here, not at the top: the generators' model is loaded only by commands that walk vars
+        from dendrite.generators import PER_MACHINE_DIR, SHARED, PerMachine, Placement
+
         fs = self.fs
         out: list[SecretRef] = []
         machines = self._subdirs(self.vars / PER_MACHINE_DIR, "machine")

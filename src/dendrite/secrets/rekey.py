@@ -10,10 +10,8 @@ by `atomic_write_many`, each atomically.
 
 from __future__ import annotations
 
-import multiprocessing as mp
 import os
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -148,6 +146,10 @@ def _rewrap_all(
     jobs: list[tuple[bytes, list[str], str]], identities: Identities
 ) -> list[bytes | tuple[str, str, str | None]]:
     """Re-wrap in this process, or on every core for large batches (age's X25519 is the cost)."""
+    # here, not at the top: the pool's modules cost ~10 ms that a command reading a secret never uses
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
     cores = os.cpu_count() or 1
     if len(jobs) < _PARALLEL_FROM or cores < 2 or "fork" not in mp.get_all_start_methods():
         _init_worker("\n".join(str(i.secret) for i in identities.items))

@@ -6,12 +6,18 @@ import base64
 import binascii
 import os
 import re
+from typing import TYPE_CHECKING
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
+from dendrite import lazy
 from dendrite.errors import SopsError
 from dendrite.sops.values import Comment, Leaf, from_bytes, to_bytes, type_name
+
+if TYPE_CHECKING:
+    from cryptography import exceptions as crypto_errors
+    from cryptography.hazmat.primitives.ciphers import aead
+else:  # loaded with the first data key: listing a store or reading its metadata encrypts nothing
+    crypto_errors = lazy.module("cryptography.exceptions")
+    aead = lazy.module("cryptography.hazmat.primitives.ciphers.aead")
 
 _ENC = re.compile(r"^ENC\[AES256_GCM,data:(.+),iv:(.+),tag:(.+),type:(.+)\]")
 IV_SIZE = 32
@@ -28,7 +34,7 @@ class LeafCipher:
     def __init__(self, data_key: bytes) -> None:
         if len(data_key) != 32:
             raise SopsError(f"the data key is {len(data_key)} bytes, sops uses 32")
-        self._aead = AESGCM(data_key)
+        self._aead = aead.AESGCM(data_key)
 
     def encrypt(self, value: Leaf, aad: str, iv: bytes | None = None) -> str:
         plain = to_bytes(value)
@@ -56,7 +62,7 @@ class LeafCipher:
             raise SopsError(f"value at '{aad}' has a malformed IV or tag")
         try:
             plain = self._aead.decrypt(iv, data + tag, aad.encode("utf-8", "surrogateescape"))
-        except InvalidTag:
+        except crypto_errors.InvalidTag:
             raise SopsError(
                 f"value at '{aad}' fails authentication: it was changed, moved, or encrypted under another key"
             ) from None

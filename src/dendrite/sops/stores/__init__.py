@@ -2,24 +2,23 @@
 
 from __future__ import annotations
 
+import importlib
 from pathlib import PurePath
 
 from dendrite.errors import InputError
 from dendrite.sops.stores.base import Store
-from dendrite.sops.stores.binary import BinaryStore
-from dendrite.sops.stores.dotenv import DotenvStore
-from dendrite.sops.stores.ini import IniStore
-from dendrite.sops.stores.json import JsonStore
-from dendrite.sops.stores.yaml import YamlStore
 
 FORMATS = ("binary", "json", "yaml", "dotenv", "ini")
-_STORES: dict[str, Store] = {
-    "binary": BinaryStore(),
-    "json": JsonStore(),
-    "yaml": YamlStore(),
-    "dotenv": DotenvStore(),
-    "ini": IniStore(),
+# each format's module and class, imported when a file of that format is read or written: clan's
+# secrets are JSON, and the YAML store alone (ruamel.yaml) costs more than decrypting one
+_CLASSES = {
+    "binary": ("dendrite.sops.stores.binary", "BinaryStore"),
+    "json": ("dendrite.sops.stores.json", "JsonStore"),
+    "yaml": ("dendrite.sops.stores.yaml", "YamlStore"),
+    "dotenv": ("dendrite.sops.stores.dotenv", "DotenvStore"),
+    "ini": ("dendrite.sops.stores.ini", "IniStore"),
 }
+_STORES: dict[str, Store] = {}
 
 
 def format_for_path(path: str | PurePath) -> str:
@@ -31,10 +30,13 @@ def format_for_path(path: str | PurePath) -> str:
 
 
 def store_for(fmt: str) -> Store:
-    try:
-        return _STORES[fmt]
-    except KeyError:
-        raise InputError(f"unknown file type {fmt!r}", hint="use one of: " + ", ".join(FORMATS)) from None
+    store = _STORES.get(fmt)
+    if store is None:
+        if fmt not in _CLASSES:
+            raise InputError(f"unknown file type {fmt!r}", hint="use one of: " + ", ".join(FORMATS))
+        module, cls = _CLASSES[fmt]
+        store = _STORES[fmt] = getattr(importlib.import_module(module), cls)()
+    return store
 
 
 __all__ = ["FORMATS", "Store", "format_for_path", "store_for"]

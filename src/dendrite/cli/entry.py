@@ -1,0 +1,27 @@
+"""The `dendrite` console script: answers `--version` before anything is imported, then `main.run`.
+
+Why a module of its own: importing `dendrite.cli.main` imports the CLI framework (Typer, tens of
+milliseconds); `dendrite --version`, the probe scripts and packagers run most, needs none of it.
+"""
+
+from __future__ import annotations
+
+import sys
+
+
+def run() -> None:
+    if sys.argv[1:] == ["--version"]:
+        from dendrite import __version__
+
+        try:
+            sys.stdout.write(f"dendrite {__version__}\n")
+            sys.stdout.flush()
+        except BrokenPipeError:  # as main.run answers it
+            sys.exit(1)
+        return
+    try:
+        from dendrite.cli.main import run as main_run
+    except KeyboardInterrupt:  # Ctrl-C while starting up: nothing has run yet
+        sys.stderr.write("interrupted; nothing was changed\n")
+        sys.exit(130)
+    main_run()

@@ -1,0 +1,100 @@
+"""A command imports only what it uses: reading a secret loads no parser, vars engine, demo, YAML or pydantic.
+
+Not timed (bench/startup.py measures): the test looks at `sys.modules` of a real `dendrite secrets get`.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from dendrite.secrets import SecretsStore, SopsKey
+from tests.conftest import Keys, clean_env
+
+# what `secrets get` must not import: other commands' engines, and libraries only other paths need
+NOT_FOR_SECRETS_GET = (
+    "dendrite.nixlang",
+    "dendrite.vars",
+    "dendrite.demo",
+    "dendrite.inventory",
+    "dendrite.layout",
+    "dendrite.cli.nix_cmd",
+    "dendrite.cli.vars_cmd",
+    "dendrite.cli.demo_cmd",
+    "dendrite.cli.inventory_cmd",
+    "dendrite.cli.layout_cmd",
+    "dendrite.cli.sops_cmd",
+    "dendrite.cli.findings",
+    "dendrite.findings",
+    "dendrite.secrets.health",
+    "dendrite.secrets.keyfile",
+    "dendrite.generators",
+    "dendrite.undo",
+    "ruamel",
+    "pydantic",
+    "rich",
+    "multiprocessing",
+)
+
+_PROBE = """
+import atexit, sys
+atexit.register(lambda: sys.stderr.write("\\nMODULES " + " ".join(sorted(sys.modules)) + "\\n"))
+sys.argv = ["dendrite", *sys.argv[1:]]
+from dendrite.cli.entry import run
+run()
+"""
+
+
+def _modules(
+    args: list[str], env: dict[str, str], cwd: Path
+) -> tuple[subprocess.CompletedProcess[bytes], set[str]]:
+    res = subprocess.run(
+        [sys.executable, "-c", _PROBE, *args], env=env, cwd=cwd, capture_output=True, check=False, timeout=120
+    )
+    line = res.stderr.decode().rpartition("\nMODULES ")[2]
+    return res, set(line.split())
+
+
+def _offending(modules: set[str], banned: tuple[str, ...]) -> list[str]:
+    return sorted(m for m in modules if any(m == b or m.startswith(b + ".") for b in banned))
+
+
+@pytest.fixture
+def repo(tmp_path: Path, keys: Keys) -> Path:
+    root = tmp_path / "repo"
+    root.mkdir()
+    store = SecretsStore(root, keys.identities)
+    store.add_user("alice", [SopsKey("age", keys.a.public)])
+    store.set("db-password", b"hunter2")
+    return root
+
+
+@pytest.mark.parametrize("global_args", [[], ["-C", "."]])
+def test_secrets_get_imports_only_the_store(repo: Path, keys: Keys, global_args: list[str]) -> None:
+    res, modules = _modules([*global_args, "secrets", "get", "db-password"], keys.env, repo)
+    assert res.returncode == 0 and res.stdout == b"hunter2", res.stderr
+    assert "dendrite.secrets.store" in modules and "dendrite.cli.secrets_cmd" in modules
+    assert _offending(modules, NOT_FOR_SECRETS_GET) == []
+
+
+def test_secrets_list_imports_no_rich_and_no_cipher(repo: Path, keys: Keys) -> None:
+    res, modules = _modules(["secrets", "list"], keys.env, repo)
+    assert res.returncode == 0 and res.stdout == b"db-password\n", res.stderr
+    assert _offending(modules, (*NOT_FOR_SECRETS_GET, "cryptography")) == []  # listing decrypts nothing
+
+
+def test_version_imports_no_framework(tmp_path: Path) -> None:
+    res, modules = _modules(["--version"], clean_env(home=tmp_path), tmp_path)
+    assert res.returncode == 0 and res.stdout.startswith(b"dendrite ")
+    assert _offending(modules, ("typer", "rich", "dendrite.cli.main", "dendrite.secrets")) == []
+
+
+def test_help_still_loads_every_command(tmp_path: Path) -> None:
+    res, modules = _modules(["--help"], clean_env(home=tmp_path), tmp_path)
+    assert res.returncode == 0
+    for name in ("demo", "nix", "vars", "inventory", "layout", "sops", "secrets"):
+        assert f"dendrite.cli.{name}_cmd" in modules
+        assert f" {name} ".encode() in res.stdout
