@@ -34,7 +34,6 @@ from dendrite.errors import InputError, StoreError
 from dendrite.fsutil import PendingWrite, atomic_write_many, repo_lock
 from dendrite.repofs import FILE_MODE
 from dendrite.secrets import rekey
-from dendrite.secrets.defaults import default_groups_for
 from dendrite.secrets.keys import SopsKey, check_usable, read_keys, write_keys
 from dendrite.secrets.layout import Layout, SecretRef
 from dendrite.secrets.recipients import Collected, Overlay, Resolver, expected_target
@@ -343,6 +342,8 @@ class SecretsStore:
         members: list[tuple[str, str]] = []
         if key is None:
             admin = self.admin()  # the private key is a secret the admin must be able to read
+            from dendrite.secrets.defaults import default_groups_for  # the Nix parser, when a key is made
+
             groups = list(
                 default_groups_for(self.layout.root, name) if default_groups is None else default_groups
             )
