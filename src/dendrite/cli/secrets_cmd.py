@@ -13,6 +13,7 @@ from typing import Annotated
 
 import typer
 
+from dendrite.cli import render
 from dendrite.cli.common import (
     GroupArg,
     MachineArg,
@@ -27,11 +28,12 @@ from dendrite.cli.common import (
     write_bytes,
 )
 from dendrite.cli.findings import Report, SarifOpt, emit, output_format, subject_line
-from dendrite.errors import InputError
+from dendrite.errors import DendriteError, InputError
 from dendrite.secrets import health, keyfile
 from dendrite.secrets.importer import import_sops
 from dendrite.secrets.keys import SopsKey, is_private_key, key_from_input, key_from_text, read_user_file
 from dendrite.secrets.store import SecretsStore
+from dendrite.text import did_you_mean
 
 app = typer.Typer(
     help="clan's sops/ secret store: users, machines, groups and secrets.", no_args_is_help=True
@@ -127,6 +129,34 @@ def _keys(
     return keys + [key_from_text(read_user_file(f), str(f)) for f in files or []]
 
 
+def _known(store: SecretsStore, kind: str, names: list[str] | None) -> list[str]:
+    """`names` when each is a user/machine/group of the store; else one sentence with a suggestion.
+
+    Why before the library: its message says a member does not exist; this one says which was meant.
+    """
+    listing = {"users": store.users, "machines": store.machines, "groups": store.groups}[kind]
+    given = names or []
+    if given:
+        known = tuple(listing())
+        for n in given:
+            if n not in known:
+                raise InputError(
+                    f"{kind[:-1]} '{n}' does not exist in {store.layout.sops / kind}",
+                    hint=f"{did_you_mean(n, known)} (see 'dendrite secrets {kind} list')",
+                )
+    return given
+
+
+def _members(
+    store: SecretsStore, users: list[str] | None, machines: list[str] | None, groups: list[str] | None
+) -> dict[str, list[str]]:
+    return {
+        "users": _known(store, "users", users),
+        "machines": _known(store, "machines", machines),
+        "groups": _known(store, "groups", groups),
+    }
+
+
 def _names_out(names: list[str], as_json: bool) -> None:
     if as_json:
         emit_json(names)
@@ -169,7 +199,9 @@ def users_remove(name: UserArg) -> None:
 @users_app.command("get")
 def users_get(name: UserArg, json_: JsonOpt = False) -> None:
     """Show a user's keys."""
-    keys = _store().user_keys(name)
+    store = _store()
+    _known(store, "users", [name])
+    keys = store.user_keys(name)
     if json_:
         emit_json([k.as_json() for k in keys])
     else:
@@ -202,13 +234,17 @@ def users_remove_key(
 @users_app.command("add-secret")
 def users_add_secret(user: UserArg, secret: SecretArg) -> None:
     """Give a user access to a secret."""
-    _rekeyed(_store().secret_add_member(secret, "users", user))
+    store = _store()
+    _known(store, "users", [user])
+    _rekeyed(store.secret_add_member(secret, "users", user))
 
 
 @users_app.command("remove-secret")
 def users_remove_secret(user: UserArg, secret: SecretArg) -> None:
     """Take a user's access to a secret away."""
-    _rekeyed(_store().secret_remove_member(secret, "users", user))
+    store = _store()
+    _known(store, "users", [user])
+    _rekeyed(store.secret_remove_member(secret, "users", user))
 
 
 # ------------------------------------------------------------------------------------------------ machines
@@ -256,20 +292,26 @@ def machines_remove(name: MachineArg) -> None:
 @machines_app.command("get")
 def machines_get(name: MachineArg, json_: JsonOpt = False) -> None:
     """Show a machine's key."""
-    k = _store().machine_key(name)
+    store = _store()
+    _known(store, "machines", [name])
+    k = store.machine_key(name)
     emit_json(k.as_json()) if json_ else out.print(f"{k.type}\t{k.publickey}", markup=False)
 
 
 @machines_app.command("add-secret")
 def machines_add_secret(machine: MachineArg, secret: SecretArg) -> None:
     """Give a machine access to a secret."""
-    _rekeyed(_store().secret_add_member(secret, "machines", machine))
+    store = _store()
+    _known(store, "machines", [machine])
+    _rekeyed(store.secret_add_member(secret, "machines", machine))
 
 
 @machines_app.command("remove-secret")
 def machines_remove_secret(machine: MachineArg, secret: SecretArg) -> None:
     """Take a machine's access to a secret away."""
-    _rekeyed(_store().secret_remove_member(secret, "machines", machine))
+    store = _store()
+    _known(store, "machines", [machine])
+    _rekeyed(store.secret_remove_member(secret, "machines", machine))
 
 
 # ------------------------------------------------------------------------------------------------ groups
@@ -283,45 +325,77 @@ def groups_list(json_: JsonOpt = False) -> None:
     if json_:
         emit_json({g: {"users": list(m.users), "machines": list(m.machines)} for g, m in rows.items()})
         return
-    for g, m in rows.items():
-        out.print(
-            f"{g}\tusers: {', '.join(m.users) or '-'}\tmachines: {', '.join(m.machines) or '-'}", markup=False
-        )
-
-
-def _group_cmd(verb: str, kind: str) -> None:
-    member = kind[:-1]
-
-    def cmd(group: GroupArg, name: str) -> None:
-        def act(s: SecretsStore) -> int:
-            return s.group_add(group, kind, name) if verb == "add" else s.group_remove(group, kind, name)
-
-        _rekeyed(_run_rekey("re-keying", act))
-
-    cmd.__doc__ = (
-        f"Add a {member} to a group; every secret of the group is re-keyed."
-        if verb == "add"
-        else f"Remove a {member} from a group; every secret of the group is re-keyed."
+    render.print_table(
+        [
+            (g, f"users: {', '.join(m.users) or '-'}", f"machines: {', '.join(m.machines) or '-'}")
+            for g, m in rows.items()
+        ]
     )
-    cmd.__annotations__["name"] = UserArg if kind == "users" else MachineArg  # the member's own rule
-    groups_app.command(f"{verb}-{member}")(cmd)
 
 
-for _verb in ("add", "remove"):
-    for _kind in ("users", "machines"):
-        _group_cmd(_verb, _kind)
+CreateOpt = Annotated[
+    bool, typer.Option("--create", help="Make the group if it does not exist (a new group is never implied).")
+]
+
+
+def _group_add(group: str, kind: str, member: str, create: bool) -> None:
+    """Add a member; a group that does not exist is made only with --create, so a typo ("admin" for
+    "admins") is a question, not a new group holding one member (clan makes it silently)."""
+    store = _store()
+    _known(store, kind, [member])
+    known = tuple(store.groups())
+    if group not in known and not create:
+        raise InputError(
+            f"group '{group}' does not exist in {store.layout.groups()}",
+            hint=f"{did_you_mean(group, known)} To make a new group, add --create.",
+        )
+    _rekeyed(_run_rekey("re-keying", lambda s: s.group_add(group, kind, member)))
+
+
+def _group_remove(group: str, kind: str, member: str) -> None:
+    store = _store()
+    _known(store, "groups", [group])
+    _rekeyed(_run_rekey("re-keying", lambda s: s.group_remove(group, kind, member)))
+
+
+@groups_app.command("add-user")
+def groups_add_user(group: GroupArg, name: UserArg, create: CreateOpt = False) -> None:
+    """Add a user to a group; every secret of the group is re-keyed."""
+    _group_add(group, "users", name, create)
+
+
+@groups_app.command("add-machine")
+def groups_add_machine(group: GroupArg, name: MachineArg, create: CreateOpt = False) -> None:
+    """Add a machine to a group; every secret of the group is re-keyed."""
+    _group_add(group, "machines", name, create)
+
+
+@groups_app.command("remove-user")
+def groups_remove_user(group: GroupArg, name: UserArg) -> None:
+    """Remove a user from a group; every secret of the group is re-keyed."""
+    _group_remove(group, "users", name)
+
+
+@groups_app.command("remove-machine")
+def groups_remove_machine(group: GroupArg, name: MachineArg) -> None:
+    """Remove a machine from a group; every secret of the group is re-keyed."""
+    _group_remove(group, "machines", name)
 
 
 @groups_app.command("add-secret")
 def groups_add_secret(group: GroupArg, secret: SecretArg) -> None:
     """Give a group access to a secret."""
-    _rekeyed(_store().secret_add_member(secret, "groups", group))
+    store = _store()
+    _known(store, "groups", [group])
+    _rekeyed(store.secret_add_member(secret, "groups", group))
 
 
 @groups_app.command("remove-secret")
 def groups_remove_secret(group: GroupArg, secret: SecretArg) -> None:
     """Take a group's access to a secret away."""
-    _rekeyed(_store().secret_remove_member(secret, "groups", group))
+    store = _store()
+    _known(store, "groups", [group])
+    _rekeyed(store.secret_remove_member(secret, "groups", group))
 
 
 # ------------------------------------------------------------------------------------------------ secrets
@@ -338,10 +412,26 @@ def _read_value(name: str) -> bytes:
 
 
 @app.command("set")
-def set_(name: SecretArg, user: Users = None, machine: Machines = None, group: Groups = None) -> None:
+def set_(
+    name: SecretArg,
+    user: Users = None,
+    machine: Machines = None,
+    group: Groups = None,
+    allow_empty: Annotated[
+        bool,
+        typer.Option("--allow-empty", help="Store an empty value (refused otherwise: usually a mistake)."),
+    ] = False,
+) -> None:
     """Encrypt a secret from stdin (or a hidden prompt on a terminal); you are always a recipient."""
+    store = _store()
+    members = _members(store, user, machine, group)
     value = _read_value(name)
-    ref = _store().set(name, value, users=user or [], machines=machine or [], groups=group or [])
+    if not value and not allow_empty:  # `secrets set x < /dev/null`, or a pipe whose producer failed
+        raise InputError(
+            f"the value given for secret '{name}' is empty; nothing was written",
+            hint=f"pipe the value in (printf %s VALUE | dendrite secrets set {name}), or pass --allow-empty",
+        )
+    ref = store.set(name, value, **members)
     note(f"wrote {ref.file}")
 
 
@@ -404,14 +494,9 @@ def import_sops_cmd(
     group: Groups = None,
 ) -> None:
     """Create one secret per top-level key of a sops-encrypted file."""
+    store = _store()
     names = import_sops(
-        _store(),
-        file,
-        input_type=input_type,
-        prefix=prefix,
-        users=user or [],
-        machines=machine or [],
-        groups=group or [],
+        store, file, input_type=input_type, prefix=prefix, **_members(store, user, machine, group)
     )
     for n in names:
         out.print(n, markup=False)
@@ -429,7 +514,24 @@ def key_generate(
     _EXTRA_WARNINGS.extend(g.warnings)
     out.print(g.publickey, markup=False)
     note(f"{'generated a new key in' if g.created else 'you already have a key in'} {g.path}")
-    note(f"register it: dendrite secrets users add <your-name> {g.publickey}")
+    owner = _owner(g.publickey)
+    if owner:
+        note(f"it is registered as the clan user {owner}")
+    else:
+        note(f"register it: dendrite secrets users add <your-name> {g.publickey}")
+
+
+def _owner(publickey: str) -> str | None:
+    """The clan user holding `publickey`, or None (also outside a repository: nothing to register in)."""
+    try:
+        root = repo().root
+        store = SecretsStore(root)
+        for user in store.users():
+            if any(k.publickey == publickey for k in store.user_keys(user)):
+                return user
+    except DendriteError:
+        return None
+    return None
 
 
 @key_app.command("show")
@@ -437,13 +539,12 @@ def key_show(json_: JsonOpt = False) -> None:
     """Your age public keys and the clan user each belongs to."""
     keys = keyfile.show(repo().root)
     _EXTRA_WARNINGS.extend(keyfile.key_file_warnings())
-    if json_ or not sys.stdout.isatty():
+    if json_:
         emit_json([asdict(k) for k in keys])
         return
-    for k in keys:
-        out.print(f"{k.publickey}\t{k.username or '(not a clan user)'}\t{k.source}", markup=False)
     if not keys:
         raise InputError("no age key found", hint="run 'dendrite secrets key generate'")
+    render.print_table([(k.publickey, k.username or "(not a clan user)", str(k.source)) for k in keys])
 
 
 @key_app.command("update")
