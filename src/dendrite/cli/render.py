@@ -17,20 +17,36 @@ WIDTH = 100
 _INDENT = "  "
 
 
-def nix(value: Any, *, width: int = WIDTH, indent: int = 0, other: Callable[[Any], str] | None = None) -> str:
+def nix(
+    value: Any,
+    *,
+    width: int = WIDTH,
+    indent: int = 0,
+    other: Callable[[Any], str] | None = None,
+    expand_sets: bool = False,
+) -> str:
     """`value` as Nix text: inline while it fits in `width` (after `indent` levels), else one binding
-    or item a line. `other` renders what is not a JSON-like value (else its type is named in « »)."""
-    flat = _inline(value, other)
-    if len(_INDENT * indent) + len(flat) <= width or not isinstance(value, dict | list | tuple) or not value:
-        return flat
+    or item a line. `other` renders what is not a JSON-like value (else its type is named in « »).
+
+    `expand_sets` lays sets out one binding a line always, as `nixlang.printer.to_nix` (and nixfmt) do.
+    """
+    if not isinstance(value, dict | list | tuple) or not value:
+        return _inline(value, other)
     pad = _INDENT * indent
+
+    def inner(v: Any) -> str:
+        return nix(v, width=width, indent=indent + 1, other=other, expand_sets=expand_sets)
+
     if isinstance(value, dict):
-        body = [
-            f"{pad}{_INDENT}{key(str(k))} = {nix(v, width=width, indent=indent + 1, other=other)};"
-            for k, v in value.items()
-        ]
+        flat = _inline(value, other)
+        if not expand_sets and len(pad) + len(flat) <= width:
+            return flat
+        body = [f"{pad}{_INDENT}{key(str(k))} = {inner(v)};" for k, v in value.items()]
         return "{\n" + "\n".join(body) + f"\n{pad}}}"
-    items = [_item(v, nix(v, width=width, indent=indent + 1, other=other)) for v in value]
+    items = [_item(v, inner(v)) for v in value]
+    flat = "[ " + " ".join(items) + " ]"
+    if "\n" not in flat and len(pad) + len(flat) <= width:
+        return flat
     return "[\n" + "\n".join(f"{pad}{_INDENT}{i}" for i in items) + f"\n{pad}]"
 
 

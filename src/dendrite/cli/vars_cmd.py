@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import getpass
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -124,7 +125,13 @@ def list_cmd(machine: MachineArg, json_: JsonOpt = False) -> None:
         emit_json(dict(rows))
         return
     for var, value in rows:
-        out.print(f"{var}: {value}", markup=False)
+        out.print(f"{var}: {_one_line(value)}", markup=False)
+
+
+def _one_line(value: str) -> str:
+    """A value on one line: a trailing newline (a public key file's) is not a blank line after it."""
+    lines = value.rstrip("\n").split("\n")
+    return lines[0] if len(lines) == 1 else f"{lines[0]} ... ({len(lines)} lines; see 'dendrite vars get')"
 
 
 @app.command("get")
@@ -168,7 +175,16 @@ def export_cmd(directory: Path) -> None:
     A symlink in DIRECTORY is never written through: a linked directory is refused, a linked file replaced.
     """
     count = ops.export_vars(repo().root, directory)
-    note(f"warning: {directory} now holds {count} var(s) in PLAINTEXT; delete it when done")
+    held = _files_below(directory)
+    note(f"exported {count} var{'' if count == 1 else 's'} to {directory}")
+    note(
+        f"warning: {directory} holds {held} file{'' if held == 1 else 's'} in PLAINTEXT; delete it when done"
+    )
+
+
+def _files_below(directory: Path) -> int:
+    """How many files the export directory holds now: what it held before counts too (never followed)."""
+    return sum(len(files) for _, _, files in os.walk(directory))
 
 
 @app.command("import")
