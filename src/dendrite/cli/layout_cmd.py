@@ -212,7 +212,7 @@ def convert_cmd(
             else ""
         )
         raise InputError(
-            f"{p.unconverted[0]}{more}; "
+            f"cannot convert {p.unconverted[0]}{more}; "
             + ("nothing would be written" if dry_run else "nothing was written"),
             hint="fix it and run again, or pass --partial to convert the rest and leave it in place",
         )
