@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from dendrite import names
+from dendrite.cli import complete
 from dendrite.repo import Repo, find_repo
 
 V = TypeVar("V", bound=str | list[str] | None)
@@ -83,12 +84,24 @@ def name_arg(kind: names.Kind) -> Callable[[V], V]:
     return callback
 
 
-SecretArg = Annotated[str, typer.Argument(help="A secret's name.", callback=name_arg("secret"))]
-UserArg = Annotated[str, typer.Argument(help="A clan user's name.", callback=name_arg("user"))]
-GroupArg = Annotated[str, typer.Argument(help="A group's name.", callback=name_arg("group"))]
-MachineArg = Annotated[str, typer.Argument(help="A machine's name.", callback=name_arg("machine"))]
+SecretArg = Annotated[
+    str, typer.Argument(help="A secret's name.", callback=name_arg("secret"), autocompletion=complete.secrets)
+]
+UserArg = Annotated[
+    str, typer.Argument(help="A clan user's name.", callback=name_arg("user"), autocompletion=complete.users)
+]
+GroupArg = Annotated[
+    str, typer.Argument(help="A group's name.", callback=name_arg("group"), autocompletion=complete.groups)
+]
+MachineArg = Annotated[
+    str,
+    typer.Argument(help="A machine's name.", callback=name_arg("machine"), autocompletion=complete.machines),
+]
 MachinesArg = Annotated[
-    list[str] | None, typer.Argument(help="Machines (default: all).", callback=name_arg("machine"))
+    list[str] | None,
+    typer.Argument(
+        help="Machines (default: all).", callback=name_arg("machine"), autocompletion=complete.machines
+    ),
 ]
 GeneratorOpt = Annotated[
     str | None,

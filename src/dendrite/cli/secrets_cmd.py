@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from dendrite.cli import render
+from dendrite.cli import complete, render
 from dendrite.cli.common import (
     GroupArg,
     MachineArg,
@@ -50,17 +50,30 @@ app.add_typer(key_app, name="key")
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 Users = Annotated[
     list[str] | None,
-    typer.Option("--user", help="Also encrypt to this user (repeatable).", callback=name_arg("user")),
+    typer.Option(
+        "--user",
+        help="Also encrypt to this user (repeatable).",
+        callback=name_arg("user"),
+        autocompletion=complete.users,
+    ),
 ]
 Machines = Annotated[
     list[str] | None,
     typer.Option(
-        "--machine", help="Also encrypt to this machine (repeatable).", callback=name_arg("machine")
+        "--machine",
+        help="Also encrypt to this machine (repeatable).",
+        callback=name_arg("machine"),
+        autocompletion=complete.machines,
     ),
 ]
 Groups = Annotated[
     list[str] | None,
-    typer.Option("--group", help="Also encrypt to this group (repeatable).", callback=name_arg("group")),
+    typer.Option(
+        "--group",
+        help="Also encrypt to this group (repeatable).",
+        callback=name_arg("group"),
+        autocompletion=complete.groups,
+    ),
 ]
 KeyFiles = Annotated[
     list[Path] | None,
