@@ -166,8 +166,7 @@ def scan_cmd(root: RootArg = None, json_: JsonOpt = False) -> None:
         )
         return
     out.print(f"{len(s.entries)} autowired entries:", markup=False)
-    for e in s.entries:
-        out.print(f"  {e.kind:12} {e.name:20} {e.source.relative_to(s.root)}", markup=False)
+    render.print_table([(f"  {e.kind}", e.name, str(e.source.relative_to(s.root))) for e in s.entries])
     out.print(f"{len(s.uses)} uses of the `flake` special argument:", markup=False)
     for u in s.uses:
         out.print(f"  {u.file.relative_to(s.root)}:{u.line}: {u.text} ({u.kind})", markup=False)

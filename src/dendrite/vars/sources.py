@@ -74,6 +74,8 @@ def _check_targets(config: dict[str, Any], machines: tuple[str, ...], tags: tupl
     """A custom generator's `machines` and `tags` name what the inventory has: a typo would otherwise
     leave the generator on no machine, silently."""
     for gname, raw in typed(config, "generators", "table", f"{CONFIG}:", {}).items():
+        if not isinstance(raw, dict):
+            continue  # not a table: `from_plain` says so, in the words it uses for every key
         where = f"{CONFIG}: generators.{gname}"
         for kind, known in (("machines", machines), ("tags", tags)):
             for n in str_list(raw, kind, where) or []:
