@@ -25,7 +25,7 @@ from dendrite.cli.common import (
     write_bytes,
 )
 from dendrite.cli.findings import Report, SarifOpt, emit, output_format, subject_line
-from dendrite.errors import DendriteError, InputError
+from dendrite.errors import InputError
 from dendrite.fsutil import read_regular_file
 from dendrite.generators import SHARED, Generator, PromptSpec
 from dendrite.vars import ops, setting
@@ -165,69 +165,19 @@ def set_cmd(
     other generators made from the var run again; a file made together with others (a key pair) is
     refused unless --force, which leaves the generator outdated for `vars check`.
     """
-
     root = repo().root
     plan = setting.plan_set(root, machine, var)
     if plan.prompt is None and plan.siblings and not force:
-        others = ", ".join(f"{plan.gen.name}/{f}" for f in plan.siblings)
-        raise InputError(
-            f"{plan.var} is made together with {others}; setting it alone would leave "
-            f"{'them' if len(plan.siblings) > 1 else 'it'} stale",
-            hint=f"make them anew: dendrite vars generate --regenerate -g {plan.gen.name} {machine}; "
-            "or pass --force (vars check then reports the generator as outdated)",
-        )
+        raise setting.refusal(plan)  # before asking for a value that would not be used
     value = getpass.getpass(f"{plan.var}: ").encode() if sys.stdin.isatty() else sys.stdin.buffer.read()
-    if plan.prompt is not None:
-        _set_by_prompt(root, plan, value)
-        return
-    before = _current(root, machine, plan.var) if plan.dependents else None
-    note(f"wrote {setting.set_alone(root, plan, value, stale=bool(plan.siblings))}")
-    if plan.siblings:
+    done = setting.apply(root, plan, value, force=force, ask=_ask if sys.stdin.isatty() else None)
+    if done.written is not None:
+        note(f"wrote {done.written}")
+    if done.stale:
         note(
             f"warning: {plan.gen.name} is now outdated: 'dendrite vars check' reports it until it is made anew"
         )
-    for dep in plan.dependents:
-        try:
-            report = generate(root, None, dep, regenerate=True, ask=_ask if sys.stdin.isatty() else None)
-        except DendriteError as exc:
-            if before is None:
-                raise InputError(
-                    f"{plan.var} was written, but {dep}, which is made from it, failed: {exc.message}",
-                    hint=f"fix the value and run again, then: dendrite vars generate --regenerate -g {dep}",
-                ) from None
-            setting.set_alone(root, plan, before)  # what others were made from stays what it was
-            raise InputError(
-                f"{dep}, which is made from {plan.var}, failed with the new value ({exc.message}); "
-                "the old value was put back",
-                hint=exc.hint,
-            ) from None
-        _print_generated(report)
-
-
-def _current(root: Path, machine: str, var: str) -> bytes | None:
-    try:
-        return ops.get_var(root, machine, var)
-    except DendriteError:
-        return None
-
-
-def _set_by_prompt(root: Path, plan: setting.SetPlan, value: bytes) -> None:
-    """The file is a prompt's answer: its generator runs with it, so the files made from it follow."""
-    try:
-        text = value.decode()
-    except UnicodeDecodeError:
-        raise InputError(f"the value for {plan.var} is not UTF-8 text, which a prompt's answer is") from None
-    if plan.prompt is None or not plan.prompt.type.startswith("multiline"):
-        text = text.removesuffix("\n")  # `echo VALUE |`: a one-line answer has no newline, as when typed
-    report = generate(
-        root,
-        [plan.machine],
-        plan.gen.name,
-        regenerate=True,
-        prompt_values={plan.var: text},
-        ask=_ask if sys.stdin.isatty() else None,
-    )
-    _print_generated(report)
+    _print_generated(done.generated)
 
 
 @app.command("fix")

@@ -10,7 +10,8 @@ password by hand and its hash, made by the same run, still holds the old passwor
 - the generator makes other files from the same run (a password and its hash, a key pair): refused,
   unless forced; a forced write leaves a validation hash that cannot match (`STALE`), so `vars check`
   reports the generator as outdated and `vars generate` makes it again;
-- the generator's only file, other generators made from it: written, then they run again (the CLI);
+- the generator's only file, other generators made from it: written, then they run again (the old
+  value is put back if they fail);
 - a lone file nothing is made from is written as clan writes it.
 """
 
@@ -19,11 +20,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from dendrite.errors import InputError
+from dendrite.errors import DendriteError, InputError
 from dendrite.generators import Generator, PromptSpec
 from dendrite.secrets.store import SecretsStore
 from dendrite.vars import graph as G
-from dendrite.vars.ops import _declaring, _find
+from dendrite.vars.generate import Ask, Report, generate
+from dendrite.vars.ops import _declaring, _find, get_var
 from dendrite.vars.sources import default_groups, machine_generators, read_config
 from dendrite.vars.storage import Item, VarsStore
 
@@ -83,3 +85,66 @@ def set_alone(
     with secrets.writing() as scratch:
         (written,) = vs.write([item], admin, groups, scratch)
     return written
+
+
+@dataclass(frozen=True)
+class Applied:
+    written: Path | None  # the file written alone, or None when its generator ran with the value
+    generated: Report  # what ran again: the generator (a prompt's answer) and the dependents
+    stale: bool  # the generator is left outdated (forced)
+
+
+def refusal(plan: SetPlan) -> InputError:
+    """Why a file made together with others is not set alone (without --force)."""
+    others = ", ".join(f"{plan.gen.name}/{f}" for f in plan.siblings)
+    return InputError(
+        f"{plan.var} is made together with {others}; setting it alone would leave "
+        f"{'them' if len(plan.siblings) > 1 else 'it'} stale",
+        hint=f"make them anew: dendrite vars generate --regenerate -g {plan.gen.name} {plan.machine}; "
+        "or pass --force (vars check then reports the generator as outdated)",
+    )
+
+
+def apply(root: Path, plan: SetPlan, value: bytes, *, force: bool = False, ask: Ask | None = None) -> Applied:
+    """Set the var so that what is made from it stays consistent (see the module doc)."""
+    if plan.prompt is not None:
+        try:
+            text = value.decode()
+        except UnicodeDecodeError:
+            raise InputError(
+                f"the value for {plan.var} is not UTF-8 text, which a prompt's answer is"
+            ) from None
+        if not plan.prompt.type.startswith("multiline"):
+            text = text.removesuffix("\n")  # `echo VALUE |`: a one-line answer has no newline, as typed
+        report = generate(
+            root, [plan.machine], plan.gen.name, regenerate=True, prompt_values={plan.var: text}, ask=ask
+        )
+        return Applied(None, report, False)
+    if plan.siblings and not force:
+        raise refusal(plan)
+    before = _current(root, plan) if plan.dependents else None
+    written = set_alone(root, plan, value, stale=bool(plan.siblings))
+    report = Report()
+    for dep in plan.dependents:
+        try:
+            report.generated.extend(generate(root, None, dep, regenerate=True, ask=ask).generated)
+        except DendriteError as exc:
+            if before is None:
+                raise InputError(
+                    f"{plan.var} was written, but {dep}, which is made from it, failed: {exc.message}",
+                    hint=f"fix the value and run again, then: dendrite vars generate --regenerate -g {dep}",
+                ) from None
+            set_alone(root, plan, before)  # what the others were made from stays what it was
+            raise InputError(
+                f"{dep}, which is made from {plan.var}, failed with the new value ({exc.message}); "
+                "the old value was put back",
+                hint=exc.hint,
+            ) from None
+    return Applied(written, report, bool(plan.siblings))
+
+
+def _current(root: Path, plan: SetPlan) -> bytes | None:
+    try:
+        return get_var(root, plan.machine, plan.var)
+    except DendriteError:
+        return None
