@@ -8,7 +8,8 @@ from typing import Any
 
 from hypothesis import given, settings
 
-from dendrite.cli.render import nix, table
+from dendrite.cli.columns import table
+from dendrite.cli.render import nix
 from dendrite.nixlang import evaluate, parse_bytes, to_nix
 from tests.nixlang.gen import json_values
 from tests.nixlang.oracle import NIX_ENV, NIX_INSTANTIATE, needs_nix

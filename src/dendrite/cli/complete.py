@@ -11,25 +11,28 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
-from dendrite.generators import PER_MACHINE_DIR
-from dendrite.names import is_valid
-from dendrite.repo import find_repo
-from dendrite.secrets.layout import Layout
+if TYPE_CHECKING:  # imported when Tab is pressed, not by every command that declares a name argument
+    from dendrite.secrets.layout import Layout
 
 Completer = Callable[[typer.Context, str], list[str]]
 
 
 def _root(ctx: typer.Context) -> Path:
     """The repository `-C` names (the root command's option), else the one found from here."""
+    from dendrite.repo import find_repo
+
     given = ctx.find_root().params.get("repo")
     return find_repo(given, explicit=given is not None).root
 
 
 def _names(ctx: typer.Context, listing: Callable[[Layout], list[str]], incomplete: str) -> list[str]:
     try:
+        from dendrite.secrets.layout import Layout
+
         found = listing(Layout(_root(ctx)))
     except Exception:  # completion must never break the user's command line: nothing to offer
         return []
@@ -37,6 +40,9 @@ def _names(ctx: typer.Context, listing: Callable[[Layout], list[str]], incomplet
 
 
 def _machines(layout: Layout) -> list[str]:
+    from dendrite.generators import PER_MACHINE_DIR
+    from dendrite.names import is_valid
+
     fs = layout.fs
     out = layout.names("machines")
     for base in (layout.root / "machines", layout.vars / PER_MACHINE_DIR):

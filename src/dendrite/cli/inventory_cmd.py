@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 import typer
 
-from dendrite.cli import render
+from dendrite.cli import columns, render
 from dendrite.cli.common import MachineArg, emit_json, name_arg, note, out, progress, repo
 from dendrite.cli.findings import Report, SarifOpt, emit, output_format, severity_line, summary
 from dendrite.errors import InputError
@@ -68,7 +68,7 @@ def show(json_: JsonOpt = False, nix: NixOpt = False, attr: AttrOpt = "clan.inve
     inv = r.inventory
     out.print(f"clan {inv.meta.name or '(unnamed)'}, domain {inv.meta.domain}", markup=False)
     out.print("machines:", markup=False)
-    render.print_table(
+    columns.print_table(
         [
             (
                 f"  {name}",
@@ -87,7 +87,7 @@ def show(json_: JsonOpt = False, nix: NixOpt = False, attr: AttrOpt = "clan.inve
             for rn, r in inst.roles.items()
         )
         rows.append((f"  {iname}", inst.module_name, roles))
-    render.print_table(rows)
+    columns.print_table(rows)
 
 
 @app.command("validate")
@@ -226,4 +226,4 @@ def tags_list(json_: JsonOpt = False) -> None:
     if json_:
         emit_json(tags)
         return
-    render.print_table([(t, ", ".join(members) or "-") for t, members in sorted(tags.items())])
+    columns.print_table([(t, ", ".join(members) or "-") for t, members in sorted(tags.items())])

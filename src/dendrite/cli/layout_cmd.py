@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from dendrite.cli import render
+from dendrite.cli import columns
 from dendrite.cli.common import emit_json, note, out, repo
 from dendrite.cli.findings import Format, Report, SarifOpt, compiler_line, emit, output_format, summary
 from dendrite.errors import InputError
@@ -137,7 +137,7 @@ def rules_cmd(json_: JsonOpt = False) -> None:
             ]
         )
         return
-    render.print_table([(r.id, r.severity.value, r.title) for r in RULES.values()])
+    columns.print_table([(r.id, r.severity.value, r.title) for r in RULES.values()])
 
 
 @migrate_app.command("scan")
@@ -166,7 +166,7 @@ def scan_cmd(root: RootArg = None, json_: JsonOpt = False) -> None:
         )
         return
     out.print(f"{len(s.entries)} autowired entries:", markup=False)
-    render.print_table([(f"  {e.kind}", e.name, str(e.source.relative_to(s.root))) for e in s.entries])
+    columns.print_table([(f"  {e.kind}", e.name, str(e.source.relative_to(s.root))) for e in s.entries])
     out.print(f"{len(s.uses)} uses of the `flake` special argument:", markup=False)
     for u in s.uses:
         out.print(f"  {u.file.relative_to(s.root)}:{u.line}: {u.text} ({u.kind})", markup=False)

@@ -1,4 +1,4 @@
-"""How the CLI shows values and tables: Nix-like values (never a Python repr) and columns that fit.
+"""How the CLI shows values: Nix-like (never a Python repr). Tables are `cli.columns`.
 
 Why here and not in `nixlang.printer`: the printer writes Nix *files* (nixfmt's layout, an error for a
 value with no literal); the CLI shows values *in lines of text*, short ones inline, and must also show
@@ -7,8 +7,7 @@ what is not a value (a `NotLiteral` of `nix eval-literal`) as a visible mark ins
 
 from __future__ import annotations
 
-import textwrap
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 from dendrite.nixlang.printer import key, number, string
@@ -77,36 +76,3 @@ def _item(value: Any, text: str) -> str:
     if isinstance(value, int | float) and not isinstance(value, bool) and text.startswith("-"):
         return f"({text})"
     return text
-
-
-def table(rows: Sequence[Sequence[str]], width: int | None = None, gap: str = "  ") -> list[str]:
-    """Rows as lines, each column as wide as its widest cell; the last column takes what is left.
-
-    With `width` (a terminal's), a last cell that would run past it is wrapped under its column, so
-    the columns stay readable; without it (a pipe) every row stays one line, for `cut` and `awk`.
-    """
-    if not rows:
-        return []
-    ncols = max(len(r) for r in rows)
-    widths = [max((len(r[i]) for r in rows if i < len(r) - 1), default=0) for i in range(ncols - 1)]
-    lines = []
-    for r in rows:
-        head = gap.join(cell.ljust(widths[i]) for i, cell in enumerate(r[:-1]))
-        prefix = head + gap if len(r) > 1 else ""
-        last = r[-1]
-        room = (width - len(prefix)) if width else 0
-        if width and room >= 20 and len(last) > room:
-            wrapped = textwrap.wrap(last, room, break_on_hyphens=False) or [""]
-            lines.append(prefix + wrapped[0])
-            lines += [" " * len(prefix) + w for w in wrapped[1:]]
-        else:
-            lines.append((prefix + last).rstrip())
-    return lines
-
-
-def print_table(rows: Sequence[Sequence[str]]) -> None:
-    """`table` on stdout, wrapped to the terminal's width when stdout is one."""
-    from dendrite.cli.common import out
-
-    for line in table(rows, out.width if out.is_terminal else None):
-        out.print(line, markup=False)

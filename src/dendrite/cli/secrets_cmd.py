@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from dendrite.cli import complete, render
+from dendrite.cli import columns, complete
 from dendrite.cli.common import (
     GroupArg,
     MachineArg,
@@ -338,7 +338,7 @@ def groups_list(json_: JsonOpt = False) -> None:
     if json_:
         emit_json({g: {"users": list(m.users), "machines": list(m.machines)} for g, m in rows.items()})
         return
-    render.print_table(
+    columns.print_table(
         [
             (g, f"users: {', '.join(m.users) or '-'}", f"machines: {', '.join(m.machines) or '-'}")
             for g, m in rows.items()
@@ -557,7 +557,7 @@ def key_show(json_: JsonOpt = False) -> None:
         return
     if not keys:
         raise InputError("no age key found", hint="run 'dendrite secrets key generate'")
-    render.print_table([(k.publickey, k.username or "(not a clan user)", str(k.source)) for k in keys])
+    columns.print_table([(k.publickey, k.username or "(not a clan user)", str(k.source)) for k in keys])
 
 
 @key_app.command("update")
