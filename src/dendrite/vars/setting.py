@@ -122,8 +122,10 @@ def apply(root: Path, plan: SetPlan, value: bytes, *, force: bool = False, ask: 
         return Applied(None, report, False)
     if plan.siblings and not force:
         raise refusal(plan)
+    if plan.siblings:  # forced: the generator is stale, and its dependents are made when it is
+        return Applied(set_alone(root, plan, value, stale=True), Report(), True)
     before = _current(root, plan) if plan.dependents else None
-    written = set_alone(root, plan, value, stale=bool(plan.siblings))
+    written = set_alone(root, plan, value)
     report = Report()
     for dep in plan.dependents:
         try:
@@ -140,7 +142,7 @@ def apply(root: Path, plan: SetPlan, value: bytes, *, force: bool = False, ask: 
                 "the old value was put back",
                 hint=exc.hint,
             ) from None
-    return Applied(written, report, bool(plan.siblings))
+    return Applied(written, report, False)
 
 
 def _current(root: Path, plan: SetPlan) -> bytes | None:
