@@ -298,6 +298,18 @@ def test_did_you_mean_for_members_of_secrets(fleet: Fleet) -> None:
         "did you mean 'cinnabar'?",
     )
     assert not (fleet.root / "sops/secrets/x").exists()
+    one_error(
+        fleet.run("secrets", "get", "hetzner-api-tokn"), "does not exist", "did you mean 'hetzner-api-token'?"
+    )
+
+
+def test_a_long_list_of_names_is_not_a_hint() -> None:
+    from dendrite.cli.secrets_cmd import _nearest
+
+    many = [f"secret-{i:04d}" for i in range(2400)]
+    assert _nearest("zzz", many, "dendrite secrets list") == "see 'dendrite secrets list'"
+    assert _nearest("secret-001", many, "x").startswith("did you mean 'secret-")
+    assert _nearest("zzz", ["a", "b"], "x") == "known: a, b (see 'x')"
 
 
 def test_no_machine_declares_generator(fleet: Fleet) -> None:

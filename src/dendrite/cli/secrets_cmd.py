@@ -6,7 +6,8 @@ import atexit
 import getpass
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated
@@ -155,7 +156,7 @@ def _known(store: SecretsStore, kind: str, names: list[str] | None) -> list[str]
             if n not in known:
                 raise InputError(
                     f"{kind[:-1]} '{n}' does not exist in {store.layout.sops / kind}",
-                    hint=f"{did_you_mean(n, known)} (see 'dendrite secrets {kind} list')",
+                    hint=_nearest(n, known, f"dendrite secrets {kind} list"),
                 )
     return given
 
@@ -168,6 +169,27 @@ def _members(
         "machines": _known(store, "machines", machines),
         "groups": _known(store, "groups", groups),
     }
+
+
+def _nearest(name: str, known: Sequence[str], listing: str) -> str:
+    """'did you mean …?' when a name is close; else the short list, or the command that lists a long one."""
+    hint = did_you_mean(name, tuple(known))
+    if hint.startswith("did you mean") or len(known) <= 12:
+        return f"{hint} (see '{listing}')"
+    return f"see '{listing}'"
+
+
+@contextmanager
+def _suggesting(store: SecretsStore, name: str) -> Iterator[None]:
+    """A secret that does not exist gets the nearest name as its hint; the store is listed only then,
+    so reading a secret costs no listing of thousands."""
+    try:
+        yield
+    except InputError as exc:
+        known = store.secrets()
+        if name in known or exc.hint is None or "secrets list" not in exc.hint:
+            raise
+        raise InputError(exc.message, hint=_nearest(name, known, "dendrite secrets list")) from None
 
 
 def _names_out(names: list[str], as_json: bool) -> None:
@@ -360,7 +382,8 @@ def _group_add(group: str, kind: str, member: str, create: bool) -> None:
     if group not in known and not create:
         raise InputError(
             f"group '{group}' does not exist in {store.layout.groups()}",
-            hint=f"{did_you_mean(group, known)} To make a new group, add --create.",
+            hint=_nearest(group, known, "dendrite secrets groups list")
+            + "; to make a new group, add --create",
         )
     _rekeyed(_run_rekey("re-keying", lambda s: s.group_add(group, kind, member)))
 
@@ -451,7 +474,10 @@ def set_(
 @app.command("get")
 def get(name: SecretArg) -> None:
     """Print a secret's value."""
-    write_bytes(_store().get(name))
+    store = _store()
+    with _suggesting(store, name):
+        value = store.get(name)
+    write_bytes(value)
 
 
 @app.command("list")
@@ -466,13 +492,17 @@ def list_(
 @app.command("remove")
 def remove(name: SecretArg) -> None:
     """Delete a secret."""
-    _store().remove(name)
+    store = _store()
+    with _suggesting(store, name):
+        store.remove(name)
 
 
 @app.command("rename")
 def rename(old: SecretArg, new: SecretArg) -> None:
     """Rename a secret."""
-    _store().rename(old, new)
+    store = _store()
+    with _suggesting(store, old):
+        store.rename(old, new)
 
 
 @app.command("check")
