@@ -87,7 +87,7 @@ def build(root: Path, fleet: Fleet | None = None) -> DemoReport:
                 f"{root} exists and is not a dendrite demo directory", hint="choose an empty or new directory"
             )
         shutil.rmtree(root)
-    root.mkdir(parents=True)
+    root.mkdir(parents=True, exist_ok=True)  # an empty directory given by the user is fine
     (root / MARKER).write_text("made by `dendrite demo`; safe to delete\n")
     (root / "flake.nix").write_text(
         '{\n  description = "dendrite demo fleet (secrets only so far)";\n  outputs = _: { };\n}\n'

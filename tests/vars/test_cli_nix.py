@@ -25,17 +25,20 @@ def test_generate_list_get_set_check(clan: Path, keys: Keys, tmp_path: Path) -> 
     assert "hello/banner: public-world" in listed and "hello/greeting: ********" in listed
     assert "derived/both: ********" in listed
     assert run_cli([*cli, "get", "cinnabar", "hello/greeting"], keys.env).stdout == b"hello world"
-    assert (
-        run_cli([*cli, "set", "cinnabar", "hello/greeting"], keys.env, stdin=b"set by hand").returncode == 0
-    )
+    setting = [*cli, "set", "cinnabar", "hello/greeting"]
+    refused = run_cli(setting, keys.env, stdin=b"set by hand")  # banner is made by the same run
+    assert refused.returncode == 2 and b"made together with hello/banner" in refused.stderr
+    assert run_cli([*setting, "--force"], keys.env, stdin=b"set by hand").returncode == 0
     assert run_cli([*cli, "get", "cinnabar", "hello/greeting"], keys.env).stdout == b"set by hand"
     check = run_cli([*cli, "check", "--json"], keys.env)
-    missing = {(p["machine"], p["var"]) for p in json.loads(check.stdout) if p["kind"] == "missing"}
+    found = json.loads(check.stdout)
+    missing = {(p["machine"], p["var"]) for p in found if p["kind"] == "missing"}
     assert (
         check.returncode == 1
         and ("orb", "hello/greeting") in missing
         and not any(m == "cinnabar" for m, _ in missing)
     )
+    assert ("cinnabar", "hello") in {(p["machine"], p["var"]) for p in found if p["kind"] == "outdated"}
 
 
 def test_keygen_registers_your_key(clan: Path, keys: Keys, tmp_path: Path) -> None:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar, cast
 import typer
 
 from dendrite import names
+from dendrite.cli import complete
 from dendrite.repo import Repo, find_repo
 
 if TYPE_CHECKING:
@@ -135,12 +136,24 @@ def name_arg(kind: names.Kind) -> Callable[[V], V]:
     return callback
 
 
-SecretArg = Annotated[str, typer.Argument(help="A secret's name.", callback=name_arg("secret"))]
-UserArg = Annotated[str, typer.Argument(help="A clan user's name.", callback=name_arg("user"))]
-GroupArg = Annotated[str, typer.Argument(help="A group's name.", callback=name_arg("group"))]
-MachineArg = Annotated[str, typer.Argument(help="A machine's name.", callback=name_arg("machine"))]
+SecretArg = Annotated[
+    str, typer.Argument(help="A secret's name.", callback=name_arg("secret"), autocompletion=complete.secrets)
+]
+UserArg = Annotated[
+    str, typer.Argument(help="A clan user's name.", callback=name_arg("user"), autocompletion=complete.users)
+]
+GroupArg = Annotated[
+    str, typer.Argument(help="A group's name.", callback=name_arg("group"), autocompletion=complete.groups)
+]
+MachineArg = Annotated[
+    str,
+    typer.Argument(help="A machine's name.", callback=name_arg("machine"), autocompletion=complete.machines),
+]
 MachinesArg = Annotated[
-    list[str] | None, typer.Argument(help="Machines (default: all).", callback=name_arg("machine"))
+    list[str] | None,
+    typer.Argument(
+        help="Machines (default: all).", callback=name_arg("machine"), autocompletion=complete.machines
+    ),
 ]
 GeneratorOpt = Annotated[
     str | None,

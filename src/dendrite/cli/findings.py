@@ -73,17 +73,23 @@ def emit(report: Report, fmt: Format) -> None:
     if fmt is Format.SARIF:
         emit_json(sarif(report))
     elif fmt is Format.JSON:
-        emit_json([as_json(f, report.legacy_keys) for f in report.findings])
+        emit_json([as_json(f, report.legacy_keys, report.rules) for f in report.findings])
     else:
         _text(report)
     if has_errors(report.findings):
         raise typer.Exit(1)
 
 
+def hint_of(f: Finding, rules: Mapping[str, Rule]) -> str:
+    """The finding's own hint, else its rule's general fix: no finding in JSON without what to do."""
+    rule = rules.get(f.rule)
+    return f.hint or (rule.hint if rule is not None else "")
+
+
 def _text(report: Report) -> None:
     for f in report.findings:
         out.print(report.line(f), markup=False)
-        if f.hint:
+        if f.hint:  # the rule's general fix is in `--json` and SARIF; the text stays one line a finding
             out.print(f"  hint: {f.hint}", markup=False)
     if report.summary:
         note(report.summary)
@@ -103,13 +109,15 @@ def _location_json(loc: Location | None) -> dict[str, Any] | None:
     return None if loc is None else {"file": loc.file, "line": loc.line, "column": loc.column}
 
 
-def as_json(f: Finding, legacy_keys: tuple[str, ...] = ()) -> dict[str, Any]:
+def as_json(
+    f: Finding, legacy_keys: tuple[str, ...] = (), rules: Mapping[str, Rule] | None = None
+) -> dict[str, Any]:
     """The common shape (rule, severity, message, hint, location), what it is about, and the old keys."""
     data: dict[str, Any] = {
         "rule": f.rule,
         "severity": f.severity.value,
         "message": f.message,
-        "hint": f.hint,
+        "hint": hint_of(f, rules or {}),
         "location": _location_json(f.location),
     }
     data.update(f.subject)

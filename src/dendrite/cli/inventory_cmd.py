@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 import typer
 
+from dendrite.cli import columns, render
 from dendrite.cli.committing import machine_created, machine_deleted
 from dendrite.cli.common import MachineArg, emit_json, name_arg, note, out, progress, repo
 from dendrite.cli.findings import Report, SarifOpt, emit, output_format, severity_line, summary
@@ -13,8 +14,11 @@ from dendrite.errors import InputError
 from dendrite.inventory import Resolved, analyse, inventory_to_plain, machine_view
 from dendrite.inventory.graph import dot, mermaid
 from dendrite.inventory.machines import create_machine, delete_machine
+from dendrite.inventory.sources import Note
 from dendrite.inventory.validate import RULES
+from dendrite.nixlang.printer import key
 from dendrite.secrets.store import SecretsStore
+from dendrite.text import did_you_mean
 
 app = typer.Typer(
     help="clan's inventory: machines, tags, service instances, roles and settings.", no_args_is_help=True
@@ -29,11 +33,28 @@ AttrOpt = Annotated[
 ]
 
 
+def _note_text(n: Note) -> str:
+    """A loader note as one sentence; its place is not repeated when the message starts with it."""
+    where = str(n.where) if n.where else ""
+    if where and not n.message.startswith(where.split(":")[0]):
+        return f"{where}: {n.message}"
+    return n.message
+
+
 def _analyse(use_nix: bool = False, attr: str = "clan.inventory") -> Resolved:
+    """The inventory; a source that cannot be read (a Nix file that does not parse) is exit 2, since
+    every answer given without it would be about another inventory than the user's."""
     result = analyse(repo().root, use_nix=use_nix, attr=attr)
     for n in result.notes:
-        where = f"{n.where}: " if n.where else ""
-        note(f"{n.severity}: {where}{n.message}" + (f" (hint: {n.hint})" if n.hint else ""))
+        if n.severity != "error":
+            note(f"{n.severity}: {_note_text(n)}" + (f" (hint: {n.hint})" if n.hint else ""))
+    errors = [n for n in result.notes if n.severity == "error"]
+    if errors:
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        raise InputError(
+            _note_text(errors[0]) + more,
+            hint=errors[0].hint or "fix the file; dendrite reads the inventory only when every source parses",
+        )
     return result
 
 
@@ -48,18 +69,26 @@ def show(json_: JsonOpt = False, nix: NixOpt = False, attr: AttrOpt = "clan.inve
     inv = r.inventory
     out.print(f"clan {inv.meta.name or '(unnamed)'}, domain {inv.meta.domain}", markup=False)
     out.print("machines:", markup=False)
-    for name, m in inv.machines.items():
-        host = f"  -> {m.deploy.target_host}" if m.deploy.target_host else ""
-        out.print(
-            f"  {name:12} {m.machine_class:7} tags: {', '.join(inv.machine_tags(name))}{host}", markup=False
-        )
+    columns.print_table(
+        [
+            (
+                f"  {name}",
+                m.machine_class,
+                f"tags: {', '.join(inv.machine_tags(name))}"
+                + (f"  -> {m.deploy.target_host}" if m.deploy.target_host else ""),
+            )
+            for name, m in inv.machines.items()
+        ]
+    )
     out.print("instances:", markup=False)
+    rows = []
     for iname, inst in inv.instances.items():
         roles = "; ".join(
             f"{rn}: {', '.join([*r.machines, *(f'tag {t}' for t in r.tags)]) or '-'}"
             for rn, r in inst.roles.items()
         )
-        out.print(f"  {iname:18} {inst.module_name:16} {roles}", markup=False)
+        rows.append((f"  {iname}", inst.module_name, roles))
+    columns.print_table(rows)
 
 
 @app.command("validate")
@@ -82,8 +111,6 @@ def machine(
     """One machine resolved: its tags, every instance and role it has, merged settings, vars generators."""
     r = _analyse(nix, attr)
     if name not in r.inventory.machines:
-        from dendrite.text import did_you_mean
-
         raise InputError(
             f"machine '{name}' is not in the inventory", hint=did_you_mean(name, tuple(r.inventory.machines))
         )
@@ -110,8 +137,8 @@ def machine(
     out.print(f"{name} ({view.machine_class}), tags: {', '.join(view.tags)}", markup=False)
     for a in view.assignments:
         out.print(f"  {a.instance} ({a.service}) as {a.role}, via {', '.join(a.via)}", markup=False)
-        for k, v in a.settings.items():
-            out.print(f"      {k} = {v!r}", markup=False)
+        for k, v in a.settings.items():  # as Nix, the language the settings are written in
+            out.print(f"      {key(k)} = {render.nix(v, indent=3)};", markup=False)
     out.print(f"  vars generators: {', '.join(data['generators']) or '-'}", markup=False)
 
 
@@ -141,6 +168,10 @@ def machines_list(
 ) -> None:
     """List machines (tags intersect, like clan machines list --tags)."""
     inv = _analyse().inventory
+    known = tuple(inv.tags_in_use())
+    for t in tag or []:  # a tag no machine has is a typo far more often than a question
+        if t not in known:
+            raise InputError(f"no machine has the tag '{t}'", hint=did_you_mean(t, known))
     names = [n for n in inv.machines if all(t in inv.machine_tags(n) for t in tag or [])]
     if json_:
         emit_json(
@@ -198,5 +229,4 @@ def tags_list(json_: JsonOpt = False) -> None:
     if json_:
         emit_json(tags)
         return
-    for t, members in sorted(tags.items()):
-        out.print(f"{t:16} {', '.join(members) or '-'}", markup=False)
+    columns.print_table([(t, ", ".join(members) or "-") for t, members in sorted(tags.items())])

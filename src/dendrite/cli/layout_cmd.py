@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from dendrite.cli import migrate_cmd
+from dendrite.cli import columns, migrate_cmd
 from dendrite.cli.common import emit_json, note, out, repo
 from dendrite.cli.findings import Format, Report, SarifOpt, compiler_line, emit, output_format, summary
 from dendrite.errors import InputError
@@ -18,6 +18,10 @@ from dendrite.layout.lint import RULES, analyse_files, lint, safe_import_root
 from dendrite.layout.namespace import hosts, namespace, parse_all
 from dendrite.layout.unified import scan
 from dendrite.repofs import RepoFS
+from dendrite.text import did_you_mean
+
+# the classes of flake.modules every dendritic repository may use, whether or not this one does yet
+CLASSES = ("nixos", "darwin", "homeManager", "generic", "flake")
 
 app = typer.Typer(help="import-tree discovery, the dendritic namespace, and lint.", no_args_is_help=True)
 migrate_app = typer.Typer(help="Measure and convert a nixos-unified repository.", no_args_is_help=True)
@@ -68,7 +72,11 @@ def files_cmd(root: RootArg = None, json_: JsonOpt = False) -> None:
 
 @app.command("modules")
 def modules_cmd(
-    root: RootArg = None, cls: Annotated[str | None, typer.Option("--class")] = None, json_: JsonOpt = False
+    root: RootArg = None,
+    cls: Annotated[
+        str | None, typer.Option("--class", help="Only this class (nixos, darwin, homeManager...).")
+    ] = None,
+    json_: JsonOpt = False,
 ) -> None:
     """Every flake.modules.<class>.<name> and the files that define it."""
     _, import_dir = _roots(root)
@@ -78,8 +86,12 @@ def modules_cmd(
             _note_skipped([str(f) for f in findings if f.rule == "D001"])
             continue
         for c, n, line in facts.definitions:
-            if cls is None or c == cls:
-                found.setdefault(c, {}).setdefault(n, []).append(f"{facts.path}:{line}")
+            found.setdefault(c, {}).setdefault(n, []).append(f"{facts.path}:{line}")
+    if cls is not None:
+        known = tuple(sorted(set(found) | set(CLASSES)))
+        if cls not in known:  # a typo must not look like "no modules of this class"
+            raise InputError(f"no module has the class '{cls}'", hint=did_you_mean(cls, known))
+        found = {c: names for c, names in found.items() if c == cls}
     data = {c: dict(sorted(names.items())) for c, names in sorted(found.items())}
     if json_:
         emit_json(data)
@@ -122,10 +134,17 @@ def lint_cmd(
 
 
 @app.command("rules")
-def rules_cmd() -> None:
+def rules_cmd(json_: JsonOpt = False) -> None:
     """The lint rules."""
-    for r in RULES.values():
-        out.print(f"{r.id} {r.severity:7} {r.title}", markup=False)
+    if json_:
+        emit_json(
+            [
+                {"id": r.id, "severity": r.severity.value, "title": r.title, "hint": r.hint}
+                for r in RULES.values()
+            ]
+        )
+        return
+    columns.print_table([(r.id, r.severity.value, r.title) for r in RULES.values()])
 
 
 @migrate_app.command("scan")
@@ -154,8 +173,7 @@ def scan_cmd(root: RootArg = None, json_: JsonOpt = False) -> None:
         )
         return
     out.print(f"{len(s.entries)} autowired entries:", markup=False)
-    for e in s.entries:
-        out.print(f"  {e.kind:12} {e.name:20} {e.source.relative_to(s.root)}", markup=False)
+    columns.print_table([(f"  {e.kind}", e.name, str(e.source.relative_to(s.root))) for e in s.entries])
     out.print(f"{len(s.uses)} uses of the `flake` special argument:", markup=False)
     for u in s.uses:
         out.print(f"  {u.file.relative_to(s.root)}:{u.line}: {u.text} ({u.kind})", markup=False)
@@ -175,9 +193,17 @@ def convert_cmd(
     out_dir: Annotated[Path | None, typer.Option("--out", help="Where the dendritic tree goes.")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan and a diff.")] = False,
     flake: Annotated[bool, typer.Option("--flake", help="Also write flake.dendritic.nix.")] = False,
+    partial: Annotated[
+        bool, typer.Option("--partial", help="Write what converts even when some files do not.")
+    ] = False,
 ) -> None:
-    """Write the dendritic tree beside the old one; configurations/ and the old modules are never touched."""
+    """Write the dendritic tree beside the old one; configurations/ and the old modules are never touched.
+
+    A file that cannot be converted (it does not parse, it is a link...) stops the run before anything
+    is written, unless --partial: a tree without one of its hosts must not look like a finished migration.
+    """
     p = conv.plan(root or repo().root, out_dir, flake)
+    refuse = bool(p.unconverted) and not partial
     if dry_run:
         changed = p.changed()
         for path in changed:
@@ -185,8 +211,19 @@ def convert_cmd(
         if not changed:
             note("nothing would change: the converted tree is up to date")
         out.print(p.diff(), markup=False, end="")
-    else:
+    elif not refuse:
         for path in conv.write(p):
             out.print(f"wrote {path}", markup=False)
+    if refuse:
+        more = (
+            f" ({len(p.unconverted) - 1} more files cannot be converted either)"
+            if len(p.unconverted) > 1
+            else ""
+        )
+        raise InputError(
+            f"cannot convert {p.unconverted[0]}{more}; "
+            + ("nothing would be written" if dry_run else "nothing was written"),
+            hint="fix it and run again, or pass --partial to convert the rest and leave it in place",
+        )
     for line in p.report:
         note(line)

@@ -10,11 +10,12 @@ from typing import Annotated, Any
 import typer
 
 from dendrite import boundedjson
+from dendrite.cli import render
 from dendrite.cli.common import emit_json, err, out
 from dendrite.errors import InputError
 from dendrite.layout.discovery import discover
 from dendrite.nixlang import NotLiteral, evaluate, markers, parse_file, to_nix
-from dendrite.nixlang.source import ParsedFile
+from dendrite.nixlang.source import Diagnostic, ParsedFile
 
 app = typer.Typer(
     help="Parse, check and evaluate Nix files with dendrite's own parser.", no_args_is_help=True
@@ -55,7 +56,7 @@ def check_syntax(
     """Report every syntax error as file:line:col: message; exit 1 if there is any."""
     files, untracked = _nix_files(paths)
     results = [parse_file(f) for f in files]
-    problems = [d for r in results for d in r.diagnostics]
+    problems = [d for r in results for d in _diagnostics(r)]
     if json_:
         emit_json(
             {
@@ -82,6 +83,25 @@ def check_syntax(
         err.print(f"{len(results)} file(s) checked, {bad} with errors", markup=False)
     if problems:
         raise typer.Exit(1)
+
+
+BINARY_LOOK = 8192  # bytes looked at to tell binary data from Nix source
+
+
+def _diagnostics(parsed: ParsedFile) -> list[Diagnostic]:
+    """The file's syntax errors; a binary file (a NUL byte, or bytes that are not UTF-8, near its
+    start) is one error, not one per byte the parser meets."""
+    found = parsed.diagnostics
+    head = parsed.text[:BINARY_LOOK]
+    if len(found) > 1 and ("\x00" in head or any("\udc80" <= c <= "\udcff" for c in head)):
+        return [
+            Diagnostic(
+                parsed.path,
+                found[0].position,
+                f"binary data, not Nix source ({len(found)} syntax errors from here on)",
+            )
+        ]
+    return found
 
 
 def _jsonable(value: Any, parsed: ParsedFile) -> Any:
@@ -120,6 +140,15 @@ def eval_literal(
         emit_json(_jsonable(value, parsed))
     elif not missing:
         out.print(to_nix(value), markup=False)
+    else:  # the literal parts as Nix, each other part marked where it is; the reasons follow on stderr
+
+        def mark(v: Any) -> str:
+            if not isinstance(v, NotLiteral):
+                raise InputError(f"{file}: a {type(v).__name__} has no Nix literal")
+            p = parsed.position(v.offset)
+            return f"«not literal: {p.line}:{p.column}»"
+
+        out.print(render.nix(value, other=mark, expand_sets=True), markup=False)
     for m in missing:
         p = parsed.position(m.offset)
         err.print(f"{parsed.path}:{p.line}:{p.column}: not literal: {m.reason}", markup=False)

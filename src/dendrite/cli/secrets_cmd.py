@@ -7,7 +7,8 @@ import getpass
 import json
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from dendrite import lazy
+from dendrite.cli import columns, complete
 from dendrite.cli.committing import commit, machine_key_added
 from dendrite.cli.common import (
     GroupArg,
@@ -29,10 +31,11 @@ from dendrite.cli.common import (
     repo,
     write_bytes,
 )
-from dendrite.errors import InputError
+from dendrite.errors import DendriteError, InputError
 from dendrite.secrets.importer import import_sops
 from dendrite.secrets.keys import SopsKey, is_private_key, key_from_input, key_from_text, read_user_file
 from dendrite.secrets.store import SecretsStore
+from dendrite.text import did_you_mean
 
 if TYPE_CHECKING:
     from dendrite.cli import findings as cli_findings
@@ -57,17 +60,30 @@ app.add_typer(key_app, name="key")
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 Users = Annotated[
     list[str] | None,
-    typer.Option("--user", help="Also encrypt to this user (repeatable).", callback=name_arg("user")),
+    typer.Option(
+        "--user",
+        help="Also encrypt to this user (repeatable).",
+        callback=name_arg("user"),
+        autocompletion=complete.users,
+    ),
 ]
 Machines = Annotated[
     list[str] | None,
     typer.Option(
-        "--machine", help="Also encrypt to this machine (repeatable).", callback=name_arg("machine")
+        "--machine",
+        help="Also encrypt to this machine (repeatable).",
+        callback=name_arg("machine"),
+        autocompletion=complete.machines,
     ),
 ]
 Groups = Annotated[
     list[str] | None,
-    typer.Option("--group", help="Also encrypt to this group (repeatable).", callback=name_arg("group")),
+    typer.Option(
+        "--group",
+        help="Also encrypt to this group (repeatable).",
+        callback=name_arg("group"),
+        autocompletion=complete.groups,
+    ),
 ]
 KeyFiles = Annotated[
     list[Path] | None,
@@ -136,6 +152,55 @@ def _keys(
     return keys + [key_from_text(read_user_file(f), str(f)) for f in files or []]
 
 
+def _known(store: SecretsStore, kind: str, names: list[str] | None) -> list[str]:
+    """`names` when each is a user/machine/group of the store; else one sentence with a suggestion.
+
+    Why before the library: its message says a member does not exist; this one says which was meant.
+    """
+    listing = {"users": store.users, "machines": store.machines, "groups": store.groups}[kind]
+    given = names or []
+    if given:
+        known = tuple(listing())
+        for n in given:
+            if n not in known:
+                raise InputError(
+                    f"{kind[:-1]} '{n}' does not exist in {store.layout.sops / kind}",
+                    hint=_nearest(n, known, f"dendrite secrets {kind} list"),
+                )
+    return given
+
+
+def _members(
+    store: SecretsStore, users: list[str] | None, machines: list[str] | None, groups: list[str] | None
+) -> dict[str, list[str]]:
+    return {
+        "users": _known(store, "users", users),
+        "machines": _known(store, "machines", machines),
+        "groups": _known(store, "groups", groups),
+    }
+
+
+def _nearest(name: str, known: Sequence[str], listing: str) -> str:
+    """'did you mean …?' when a name is close; else the short list, or the command that lists a long one."""
+    hint = did_you_mean(name, tuple(known))
+    if hint.startswith("did you mean") or len(known) <= 12:
+        return f"{hint} (see '{listing}')"
+    return f"see '{listing}'"
+
+
+@contextmanager
+def _suggesting(store: SecretsStore, name: str) -> Iterator[None]:
+    """A secret that does not exist gets the nearest name as its hint; the store is listed only then,
+    so reading a secret costs no listing of thousands."""
+    try:
+        yield
+    except InputError as exc:
+        known = store.secrets()
+        if name in known or exc.hint is None or "secrets list" not in exc.hint:
+            raise
+        raise InputError(exc.message, hint=_nearest(name, known, "dendrite secrets list")) from None
+
+
 def _names_out(names: list[str], as_json: bool) -> None:
     if as_json:
         emit_json(names)
@@ -185,7 +250,9 @@ def users_get(
     ] = False,
 ) -> None:
     """Print a user's keys as JSON, as clan does (publickey, source, type, username)."""
-    keys = _store().user_keys(name)
+    store = _store()
+    _known(store, "users", [name])
+    keys = store.user_keys(name)
     rows = [{"publickey": k.publickey, "source": "key_file", "type": k.type, "username": name} for k in keys]
     # clan's users get_command: json.dump(..., indent=2, sort_keys=True), no newline after it
     sys.stdout.write(json.dumps(rows, indent=2, sort_keys=True))
@@ -218,14 +285,18 @@ def users_remove_key(
 @users_app.command("add-secret")
 def users_add_secret(user: UserArg, secret: SecretArg) -> None:
     """Give a user access to a secret."""
-    _rekeyed(_store().secret_add_member(secret, "users", user))
+    store = _store()
+    _known(store, "users", [user])
+    _rekeyed(store.secret_add_member(secret, "users", user))
     commit(f"secrets: add user {user} to {secret}")
 
 
 @users_app.command("remove-secret")
 def users_remove_secret(user: UserArg, secret: SecretArg) -> None:
     """Take a user's access to a secret away."""
-    _rekeyed(_store().secret_remove_member(secret, "users", user))
+    store = _store()
+    _known(store, "users", [user])
+    _rekeyed(store.secret_remove_member(secret, "users", user))
     commit(f"secrets: remove user {user} from {secret}")
 
 
@@ -289,7 +360,9 @@ def machines_remove(name: MachineArg) -> None:
 @machines_app.command("get")
 def machines_get(name: MachineArg, json_: JsonOpt = False) -> None:
     """Print a machine's public key, bare, as clan does (with --json: its key.json entry)."""
-    k = _store().machine_key(name)
+    store = _store()
+    _known(store, "machines", [name])
+    k = store.machine_key(name)
     if json_:
         emit_json(k.as_json())
     else:
@@ -299,14 +372,18 @@ def machines_get(name: MachineArg, json_: JsonOpt = False) -> None:
 @machines_app.command("add-secret")
 def machines_add_secret(machine: MachineArg, secret: SecretArg) -> None:
     """Give a machine access to a secret."""
-    _rekeyed(_store().secret_add_member(secret, "machines", machine))
+    store = _store()
+    _known(store, "machines", [machine])
+    _rekeyed(store.secret_add_member(secret, "machines", machine))
     commit(f"vars: add {machine} to secret sops/secrets/{secret}")
 
 
 @machines_app.command("remove-secret")
 def machines_remove_secret(machine: MachineArg, secret: SecretArg) -> None:
     """Take a machine's access to a secret away."""
-    _rekeyed(_store().secret_remove_member(secret, "machines", machine))
+    store = _store()
+    _known(store, "machines", [machine])
+    _rekeyed(store.secret_remove_member(secret, "machines", machine))
     commit(f"vars: remove {machine} from secret {secret}")
 
 
@@ -321,47 +398,81 @@ def groups_list(json_: JsonOpt = False) -> None:
     if json_:
         emit_json({g: {"users": list(m.users), "machines": list(m.machines)} for g, m in rows.items()})
         return
-    for g, m in rows.items():
-        out.print(
-            f"{g}\tusers: {', '.join(m.users) or '-'}\tmachines: {', '.join(m.machines) or '-'}", markup=False
-        )
-
-
-def _group_cmd(verb: str, kind: str) -> None:
-    member = kind[:-1]
-
-    def cmd(group: GroupArg, name: str) -> None:
-        def act(s: SecretsStore) -> int:
-            return s.group_add(group, kind, name) if verb == "add" else s.group_remove(group, kind, name)
-
-        _rekeyed(_run_rekey("re-keying", act))
-        commit(f"secrets: {verb} {member} {name} {'to' if verb == 'add' else 'from'} group {group}")
-
-    cmd.__doc__ = (
-        f"Add a {member} to a group; every secret of the group is re-keyed."
-        if verb == "add"
-        else f"Remove a {member} from a group; every secret of the group is re-keyed."
+    columns.print_table(
+        [
+            (g, f"users: {', '.join(m.users) or '-'}", f"machines: {', '.join(m.machines) or '-'}")
+            for g, m in rows.items()
+        ]
     )
-    cmd.__annotations__["name"] = UserArg if kind == "users" else MachineArg  # the member's own rule
-    groups_app.command(f"{verb}-{member}")(cmd)
 
 
-for _verb in ("add", "remove"):
-    for _kind in ("users", "machines"):
-        _group_cmd(_verb, _kind)
+CreateOpt = Annotated[
+    bool, typer.Option("--create", help="Make the group if it does not exist (a new group is never implied).")
+]
+
+
+def _group_add(group: str, kind: str, member: str, create: bool) -> None:
+    """Add a member; a group that does not exist is made only with --create, so a typo ("admin" for
+    "admins") is a question, not a new group holding one member (clan makes it silently)."""
+    store = _store()
+    _known(store, kind, [member])
+    known = tuple(store.groups())
+    if group not in known and not create:
+        raise InputError(
+            f"group '{group}' does not exist in {store.layout.groups()}",
+            hint=_nearest(group, known, "dendrite secrets groups list")
+            + "; to make a new group, add --create",
+        )
+    _rekeyed(_run_rekey("re-keying", lambda s: s.group_add(group, kind, member)))
+    commit(f"secrets: add {kind[:-1]} {member} to group {group}")
+
+
+def _group_remove(group: str, kind: str, member: str) -> None:
+    store = _store()
+    _known(store, "groups", [group])
+    _rekeyed(_run_rekey("re-keying", lambda s: s.group_remove(group, kind, member)))
+    commit(f"secrets: remove {kind[:-1]} {member} from group {group}")
+
+
+@groups_app.command("add-user")
+def groups_add_user(group: GroupArg, name: UserArg, create: CreateOpt = False) -> None:
+    """Add a user to a group; every secret of the group is re-keyed."""
+    _group_add(group, "users", name, create)
+
+
+@groups_app.command("add-machine")
+def groups_add_machine(group: GroupArg, name: MachineArg, create: CreateOpt = False) -> None:
+    """Add a machine to a group; every secret of the group is re-keyed."""
+    _group_add(group, "machines", name, create)
+
+
+@groups_app.command("remove-user")
+def groups_remove_user(group: GroupArg, name: UserArg) -> None:
+    """Remove a user from a group; every secret of the group is re-keyed."""
+    _group_remove(group, "users", name)
+
+
+@groups_app.command("remove-machine")
+def groups_remove_machine(group: GroupArg, name: MachineArg) -> None:
+    """Remove a machine from a group; every secret of the group is re-keyed."""
+    _group_remove(group, "machines", name)
 
 
 @groups_app.command("add-secret")
 def groups_add_secret(group: GroupArg, secret: SecretArg) -> None:
     """Give a group access to a secret."""
-    _rekeyed(_store().secret_add_member(secret, "groups", group))
+    store = _store()
+    _known(store, "groups", [group])
+    _rekeyed(store.secret_add_member(secret, "groups", group))
     commit(f"secrets: add group {group} to secret {secret}")
 
 
 @groups_app.command("remove-secret")
 def groups_remove_secret(group: GroupArg, secret: SecretArg) -> None:
     """Take a group's access to a secret away."""
-    _rekeyed(_store().secret_remove_member(secret, "groups", group))
+    store = _store()
+    _known(store, "groups", [group])
+    _rekeyed(store.secret_remove_member(secret, "groups", group))
     commit(f"secrets: remove group {group} from secret {secret}")
 
 
@@ -379,10 +490,26 @@ def _read_value(name: str) -> bytes:
 
 
 @app.command("set")
-def set_(name: SecretArg, user: Users = None, machine: Machines = None, group: Groups = None) -> None:
+def set_(
+    name: SecretArg,
+    user: Users = None,
+    machine: Machines = None,
+    group: Groups = None,
+    allow_empty: Annotated[
+        bool,
+        typer.Option("--allow-empty", help="Store an empty value (refused otherwise: usually a mistake)."),
+    ] = False,
+) -> None:
     """Encrypt a secret from stdin (or a hidden prompt on a terminal); you are always a recipient."""
+    store = _store()
+    members = _members(store, user, machine, group)
     value = _read_value(name)
-    ref = _store().set(name, value, users=user or [], machines=machine or [], groups=group or [])
+    if not value and not allow_empty:  # `secrets set x < /dev/null`, or a pipe whose producer failed
+        raise InputError(
+            f"the value given for secret '{name}' is empty; nothing was written",
+            hint=f"pipe the value in (printf %s VALUE | dendrite secrets set {name}), or pass --allow-empty",
+        )
+    ref = store.set(name, value, **members)
     note(f"wrote {ref.file}")
     commit(f"secrets: update {name}")
 
@@ -390,7 +517,10 @@ def set_(name: SecretArg, user: Users = None, machine: Machines = None, group: G
 @app.command("get")
 def get(name: SecretArg) -> None:
     """Print a secret's value."""
-    write_bytes(_store().get(name))
+    store = _store()
+    with _suggesting(store, name):
+        value = store.get(name)
+    write_bytes(value)
 
 
 @app.command("list")
@@ -405,14 +535,18 @@ def list_(
 @app.command("remove")
 def remove(name: SecretArg) -> None:
     """Delete a secret."""
-    _store().remove(name)
+    store = _store()
+    with _suggesting(store, name):
+        store.remove(name)
     commit(f"secrets: remove {name}")
 
 
 @app.command("rename")
 def rename(old: SecretArg, new: SecretArg) -> None:
     """Rename a secret."""
-    _store().rename(old, new)
+    store = _store()
+    with _suggesting(store, old):
+        store.rename(old, new)
     commit(f"secrets: rename {old} to {new}")
 
 
@@ -452,14 +586,9 @@ def import_sops_cmd(
 ) -> None:
     """Create one secret per top-level string of a sops-encrypted file; existing secrets and values that
     are not strings are skipped with a warning, as clan does."""
+    store = _store()
     got = import_sops(
-        _store(),
-        file,
-        input_type=input_type,
-        prefix=prefix,
-        users=user or [],
-        machines=machine or [],
-        groups=group or [],
+        store, file, input_type=input_type, prefix=prefix, **_members(store, user, machine, group)
     )
     for n in got.created:
         out.print(n, markup=False)
@@ -480,7 +609,24 @@ def key_generate(
     _EXTRA_WARNINGS.extend(g.warnings)
     out.print(g.publickey, markup=False)
     note(f"{'generated a new key in' if g.created else 'you already have a key in'} {g.path}")
-    note(f"register it: dendrite secrets users add <your-name> {g.publickey}")
+    owner = _owner(g.publickey)
+    if owner:
+        note(f"it is registered as the clan user {owner}")
+    else:
+        note(f"register it: dendrite secrets users add <your-name> {g.publickey}")
+
+
+def _owner(publickey: str) -> str | None:
+    """The clan user holding `publickey`, or None (also outside a repository: nothing to register in)."""
+    try:
+        root = repo().root
+        store = SecretsStore(root)
+        for user in store.users():
+            if any(k.publickey == publickey for k in store.user_keys(user)):
+                return user
+    except DendriteError:
+        return None
+    return None
 
 
 @key_app.command("show")
@@ -488,13 +634,12 @@ def key_show(json_: JsonOpt = False) -> None:
     """Your age public keys and the clan user each belongs to."""
     keys = keyfile.show(repo().root)
     _EXTRA_WARNINGS.extend(keyfile.key_file_warnings())
-    if json_ or not sys.stdout.isatty():
+    if json_:
         emit_json([asdict(k) for k in keys])
         return
-    for k in keys:
-        out.print(f"{k.publickey}\t{k.username or '(not a clan user)'}\t{k.source}", markup=False)
     if not keys:
         raise InputError("no age key found", hint="run 'dendrite secrets key generate'")
+    columns.print_table([(k.publickey, k.username or "(not a clan user)", str(k.source)) for k in keys])
 
 
 @key_app.command("update")

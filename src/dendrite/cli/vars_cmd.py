@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import getpass
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -28,7 +29,8 @@ from dendrite.cli.findings import Report, SarifOpt, emit, output_format, subject
 from dendrite.errors import InputError
 from dendrite.fsutil import read_regular_file
 from dendrite.generators import SHARED, Generator, PromptSpec
-from dendrite.vars import ops
+from dendrite.vars import ops, setting
+from dendrite.vars.generate import Report as GenerateReport
 from dendrite.vars.generate import generate
 from dendrite.vars.migrations import COMMIT_MESSAGE, GUIDE, Migration
 
@@ -101,13 +103,20 @@ def generate_cmd(
         commit(COMMIT_MESSAGE)  # clan_lib/vars/migrations/zerotier.py commits the moves
         return
     vars_generated(report)
+    _print_generated(report)
+    if report.reencrypted:
+        note(f"re-encrypted {report.reencrypted} shared secret(s) for the machines declaring them")
+    if not report.generated:
+        note("every var is up to date")
+
+
+def _print_generated(report: GenerateReport) -> None:
     for g in report.generated:
         out.print(
             f"{g.machine}: {g.key.name}{' (shared)' if g.key.placement == SHARED else ''}", markup=False
         )
-    if report.reencrypted:
-        note(f"re-encrypted {report.reencrypted} shared secret(s) for the machines declaring them")
-    note(f"generated {len(report.generated)} generator(s)" if report.generated else "every var is up to date")
+    if report.generated:
+        note(f"generated {len(report.generated)} generator(s)")
 
 
 def _print_migration(m: Migration) -> None:
@@ -146,7 +155,13 @@ def list_cmd(machine: MachineArg, json_: JsonOpt = False) -> None:
         emit_json(dict(rows))
         return
     for var, value in rows:
-        out.print(f"{var}: {value}", markup=False)
+        out.print(f"{var}: {_one_line(value)}", markup=False)
+
+
+def _one_line(value: str) -> str:
+    """A value on one line: a trailing newline (a public key file's) is not a blank line after it."""
+    lines = value.rstrip("\n").split("\n")
+    return lines[0] if len(lines) == 1 else f"{lines[0]} ... ({len(lines)} lines; see 'dendrite vars get')"
 
 
 @app.command("get")
@@ -156,11 +171,34 @@ def get_cmd(machine: MachineArg, var: Annotated[str, typer.Argument(help="genera
 
 
 @app.command("set")
-def set_cmd(machine: MachineArg, var: Annotated[str, typer.Argument(help="generator/file.")]) -> None:
-    """Set a var from stdin (a hidden prompt on a terminal)."""
-    value = getpass.getpass(f"{var}: ").encode() if sys.stdin.isatty() else sys.stdin.buffer.read()
-    note(f"wrote {ops.set_var(repo().root, machine, var, value)}")
-    commit(f"vars: update {var} for machine {machine}")
+def set_cmd(
+    machine: MachineArg,
+    var: Annotated[str, typer.Argument(help="generator/file.")],
+    force: Annotated[
+        bool,
+        typer.Option("--force", "-f", help="Set a file its generator made with others; they become stale."),
+    ] = False,
+) -> None:
+    """Set a var from stdin (a hidden prompt on a terminal), keeping what is made from it consistent.
+
+    The answer to a prompt runs its generator again with the value (a password's hash follows it);
+    other generators made from the var run again; a file made together with others (a key pair) is
+    refused unless --force, which leaves the generator outdated for `vars check`.
+    """
+    root = repo().root
+    plan = setting.plan_set(root, machine, var)
+    if plan.prompt is None and plan.siblings and not force:
+        raise setting.refusal(plan)  # before asking for a value that would not be used
+    value = getpass.getpass(f"{plan.var}: ").encode() if sys.stdin.isatty() else sys.stdin.buffer.read()
+    done = setting.apply(root, plan, value, force=force, ask=_ask if sys.stdin.isatty() else None)
+    if done.written is not None:
+        note(f"wrote {done.written}")
+    if done.stale:
+        note(
+            f"warning: {plan.gen.name} is now outdated: 'dendrite vars check' reports it until it is made anew"
+        )
+    _print_generated(done.generated)
+    commit(f"vars: update {plan.var} for machine {machine}")
 
 
 @app.command("fix")
@@ -192,7 +230,16 @@ def export_cmd(directory: Path) -> None:
     A symlink in DIRECTORY is never written through: a linked directory is refused, a linked file replaced.
     """
     count = ops.export_vars(repo().root, directory)
-    note(f"warning: {directory} now holds {count} var(s) in PLAINTEXT; delete it when done")
+    held = _files_below(directory)
+    note(f"exported {count} var{'' if count == 1 else 's'} to {directory}")
+    note(
+        f"warning: {directory} holds {held} file{'' if held == 1 else 's'} in PLAINTEXT; delete it when done"
+    )
+
+
+def _files_below(directory: Path) -> int:
+    """How many files the export directory holds now: what it held before counts too (never followed)."""
+    return sum(len(files) for _, _, files in os.walk(directory))
 
 
 @app.command("import")

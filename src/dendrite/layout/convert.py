@@ -122,6 +122,7 @@ class Plan:
     out: Path
     files: dict[Path, str] = field(default_factory=dict)
     report: list[str] = field(default_factory=list)
+    unconverted: list[str] = field(default_factory=list)  # "<source>: <why>" for what the plan leaves out
     scan: Scan | None = None
     root: Path | None = None  # the repository: every file read or written lies below it
     darwin_needs: frozenset[str] = frozenset()  # nixos modules that darwin entries import
@@ -376,6 +377,8 @@ def plan(root: Path, out: Path | None = None, with_flake: bool = False) -> Plan:
             _convert_entry(p, e, fs)
         except InputError as exc:
             p.report.append(f"{e.source}: not converted ({exc.message}); left in place")
+            said = exc.message if exc.message.startswith(str(e.source)) else f"{e.source}: {exc.message}"
+            p.unconverted.append(said)
     if with_flake:
         p.files[root / "flake.dendritic.nix"] = _flake(root, out, fs)
         p.report.append("flake.dendritic.nix is the new flake; rename it to flake.nix when the switch is due")

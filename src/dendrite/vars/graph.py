@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import graphlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
 from dendrite.errors import InputError
 from dendrite.generators import SHARED, Generator, Placement, sort_key
+from dendrite.text import did_you_mean
 
 
 class Key(NamedTuple):
@@ -137,10 +138,10 @@ def select(
     if generator is not None:
         roots = {k for k in mine if k.name == generator}
         if not roots:
-            raise InputError(
-                f"no machine of {', '.join(machines)} declares a generator '{generator}'",
-                hint="see 'dendrite vars list <machine>'",
-            )
+            declaring: dict[str, list[str]] = {}
+            for k, ms in graph.declared_by.items():
+                declaring.setdefault(k.name, []).extend(ms)
+            raise no_generator(generator, machines, declaring)
     else:
         roots = set(mine)
     dependents = graph.dependents()
@@ -159,6 +160,23 @@ def select(
     for k in _sorted(chosen):
         sorter.add(k, *[d for d in graph.deps[k] if d in chosen])
     return list(sorter.static_order())
+
+
+def no_generator(
+    generator: str, machines: Sequence[str], declaring: Mapping[str, Sequence[str]]
+) -> InputError:
+    """The error for `-g NAME` when none of `machines` declares NAME (`declaring`: name -> machines)."""
+    others = sorted(set(declaring.get(generator, ())))
+    if not others:
+        return InputError(
+            f"no machine declares a generator '{generator}'", hint=did_you_mean(generator, tuple(declaring))
+        )
+    who = f"{machines[0]} does not" if len(machines) == 1 else f"none of {', '.join(machines)}"
+    return InputError(
+        f"{who} declare{'' if len(machines) == 1 else 's'} the generator '{generator}'",
+        hint=f"{', '.join(others)} {'does' if len(others) == 1 else 'do'}: "
+        f"dendrite vars generate -g {generator} {' '.join(others)}",
+    )
 
 
 def levels(graph: Graph, order: list[Key]) -> list[list[Key]]:

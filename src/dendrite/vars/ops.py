@@ -17,6 +17,7 @@ from dendrite.secrets.recipients import Resolver
 from dendrite.secrets.store import SecretsStore
 from dendrite.text import did_you_mean
 from dendrite.vars import access
+from dendrite.vars.graph import no_generator
 from dendrite.vars.migrations import needs_zerotier_migration
 from dendrite.vars.sources import default_groups, machine_generators, read_config
 from dendrite.vars.storage import VALIDATION, Item, VarsStore, ensure_consistent
@@ -83,6 +84,12 @@ def check(
     secrets = store or SecretsStore(root)
     vs = VarsStore(root, secrets)
     per_machine, chosen = _machines(root, machines)
+    if generator and not any(generator in per_machine[m] for m in chosen):
+        declaring: dict[str, list[str]] = {}
+        for m, gens in per_machine.items():
+            for g in gens:
+                declaring.setdefault(g, []).append(m)
+        raise no_generator(generator, chosen, declaring)
     ensure_consistent(root, secrets)
     resolver = Resolver(secrets.layout)
     legacy = needs_zerotier_migration(root)

@@ -15,6 +15,7 @@ from dendrite.inventory import Assignment, Resolved, analyse, machine_view
 from dendrite.inventory.resolve import role_members_of
 from dendrite.nix import eval_flake_json
 from dendrite.repofs import RepoFS
+from dendrite.text import did_you_mean
 from dendrite.vars.model import from_plain, str_list, typed
 
 CONFIG = "dendrite.toml"
@@ -86,6 +87,24 @@ def custom_generators(config: dict[str, Any], machine: str, tags: tuple[str, ...
     return out
 
 
+def _check_targets(config: dict[str, Any], machines: tuple[str, ...], tags: tuple[str, ...]) -> None:
+    """A custom generator's `machines` and `tags` name what the inventory has: a typo would otherwise
+    leave the generator on no machine, silently."""
+    for gname, raw in typed(config, "generators", "table", f"{CONFIG}:", {}).items():
+        if not isinstance(raw, dict):
+            continue  # not a table: `from_plain` says so, in the words it uses for every key
+        where = f"{CONFIG}: generators.{gname}"
+        for kind, known in (("machines", machines), ("tags", tags)):
+            for n in str_list(raw, kind, where) or []:
+                if n not in known:
+                    what = "machine" if kind == "machines" else "tag"
+                    raise InputError(
+                        f"{where}.{kind} names the {what} '{n}', which "
+                        + ("is not in the inventory" if kind == "machines" else "no machine has"),
+                        hint=did_you_mean(n, known),
+                    )
+
+
 def machine_generators(
     root: Path, resolved: Resolved | None = None
 ) -> tuple[Resolved, dict[str, dict[str, Generator]]]:
@@ -97,6 +116,7 @@ def machine_generators(
     by_machine: dict[str, list[Assignment]] = {}
     for a in assignments:
         by_machine.setdefault(a.machine, []).append(a)
+    _check_targets(config, tuple(resolved.inventory.machines), tuple(resolved.inventory.tags_in_use()))
     out: dict[str, dict[str, Generator]] = {}
     for name in resolved.inventory.machines:
         view = machine_view(resolved.inventory, name, by_machine.get(name, []), members)
