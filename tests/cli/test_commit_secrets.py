@@ -30,7 +30,11 @@ def test_each_secrets_command_commits_with_clans_message(tmp_path: Path, keys: K
         (["users", "add", "alice", keys.a.public], None, "secrets: add user alice"),
         (["users", "add", "bob", keys.b.public], None, "secrets: add user bob"),
         (["set", "api"], b"s3cret", "secrets: update api"),
-        (["groups", "add-user", "admins", "alice"], None, "secrets: add user alice to group admins"),
+        (
+            ["groups", "add-user", "admins", "alice", "--create"],
+            None,
+            "secrets: add user alice to group admins",
+        ),
         (["groups", "add-secret", "admins", "api"], None, "secrets: add group admins to secret api"),
         (["users", "add-secret", "bob", "api"], None, "secrets: add user bob to api"),
         (["users", "remove-secret", "bob", "api"], None, "secrets: remove user bob from api"),

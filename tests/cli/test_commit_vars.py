@@ -52,13 +52,21 @@ def test_generate_commits_each_generator_and_set_commits_the_var(
     assert status(clan) == ["?? notes.txt"]  # every new var is tracked: the flake sees it
     assert "vars/per-machine/cinnabar/hello/banner/value" in git(clan, "ls-files").split()
 
-    res = run_cli([*cli, "set", "cinnabar", "hello/greeting"], env, stdin=b"by hand")
+    res = run_cli([*cli, "set", "cinnabar", "hello/greeting", "--force"], env, stdin=b"by hand")
     assert res.returncode == 0, res.stderr
     assert subjects(clan)[-1] == "vars: update hello/greeting for machine cinnabar"
     assert status(clan) == ["?? notes.txt"]
 
+    # the forced set left hello outdated (vars set --force): the next run makes it and its dependent anew,
+    # one commit each; a run after that is up to date and commits nothing
     again = run_cli([*cli, "generate", "cinnabar", "--prompt-values", str(pv)], env)
-    assert again.returncode == 0 and len(subjects(clan)) == len(made) + 1  # up to date: no commit
+    assert again.returncode == 0 and subjects(clan)[len(made) + 1 :] == [
+        "vars: update via generator hello (machine: cinnabar)",
+        "vars: update via generator derived (machine: cinnabar)",
+    ]
+    count = len(subjects(clan))
+    again = run_cli([*cli, "generate", "cinnabar", "--prompt-values", str(pv)], env)
+    assert again.returncode == 0 and len(subjects(clan)) == count  # up to date: no commit
 
     res = run_cli([*cli, "keygen"], {**env, "SOPS_AGE_KEY_FILE": str(tmp_path / "bob.txt"), "USER": "bob"})
     assert res.returncode == 0, res.stderr

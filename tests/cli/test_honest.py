@@ -128,7 +128,7 @@ def test_migrate_convert_leaving_a_host_unconverted(fleet: Fleet) -> None:
         assert not out.exists()
     res = fleet.run("migrate", "convert", str(unified), "--out", "converted", "--partial")
     assert res.returncode == 0, res.stderr
-    assert (out / "hosts/stibnite.nix").is_file() and not (out / "hosts/cinnabar.nix").exists()
+    assert (out / "hosts/darwin/stibnite.nix").is_file() and not (out / "hosts/nixos/cinnabar.nix").exists()
     assert b"cinnabar.nix: not converted" in res.stderr
 
 

@@ -20,6 +20,7 @@ from typer.core import TyperGroup
 
 from dendrite import __version__, changes
 from dendrite.cli import coercion, common, lazytree
+from dendrite.cli import helpfmt as helpfmt  # for its effect: every command's help shaped before any is built
 from dendrite.errors import DendriteError
 
 if TYPE_CHECKING:
