@@ -17,10 +17,11 @@ needs_nix = pytest.mark.skipif(
 NIX_ENV = {**os.environ, "NIX_CONFIG": "build-users-group =\nexperimental-features =", "HOME": "/tmp"}
 
 
-def instantiate(expr_file: Path, *attrs: str) -> list[str]:
+def instantiate(expr_file: Path, *attrs: str, argstr: dict[str, str] | None = None) -> list[str]:
     """The .drv paths nix-instantiate writes for `expr_file` (one per attribute, or the whole file)."""
     assert NIX_INSTANTIATE is not None
     args = [a for attr in attrs for a in ("-A", attr)]
+    args += [a for k, v in (argstr or {}).items() for a in ("--argstr", k, v)]
     proc = subprocess.run(
         [NIX_INSTANTIATE, str(expr_file), *args],
         capture_output=True,

@@ -298,7 +298,7 @@ def _fields(
 
 
 def _env(a: Derivation, b: Derivation, na: Callable[[str], str], nb: Callable[[str], str]) -> list[EnvChange]:
-    ea, eb = a.env_map, b.env_map
+    ea, eb = _own_env(a), _own_env(b)
     found = []
     for key in sorted(ea.keys() | eb.keys()):
         x = na(ea[key]) if key in ea else None
@@ -310,6 +310,13 @@ def _env(a: Derivation, b: Derivation, na: Callable[[str], str], nb: Callable[[s
         else:
             found.append(EnvChange(key, x, y))
     return found
+
+
+def _own_env(drv: Derivation) -> dict[str, str]:
+    """The environment without the variables Nix copies from fields already compared as fields."""
+    env = drv.env_map
+    mirrors = {"builder": drv.builder, "system": drv.system, "outputs": " ".join(o.name for o in drv.outputs)}
+    return {k: v for k, v in env.items() if mirrors.get(k) != v}
 
 
 def text_diff(old: str, new: str) -> tuple[str, ...]:
