@@ -188,3 +188,8 @@ def convert_cmd(
             out.print(f"wrote {path}", markup=False)
     for line in p.report:
         note(line)
+
+
+from dendrite.cli import verify_cmd  # noqa: E402 (after migrate_app's commands: verify is listed last)
+
+verify_cmd.register(migrate_app)

@@ -132,7 +132,15 @@ class Comparison:
     @property
     def differences(self) -> list[DrvDiff]:
         """The first derivations that changed themselves, each with its path from the root."""
-        return [d for d in self.root.walk() if d.changed] if self.root is not None else []
+        if self.root is None:
+            return []
+        seen: set[tuple[str, str]] = set()  # a pair below two parents is one difference
+        found = []
+        for d in self.root.walk():
+            if d.changed and (d.old, d.new) not in seen:
+                seen.add((d.old, d.new))
+                found.append(d)
+        return found
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -178,6 +186,7 @@ class Differ:
     _memo: dict[tuple[str, str], DrvDiff | None] = field(default_factory=dict)
 
     def compare(self, old: str, new: str) -> Comparison:
+        self._memo.clear()  # paths from the root are this root's: a pair shared by two hosts is walked again
         return Comparison(old, new, self.diff(old, new, ()))
 
     def diff(self, old: str, new: str, above: tuple[str, ...]) -> DrvDiff | None:
