@@ -122,3 +122,16 @@ def test_a_changed_pinned_file_is_a_changed_input_source(system: Path) -> None:
         "pinned.txt"
     ]
     assert change.env == ()  # the env var holding the path is the same source, reported once
+
+
+def test_a_changed_file_of_a_moved_source_is_a_change(system: Path) -> None:
+    (system.parent / "b/files/banner").write_text("goodbye\n")
+    old, new = top(system, src="a"), top(system, src="b")
+    sources = {"old_sources": frozenset({instantiate_source(system, "a")})}
+    differ = Differ(**sources, new_sources=frozenset({instantiate_source(system, "b")}))
+    result = differ.compare(old, new)
+    assert result.verdict is Verdict.DIFFERENT
+    (banner,) = result.differences
+    assert [(f.field, f.old, f.new) for f in banner.fields] == [
+        ("file files/banner of the flake source", "'hello\\n'", "'goodbye\\n'")
+    ]

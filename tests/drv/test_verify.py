@@ -163,3 +163,45 @@ def test_a_missing_ref_missing_nix_and_a_timeout(
         ["--repo", str(repo), "migrate", "verify", "alpha", "--expr", str(slow), "--timeout", "1"], env
     )
     assert "did not finish within 1 s" in one_error(res)
+
+
+FLAKE = """{
+  outputs = { self }: {
+    nixosConfigurations.alpha.config.system.build.toplevel = builtins.derivation {
+      name = "toplevel"; system = "x86_64-linux"; builder = "/bin/sh"; args = [ "-c" "echo > $out" ];
+      banner = "${self}/banner";
+    };
+    darwinConfigurations.mac.system = builtins.derivation {
+      name = "darwin-system"; system = "aarch64-darwin"; builder = "/bin/sh";
+    };
+  };
+}
+"""
+
+
+def test_a_flake_without_inputs_is_evaluated_as_a_flake(tmp_path: Path) -> None:
+    env = clean_env({"NIX_CONFIG": "build-users-group =\nexperimental-features ="}, home=tmp_path / "home")
+    for side in ("old", "new"):
+        (tmp_path / side).mkdir()
+        (tmp_path / side / "flake.nix").write_text(FLAKE)
+        (tmp_path / side / "banner").write_text("hello\n")
+    base = [
+        "--repo",
+        str(tmp_path / "new"),
+        "migrate",
+        "verify",
+        "alpha",
+        "mac",
+        "--old",
+        str(tmp_path / "old"),
+    ]
+    res = run_cli([*base, "--new", str(tmp_path / "new")], env)
+    assert res.returncode == 0 and res.stdout.decode().count(": identical") == 2, res.stderr.decode()
+    (tmp_path / "new" / "README").write_text("moved\n")
+    res = run_cli(base, env)
+    assert res.returncode == 0 and b"alpha: same system, sources moved" in res.stdout, res.stderr.decode()
+    (tmp_path / "new" / "banner").write_text("changed\n")
+    res = run_cli(base, env)
+    assert (
+        res.returncode == 1 and b"file banner of the flake source: 'hello\\n' -> 'changed\\n'" in res.stdout
+    )

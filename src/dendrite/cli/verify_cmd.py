@@ -107,7 +107,7 @@ def _render_diff(d: DrvDiff) -> None:
     p = out.print
     p(f"  {' > '.join(d.path)}", markup=False)
     for f in d.fields:
-        p(f"    {f.field}: {f.old!r} -> {f.new!r}", markup=False)
+        p(f"    {f.field}: {f.old} -> {f.new}", markup=False)
     for e in d.env:
         if e.diff:
             p(f"    env {e.key}:", markup=False)

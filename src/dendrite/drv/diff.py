@@ -20,8 +20,10 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from enum import Enum
+from pathlib import Path
 from typing import Any
 
+from dendrite.drv import sourcefiles
 from dendrite.drv.aterm import Derivation
 from dendrite.drv.store import DrvReader, store_name
 
@@ -226,6 +228,8 @@ class Differ:
                 children.append(child)
         srcs = _sources(a, b, subst_a, subst_b, self.old_sources, self.new_sources)
         fields += _fields(a, b, _normaliser(subst_a), _normaliser(subst_b))
+        for sa, sb in srcs.moved:
+            fields += _moved_files(a, b, sa, sb)
         return DrvDiff(
             old_path,
             new_path,
@@ -276,6 +280,22 @@ def _sources(
 
 
 _STORE_PATH = re.compile(r"/nix/store/[0-9a-df-np-sv-z]{32}-[A-Za-z0-9+\-._?=]*")
+
+
+def _strings(drv: Derivation) -> list[str]:
+    return [drv.builder, *drv.args, *(v for _, v in drv.env)]
+
+
+def _moved_files(a: Derivation, b: Derivation, sa: str, sb: str) -> list[FieldChange]:
+    """The files of the moved flake source that both sides name, where their contents differ."""
+    found = []
+    for sub in sorted(sourcefiles.referenced(_strings(a), sa) & sourcefiles.referenced(_strings(b), sb)):
+        old, new = sourcefiles.describe(Path(sa) / sub), sourcefiles.describe(Path(sb) / sub)
+        if old is None or new is None or old != new:
+            found.append(
+                FieldChange(f"file {sub} of the flake source", old or "not readable", new or "not readable")
+            )
+    return found
 
 
 def _normaliser(subst: dict[str, str]) -> Callable[[str], str]:
