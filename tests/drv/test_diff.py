@@ -135,3 +135,24 @@ def test_a_changed_file_of_a_moved_source_is_a_change(system: Path) -> None:
     assert [(f.field, f.old, f.new) for f in banner.fields] == [
         ("file files/banner of the flake source", "'hello\\n'", "'goodbye\\n'")
     ]
+
+
+LATTICE = r"""
+{ bump }:
+let
+  mk = name: attrs: builtins.derivation ({ inherit name; system = "x86_64-linux"; builder = "/bin/sh"; } // attrs);
+  layer = l: if l == 0 then [ (mk "a0" { seed = bump; }) (mk "b0" { }) ] else
+    let below = layer (l - 1); in [ (mk "a${toString l}" { deps = below; }) (mk "b${toString l}" { deps = below; }) ];
+in
+mk "root" { deps = layer 40; }
+"""
+
+
+def test_a_lattice_is_walked_once_per_pair(tmp_path: Path) -> None:
+    # every pair is reachable along 2^40 paths: walking, counting and JSON visit each pair once
+    (tmp_path / "lattice.nix").write_text(LATTICE)
+    old, new = top(tmp_path / "lattice.nix", bump="1"), top(tmp_path / "lattice.nix", bump="2")
+    result = Differ().compare(old, new)
+    assert [d.name for d in result.differences] == ["a0"]
+    assert result.root is not None and sum(1 for _ in result.root.walk()) == 1 + 2 * 40 + 1
+    assert len(json.dumps(result.to_json())) < 200_000

@@ -92,12 +92,25 @@ class DrvDiff:
         )
 
     def walk(self) -> Iterator[DrvDiff]:
-        yield self
-        for c in self.children:
-            yield from c.walk()
+        """Every pair once, depth first: in a DAG a pair below many parents would otherwise be
+        reached once per path, and the paths grow exponentially with the depth."""
+        seen: set[tuple[str, str]] = set()
+        stack = [self]
+        while stack:
+            d = stack.pop()
+            if (d.old, d.new) in seen:
+                continue
+            seen.add((d.old, d.new))
+            yield d
+            stack.extend(reversed(d.children))
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self, seen: set[tuple[str, str]] | None = None) -> dict[str, Any]:
+        """The tree; a pair already given above (below another parent) is named, not repeated."""
+        seen = set() if seen is None else seen
         out: dict[str, Any] = {"name": self.name, "path": list(self.path), "old": self.old, "new": self.new}
+        if (self.old, self.new) in seen:
+            return out | {"shownAbove": True}
+        seen.add((self.old, self.new))
         if self.fields:
             out["fields"] = [{"field": f.field, "old": f.old, "new": f.new} for f in self.fields]
         if self.env:
@@ -115,7 +128,7 @@ class DrvDiff:
         if self.srcs_moved:
             out["sourcesMoved"] = [{"old": a, "new": b} for a, b in self.srcs_moved]
         if self.children:
-            out["inputs"] = [c.to_json() for c in self.children]
+            out["inputs"] = [c.to_json(seen) for c in self.children]
         return out
 
 
@@ -136,13 +149,7 @@ class Comparison:
         """The first derivations that changed themselves, each with its path from the root."""
         if self.root is None:
             return []
-        seen: set[tuple[str, str]] = set()  # a pair below two parents is one difference
-        found = []
-        for d in self.root.walk():
-            if d.changed and (d.old, d.new) not in seen:
-                seen.add((d.old, d.new))
-                found.append(d)
-        return found
+        return [d for d in self.root.walk() if d.changed]
 
     def to_json(self) -> dict[str, Any]:
         return {
