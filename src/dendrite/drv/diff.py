@@ -18,7 +18,7 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import Enum
 from pathlib import Path
 from typing import Any
@@ -104,13 +104,12 @@ class DrvDiff:
             yield d
             stack.extend(reversed(d.children))
 
-    def to_json(self, seen: set[tuple[str, str]] | None = None) -> dict[str, Any]:
-        """The tree; a pair already given above (below another parent) is named, not repeated."""
-        seen = set() if seen is None else seen
+    @property
+    def key(self) -> tuple[str, str]:
+        return self.old, self.new
+
+    def _local_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"name": self.name, "path": list(self.path), "old": self.old, "new": self.new}
-        if (self.old, self.new) in seen:
-            return out | {"shownAbove": True}
-        seen.add((self.old, self.new))
         if self.fields:
             out["fields"] = [{"field": f.field, "old": f.old, "new": f.new} for f in self.fields]
         if self.env:
@@ -127,9 +126,42 @@ class DrvDiff:
             out["inputSrcsChanged"] = [{"old": a, "new": b} for a, b in self.srcs_changed]
         if self.srcs_moved:
             out["sourcesMoved"] = [{"old": a, "new": b} for a, b in self.srcs_moved]
-        if self.children:
-            out["inputs"] = [c.to_json(seen) for c in self.children]
         return out
+
+    def to_json(self) -> dict[str, Any]:
+        """The tree, as nix-diff shows it: a derivation that differs only because its one differing
+        input does is left out (its input's `path` still names it), and a pair reached from several
+        parents is given in full once, below the first, and named with `"shownAbove": true` after.
+
+        Built without recursion, children first: a chain of thousands of derivations is no problem.
+        """
+        owner: dict[tuple[str, str], tuple[str, str] | None] = {}  # who shows a pair in full
+        order: list[DrvDiff] = []
+        stack: list[tuple[DrvDiff, tuple[str, str] | None]] = [(self, None)]
+        while stack:  # pre-order, as walk(): the first parent to reach a pair owns it
+            d, parent = stack.pop()
+            if d.key in owner:
+                continue
+            owner[d.key] = parent
+            order.append(d)
+            stack.extend((c, d.key) for c in reversed(d.children))
+        done: dict[tuple[str, str], dict[str, Any]] = {}
+        for d in reversed(order):  # an owned child comes after its owner in pre-order
+            out = d._local_json()
+            inputs = [
+                done[c.key] if owner[c.key] == d.key else {**c._local_json_head(), "shownAbove": True}
+                for c in d.children
+            ]
+            if d is not self and len(inputs) == 1 and not d.changed and not d.srcs_moved:
+                done[d.key] = inputs[0]  # only passing a change up: collapsed
+                continue
+            if inputs:
+                out["inputs"] = inputs
+            done[d.key] = out
+        return done[self.key]
+
+    def _local_json_head(self) -> dict[str, Any]:
+        return {"name": self.name, "path": list(self.path), "old": self.old, "new": self.new}
 
 
 @dataclass(frozen=True)
@@ -192,21 +224,41 @@ class Differ:
     reader: DrvReader = field(default_factory=DrvReader)
     old_sources: frozenset[str] = frozenset()
     new_sources: frozenset[str] = frozenset()
-    _memo: dict[tuple[str, str], DrvDiff | None] = field(default_factory=dict)
 
     def compare(self, old: str, new: str) -> Comparison:
-        self._memo.clear()  # paths from the root are this root's: a pair shared by two hosts is walked again
-        return Comparison(old, new, self.diff(old, new, ()))
+        return Comparison(old, new, None if old == new else self._tree(old, new))
 
-    def diff(self, old: str, new: str, above: tuple[str, ...]) -> DrvDiff | None:
-        if old == new:
-            return None
-        key = (old, new)
-        if key not in self._memo:  # a DAG: a pair below two parents is compared once
-            self._memo[key] = self._diff(old, new, (*above, _drv_name(new)))
-        return self._memo[key]
+    def _tree(self, old: str, new: str) -> DrvDiff:
+        """Every differing pair reachable from the roots, each compared once, without recursion.
 
-    def _diff(self, old_path: str, new_path: str, path: tuple[str, ...]) -> DrvDiff:
+        Why no recursion: a chain of derivations can be thousands deep (Python stops at 1,000). Pairs
+        are compared depth first; a pair is finished (its children built) when its marker comes back
+        off the stack, which in a DAG happens after all its children are finished.
+        """
+        local: dict[tuple[str, str], tuple[DrvDiff, list[tuple[str, str]]]] = {}
+        finished: list[tuple[str, str]] = []
+        stack: list[tuple[tuple[str, str], tuple[str, ...], bool]] = [((old, new), (_drv_name(new),), False)]
+        while stack:
+            key, path, marker = stack.pop()
+            if marker:
+                finished.append(key)
+                continue
+            if key in local:
+                continue
+            node, child_keys = self._diff(key[0], key[1], path)
+            local[key] = (node, child_keys)
+            stack.append((key, path, True))
+            stack.extend((c, (*path, _drv_name(c[1])), False) for c in reversed(child_keys) if c not in local)
+        built: dict[tuple[str, str], DrvDiff] = {}
+        for key in finished:
+            node, child_keys = local[key]
+            built[key] = replace(node, children=tuple(built[c] for c in child_keys))
+        return built[(old, new)]
+
+    def _diff(
+        self, old_path: str, new_path: str, path: tuple[str, ...]
+    ) -> tuple[DrvDiff, list[tuple[str, str]]]:
+        """The pair's own differences (children left empty), and the differing input pairs below it."""
         a, b = self.reader.read(old_path), self.reader.read(new_path)
         subst_a: dict[str, str] = {s: "<source>" for s in self.old_sources}
         subst_b: dict[str, str] = {s: "<source>" for s in self.new_sources}
@@ -214,7 +266,7 @@ class Differ:
             for o in drv.outputs:
                 subst[o.path] = f"<out:{o.name}>"
         pairs, removed, added = _pair([p for p, _ in a.input_drvs], [p for p, _ in b.input_drvs])
-        children: list[DrvDiff] = []
+        children: list[tuple[str, str]] = []
         fields: list[FieldChange] = []
         outs_a, outs_b = dict(a.input_drvs), dict(b.input_drvs)
         for pa, pb in pairs:
@@ -230,14 +282,12 @@ class Differ:
             for subst, p in ((subst_a, pa), (subst_b, pb)):
                 for o in self.reader.read(p).outputs:
                     subst[o.path] = f"<{label}:{o.name}>"
-            child = self.diff(pa, pb, path)
-            if child is not None:
-                children.append(child)
+            children.append((pa, pb))
         srcs = _sources(a, b, subst_a, subst_b, self.old_sources, self.new_sources)
         fields += _fields(a, b, _normaliser(subst_a), _normaliser(subst_b))
         for sa, sb in srcs.moved:
             fields += _moved_files(a, b, sa, sb)
-        return DrvDiff(
+        node = DrvDiff(
             old_path,
             new_path,
             path,
@@ -249,8 +299,8 @@ class Differ:
             srcs_moved=srcs.moved,
             drvs_added=tuple(added),
             drvs_removed=tuple(removed),
-            children=tuple(children),
         )
+        return node, children
 
 
 @dataclass(frozen=True)
