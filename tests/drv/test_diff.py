@@ -178,3 +178,12 @@ def test_a_chain_deeper_than_pythons_recursion_limit(tmp_path: Path) -> None:
     assert change.name == "c0" and len(change.path) == 3001
     tree = json.loads(json.dumps(result.to_json()))["tree"]
     assert tree["name"] == "c3000" and tree["inputs"][0]["name"] == "c0"  # 2,999 links collapsed
+
+
+def test_a_long_one_line_value_is_diffed_by_item() -> None:
+    from dendrite.drv.diff import text_diff
+
+    old = ",".join(f'"pkg{i}"' for i in range(60))
+    new = old.replace('"pkg31"', '"pkg31-patched"')
+    lines = text_diff(old, new)
+    assert '-"pkg31",' in lines and '+"pkg31-patched",' in lines and len(lines) <= 6
