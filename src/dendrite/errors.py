@@ -114,3 +114,11 @@ class SandboxUnavailable(DendriteError):
 
 class ScriptFailed(DendriteError):
     """A generator's script exited non-zero or ran over its time limit."""
+
+
+class DrvParseError(InputError):
+    """A .drv file that is not Nix's ATerm `Derive(...)`: where (byte offset) and what was expected."""
+
+    def __init__(self, message: str, hint: str | None = None, *, offset: int = 0) -> None:
+        super().__init__(message, hint)
+        self.offset = offset

@@ -227,3 +227,8 @@ def convert_cmd(
         )
     for line in p.report:
         note(line)
+
+
+from dendrite.cli import verify_cmd  # noqa: E402 (after migrate_app's commands: verify is listed last)
+
+verify_cmd.register(migrate_app)

@@ -1,0 +1,1 @@
+"""Nix derivations (.drv files): read them, compare two graphs of them, and verify migrated hosts."""
