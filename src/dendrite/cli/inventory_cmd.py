@@ -200,3 +200,8 @@ def tags_list(json_: JsonOpt = False) -> None:
         return
     for t, members in sorted(tags.items()):
         out.print(f"{t:16} {', '.join(members) or '-'}", markup=False)
+
+
+from dendrite.cli.deploy_cmd import update as machines_update  # noqa: E402  (deploy_cmd.py: the deployment commands)
+
+machines_app.command("update")(machines_update)
