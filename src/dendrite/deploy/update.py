@@ -261,7 +261,9 @@ def commands(
     switch = f"{root}{system}/bin/switch-to-configuration"
     for action in ("boot", "switch"):
         unit = f"dendrite-{action}-{p.machine}-{suffix}"
-        out.append(Command(action, "target", ("sh", "-c", SWITCH_SCRIPT, unit, switch, action)))
+        out.append(
+            Command(action, "target", ("sh", "-c", SWITCH_SCRIPT, "dendrite-switch", unit, switch, action))
+        )
     return out
 
 
