@@ -32,6 +32,7 @@ bench: $(BIN)/dendrite
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python bench/inventory.py
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python bench/vars.py
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python bench/layout.py
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python bench/deploy.py
 
 clean:
 	rm -rf $(VENV) demo-fleet .pytest_cache .mypy_cache .ruff_cache
