@@ -193,3 +193,81 @@ def test_bad_input_exits_2_and_writes_nothing(tmp_path: Path, keys: Keys) -> Non
         assert message in done.stderr, (args, done.stderr)
         assert b"Traceback" not in done.stderr
     assert sorted(p.relative_to(root) for p in root.rglob("*")) == before
+
+
+REFUSED_FLAKE = """{
+  outputs = { self }: let
+    system = name: script: builtins.derivation {
+      inherit name;
+      system = "x86_64-linux";
+      builder = "/bin/sh";
+      PATH = "/bin:/usr/bin";
+      record = "@RECORD@";
+      args = [ "-c" script ];
+    };
+  in {
+    nixosConfigurations.cinnabar.config.system.build.toplevel = system "not-a-nixos-system" ''
+      mkdir -p $out/bin
+      printf '#!/bin/sh\\necho "cinnabar $1" >> %s\\n' "$record" > $out/bin/switch-to-configuration
+      chmod +x $out/bin/switch-to-configuration
+    '';
+    nixosConfigurations.orb.config.system.build.toplevel = system "nixos-system-orb" ''
+      mkdir -p $out/bin
+      echo 25.05.test > $out/nixos-version
+      printf '#!/bin/sh\\necho "orb $1" >> %s\\n[ "$1" = boot ] || { echo "Pre-switch check failed: dbus changed" >&2; exit 1; }\\n' "$record" > $out/bin/switch-to-configuration
+      chmod +x $out/bin/switch-to-configuration
+    '';
+  };
+}
+"""
+
+
+@needs_sshd
+@needs_nix
+def test_a_system_without_nixos_version_is_refused_and_inhibitors_are_reported(
+    tmp_path: Path, keys: Keys, sshd_nix: Sshd
+) -> None:
+    """clan's _nixos_activate: a build output without nixos-version is never set as the profile nor
+    activated; a switch refused by switch inhibitors is reported as such after `boot` registered it, and
+    not retried (clan retries only other failures)."""
+    sshd = sshd_nix
+    record = tmp_path / "activations"
+    root = make_clan(
+        tmp_path / "repo",
+        keys,
+        sshd.address,
+        {"orb": {"machineClass": "nixos", "deploy": {"targetHost": sshd.address}}},
+    )
+    (root / "flake.nix").write_text(REFUSED_FLAKE.replace("@RECORD@", str(record)))
+    (root / "migration").mkdir()
+    store = tmp_path / "target-store"
+    env = {**keys.env, "NIX_CONF_DIR": str(nix_conf_dir()), "DENDRITE_TARGET_STORE": str(store)}
+    args = [
+        "--repo",
+        str(root),
+        "machines",
+        "update",
+        "cinnabar",
+        "orb",
+        "--build-host",
+        "localhost",
+        "--jobs",
+        "1",
+    ]
+    args += ["--upload-dir", str(tmp_path / "machine" / "var" / "sops-nix"), *sshd.options]
+    done = run_cli(args, env)
+    assert done.returncode == 1, done.stderr.decode()
+    events = {
+        e["host"]: e for e in map(json.loads, (root / "migration" / "journal.jsonl").read_text().splitlines())
+    }
+    cinnabar = [(s["name"], s["ok"]) for s in events["cinnabar"]["steps"]]
+    assert cinnabar[-2:] == [("copy", True), ("check", False)]
+    assert "does not look like a NixOS system" in events["cinnabar"]["steps"][-1]["detail"]
+    orb = events["orb"]["steps"]
+    assert [(s["name"], s["ok"]) for s in orb][-3:] == [("profile", True), ("boot", True), ("switch", False)]
+    assert "blocked by switch inhibitors" in orb[-1]["detail"]
+    assert (
+        record.read_text() == "orb boot\norb switch\n"
+    )  # cinnabar never activated; orb's switch not retried
+    profile = store / "nix/var/nix/profiles/system"
+    assert "nixos-system-orb" in os.readlink(profile.parent / os.readlink(profile))
