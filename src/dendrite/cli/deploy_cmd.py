@@ -111,6 +111,9 @@ def update(
         str | None, typer.Option("--target-host", help="user@host[:port] of the one machine updated.")
     ] = None,
     jobs: Annotated[int, typer.Option("--jobs", "-j", help="Machines updated at the same time.")] = 4,
+    no_check: Annotated[
+        bool, typer.Option("--no-check", help="Switch despite switch inhibitors (NIXOS_NO_CHECK=1), as clan.")
+    ] = False,
     host_key_check: HostKeyOpt = "strict",
     upload_dir: UploadDirOpt = "/var/lib/sops-nix",
     ssh_option: SshOpt = None,
@@ -127,6 +130,7 @@ def update(
         build_host=build_host,
         target_host=target_host,
         jobs=jobs,
+        no_check=no_check or bool(os.environ.get("NIXOS_NO_CHECK")),
         store_root=os.environ.get(TARGET_STORE_ENV, ""),
     )
     from dendrite.deploy.upload import check_destination

@@ -58,7 +58,8 @@ TIMEOUTS = {"build": 4 * 3600.0, "copy": 2 * 3600.0, "upload-sources": 3600.0, "
 SHORT = 600.0
 
 # clan's switch_cmd (clan_lib/machines/update.py _nixos_activate): systemd-run --pipe so the activation
-# survives a dropped connection, where systemd runs; otherwise the program itself. $1 the unit name.
+# survives a dropped connection, where systemd runs; otherwise the program itself. $1 the unit name;
+# NIXOS_NO_CHECK, when the command sets it, is handed to the unit as clan's --no-check does.
 SWITCH_SCRIPT = """unit=$1; shift
 if [ -d /run/systemd/system ] && command -v systemd-run >/dev/null 2>&1; then
   exec systemd-run --pipe --wait --quiet --collect --no-ask-password --service-type=exec --unit="$unit" \\
@@ -94,16 +95,6 @@ NIX_OPTIONS = [
 
 
 @dataclass(frozen=True)
-class Host:
-    """Where a step runs: here (address None) or over ssh, as root on the target."""
-
-    address: Address | None
-
-    def __str__(self) -> str:
-        return "local" if self.address is None else str(self.address)
-
-
-@dataclass(frozen=True)
 class MachinePlan:
     machine: str
     machine_class: str
@@ -123,6 +114,7 @@ class Options:
     target_host: str | None = None
     jobs: int = 4
     generate: bool = True
+    no_check: bool = False  # clan's --no-check: NIXOS_NO_CHECK=1, past switch inhibitors
     store_root: str = ""  # a chroot store on the target (tests); "" on real machines
 
 
@@ -261,9 +253,8 @@ def commands(
     switch = f"{root}{system}/bin/switch-to-configuration"
     for action in ("boot", "switch"):
         unit = f"dendrite-{action}-{p.machine}-{suffix}"
-        out.append(
-            Command(action, "target", ("sh", "-c", SWITCH_SCRIPT, "dendrite-switch", unit, switch, action))
-        )
+        argv = ("sh", "-c", SWITCH_SCRIPT, "dendrite-switch", unit, switch, action)
+        out.append(Command(action, "target", argv, (("NIXOS_NO_CHECK", "1"),) if opts.no_check else ()))
     return out
 
 
@@ -409,7 +400,7 @@ class _Runner:
             raise InputError(
                 f"live-switching '{self.p.machine}' was blocked by switch inhibitors (critical components "
                 "changed); the new configuration is registered for the next boot",
-                hint=f"reboot {self.p.machine}, or set NIXOS_NO_CHECK=1 to force the live switch",
+                hint=f"reboot {self.p.machine}, or run again with --no-check to force the live switch",
             )
         retry = self.run_command(c, check=False)
         if retry.returncode == 0:
