@@ -253,8 +253,10 @@ def commands(
     switch = f"{root}{system}/bin/switch-to-configuration"
     for action in ("boot", "switch"):
         unit = f"dendrite-{action}-{p.machine}-{suffix}"
-        argv = ("sh", "-c", SWITCH_SCRIPT, "dendrite-switch", unit, switch, action)
-        out.append(Command(action, "target", argv, (("NIXOS_NO_CHECK", "1"),) if opts.no_check else ()))
+        switch_argv = ("sh", "-c", SWITCH_SCRIPT, "dendrite-switch", unit, switch, action)
+        out.append(
+            Command(action, "target", switch_argv, (("NIXOS_NO_CHECK", "1"),) if opts.no_check else ())
+        )
     return out
 
 
