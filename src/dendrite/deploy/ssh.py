@@ -61,12 +61,16 @@ class Address:
         return f"{self.user}@{self.host}"
 
     def __str__(self) -> str:
-        return self.target + (f":{self.port}" if self.port else "")
+        if not self.port:
+            return self.target
+        host = f"[{self.host}]" if ":" in self.host else self.host  # IPv6: brackets before a port
+        return f"{self.user}@{host}:{self.port}"
 
     def url(self, scheme: str = "ssh") -> str:
-        """clan's Remote.ssh_url without the port: the port travels in NIX_SSHOPTS (`-p`), which every
-        Nix version reads, where a port in the URL needs a newer Nix."""
-        return f"{scheme}://{self.target}"
+        """clan's Remote.ssh_url (IPv6 in brackets, RFC 3986) without the port: the port travels in
+        NIX_SSHOPTS (`-p`), which every Nix version reads, where a port in the URL needs a newer Nix."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{scheme}://{self.user}@{host}"
 
 
 def parse_address(text: str, where: str = "the target") -> Address:
