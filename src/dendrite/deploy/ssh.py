@@ -18,7 +18,7 @@ import re
 import shlex
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
@@ -109,7 +109,6 @@ class Connection:
     address: Address
     config: SshConfig
     control_path: Path | None = None
-    extra: tuple[str, ...] = field(default=())
 
     def options(self, *, control_master: bool = True) -> list[str]:
         """clan's _ssh_cmd_opts: port, -o options, host key mode, then the control master."""
