@@ -195,6 +195,23 @@ def test_bad_input_exits_2_and_writes_nothing(tmp_path: Path, keys: Keys) -> Non
     assert sorted(p.relative_to(root) for p in root.rglob("*")) == before
 
 
+def test_an_unreachable_host_is_one_sentence_and_exit_2(tmp_path: Path, keys: Keys) -> None:
+    """Nothing could be reached, so nothing changed: exit 2, the reason in one sentence, after the
+    connect timeout; the attempt is journalled."""
+    port = free_port()
+    root = make_clan(tmp_path / "repo", keys, f"root@127.0.0.1:{port}")
+    (root / "migration").mkdir()
+    done = run_cli(
+        ["--repo", str(root), "machines", "update", "cinnabar", "--connect-timeout", "2"], keys.env
+    )
+    assert done.returncode == 2, done.stderr
+    assert f"cannot reach root@127.0.0.1:{port} over ssh".encode() in done.stderr
+    assert b"no machine could be reached; nothing was changed" in done.stderr
+    assert b"Traceback" not in done.stderr
+    (event,) = map(json.loads, (root / "migration" / "journal.jsonl").read_text().splitlines())
+    assert event["ok"] is False and [s["name"] for s in event["steps"]] == ["generate", "connect"]
+
+
 REFUSED_FLAKE = """{
   outputs = { self }: let
     system = name: script: builtins.derivation {

@@ -151,6 +151,10 @@ def update(
 
     results = deploy.update(root, plans, opts, progress)
     _print_summary(results)
+    if all(not r.ok and r.steps and r.steps[-1].name == "connect" for r in results):
+        # no host could be reached, so nothing changed anywhere: the input (an address) is what is wrong
+        err.print("error: no machine could be reached; nothing was changed", markup=False, style="bold red")
+        raise typer.Exit(2)
     if not all(r.ok for r in results):
         raise typer.Exit(1)
 
