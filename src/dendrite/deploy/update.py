@@ -151,9 +151,8 @@ class MachineResult:
         return sum(s.seconds for s in self.steps)
 
 
-Progress = (
-    Callable[[str, str, str, float, str], None] | None
-)  # machine, step, "start"|"ok"|"failed", s, detail
+# progress(machine, step, status, seconds, detail); status is "start", "ok" or "failed"
+Progress = Callable[[str, str, str, float, str], None] | None
 
 
 def plan(root: Path, machines: Sequence[str], opts: Options) -> list[MachinePlan]:
