@@ -32,6 +32,7 @@ bench: $(BIN)/dendrite
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python bench/inventory.py
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python bench/vars.py
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python bench/layout.py
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python bench/deploy.py
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python bench/drvdiff.py
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python bench/migration.py
 	$(MAKE) --no-print-directory bench-startup bench-rekey-cli bench-nix-real

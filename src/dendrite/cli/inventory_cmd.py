@@ -230,3 +230,8 @@ def tags_list(json_: JsonOpt = False) -> None:
         emit_json(tags)
         return
     columns.print_table([(t, ", ".join(members) or "-") for t, members in sorted(tags.items())])
+
+
+from dendrite.cli.deploy_cmd import update as machines_update  # noqa: E402  (deploy_cmd.py: the deployment commands)
+
+machines_app.command("update")(machines_update)

@@ -247,3 +247,8 @@ def import_cmd(directory: Path) -> None:
     """Restore an export through the stores (validation hashes included), all or nothing; links refused."""
     note(f"imported {ops.import_vars(repo().root, directory)} var(s)")
     commit(f"vars: import from {directory.name}")  # clan commits each var; dendrite imports all at once
+
+
+from dendrite.cli.deploy_cmd import upload as vars_upload  # noqa: E402  (deploy_cmd.py: the deployment commands)
+
+app.command("upload")(vars_upload)
