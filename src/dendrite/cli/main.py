@@ -17,7 +17,18 @@ from typing import Annotated, NoReturn
 import typer
 
 from dendrite import __version__, changes
-from dendrite.cli import common, demo_cmd, inventory_cmd, layout_cmd, nix_cmd, secrets_cmd, sops_cmd, vars_cmd
+from dendrite.cli import (
+    common,
+    demo_cmd,
+    infra_cmd,
+    init_cmd,
+    inventory_cmd,
+    layout_cmd,
+    nix_cmd,
+    secrets_cmd,
+    sops_cmd,
+    vars_cmd,
+)
 from dendrite.errors import DendriteError
 
 app = typer.Typer(
@@ -37,6 +48,8 @@ app.add_typer(vars_cmd.app, name="vars")
 app.add_typer(layout_cmd.app, name="layout")
 app.add_typer(layout_cmd.migrate_app, name="migrate")
 app.command("demo")(demo_cmd.demo)
+app.command("init")(init_cmd.init)
+app.add_typer(infra_cmd.app, name="infra")
 
 
 def _version(value: bool) -> None:
