@@ -42,7 +42,7 @@ def init(
     p(f"  admin {r.admin} (group admins): {r.admin_key}", markup=False)
     note(f"{made} {r.key_file}")
     outcome = gitcommit.commit(
-        r.root, [*r.files, "sops"], f"init: test-clan {name}", no_commit=commits_disabled()
+        r.root, [*r.files, "sops"], f"dendrite init: the test-clan {name}", no_commit=commits_disabled()
     )
     if outcome.state == "committed":
         note(f"committed {len(outcome.paths)} file(s)")

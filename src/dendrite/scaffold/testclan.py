@@ -106,7 +106,7 @@ def inventory(hosts: list[Host], fleet: Fleet) -> tuple[dict[str, Any], dict[str
         "roles": {
             "default": {
                 "tags": {"nixos": {}},
-                "settings": {"user": fleet.admin_user, "groups": ["wheel"], "share": True},
+                "settings": {"user": fleet.admin_user, "groups": ["wheel"], "share": True, "prompt": False},
             }
         },
     }
