@@ -65,3 +65,14 @@ def has_host_layout(root: Path) -> bool:
     """True when the repository keeps host modules as `dendrite init` lays them out."""
     fs = RepoFS(root)
     return fs.kind(HOSTS_DIR) == "dir" and fs.kind("modules/flake-parts/clan.nix") == "file"
+
+
+DEFAULT_SYSTEMS = {"nixos": "x86_64-linux", "darwin": "aarch64-darwin"}
+
+
+def planned_host_module(root: Path, name: str, machine_class: str) -> tuple[str, str] | None:
+    """(path, text) of a new machine's host module when the repository has init's layout, else None."""
+    if not has_host_layout(root):
+        return None
+    host = Host(name, machine_class, DEFAULT_SYSTEMS[machine_class])
+    return host_path(name), host_module(host)
