@@ -202,6 +202,7 @@ def test_apply_creates_key_firewall_and_server(api: tuple[FakeHetzner, str], fre
     assert rules == {("tcp", "22"), ("udp", "9993")}
     server = posts["/v1/servers"]
     assert (server["name"], server["server_type"], server["location"]) == ("cinnabar", "cx43", "fsn1")
+    assert server["labels"] == {"clan": "test-clan", "machine": "cinnabar"}
     assert server["ssh_keys"] == [fake.ssh_keys[0]["id"]]
     assert server["firewalls"] == [{"firewall": fake.firewalls[0]["id"]}]
     assert any(m == "GET" and p.startswith("/v1/actions/") for m, p, _, _ in fake.requests)

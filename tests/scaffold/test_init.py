@@ -157,3 +157,11 @@ def test_machines_create_writes_the_host_module(tmp_path: Path) -> None:
     assert "clan.machines.lab.imports" in host.read_text()
     lint = run_cli(["--repo", str(root), "layout", "lint"], keys.env, cwd=root)
     assert lint.returncode == 0, lint.stdout.decode()
+
+
+def test_clan_meta_names_the_inventory(clan: Clan) -> None:
+    """clan-core's modules/clan/module.nix (config: `inventory.meta = config.meta`): the `clan.meta`
+    init writes is the inventory's meta, and the static reader takes it so."""
+    code, out, err = cli(clan, "inventory", "show", "--json")
+    assert code == 0, err
+    assert json.loads(out)["meta"] == {"name": "test-clan", "domain": "zt"}
