@@ -136,3 +136,39 @@ def test_bad_options_are_refused(fresh: Clan) -> None:
     assert code == 2 and "location" in err
     code, _, err = cli(fresh, "infra", "disko", "cinnabar", "--fs", "btrfs")
     assert code == 2 and "ext4 or zfs" in err
+
+
+@needs_nix
+def test_disko_in_a_plain_clan_goes_where_clan_loads_it(tmp_path: Path) -> None:
+    """clan auto-includes machines/<name>/disko.nix (docs.clan.lol "Auto-included Files"; clan-core
+    modules/clan/module.nix); a repository without init's layout gets a plain NixOS module there."""
+    root = tmp_path / "plain"
+    root.mkdir()
+    (root / "inventory.json").write_text(json.dumps({"machines": {"vps": {"machineClass": "nixos"}}}))
+    keys = make_keys(tmp_path)
+    proc = run_cli(
+        ["--repo", str(root), "--no-commit", "infra", "disko", "vps", "--luks"], keys.env, cwd=root
+    )
+    assert proc.returncode == 0, proc.stderr.decode()
+    path = root / "machines/vps/disko.nix"
+    assert nix_accepts(path) and not (root / "modules").exists()
+    stub = '{ config.clan.core.vars.generators.luks-password.files.password.path = "/p"; pkgs = { coreutils = "c"; xkcdpass = "x"; }; }'
+    value = nix_value(f"(import {path}) {stub}")
+    assert isinstance(value, dict)
+    root_part = value["disko"]["devices"]["disk"]["main"]["content"]["partitions"]["root"]
+    assert root_part["content"]["passwordFile"] == "/p"
+
+
+def test_machines_delete_removes_the_host_module(fresh: Clan) -> None:
+    code, _, err = cli(fresh, "machines", "create", "lab")
+    assert code == 0, err
+    assert (fresh.root / "modules/hosts/lab/default.nix").is_file()
+    code, _, err = cli(fresh, "machines", "delete", "lab")
+    assert code == 0, err
+    assert not (fresh.root / "modules/hosts/lab").exists()
+    status = subprocess.run(
+        ["git", "-C", str(fresh.root), "status", "--porcelain"], capture_output=True, check=True, text=True
+    )
+    assert status.stdout == ""
+    code, out, err = cli(fresh, "layout", "lint")
+    assert code == 0, out + err

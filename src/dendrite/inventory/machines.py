@@ -23,7 +23,7 @@ from dendrite.inventory.model import CLASSES, machine_from_plain
 from dendrite.inventory.sources import load, read_inventory_json
 from dendrite.repo import INVENTORY_JSON, MACHINES_DIR, Repo
 from dendrite.repofs import FILE_MODE, RepoFS
-from dendrite.scaffold.hosts import planned_host_module
+from dendrite.scaffold.hosts import host_module_dir, planned_host_module
 from dendrite.secrets.layout import Layout
 from dendrite.secrets.store import SecretsStore
 
@@ -200,11 +200,13 @@ def delete_machine(root: Path, name: str, store: SecretsStore) -> Deleted:
     fs, paths = RepoFS(root), _Paths.of(root, name)
     has_key = fs.is_dir(paths.key_dir)
     own_secrets = [s for s in store.secrets() if s.startswith(f"{name}-")]
+    host_dir = host_module_dir(root, name)  # `dendrite init`'s layout: its clan.machines entry goes too
     _check_paths(
         fs,
         [
             (INVENTORY_JSON, (None, "file")),
             (paths.dir, (None, "dir")),
+            *([(host_dir, (None, "dir"))] if host_dir else []),
             (paths.vars, (None, "dir")),
             (paths.key_dir, (None, "dir")),
             *((paths.secret(s), ("dir",)) for s in own_secrets),
@@ -221,6 +223,9 @@ def delete_machine(root: Path, name: str, store: SecretsStore) -> Deleted:
         removed.append(paths.secret(secret))
     with repo_lock(root):
         removed += _remove_files(fs, paths)
+        if host_dir and fs.exists(host_dir):
+            fs.remove_tree(host_dir)
+            removed.append(host_dir)
         data = read_inventory_json(root) or {}  # read under the lock: keep what others wrote meanwhile
         if name in data.get("machines", {}):
             del data["machines"][name]

@@ -25,7 +25,7 @@ from dendrite import names
 from dendrite.errors import InputError
 from dendrite.nixlang.printer import string, to_nix
 from dendrite.repofs import FILE_MODE, RepoFS
-from dendrite.scaffold.hosts import HOSTS_DIR
+from dendrite.scaffold.hosts import HOSTS_DIR, has_host_layout
 
 GENERATOR = "luks-password"
 PASSWORD_FILE = "password"
@@ -127,55 +127,61 @@ def devices(machine: str, device: str, luks: bool, fs: str) -> dict[str, Any]:
 
 
 def generator_nix() -> str:
-    """The vars generator in clan's format (clan.core.vars.generators), as a Nix attribute set body."""
+    """The vars generator in clan's format (clan.core.vars.generators), as bindings of a module body."""
     return (
-        f"      clan.core.vars.generators.{GENERATOR} = {{\n"
-        f'        files.{PASSWORD_FILE}.neededFor = "partitioning";\n'
-        "        runtimeInputs = [\n          pkgs.coreutils\n          pkgs.xkcdpass\n        ];\n"
-        "        script = ''\n"
-        f'          xkcdpass --numwords 6 --delimiter - | tr -d "\\n" > "$out/{PASSWORD_FILE}"\n'
-        "        '';\n"
-        "      };\n"
+        f"  clan.core.vars.generators.{GENERATOR} = {{\n"
+        f'    files.{PASSWORD_FILE}.neededFor = "partitioning";\n'
+        "    runtimeInputs = [\n      pkgs.coreutils\n      pkgs.xkcdpass\n    ];\n"
+        "    script = ''\n"
+        f'      xkcdpass --numwords 6 --delimiter - | tr -d "\\n" > "$out/{PASSWORD_FILE}"\n'
+        "    '';\n"
+        "  };\n"
     )
 
 
-def module(machine: str, device: str, luks: bool, fs: str) -> str:
+def nixos_module(machine: str, device: str, luks: bool, fs: str) -> str:
+    """The disks as a NixOS module (a function of the NixOS arguments), without comments."""
     names.machine_name(machine)
-    value = devices(machine, device, luks, fs)
-    body = to_nix(value, indent=3)
+    body = to_nix(devices(machine, device, luks, fs), indent=1)
     body = body.replace(string(_PATH_MARK), _PATH).replace(
         string("file://" + _PATH_MARK), f'"file://${{{_PATH}}}"'
     )
+    text = ("{ config, pkgs, ... }:\n" if luks else "{ ... }:\n") + "{\n"
+    if luks:
+        text += generator_nix()
+    text += "  boot.loader.systemd-boot.enable = true;\n"
+    text += "  boot.loader.efi.canTouchEfiVariables = true;\n"
+    if fs == "zfs":
+        text += f"  networking.hostId = {string(host_id(machine))};\n"
+        if luks:
+            text += "  boot.zfs.requestEncryptionCredentials = true;\n"
+    return text + f"  disko.devices = {body};\n}}\n"
+
+
+def module(machine: str, device: str, luks: bool, fs: str, wrapped: bool = True) -> str:
+    """The file's text: wrapped as a flake-parts module merging into `flake.modules.nixos."hosts/<m>"`
+    (init's layout), or the plain NixOS module clan loads from machines/<m>/disko.nix."""
+    inner = nixos_module(machine, device, luks, fs)
     what = (
         ("LUKS on LVM, ext4" if luks else "LVM, ext4")
         if fs == "ext4"
         else ("encrypted ZFS" if luks else "ZFS")
     )
-    lines = [
-        f"# {machine}'s disks ({what}), merged into its host module. Written by `dendrite infra disko`.",
-        "# The passphrase is the clan var luks-password/password, needed only while partitioning."
+    where = "merged into its host module" if wrapped else "loaded by clan from machines/<name>/disko.nix"
+    head = f"# {machine}'s disks ({what}), {where}. Written by `dendrite infra disko`.\n" + (
+        "# The passphrase is the clan var luks-password/password, needed only while partitioning.\n"
         if luks
-        else "# Unencrypted: `dendrite infra disko --luks` adds a passphrase from a clan var.",
-        "{",
-        f'  flake.modules.nixos."hosts/{machine}" =',
-        "    { config, pkgs, ... }:" if luks else "    { ... }:",
-        "    {",
-    ]
-    text = "\n".join(lines) + "\n"
-    if luks:
-        text += generator_nix()
-    text += "      boot.loader.systemd-boot.enable = true;\n"
-    text += "      boot.loader.efi.canTouchEfiVariables = true;\n"
-    if fs == "zfs":
-        text += f"      networking.hostId = {string(host_id(machine))};\n"
-        if luks:
-            text += "      boot.zfs.requestEncryptionCredentials = true;\n"
-    text += f"      disko.devices = {body};\n    }};\n}}\n"
-    return text
+        else "# Unencrypted: `dendrite infra disko --luks` adds a passphrase from a clan var.\n"
+    )
+    if not wrapped:
+        return head + inner
+    indented = "".join(("    " + line if line.strip() else line) for line in inner.splitlines(keepends=True))
+    return head + "{\n" + f'  flake.modules.nixos."hosts/{machine}" =\n' + indented.rstrip("\n") + ";\n}\n"
 
 
-def module_path(machine: str) -> str:
-    return f"{HOSTS_DIR}/{names.machine_name(machine)}/disko.nix"
+def module_path(machine: str, wrapped: bool = True) -> str:
+    name = names.machine_name(machine)
+    return f"{HOSTS_DIR}/{name}/disko.nix" if wrapped else f"machines/{name}/disko.nix"
 
 
 def _config_text(current: str | None, machine: str) -> str | None:
@@ -191,7 +197,7 @@ def _config_text(current: str | None, machine: str) -> str | None:
             if wanted is None or machine in wanted:
                 return None
             block = re.search(rf"^\[generators\.{re.escape(GENERATOR)}\]\n(?:(?!\[).*\n?)*", current, re.M)
-            line = re.compile(r"^machines\s*=\s*\[.*\]\s*$", re.M)
+            line = re.compile(r"^machines[ \t]*=[ \t]*\[.*\][ \t]*$", re.M)
             if block is None or not line.search(block.group(0)):
                 raise InputError(
                     f"{CONFIG}: generators.{GENERATOR}.machines is not a one-line list dendrite can extend",
@@ -216,13 +222,14 @@ def write(
     root: Path, machine: str, device: str = "/dev/sda", luks: bool = False, fs: str = "ext4"
 ) -> DiskoFiles:
     """Write the disko module (and, with --luks, the generator in dendrite.toml) through RepoFS."""
-    text = module(machine, device, luks, fs)
+    wrapped = has_host_layout(root)
+    text = module(machine, device, luks, fs, wrapped)
     repofs = RepoFS(root)
     config = None
     if luks:
         current = repofs.read_text(CONFIG) if repofs.kind(CONFIG) == "file" else None
         config = _config_text(current, machine)
-    path = module_path(machine)
+    path = module_path(machine, wrapped)
     repofs.make_dirs(str(Path(path).parent))
     repofs.write_text(path, text, FILE_MODE)
     if config is not None:

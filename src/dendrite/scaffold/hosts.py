@@ -76,3 +76,8 @@ def planned_host_module(root: Path, name: str, machine_class: str) -> tuple[str,
         return None
     host = Host(name, machine_class, DEFAULT_SYSTEMS[machine_class])
     return host_path(name), host_module(host)
+
+
+def host_module_dir(root: Path, name: str) -> str | None:
+    """modules/hosts/<name> when the repository has init's layout, else None."""
+    return f"{HOSTS_DIR}/{names.machine_name(name)}" if has_host_layout(root) else None
