@@ -165,3 +165,26 @@ def test_clan_meta_names_the_inventory(clan: Clan) -> None:
     code, out, err = cli(clan, "inventory", "show", "--json")
     assert code == 0, err
     assert json.loads(out)["meta"] == {"name": "test-clan", "domain": "zt"}
+
+
+def test_force_over_an_init_repository_is_idempotent(tmp_path: Path) -> None:
+    keys = make_keys(tmp_path)
+    root = tmp_path / "clan"
+    assert run_cli(["init", str(root)], keys.env).returncode == 0
+    (root / "modules/dev/mine.nix").write_text("{ }\n")
+    again = run_cli(["init", str(root), "--force"], keys.env)
+    assert again.returncode == 0, again.stderr.decode()
+    assert (root / "modules/dev/mine.nix").read_text() == "{ }\n"
+    assert [k.publickey for k in read_keys(root / "sops/users/crs58/key.json")] == [keys.a.public]
+    assert (root / "sops/groups/admins/users/crs58").is_symlink()
+
+
+def test_a_new_key_is_made_when_there_is_none(tmp_path: Path) -> None:
+    keys = make_keys(tmp_path)
+    key_file = tmp_path / "fresh" / "keys.txt"
+    env = {**keys.env, "SOPS_AGE_KEY_FILE": str(key_file)}
+    proc = run_cli(["init", str(tmp_path / "clan")], env)
+    assert proc.returncode == 0, proc.stderr.decode()
+    assert key_file.stat().st_mode & 0o777 == 0o600
+    public = [line.split(": ")[1] for line in key_file.read_text().splitlines() if "public key" in line]
+    assert [k.publickey for k in read_keys(tmp_path / "clan/sops/users/crs58/key.json")] == public
