@@ -188,3 +188,13 @@ def test_a_new_key_is_made_when_there_is_none(tmp_path: Path) -> None:
     assert key_file.stat().st_mode & 0o777 == 0o600
     public = [line.split(": ")[1] for line in key_file.read_text().splitlines() if "public key" in line]
     assert [k.publickey for k in read_keys(tmp_path / "clan/sops/users/crs58/key.json")] == public
+
+
+def test_a_refused_key_file_leaves_no_directory(tmp_path: Path) -> None:
+    keys = make_keys(tmp_path)
+    exposed = tmp_path / "exposed.txt"
+    exposed.write_text("")
+    exposed.chmod(0o644)  # others could read a private key appended here: refused, as `vars keygen` does
+    proc = run_cli(["init", str(tmp_path / "clan")], {**keys.env, "SOPS_AGE_KEY_FILE": str(exposed)})
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr.decode()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["exposed.txt", "home", "keys.txt"]

@@ -8,6 +8,8 @@ registered in sops/ (clan's `secrets users add` + `groups add-user admins`).
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -164,6 +166,31 @@ def _git_init(root: Path) -> bool:
     return True
 
 
+def _write(root: Path, files: dict[str, str], admin: str, public: str) -> None:
+    fs = RepoFS(root)
+    for rel in files:  # refuse a link or a directory where a file goes, before anything is written
+        kind = fs.kind(rel)
+        if kind not in (None, "file"):
+            raise UnsafePathError(f"{rel} in {root} is a {kind}, not a file; nothing was written")
+    for rel, text in files.items():
+        fs.write_text(rel, text, FILE_MODE)
+    _register_admin(SecretsStore(root), admin, public)
+
+
+def _build_then_rename(root: Path, files: dict[str, str], admin: str, public: str) -> None:
+    """Build the repository in a sibling directory and rename it into place: `root` appears complete
+    or not at all (an interrupted run leaves only the hidden sibling, removed when it can be)."""
+    root.parent.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{root.name}.init-", dir=root.parent))
+    try:
+        staging.chmod(DIR_MODE)
+        _write(staging, files, admin, public)
+        os.rename(staging, root)  # replaces an empty directory too (POSIX rename)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
 def _register_admin(store: SecretsStore, user: str, public: str) -> None:
     """clan's `secrets users add` and `groups add-user admins`; a re-run (--force) adds only what is missing."""
     if store.layout.fs.kind(store.layout.user(user) / "key.json") is None:
@@ -199,17 +226,11 @@ def init(
     _check_target(root, force)
     files = texts(hosts, fleet, name)
 
-    root.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
-    fs = RepoFS(root)
-    for rel in files:  # refuse a link or a directory where a file goes, before anything is written
-        kind = fs.kind(rel)
-        if kind not in (None, "file"):
-            raise UnsafePathError(f"{rel} in {root} is a {kind}, not a file; nothing was written")
-    for rel, text in files.items():
-        fs.write_text(rel, text, FILE_MODE)
-
-    key = keyfile.generate(env=env)
-    _register_admin(SecretsStore(root), fleet.admin_user, key.publickey)
+    key = keyfile.generate(env=env)  # before the repository: a refused key file leaves no directory
+    if root.exists() and any(root.iterdir()):  # --force: written into place, other files kept
+        _write(root, files, fleet.admin_user, key.publickey)
+    else:
+        _build_then_rename(root, files, fleet.admin_user, key.publickey)
     git_new = _git_init(root)
     return Initialised(
         root,
