@@ -172,3 +172,74 @@ def test_machines_delete_removes_the_host_module(fresh: Clan) -> None:
     assert status.stdout == ""
     code, out, err = cli(fresh, "layout", "lint")
     assert code == 0, out + err
+
+
+# The hcloud provider's documented schema, as far as this configuration uses it:
+# hetznercloud/terraform-provider-hcloud@0fb583a22382d208f3e8fdce0bbd2696553ac495
+# docs/resources/{server,firewall}.md (Argument / Attributes Reference), and docs/resources/ssh_key.md
+# at 285b7dec97e8a759414cfcd02c73d5e811a84bcb.
+ARGUMENTS = {
+    "hcloud_server": {
+        "name",
+        "server_type",
+        "image",
+        "location",
+        "datacenter",
+        "user_data",
+        "ssh_keys",
+        "public_net",
+        "keep_disk",
+        "iso",
+        "rescue",
+        "labels",
+        "backups",
+        "firewall_ids",
+        "network",
+        "placement_group_id",
+        "delete_protection",
+        "rebuild_protection",
+        "allow_deprecated_images",
+        "shutdown_before_deletion",
+    },
+    "hcloud_firewall": {"name", "labels", "rule", "apply_to"},
+    "hcloud_ssh_key": {"name", "public_key", "labels"},
+}
+REQUIRED = {"hcloud_server": {"name", "server_type", "image"}, "hcloud_ssh_key": {"name", "public_key"}}
+RULE_FIELDS = {"direction", "protocol", "port", "source_ips", "destination_ips", "description"}
+PUBLIC_NET = {"ipv4_enabled", "ipv4", "ipv6_enabled", "ipv6"}
+ATTRIBUTES = {
+    "hcloud_server": {"id", "ipv4_address", "ipv6_address", "ipv6_network", "status", "name"},
+    "hcloud_firewall": {"id", "name"},
+    "hcloud_ssh_key": {"id", "name", "fingerprint"},
+}
+
+
+def _strings(value: object) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [s for v in value.values() for s in _strings(v)]
+    if isinstance(value, list):
+        return [s for v in value for s in _strings(v)]
+    return []
+
+
+@pytest.mark.parametrize("machine", ["cinnabar", "vps-2"])
+def test_configuration_matches_the_providers_documented_schema(machine: str) -> None:
+    cfg = hetzner.configuration(hetzner.Server(machine))
+    resources = cfg["resource"]
+    for rtype, blocks in resources.items():
+        for args in blocks.values():
+            assert set(args) <= ARGUMENTS[rtype], (rtype, set(args) - ARGUMENTS[rtype])
+            assert REQUIRED.get(rtype, set()) <= set(args)
+    for rule in resources["hcloud_firewall"][machine]["rule"]:
+        assert set(rule) <= RULE_FIELDS and {"direction", "protocol", "port", "source_ips"} <= set(rule)
+    assert set(resources["hcloud_server"][machine]["public_net"]) <= PUBLIC_NET
+    # every interpolation names a declared variable or an exported attribute of a declared resource
+    for ref in (s[2:-1] for s in _strings(cfg) if s.startswith("${")):
+        parts = ref.split(".")
+        if parts[0] == "var":
+            assert parts[1] in cfg["variable"]
+        else:
+            rtype, name, attr = parts
+            assert name in resources[rtype] and attr in ATTRIBUTES[rtype], ref
