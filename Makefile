@@ -11,8 +11,16 @@ $(BIN)/dendrite: pyproject.toml
 	$(BIN)/pip install -q -e '.[test]'
 	@touch $@
 
+# The demo's own admin key (never yours) also makes the Phase 0 test-clan and cinnabar's Phase 1 files.
+DEMO_ENV = SOPS_AGE_KEY_FILE="$(abspath $(DIR))/.keys/admin-age.txt" DENDRITE_NO_COMMIT=1
+
 demo: $(BIN)/dendrite
 	$(BIN)/dendrite demo $(DIR)
+	$(DEMO_ENV) $(BIN)/dendrite init $(DIR)/test-clan
+	cd $(DIR)/test-clan && $(DEMO_ENV) $(CURDIR)/$(BIN)/dendrite vars generate < /dev/null
+	cd $(DIR)/test-clan && $(DEMO_ENV) $(CURDIR)/$(BIN)/dendrite layout lint
+	cd $(DIR)/test-clan && $(DEMO_ENV) $(CURDIR)/$(BIN)/dendrite infra hetzner
+	cd $(DIR)/test-clan && $(DEMO_ENV) $(CURDIR)/$(BIN)/dendrite infra disko cinnabar --luks
 
 lint: $(BIN)/dendrite
 	$(BIN)/ruff check src tests bench

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 import typer
 
 from dendrite.cli import columns, render
-from dendrite.cli.committing import machine_created, machine_deleted
+from dendrite.cli.committing import commit, machine_created, machine_deleted
 from dendrite.cli.common import MachineArg, emit_json, name_arg, note, out, progress, repo
 from dendrite.cli.findings import Report, SarifOpt, emit, output_format, severity_line, summary
 from dendrite.errors import InputError
@@ -196,12 +196,15 @@ def machines_create(
         str | None, typer.Option("--target-host", help="SSH address to deploy to.")
     ] = None,
 ) -> None:
-    """Add a machine: inventory.json, machines/<name>/configuration.nix, and its age key."""
+    """Add a machine: inventory.json, machines/<name>/configuration.nix, and its age key; in a
+    `dendrite init` repository also its host module, modules/hosts/<name>/default.nix."""
     root = repo().root
     created = create_machine(root, name, machine_class, tag or [], target_host, SecretsStore(root))
     out.print(created.public_key, markup=False)
     note(f"created {name}: " + ", ".join(created.files))
     machine_created(name)
+    if f"modules/hosts/{name}/default.nix" in created.files:
+        commit(f"machines: host module for {name}", only=[f"modules/hosts/{name}"])
 
 
 @machines_app.command("delete")

@@ -33,6 +33,7 @@ coercion.install()
 # vars engine, the demo); a command imports only its own module, so `secrets get` starts in a fraction
 # of the time. Only --help and completion of the first word load them all.
 SUBCOMMANDS: dict[str, str] = {
+    "init": "dendrite.cli.init_cmd:init",
     "demo": "dendrite.cli.demo_cmd:demo",
     "sops": "dendrite.cli.sops_cmd:app",
     "secrets": "dendrite.cli.secrets_cmd:app",
@@ -43,6 +44,7 @@ SUBCOMMANDS: dict[str, str] = {
     "vars": "dendrite.cli.vars_cmd:app",
     "layout": "dendrite.cli.layout_cmd:app",
     "migrate": "dendrite.cli.layout_cmd:migrate_app",
+    "infra": "dendrite.cli.infra_cmd:app",
 }
 
 

@@ -23,6 +23,7 @@ from dendrite.inventory.model import CLASSES, machine_from_plain
 from dendrite.inventory.sources import load, read_inventory_json
 from dendrite.repo import INVENTORY_JSON, MACHINES_DIR, Repo
 from dendrite.repofs import FILE_MODE, RepoFS
+from dendrite.scaffold.hosts import host_module_dir, planned_host_module
 from dendrite.secrets.layout import Layout
 from dendrite.secrets.store import SecretsStore
 
@@ -122,11 +123,15 @@ def create_machine(
     entry = _new_entry(name, machine_class, tags, target_host)
     _refuse_existing(root, name)
     fs, paths = RepoFS(root), _Paths.of(root, name)
+    host = planned_host_module(
+        root, name, machine_class
+    )  # in `dendrite init`'s layout: modules/hosts/<name>/
     _check_paths(
         fs,
         [
             (INVENTORY_JSON, (None, "file")),
             (paths.configuration, (None, "file")),
+            *([(host[0], (None,))] if host else []),
             (paths.key_dir, (None, "dir")),
             (paths.secret(f"{name}-age.key"), (None, "dir")),
         ],
@@ -139,6 +144,9 @@ def create_machine(
             raise InputError(f"machine '{name}' was added to {INVENTORY_JSON} meanwhile")
         data.setdefault("machines", {})[name] = entry
         fs.write_text(paths.configuration, CONFIGURATION_NIX.format(name=name, cls=machine_class))
+        if host:
+            fs.make_dirs(str(Path(host[0]).parent))
+            fs.write_text(*host)
         write_inventory_json(root, data)
     return Created(
         name,
@@ -146,6 +154,7 @@ def create_machine(
         (
             INVENTORY_JSON,
             paths.configuration,
+            *([host[0]] if host else []),
             f"{paths.key_dir}/key.json",
             paths.secret(f"{name}-age.key"),
         ),
@@ -191,11 +200,13 @@ def delete_machine(root: Path, name: str, store: SecretsStore) -> Deleted:
     fs, paths = RepoFS(root), _Paths.of(root, name)
     has_key = fs.is_dir(paths.key_dir)
     own_secrets = [s for s in store.secrets() if s.startswith(f"{name}-")]
+    host_dir = host_module_dir(root, name)  # `dendrite init`'s layout: its clan.machines entry goes too
     _check_paths(
         fs,
         [
             (INVENTORY_JSON, (None, "file")),
             (paths.dir, (None, "dir")),
+            *([(host_dir, (None, "dir"))] if host_dir else []),
             (paths.vars, (None, "dir")),
             (paths.key_dir, (None, "dir")),
             *((paths.secret(s), ("dir",)) for s in own_secrets),
@@ -212,6 +223,9 @@ def delete_machine(root: Path, name: str, store: SecretsStore) -> Deleted:
         removed.append(paths.secret(secret))
     with repo_lock(root):
         removed += _remove_files(fs, paths)
+        if host_dir and fs.exists(host_dir):
+            fs.remove_tree(host_dir)
+            removed.append(host_dir)
         data = read_inventory_json(root) or {}  # read under the lock: keep what others wrote meanwhile
         if name in data.get("machines", {}):
             del data["machines"][name]

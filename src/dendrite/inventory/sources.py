@@ -283,6 +283,9 @@ def _file_definition(fs: RepoFS, f: Path, notes: list[Note]) -> Definition | Non
     if not isinstance(inv, dict):
         notes.append(Note("error", "clan.inventory is not an attribute set", Location(str(f))))
         return None
+    meta = clan.get("meta") if isinstance(clan, dict) else None
+    if isinstance(meta, dict) and "meta" not in inv:  # clan-core: `inventory.meta = config.meta`
+        inv = {**inv, "meta": meta}  # (modules/clan/module.nix), so `clan.meta.name` names the clan
     found: list[tuple[tuple[str, ...], NotLiteral]] = []
     clean = _strip_markers(inv, (), found)
     for path, marker in found:
