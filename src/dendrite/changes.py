@@ -78,6 +78,12 @@ def begin() -> ChangeLog:
     return log
 
 
+def end() -> None:
+    """Stop recording in this context: a run is over (an in-process caller, e.g. a test's CliRunner, may
+    call the CLI many times; what one run recorded must not reach the next caller's writes)."""
+    _CURRENT.set(None)
+
+
 def current() -> ChangeLog | None:
     return _CURRENT.get()
 

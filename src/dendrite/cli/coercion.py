@@ -13,6 +13,7 @@ A Typer without this machinery (no `get_runtime_param` on its parameters) is lef
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -41,6 +42,9 @@ class DeferredCoercion:
             and descriptor.annotation is Path
             and descriptor.parameter_info.path_type is None
         )
+        # a file-only or directory-only check names the value as given ("dir/"), not as Path spells it
+        info = descriptor.parameter_info
+        self._as_given = not (info.dir_okay and info.file_okay)
 
     def real(self) -> _Runtime:
         """Typer's own coercion for this parameter (imports pydantic)."""
@@ -63,7 +67,11 @@ class DeferredCoercion:
 
             info = self._param.type_descriptor.parameter_info
             try:
-                return coerce_cli_path(Path(value), info, path_type=Path, param=param, ctx=ctx)
+                if not self._as_given:
+                    return coerce_cli_path(Path(value), info, path_type=Path, param=param, ctx=ctx)
+                if value:  # checked as the string given, so a message quotes it; "" is Typer's ('.')
+                    checked = coerce_cli_path(value, info, path_type=None, param=param, ctx=ctx)
+                    return Path(os.fsdecode(checked))
             except ValueError:  # pydantic turns it into a message of its own (a NUL in the path)
                 pass
         return self.real().coerce(value, param=param, ctx=ctx)

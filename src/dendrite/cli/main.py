@@ -84,6 +84,7 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def main(
+    ctx: typer.Context,
     repo: Annotated[
         Path | None,
         typer.Option(
@@ -111,6 +112,7 @@ def main(
     common.OPTIONS.debug = debug
     common.OPTIONS.no_commit = no_commit
     changes.begin()  # what this run changes is committed by the command (cli/committing.py)
+    ctx.call_on_close(changes.end)  # and no further: an in-process caller may run the CLI again
     if debug:  # the library logs (dendrite.process: each command, its exit code, stderr's tail); show it
         import logging
 
