@@ -1,1 +1,15 @@
 """The command line: argument parsing and rendering only; all work is done by the library."""
+
+import os
+import signal
+from types import FrameType
+
+
+def _interrupted_at_start(signum: int, frame: FrameType | None) -> None:
+    # Ctrl-C while the CLI is still being imported: nothing has been read or written yet, and a
+    # traceback from the middle of an import would be noise. `cli.main.run` replaces this handler.
+    os.write(2, b"interrupted; nothing was changed\n")
+    os._exit(130)
+
+
+signal.signal(signal.SIGINT, _interrupted_at_start)

@@ -404,15 +404,17 @@ def import_sops_cmd(
     group: Groups = None,
 ) -> None:
     """Create one secret per top-level key of a sops-encrypted file."""
-    names = import_sops(
-        _store(),
-        file,
-        input_type=input_type,
-        prefix=prefix,
-        users=user or [],
-        machines=machine or [],
-        groups=group or [],
-    )
+    with progress("importing") as cb:
+        names = import_sops(
+            _store(),
+            file,
+            input_type=input_type,
+            prefix=prefix,
+            users=user or [],
+            machines=machine or [],
+            groups=group or [],
+            progress=cb,
+        )
     for n in names:
         out.print(n, markup=False)
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from dendrite import interrupt
 from dendrite.errors import InputError
 from dendrite.secrets.store import SecretsStore
 from dendrite.sops.document import decrypt_document
@@ -21,6 +22,7 @@ def import_sops(
     users: Sequence[str] = (),
     machines: Sequence[str] = (),
     groups: Sequence[str] = (),
+    progress: Callable[[int, int], None] | None = None,
 ) -> list[str]:
     fmt = input_type or format_for_path(file)
     try:
@@ -39,8 +41,18 @@ def import_sops(
                     hint="clan secrets are single values; flatten the file first",
                 )
             values.append((prefix + key, to_bytes(value)))
-    created = []
-    for name, value in values:
-        store.set(name, value, users=users, machines=machines, groups=groups)
-        created.append(name)
+    created: list[str] = []
+
+    def state() -> str:
+        return (
+            f"{len(created)} of {len(values)} secrets were imported before it; run the same command "
+            "again to import them all"
+        )
+
+    with interrupt.pending(state):
+        for name, value in values:
+            store.set(name, value, users=users, machines=machines, groups=groups)
+            created.append(name)
+            if progress is not None:
+                progress(len(created), len(values))
     return created

@@ -13,11 +13,10 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from dendrite import boundedjson
+from dendrite import boundedjson, workers
 from dendrite.errors import DendriteError, NoKeyError, SopsError, StoreError
 from dendrite.fsutil import PendingWrite, atomic_write_many, detach_forked_worker
 from dendrite.repofs import RepoFS
@@ -152,10 +151,8 @@ def _rewrap_all(
     if len(jobs) < _PARALLEL_FROM or cores < 2 or "fork" not in mp.get_all_start_methods():
         _init_worker("\n".join(str(i.secret) for i in identities.items))
         return [_rewrap_one(j) for j in jobs]
-    ctx = mp.get_context("fork")
-    with ProcessPoolExecutor(
+    with workers.fork_pool(
         min(cores, 4),
-        mp_context=ctx,
         initializer=_init_worker,
         initargs=("\n".join(str(i.secret) for i in identities.items), True, os.getpid()),
     ) as pool:
