@@ -12,7 +12,7 @@ $(BIN)/dendrite: pyproject.toml
 	@touch $@
 
 demo: $(BIN)/dendrite
-	$(BIN)/dendrite demo $(DIR)
+	$(BIN)/dendrite demo $(if $(FORCE),--force) $(DIR)
 
 lint: $(BIN)/dendrite
 	$(BIN)/ruff check src tests bench

@@ -15,6 +15,7 @@ import contextlib
 import multiprocessing as mp
 import os
 import signal
+import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
@@ -25,20 +26,40 @@ def can_fork() -> bool:
 
 
 def _start(initializer: Callable[..., object] | None, initargs: tuple[Any, ...]) -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides; see the module doc
+    # forked with SIGINT blocked (see fork_pool): ignore it for good, then unblock; a SIGINT that
+    # arrived meanwhile is discarded by SIG_IGN, and the parent decides (see the module doc)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     if initializer is not None:
         initializer(*initargs)
+
+
+def _ready() -> None:
+    """A first task: makes the pool fork every worker now (a fork pool starts them all at once)."""
 
 
 @contextlib.contextmanager
 def fork_pool(
     workers: int, initializer: Callable[..., object] | None = None, initargs: tuple[Any, ...] = ()
 ) -> Iterator[ProcessPoolExecutor]:
-    """A ProcessPoolExecutor of forked workers; on an exception inside, stopped without waiting."""
+    """A ProcessPoolExecutor of forked workers; on an exception inside, stopped without waiting.
+
+    The workers are forked while SIGINT is blocked in this thread: between the fork and `_start`, a
+    child runs the parent's handlers (logging's at-fork hooks, multiprocessing's bootstrap), where a
+    KeyboardInterrupt would print a traceback. A SIGINT meanwhile reaches the parent when unblocked.
+    """
     pool = ProcessPoolExecutor(
         workers, mp_context=mp.get_context("fork"), initializer=_start, initargs=(initializer, initargs)
     )
     try:
+        main = threading.current_thread() is threading.main_thread()
+        if main:
+            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        try:
+            pool.submit(_ready).result()
+        finally:
+            if main:
+                signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
         yield pool
     except BaseException:
         stop(pool)
