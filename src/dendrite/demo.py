@@ -38,6 +38,8 @@ from dendrite.vars.ops import check as check_vars
 from dendrite.vars.ops import list_vars
 
 MARKER = ".dendrite-demo"
+BUILDING = "being built by `dendrite demo`"  # the marker's text until the build is committed
+DONE = "made by `dendrite demo`; safe to delete\n"
 LEGACY_DIR = "nixos-unified"
 KEY_FILE = ".keys/admin-age.txt"
 # The demo's commits carry a fixed author, committer and date: two builds differ only in their keys.
@@ -114,6 +116,8 @@ class Existing:
     changes: tuple[str, ...]
     """The user's changes since the build, as `git status --short` lines (paths from root), and
     commits made after the demo's: what a rebuild would lose. Empty: the demo as it was built."""
+    incomplete: bool = False
+    """A build that was interrupted: nothing in it is the user's, so it is simply built again."""
 
 
 def inspect(root: Path) -> Existing | None:
@@ -127,6 +131,8 @@ def inspect(root: Path) -> Existing | None:
         return None
     if not (root / MARKER).is_file():
         return Existing(root, False, ())
+    if (root / MARKER).read_text(errors="replace").startswith(BUILDING):
+        return Existing(root, True, (), incomplete=True)
     changes = [*_changes(root, ""), *_changes(root / LEGACY_DIR, LEGACY_DIR + "/")]
     return Existing(root, True, tuple(changes))
 
@@ -221,14 +227,14 @@ def build(
                 f"{root} exists, is not empty and is not a dendrite demo; nothing was changed",
                 hint="choose a new or empty directory",
             )
-        if not replace:
+        if not replace and not existing.incomplete:
             raise InputError(
                 f"{root} already holds a demo fleet; nothing was changed",
                 hint="rebuild it with --force (your changes there are lost)",
             )
         shutil.rmtree(root)
     root.mkdir(parents=True, exist_ok=True)
-    (root / MARKER).write_text("made by `dendrite demo`; safe to delete\n")
+    (root / MARKER).write_text(BUILDING + "; run it again to finish\n")
     (root / ".gitignore").write_text(GITIGNORE)
     (root / "flake.nix").write_text(
         '{\n  description = "dendrite demo fleet (secrets only so far)";\n  outputs = _: { };\n}\n'
@@ -315,6 +321,7 @@ def build(
         converted_errors=sum(1 for f in converted_lint if f.severity == "error"),
         namespace={c: list(names) for c, names in converted_modules.items()},
     )
+    (root / MARKER).write_text(DONE)
     _commit(root)
     step()
     return report

@@ -4,9 +4,13 @@ Why not a bare ProcessPoolExecutor: Ctrl-C sends SIGINT to the whole foreground 
 worker then dies with a KeyboardInterrupt traceback of its own, possibly while holding the pool's
 queue lock, and the executor's shutdown (and the interpreter's exit, which joins the executor's
 thread) waits for a result that never comes: `secrets groups add-user` over 2,408 secrets hung so.
-Here workers ignore SIGINT, and when the parent leaves the pool by an exception (KeyboardInterrupt
-included) it cancels what is queued and kills the workers: they only compute in memory, so nothing
-is lost, and the executor's thread sees them gone and ends.
+Here workers ignore SIGINT. When the parent is interrupted inside the pool it cancels what is queued
+and kills the workers at once (they only compute in memory, so nothing is lost; a generator's script
+may run for minutes). A worker killed while it writes a result leaves half a message in the result
+pipe, and the executor's thread then waits for the rest forever, so the interpreter's exit would hang
+joining it: a process interrupted here must end with `os._exit` (the CLI does, after its one line).
+Any other exception inside the pool cancels what is queued and waits for the items already running,
+which ends the executor cleanly.
 """
 
 from __future__ import annotations
@@ -61,14 +65,19 @@ def fork_pool(
             if main:
                 signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
         yield pool
-    except BaseException:
+    except KeyboardInterrupt:
         stop(pool)
+        raise
+    except BaseException:
+        pool.shutdown(wait=True, cancel_futures=True)
         raise
     pool.shutdown(wait=True)
 
 
 def stop(pool: ProcessPoolExecutor) -> None:
-    """Cancel queued work and kill the workers (their work is in memory only), then reap them."""
+    """Cancel queued work and kill the workers (their work is in memory only), then reap them.
+
+    The process must then end with `os._exit` (see the module doc)."""
     procs = list((getattr(pool, "_processes", None) or {}).values())
     pool.shutdown(wait=False, cancel_futures=True)
     for p in procs:

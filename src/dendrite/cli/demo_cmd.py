@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from dendrite import demo as demo_lib
+from dendrite import interrupt
 from dendrite.cli.common import note, out, progress
 from dendrite.errors import InputError
 
@@ -30,11 +31,16 @@ def demo(
                 f"{existing.root} exists, is not empty and is not a dendrite demo; nothing was changed",
                 hint="choose a new or empty directory",
             )
-        if not force:
+        if existing.incomplete:
+            note(f"building the demo fleet in {existing.root} again: its last build was interrupted")
+        elif not force:
             _keep(existing)
             return
-        _warn_lost(existing)
-    with progress("building the demo fleet") as cb:
+        else:
+            _warn_lost(existing)
+    root = directory.resolve()
+    again = f"the demo in {root} is incomplete; run `dendrite demo {root}` again to build it"
+    with interrupt.pending(again), progress("building the demo fleet") as cb:
         r = demo_lib.build(directory, replace=existing is not None, progress=cb)
     p = out.print
     p(f"[bold]dendrite demo[/bold]: the sample fleet in {r.root}")

@@ -7,6 +7,7 @@ the traceback with --debug.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
 import os
@@ -135,7 +136,13 @@ def _interrupted() -> NoReturn:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut this line short
     progress.stop_all()
     common.err.print(interrupt.report(), markup=False)
-    sys.exit(130)
+    # Every `finally` of the command has run (rollbacks included). Leave without the interpreter's
+    # exit, which joins executor threads: one whose worker was killed mid-write waits forever
+    # (dendrite.workers), and that was the hang seen after Ctrl-C in `secrets groups add-user`.
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()
+    os._exit(130)
 
 
 def run() -> None:
