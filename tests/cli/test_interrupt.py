@@ -167,3 +167,31 @@ def test_an_interrupted_demo_says_how_to_finish_and_is_finished_by_running_it_ag
             ["git", "-C", str(target), "status", "--porcelain"], capture_output=True, check=True, timeout=60
         )
         assert status.stdout == b"", status.stdout
+
+
+def test_an_interrupted_import_says_how_far_it_got_and_running_it_again_completes_it(tmp_path: Path) -> None:
+    base, key_file = tmp_path / "base", tmp_path / "admin.txt"
+    _store(base, key_file, 0)
+    env = clean_env({"SOPS_AGE_KEY_FILE": str(key_file)}, tmp_path / "home")
+    public = str(identities_from_text(key_file.read_text()).publics[0])
+    plain = tmp_path / "many.yaml"
+    plain.write_text("".join(f"key{i:03d}: value {i}\n" for i in range(150)))
+    enc = run_cli(["sops", "encrypt", "--age", public, str(plain)], env)
+    assert enc.returncode == 0, enc.stderr
+    encrypted = tmp_path / "many.enc.yaml"
+    encrypted.write_bytes(enc.stdout)
+    args = ["secrets", "import-sops", str(encrypted), "--group", "admins"]
+    partial = 0
+    for i, delay in enumerate((0.3, 1.0, 2.0, 3.5)):
+        work = tmp_path / f"w{i}"
+        shutil.copytree(base, work, symlinks=True)
+        code, err, _ = _interrupted(args, work, env, delay)
+        _one_line(code, err, delay)
+        if "were imported before it" in err:
+            partial += 1
+            assert "run the same command again" in err, err
+        again = run_cli(args, env, cwd=work)
+        assert again.returncode == 0, again.stderr
+        listed = run_cli(["secrets", "list"], env, cwd=work)
+        assert len(listed.stdout.split()) == 150, listed.stdout
+        shutil.rmtree(work)
