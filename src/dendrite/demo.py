@@ -7,6 +7,7 @@ never reads or writes the user's real key file.
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -161,10 +162,10 @@ def _changes(repo: Path, prefix: str) -> list[str]:
 def next_steps(root: Path) -> list[str]:
     """The commands to try next, exactly as a user types them (a test runs every one as printed)."""
     root = root.resolve()
-    legacy = root / LEGACY_DIR
+    legacy = shlex.quote(str(root / LEGACY_DIR))
     return [
-        f"export SOPS_AGE_KEY_FILE={root / KEY_FILE}",
-        f"cd {root}",
+        f"export SOPS_AGE_KEY_FILE={shlex.quote(str(root / KEY_FILE))}",
+        f"cd {shlex.quote(str(root))}",
         "dendrite secrets list",
         "dendrite secrets groups list",
         "dendrite secrets get cinnabar-restic-password",
@@ -178,12 +179,12 @@ def next_steps(root: Path) -> list[str]:
         "dendrite machines create orb --class nixos --tag vps",
         f"dendrite migrate scan {legacy}",
         f"dendrite migrate convert {legacy} --out dendritic --dry-run",
-        f"dendrite layout lint {legacy}/dendritic",
+        f"dendrite layout lint {shlex.quote(str(root / LEGACY_DIR / 'dendritic'))}",
         "dendrite vars list cinnabar",
         "dendrite vars get cinnabar zerotier-identity-cinnabar/identity-secret",
         "dendrite vars generate --regenerate -g openssh cinnabar",
         "sops decrypt sops/secrets/hetzner-api-token/secret   # the real sops reads it too",
-        "git status --short                                  # what you changed since the demo",
+        "git status --short                                  # files changed since the demo's commit",
     ]
 
 
