@@ -3,7 +3,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 DIR    ?= demo-fleet
 
-.PHONY: demo test lint typecheck pytest bench bench-startup bench-rekey-cli bench-nix-real clean
+.PHONY: demo demo-test-clan test lint typecheck pytest bench bench-startup bench-rekey-cli bench-nix-real clean
 
 $(BIN)/dendrite: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -11,16 +11,24 @@ $(BIN)/dendrite: pyproject.toml
 	$(BIN)/pip install -q -e '.[test]'
 	@touch $@
 
-# The demo's own admin key (never yours) also makes the Phase 0 test-clan and cinnabar's Phase 1 files.
+# The demo's own admin key (never yours) also makes the Phase 0 test-clan and cinnabar's Phase 1 files;
+# the story ends with cinnabar's deployment as it would run (--dry-run: offline) and the fleet's report.
+# test-clan/ is ignored by the fleet's git, so running `make demo` again keeps both as they are.
 DEMO_ENV = SOPS_AGE_KEY_FILE="$(abspath $(DIR))/.keys/admin-age.txt" DENDRITE_NO_COMMIT=1
 
 demo: $(BIN)/dendrite
-	$(BIN)/dendrite demo $(DIR)
+	$(BIN)/dendrite demo $(if $(FORCE),--force) $(DIR)
+	@if [ -e $(DIR)/test-clan ]; then echo "$(DIR)/test-clan is kept as it is (make demo FORCE=1 builds both anew)"; \
+	else $(MAKE) --no-print-directory demo-test-clan DIR=$(DIR); fi
+	@echo "the migration report: $(abspath $(DIR))/migration/report.html"
+
+demo-test-clan: $(BIN)/dendrite
 	$(DEMO_ENV) $(BIN)/dendrite init $(DIR)/test-clan
 	cd $(DIR)/test-clan && $(DEMO_ENV) $(CURDIR)/$(BIN)/dendrite vars generate < /dev/null
 	cd $(DIR)/test-clan && $(DEMO_ENV) $(CURDIR)/$(BIN)/dendrite layout lint
 	cd $(DIR)/test-clan && $(DEMO_ENV) $(CURDIR)/$(BIN)/dendrite infra hetzner
 	cd $(DIR)/test-clan && $(DEMO_ENV) $(CURDIR)/$(BIN)/dendrite infra disko cinnabar --luks
+	cd $(DIR)/test-clan && $(DEMO_ENV) $(CURDIR)/$(BIN)/dendrite machines update cinnabar --dry-run
 
 lint: $(BIN)/dendrite
 	$(BIN)/ruff check src tests bench

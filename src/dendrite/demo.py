@@ -6,7 +6,10 @@ never reads or writes the user's real key file.
 
 from __future__ import annotations
 
+import os
+import shlex
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,7 +24,7 @@ from dendrite.inventory.graph import mermaid
 from dendrite.inventory.scaffold import write_inventory_modules
 from dendrite.layout.convert import plan as convert_plan
 from dendrite.layout.convert import write as write_converted
-from dendrite.layout.discovery import discover, git_index
+from dendrite.layout.discovery import discover
 from dendrite.layout.fixture import write_unified_repo
 from dendrite.layout.lint import lint
 from dendrite.layout.namespace import namespace, parse_all
@@ -37,20 +40,155 @@ from dendrite.vars.ops import check as check_vars
 from dendrite.vars.ops import list_vars
 
 MARKER = ".dendrite-demo"
+BUILDING = "being built by `dendrite demo`"  # the marker's text until the build is committed
+DONE = "made by `dendrite demo`; safe to delete\n"
+LEGACY_DIR = "nixos-unified"
+KEY_FILE = ".keys/admin-age.txt"
+# The demo's commits carry a fixed author, committer and date: two builds differ only in their keys.
+AUTHOR_NAME = "dendrite demo"
+AUTHOR_EMAIL = "demo@dendrite.invalid"
+COMMIT_DATE = "2026-01-01T00:00:00+00:00"
+COMMIT_MESSAGE = "the dendrite demo fleet, as `dendrite demo` built it"
+# Not committed: the admin's private key, and the legacy repository, which is a git repository of its own.
+GITIGNORE = (
+    f"/.keys/\n/{LEGACY_DIR}/\n/test-clan/\n"  # test-clan: `make demo` builds the Phase 0 repository there
+)
+STEPS = 9
+"""How many steps `build` reports through its progress callback."""
+
+Progress = Callable[[int, int], None] | None
 
 
-def _track(root: Path, *paths: str) -> None:
-    """Make root a git repository of its own when it sits inside another one, and `git add` paths.
+def _git(root: Path, *args: str) -> list[str]:
+    # Why these settings: the user's own git configuration must not sign, run hooks or an fsmonitor
+    # for the demo's commits, nor make the build depend on the user's name being configured.
+    return [
+        "git",
+        "-c",
+        "core.fsmonitor=false",
+        "-c",
+        "core.hooksPath=/dev/null",
+        "-c",
+        "commit.gpgsign=false",
+        "-c",
+        f"user.name={AUTHOR_NAME}",
+        "-c",
+        f"user.email={AUTHOR_EMAIL}",
+        "-C",
+        str(root),
+        *args,
+    ]
 
-    Why: `make demo` builds ./demo-fleet inside the dendrite checkout, where it is ignored, so its
-    `.nix` files would be untracked there and invisible to the flake (and to dendrite's inventory).
-    Outside any work tree, nothing is run.
-    """
-    if not (root / ".git").exists():
-        if git_index(root) is None:
-            return
-        run(["git", "-C", str(root), "init", "-q"], RunOpts(check=True, what=f"git init in {root}"))
-    run(["git", "-C", str(root), "add", "--", *paths], RunOpts(check=True, what=f"git add in {root}"))
+
+def _git_env() -> dict[str, str]:
+    return {
+        **os.environ,
+        "LC_ALL": "C",
+        "GIT_AUTHOR_NAME": AUTHOR_NAME,
+        "GIT_AUTHOR_EMAIL": AUTHOR_EMAIL,
+        "GIT_AUTHOR_DATE": COMMIT_DATE,
+        "GIT_COMMITTER_NAME": AUTHOR_NAME,
+        "GIT_COMMITTER_EMAIL": AUTHOR_EMAIL,
+        "GIT_COMMITTER_DATE": COMMIT_DATE,
+    }
+
+
+def _run_git(root: Path, *args: str, what: str) -> str:
+    return run(_git(root, *args), RunOpts(check=True, timeout=60, env=_git_env(), what=what)).text
+
+
+def _init(root: Path) -> None:
+    """Make root a git repository of its own, always: a flake sees only what git tracks, and inside
+    another checkout (`make demo` builds ./demo-fleet in the dendrite checkout, which ignores it) the
+    files would otherwise be untracked there and invisible to the flake, the inventory and lint."""
+    _run_git(root, "init", "-q", "-b", "main", what=f"git init in {root}")
+
+
+def _commit(root: Path) -> None:
+    """Commit everything not ignored, with the demo's fixed author and date."""
+    _run_git(root, "add", "-A", what=f"git add in {root}")
+    _run_git(root, "commit", "-q", "--no-verify", "-m", COMMIT_MESSAGE, what=f"git commit in {root}")
+
+
+@dataclass(frozen=True)
+class Existing:
+    """What a directory the demo is asked to build in already holds."""
+
+    root: Path
+    demo: bool
+    """It carries the demo's marker: `dendrite demo` built it."""
+    changes: tuple[str, ...]
+    """The user's changes since the build, as `git status --short` lines (paths from root), and
+    commits made after the demo's: what a rebuild would lose. Empty: the demo as it was built."""
+    incomplete: bool = False
+    """A build that was interrupted: nothing in it is the user's, so it is simply built again."""
+
+
+def inspect(root: Path) -> Existing | None:
+    """None when `root` does not exist or is empty; otherwise what it holds."""
+    root = root.resolve()
+    if not root.exists():
+        return None
+    if not root.is_dir():
+        return Existing(root, False, ())
+    if not any(root.iterdir()):
+        return None
+    if not (root / MARKER).is_file():
+        return Existing(root, False, ())
+    if (root / MARKER).read_text(errors="replace").startswith(BUILDING):
+        return Existing(root, True, (), incomplete=True)
+    changes = [*_changes(root, ""), *_changes(root / LEGACY_DIR, LEGACY_DIR + "/")]
+    return Existing(root, True, tuple(changes))
+
+
+def _changes(repo: Path, prefix: str) -> list[str]:
+    if not (repo / ".git").is_dir():
+        return [f"{prefix or './'} (no longer the demo's git repository)"] if repo.exists() else []
+    status = run(
+        _git(repo, "status", "--porcelain=v1", "--untracked-files=all"),
+        RunOpts(check=False, timeout=60, env=_git_env(), what=f"git status in {repo}"),
+    )
+    if not status.ok:
+        return [f"{prefix or './'} (git status fails there: {status.stderr_tail or 'no reason given'})"]
+    lines = [f"{ln[:3]}{prefix}{ln[3:]}" for ln in status.text.splitlines() if ln.strip()]
+    log = run(
+        _git(repo, "log", "--format=%h %an: %s", "HEAD"),
+        RunOpts(check=False, timeout=60, env=_git_env(), what=f"git log in {repo}"),
+    )
+    ours = [ln for ln in log.text.splitlines() if ln] if log.ok else []
+    lines += [f"commit {prefix}{ln}" for ln in ours[:-1]]  # the last (oldest) is the demo's own
+    if ours and not ours[-1].split(" ", 1)[1].startswith(AUTHOR_NAME + ":"):
+        lines.append(f"commit {prefix}{ours[-1]}")
+    return lines
+
+
+def next_steps(root: Path) -> list[str]:
+    """The commands to try next, exactly as a user types them (a test runs every one as printed)."""
+    root = root.resolve()
+    legacy = shlex.quote(str(root / LEGACY_DIR))
+    return [
+        f"export SOPS_AGE_KEY_FILE={shlex.quote(str(root / KEY_FILE))}",
+        f"cd {shlex.quote(str(root))}",
+        "dendrite secrets list",
+        "dendrite secrets groups list",
+        "dendrite secrets get cinnabar-restic-password",
+        "echo s3cret | dendrite secrets set grafana-admin --group admins --machine cinnabar",
+        "dendrite secrets users add alice $(python3 -c 'import pyrage;print(pyrage.x25519.Identity.generate().to_public())')",
+        "dendrite secrets groups add-user admins alice      # re-keys every admins secret",
+        "dendrite secrets check",
+        "dendrite inventory validate",
+        "dendrite inventory machine cinnabar",
+        "dendrite inventory graph --format dot",
+        "dendrite machines create orb --class nixos --tag vps",
+        f"dendrite migrate scan {legacy}",
+        f"dendrite migrate convert {legacy} --out dendritic --dry-run",
+        f"dendrite layout lint {shlex.quote(str(root / LEGACY_DIR / 'dendritic'))}",
+        "dendrite vars list cinnabar",
+        "dendrite vars get cinnabar zerotier-identity-cinnabar/identity-secret",
+        "dendrite vars generate --regenerate -g openssh cinnabar",
+        "sops decrypt sops/secrets/hetzner-api-token/secret   # the real sops reads it too",
+        "git status --short                                  # files changed since the demo's commit",
+    ]
 
 
 @dataclass(frozen=True)
@@ -78,23 +216,38 @@ class DemoReport:
     namespace: dict[str, list[str]]
 
 
-def build(root: Path, fleet: Fleet | None = None) -> DemoReport:
+def build(
+    root: Path, fleet: Fleet | None = None, *, replace: bool = False, progress: Progress = None
+) -> DemoReport:
+    """Build the demo in `root`, which must be new or empty; with `replace`, an earlier demo there is
+    deleted first (the caller has shown the user what that loses: `inspect`)."""
     fleet = fleet or sample_fleet()
     root = root.resolve()
-    if root.exists() and any(root.iterdir()):
-        if not (root / MARKER).exists():
+    step = _stepper(progress)
+    existing = inspect(root)
+    if existing is not None:
+        if not existing.demo:
             raise InputError(
-                f"{root} exists and is not a dendrite demo directory", hint="choose an empty or new directory"
+                f"{root} exists, is not empty and is not a dendrite demo; nothing was changed",
+                hint="choose a new or empty directory",
+            )
+        if not replace and not existing.incomplete:
+            raise InputError(
+                f"{root} already holds a demo fleet; nothing was changed",
+                hint="rebuild it with --force (your changes there are lost)",
             )
         shutil.rmtree(root)
-    root.mkdir(parents=True, exist_ok=True)  # an empty directory given by the user is fine
-    (root / MARKER).write_text("made by `dendrite demo`; safe to delete\n")
+    root.mkdir(parents=True, exist_ok=True)
+    (root / MARKER).write_text(BUILDING + "; run it again to finish\n")
+    (root / ".gitignore").write_text(GITIGNORE)
     (root / "flake.nix").write_text(
         '{\n  description = "dendrite demo fleet (secrets only so far)";\n  outputs = _: { };\n}\n'
     )
+    _init(root)
+    step()
 
     ident = pyrage.x25519.Identity.generate()
-    key_file = root / ".keys" / "admin-age.txt"
+    key_file = root / KEY_FILE
     admin_public = str(ident.to_public())
     write_private(key_file, f"# public key: {admin_public}\n{ident}\n".encode())
     store = SecretsStore(root, identities_from_text(key_file.read_text(), str(key_file)))
@@ -106,8 +259,10 @@ def build(root: Path, fleet: Fleet | None = None) -> DemoReport:
     for m in fleet.machines:
         key, _ = store.add_machine(m.name, None)
         machines[m.name] = key.publickey
+    step()
     for s in fleet.secrets:
         store.set(s.name, s.value.encode(), machines=s.machines, groups=s.groups)
+    step()
 
     machines_plain: dict[str, dict[str, Any]] = {
         m.name: {"machineClass": m.machine_class, "tags": list(m.tags), "description": m.description}
@@ -120,27 +275,35 @@ def build(root: Path, fleet: Fleet | None = None) -> DemoReport:
         machines_plain,
         fleet.instances,
     )
-    _track(root, "flake.nix", "modules")
+    _run_git(
+        root, "add", "--", "flake.nix", "modules", what=f"git add in {root}"
+    )  # the inventory reads tracked files
     resolved = analyse(root)
+    step()
     (root / "dendrite.toml").write_text('[secrets]\ndefault_groups = ["admins"]\n')
     generated = generate(
         root, store=store, prompt_values={f"user-password-{fleet.admin_user}/user-password": ""}
     )
+    step()
     cinnabar_vars = list_vars(root, "cinnabar", store=store)
     vars_problems = check_vars(root, store=store)
+    step()
 
-    legacy = root / "nixos-unified"
+    legacy = root / LEGACY_DIR
     write_unified_repo(legacy)
+    _init(legacy)
     legacy_scan = scan(legacy)
     converted = convert_plan(legacy, Path("dendritic"), with_flake=True)
     write_converted(converted)
-    _track(legacy, ".")
-    converted_lint = lint(legacy, legacy / "dendritic", use_git=False)
-    converted_modules = namespace(parse_all(discover(legacy / "dendritic", use_git=False).files))
+    _commit(legacy)
+    step()
+    converted_lint = lint(legacy, legacy / "dendritic")
+    converted_modules = namespace(parse_all(discover(legacy / "dendritic").files))
+    step()
 
     migration_demo.build(root)  # migration/: Phase 0 done, Phase 1 in its window, report.html
     shown = fleet.secrets[0].name
-    return DemoReport(
+    report = DemoReport(
         root=root,
         key_file=key_file,
         admin_public=admin_public,
@@ -163,3 +326,19 @@ def build(root: Path, fleet: Fleet | None = None) -> DemoReport:
         converted_errors=sum(1 for f in converted_lint if f.severity == "error"),
         namespace={c: list(names) for c, names in converted_modules.items()},
     )
+    (root / MARKER).write_text(DONE)
+    _commit(root)
+    step()
+    return report
+
+
+def _stepper(progress: Progress) -> Callable[[], None]:
+    done = 0
+
+    def step() -> None:
+        nonlocal done
+        done += 1
+        if progress is not None:
+            progress(done, STEPS)
+
+    return step

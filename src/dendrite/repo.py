@@ -20,7 +20,17 @@ SOPS_DIR = "sops"
 VARS_DIR = "vars"
 INVENTORY_JSON = "inventory.json"
 MACHINES_DIR = "machines"
-__all__ = ["INVENTORY_JSON", "MACHINES_DIR", "SOPS_DIR", "STATE_DIR", "VARS_DIR", "Repo", "find_repo"]
+__all__ = [
+    "INVENTORY_JSON",
+    "MACHINES_DIR",
+    "MARKERS",
+    "SOPS_DIR",
+    "STATE_DIR",
+    "VARS_DIR",
+    "Repo",
+    "find_repo",
+    "is_root",
+]
 
 
 @dataclass(frozen=True)
@@ -58,11 +68,24 @@ class Repo:
         return self.machines_dir / names.check("machine", name)
 
 
+MARKERS = ("flake.nix", SOPS_DIR, ".git")
+"""What makes a directory a repository's root: a flake, clan's secret store, or a git work tree."""
+
+
+def is_root(path: Path) -> bool:
+    """Whether `path` has one of the MARKERS (sops/ only as a directory)."""
+    return (path / "flake.nix").exists() or (path / SOPS_DIR).is_dir() or (path / ".git").exists()
+
+
 def find_repo(start: Path | None = None, *, explicit: bool = False) -> Repo:
     """The repository containing `start`: the nearest directory with flake.nix, sops/ or .git.
 
     With `explicit`, `start` is taken as the root as it is (the user named it). Otherwise the search
     goes up from the working directory, like git and clan do; $DENDRITE_REPO overrides both.
+
+    Why refuse when nothing is found, rather than take the working directory: a read there would
+    answer "secret foo does not exist" for a store that is simply elsewhere, and a write would
+    scatter sops/ and .dendrite/ into whatever directory the user happened to be in.
     """
     env = os.environ.get("DENDRITE_REPO")
     if start is None and env:
@@ -73,6 +96,8 @@ def find_repo(start: Path | None = None, *, explicit: bool = False) -> Repo:
             raise InputError(f"repository {here} is not a directory", hint="pass an existing directory")
         return Repo(here)
     for cand in (here, *here.parents):
-        if (cand / "flake.nix").exists() or (cand / SOPS_DIR).is_dir() or (cand / ".git").exists():
+        if is_root(cand):
             return Repo(cand)
-    return Repo(here)
+    raise InputError(
+        f"not in a clan repository (looked from {here} up to /); use -C DIR or run `dendrite init`"
+    )

@@ -45,7 +45,9 @@ def test_a_bad_name_is_the_library_error_and_exit_2(
 
 
 def test_a_good_name_passes_to_the_command(tmp_path: Path) -> None:
-    # the name is accepted; the command itself then says the secret does not exist
+    # the name is accepted; the command itself then says the secret does not exist (in a store: outside
+    # any repository it would say so instead, tests/cli/test_outside_repo.py)
+    (tmp_path / "sops").mkdir()
     res = run_cli(["secrets", "get", "db-password"], clean_env(home=tmp_path), cwd=tmp_path)
     assert res.returncode == 2 and b"'db-password' does not exist" in res.stderr, res.stderr
 

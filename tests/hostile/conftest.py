@@ -117,6 +117,10 @@ def _template(tmp_factory: pytest.TempPathFactory) -> Path:
             timeout=300,
         )
         assert proc.returncode == 0, proc.stderr.decode()
+        # handed over as a plain directory: the demo is a git repository of its own, where planted
+        # files would be untracked and so not read at all; the tests that attack through git make one
+        for repo in (base / "fleet", base / "fleet" / "nixos-unified"):
+            shutil.rmtree(repo / ".git")
         _TEMPLATE.append(base / "fleet")
     return _TEMPLATE[0]
 

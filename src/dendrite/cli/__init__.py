@@ -3,3 +3,17 @@
 `cli.main` imports `helpfmt`, which sets the shape of every command's help before any command is
 built; not here, so that `dendrite --version` (cli.entry) imports no framework at all.
 """
+
+import os
+import signal
+from types import FrameType
+
+
+def _interrupted_at_start(signum: int, frame: FrameType | None) -> None:
+    # Ctrl-C while the CLI is still being imported: nothing has been read or written yet, and a
+    # traceback from the middle of an import would be noise. `cli.main.run` replaces this handler.
+    os.write(2, b"interrupted; nothing was changed\n")
+    os._exit(130)
+
+
+signal.signal(signal.SIGINT, _interrupted_at_start)

@@ -8,15 +8,41 @@ from typing import Annotated
 import typer
 
 from dendrite import demo as demo_lib
+from dendrite import interrupt
 from dendrite.cli import migrate_cmd
-from dendrite.cli.common import out
+from dendrite.cli.common import note, out, progress
+from dendrite.errors import InputError
 
 
 def demo(
     directory: Annotated[Path, typer.Argument(help="Where to build the demo fleet.")] = Path("demo-fleet"),
+    force: Annotated[
+        bool, typer.Option("--force", help="Rebuild an earlier demo there, losing your changes to it.")
+    ] = False,
 ) -> None:
-    """Build the seed's sample fleet (admin crs58, cinnabar and four darwin hosts, secrets) in DIRECTORY."""
-    r = demo_lib.build(directory)
+    """Build the seed's sample fleet (admin crs58, cinnabar and four darwin hosts, secrets) in DIRECTORY.
+
+    DIRECTORY becomes a git repository of its own with the demo committed. An earlier demo there is
+    kept: unchanged, the commands to try are shown again; changed, it is rebuilt only with --force.
+    """
+    existing = demo_lib.inspect(directory)
+    if existing is not None:
+        if not existing.demo:
+            raise InputError(
+                f"{existing.root} exists, is not empty and is not a dendrite demo; nothing was changed",
+                hint="choose a new or empty directory",
+            )
+        if existing.incomplete:
+            note(f"building the demo fleet in {existing.root} again: its last build was interrupted")
+        elif not force:
+            _keep(existing)
+            return
+        else:
+            _warn_lost(existing)
+    root = directory.resolve()
+    again = f"the demo in {root} is incomplete; run `dendrite demo {root}` again to build it"
+    with interrupt.pending(again), progress("building the demo fleet") as cb:
+        r = demo_lib.build(directory, replace=existing is not None, progress=cb)
     p = out.print
     p(f"[bold]dendrite demo[/bold]: the sample fleet in {r.root}")
     p(f"  admin key (demo only, never your own): {r.key_file}")
@@ -69,27 +95,36 @@ def demo(
     for line in r.graph.splitlines():
         p(f"    {line}", markup=False)
     p("")
+    _try_next(r.root)
+
+
+def _keep(existing: demo_lib.Existing) -> None:
+    """An earlier demo is there: show the next steps if it is as built, refuse to touch it otherwise."""
+    if existing.changes:
+        shown = ", ".join(c.strip() for c in existing.changes[:5])
+        more = f" and {len(existing.changes) - 5} more" if len(existing.changes) > 5 else ""
+        raise InputError(
+            f"{existing.root} holds a demo fleet with changes of yours ({shown}{more}); nothing was changed",
+            hint=f"keep working there, or rebuild it with `dendrite demo --force {existing.root}` and lose them",
+        )
+    out.print(f"[bold]dendrite demo[/bold]: {existing.root} already holds the demo fleet, unchanged.")
+    out.print("  (`dendrite demo --force DIR` builds it afresh, with new keys.)")
+    out.print("")
+    _try_next(existing.root)
+
+
+def _warn_lost(existing: demo_lib.Existing) -> None:
+    if not existing.changes:
+        note(f"rebuilding the demo fleet in {existing.root} (it had no changes of yours)")
+        return
+    note(f"rebuilding the demo fleet in {existing.root}; these changes of yours are lost:")
+    for line in existing.changes:
+        note(f"  {line}")
+
+
+def _try_next(root: Path) -> None:
+    p = out.print
     p("[bold]Try next[/bold] (the demo key is only used when you point sops at it; after `make demo`,")
     p("`. .venv/bin/activate` puts dendrite and sops on your PATH):")
-    p(f"  export SOPS_AGE_KEY_FILE={r.key_file}")
-    p(f"  cd {r.root}")
-    p("  dendrite secrets list")
-    p("  dendrite secrets groups list")
-    p("  dendrite secrets get cinnabar-restic-password")
-    p("  echo s3cret | dendrite secrets set grafana-admin --group admins --machine cinnabar")
-    p(
-        "  dendrite secrets users add alice $(python3 -c 'import pyrage;print(pyrage.x25519.Identity.generate().to_public())')"
-    )
-    p("  dendrite secrets groups add-user admins alice      # re-keys every admins secret")
-    p("  dendrite secrets check")
-    p("  dendrite inventory validate")
-    p("  dendrite inventory machine cinnabar")
-    p("  dendrite inventory graph --format dot")
-    p("  dendrite machines create orb --class nixos --tag vps")
-    p(f"  dendrite migrate scan {r.legacy_root}")
-    p(f"  dendrite migrate convert {r.legacy_root} --out dendritic --dry-run")
-    p(f"  dendrite layout lint {r.legacy_root}/dendritic")
-    p("  dendrite vars list cinnabar")
-    p("  dendrite vars get cinnabar zerotier-identity-cinnabar/identity-secret")
-    p("  dendrite vars generate --regenerate -g openssh cinnabar")
-    p("  sops decrypt sops/secrets/hetzner-api-token/secret   # the real sops reads it too")
+    for line in demo_lib.next_steps(root):
+        p(f"  {line}", markup=False)

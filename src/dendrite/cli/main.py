@@ -7,10 +7,12 @@ the traceback with --debug.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import functools
 import importlib
 import os
+import signal
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
@@ -164,10 +166,54 @@ def _report_bug(exc: BaseException) -> NoReturn:
     sys.exit(70)
 
 
+def _by_interrupt(exc: BaseException) -> bool:
+    """Whether Ctrl-C caused `exc` (Typer turns KeyboardInterrupt into a silent exit 130)."""
+    seen: BaseException | None = exc
+    for _ in range(10):
+        if seen is None:
+            return False
+        if isinstance(seen, KeyboardInterrupt):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def _interrupted() -> NoReturn:
+    """One line, exit 130: never a traceback, whatever was running (workers stop themselves)."""
+    from dendrite import interrupt
+    from dendrite.cli import progress
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut this line short
+    progress.stop_all()
+    common.err.print(interrupt.report(), markup=False)
+    # Every `finally` of the command has run (rollbacks included). Leave without the interpreter's
+    # exit, which joins executor threads: one whose worker was killed mid-write waits forever
+    # (dendrite.workers), and that was the hang seen after Ctrl-C in `secrets groups add-user`.
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()
+    os._exit(130)
+
+
 def run() -> None:
+    # Start-up is over (dendrite.cli's quiet handler covered it): from here Ctrl-C raises
+    # KeyboardInterrupt, so a transaction can roll back and a critical write finish first.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     debug = "--debug" in sys.argv[1:]
     try:
+        _run(debug)
+    finally:
+        # the command is over: a Ctrl-C now would only put a traceback into interpreter shutdown
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _run(debug: bool) -> None:
+    try:
         app()
+    except SystemExit as exc:
+        if exc.code == 130 and _by_interrupt(exc):
+            _interrupted()
+        raise
     except DendriteError as exc:
         if debug:
             raise
@@ -176,7 +222,7 @@ def run() -> None:
             common.err.print(f"hint: {exc.hint}", markup=False)
         sys.exit(2)
     except KeyboardInterrupt:
-        sys.exit(130)
+        _interrupted()
     except BrokenPipeError:
         sys.exit(1)
     except OSError as exc:

@@ -587,9 +587,9 @@ def import_sops_cmd(
     """Create one secret per top-level string of a sops-encrypted file; existing secrets and values that
     are not strings are skipped with a warning, as clan does."""
     store = _store()
-    got = import_sops(
-        store, file, input_type=input_type, prefix=prefix, **_members(store, user, machine, group)
-    )
+    members = _members(store, user, machine, group)
+    with progress("importing") as cb:
+        got = import_sops(store, file, input_type=input_type, prefix=prefix, progress=cb, **members)
     for n in got.created:
         out.print(n, markup=False)
         commit(f"secrets: update {n}", only=[f"sops/secrets/{n}"])  # clan: one encrypt_secret commit each

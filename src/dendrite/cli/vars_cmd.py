@@ -26,6 +26,7 @@ from dendrite.cli.common import (
     write_bytes,
 )
 from dendrite.cli.findings import Report, SarifOpt, emit, output_format, subject_line
+from dendrite.cli.progress import asking
 from dendrite.errors import InputError
 from dendrite.fsutil import read_regular_file
 from dendrite.generators import SHARED, Generator, PromptSpec
@@ -85,7 +86,7 @@ def generate_cmd(
 ) -> None:
     """Generate missing vars (clan's rules), in dependency order, secrets into the sops store."""
     values = _prompt_file(prompt_values)
-    ask = _ask if sys.stdin.isatty() else None
+    ask = asking(_ask) if sys.stdin.isatty() else None  # no progress bar over a prompt
     with progress("generating") as cb:
         report = generate(
             repo().root,

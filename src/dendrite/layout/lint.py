@@ -12,10 +12,10 @@ import multiprocessing as mp
 import os
 import re
 import tomllib
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from dendrite import workers
 from dendrite.errors import DendriteError, InputError, UnsafePathError
 from dendrite.findings import Finding, Location, Rule, Severity, catalogue
 from dendrite.layout.discovery import Discovery, discover, import_root, inside_repo
@@ -402,7 +402,7 @@ def analyse_files(paths: list[Path], root: Path) -> list[tuple[list[Finding], Fi
     if len(paths) < 200 or cores < 2 or "fork" not in mp.get_all_start_methods():
         return _analyse_chunk(paths)
     chunks = [paths[i :: cores * 4] for i in range(cores * 4)]
-    with ProcessPoolExecutor(cores, mp_context=mp.get_context("fork")) as pool:
+    with workers.fork_pool(cores) as pool:
         results = list(pool.map(_analyse_chunk, chunks))
     by_path: dict[Path, tuple[list[Finding], FileFacts | None]] = {}
     for chunk, res in zip(chunks, results, strict=True):

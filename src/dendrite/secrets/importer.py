@@ -9,11 +9,11 @@ reason, for the caller to report as clan warns about them.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from dendrite import names
+from dendrite import interrupt, names
 from dendrite.errors import InputError
 from dendrite.secrets.store import SecretsStore
 from dendrite.sops.document import decrypt_document
@@ -54,6 +54,7 @@ def import_sops(
     users: Sequence[str] = (),
     machines: Sequence[str] = (),
     groups: Sequence[str] = (),
+    progress: Callable[[int, int], None] | None = None,
 ) -> Imported:
     fmt = input_type or format_for_path(file)
     try:
@@ -82,8 +83,18 @@ def import_sops(
                 skipped.append(Skipped(name, "already exists"))
             else:
                 values.append((name, value.encode("utf-8", "surrogateescape")))
-    created = []
-    for name, plain in values:
-        store.set(name, plain, users=users, machines=machines, groups=groups)
-        created.append(name)
+    created: list[str] = []
+
+    def state() -> str:  # what an interrupted import says it completed
+        return (
+            f"{len(created)} of {len(values)} secrets were imported before it; run the same command "
+            "again to import the rest (existing ones are skipped)"
+        )
+
+    with interrupt.pending(state):
+        for name, plain in values:
+            store.set(name, plain, users=users, machines=machines, groups=groups)
+            created.append(name)
+            if progress is not None:
+                progress(len(created), len(values))
     return Imported(tuple(created), tuple(skipped))

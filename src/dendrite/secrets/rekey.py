@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from dendrite import boundedjson
+from dendrite import boundedjson, workers
 from dendrite.errors import DendriteError, NoKeyError, SopsError, StoreError
 from dendrite.fsutil import PendingWrite, atomic_write_many, detach_forked_worker
 from dendrite.repofs import RepoFS
@@ -148,16 +148,13 @@ def _rewrap_all(
     """Re-wrap in this process, or on every core for large batches (age's X25519 is the cost)."""
     # here, not at the top: the pool's modules cost ~10 ms that a command reading a secret never uses
     import multiprocessing as mp
-    from concurrent.futures import ProcessPoolExecutor
 
     cores = os.cpu_count() or 1
     if len(jobs) < _PARALLEL_FROM or cores < 2 or "fork" not in mp.get_all_start_methods():
         _init_worker("\n".join(str(i.secret) for i in identities.items))
         return [_rewrap_one(j) for j in jobs]
-    ctx = mp.get_context("fork")
-    with ProcessPoolExecutor(
+    with workers.fork_pool(
         min(cores, 4),
-        mp_context=ctx,
         initializer=_init_worker,
         initargs=("\n".join(str(i.secret) for i in identities.items), True, os.getpid()),
     ) as pool:

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import pyrage
 
-from dendrite import names
+from dendrite import interrupt, names
 from dendrite.errors import InputError, StoreError
 from dendrite.fsutil import PendingWrite, atomic_write_many, repo_lock
 from dendrite.repofs import FILE_MODE
@@ -72,6 +72,15 @@ class Change:
         for link, member in self.add_links.items():
             links[link] = expected_target(layout, link, member.parent.name, member.name)
         return Overlay(links, dict(self.key_files), set(self.made), set(self.remove_dirs))
+
+
+def _describe(root: Path, change: Change, writes: Sequence[PendingWrite]) -> str:
+    """A change as the interruption message names it: the file written, or how many."""
+    files = [*(m / "key.json" for m in change.key_files), *(w.target for w in writes)]
+    if len(files) == 1:
+        return f"{os.path.relpath(files[0], root)} written"
+    links = len(change.add_links) + len(change.remove_links)
+    return f"{len(files)} file(s) written and {links} link(s) changed in {root}"
 
 
 class SecretsStore:
@@ -257,6 +266,13 @@ class SecretsStore:
         for link in change.add_links:
             if fs.kind(link) not in (None, "link"):
                 raise StoreError(f"{link} is a {fs.kind(link)} where a member link belongs", hint="remove it")
+        # Ctrl-C waits for these writes (a fraction of a second): the store is left before or after
+        # the change, never between (dendrite.interrupt)
+        with interrupt.critical(_describe(self.layout.root, change, writes)):
+            self._write(change, writes, scratch)
+
+    def _write(self, change: Change, writes: Sequence[PendingWrite], scratch: Path) -> None:
+        fs = self.layout.fs
         for member, keys in change.key_files.items():
             write_keys(member / "key.json", keys, fs)
         for link, member in change.add_links.items():

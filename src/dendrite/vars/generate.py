@@ -13,11 +13,11 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dendrite import workers
 from dendrite.errors import DendriteError, InputError
 from dendrite.fsutil import PendingWrite, atomic_write_many, detach_forked_worker
 from dendrite.generators import SHARED, Generator, Placement, PromptSpec
@@ -183,9 +183,7 @@ def _run_level(jobs: list[_Job]) -> list[dict[str, bytes] | tuple[str, str, str 
     heavy = [j for j in jobs if j.gen.recipe in _CPU_BOUND or j.gen.script]
     if len(jobs) < 2 or cores < 2 or not heavy or "fork" not in mp.get_all_start_methods():
         return [_compute(j) for j in jobs]
-    with ProcessPoolExecutor(
-        min(cores, len(jobs)), mp_context=mp.get_context("fork"), initializer=_init_worker
-    ) as pool:
+    with workers.fork_pool(min(cores, len(jobs)), initializer=_init_worker) as pool:
         return list(pool.map(_compute, jobs))
 
 
@@ -218,7 +216,7 @@ def _prepare_all(vs: VarsStore, items: list[Item], admin: str, groups: list[str]
     out: list[list[PendingWrite] | None] = [None] * len(items)
     for i, writes in zip(shared, _prepare_chunk([items[i] for i in shared]), strict=True):
         out[i] = writes  # shared vars first, in this process: machines may share their directories
-    with ProcessPoolExecutor(cores, mp_context=mp.get_context("fork"), initializer=_init_worker) as pool:
+    with workers.fork_pool(cores, initializer=_init_worker) as pool:
         for idx, results in zip(
             chunks, pool.map(_prepare_chunk, [[items[i] for i in c] for c in chunks]), strict=True
         ):

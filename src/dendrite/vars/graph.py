@@ -42,6 +42,23 @@ class Graph:
         return key.placement.machine or self.declared_by[key][0]
 
 
+def _missing_dependency(
+    per_machine: dict[str, dict[str, Generator]], name: str, machine: str, dep: str
+) -> InputError:
+    """A dependency this machine lacks: say which machines do declare it, if any (as in clan, a
+    dependency is a generator of the same machine, or a shared one)."""
+    others = sorted(m for m, gens in per_machine.items() if dep in gens)
+    if not others:
+        return InputError(f"generator '{name}' of {machine} depends on '{dep}', which no machine declares")
+    shown = ", ".join(others[:5]) + (f" and {len(others) - 5} more" if len(others) > 5 else "")
+    return InputError(
+        f"generator '{name}' of {machine} depends on '{dep}', which {machine} does not declare "
+        f"(only {shown} {'does' if len(others) == 1 else 'do'})",
+        hint=f"declare '{name}' and '{dep}' for the same machines (`machines` or `tags` in dendrite.toml), "
+        f"or make '{dep}' shared",
+    )
+
+
 def build(per_machine: dict[str, dict[str, Generator]]) -> Graph:
     nodes: dict[Key, Generator] = {}
     declared: dict[Key, list[str]] = {}
@@ -72,9 +89,7 @@ def build(per_machine: dict[str, dict[str, Generator]]) -> Graph:
             elif Key(SHARED, d) in nodes:
                 out.append(Key(SHARED, d))  # a shared generator, possibly declared on another machine
             else:
-                raise InputError(
-                    f"generator '{gen.name}' of {machine} depends on '{d}', which no machine declares"
-                )
+                raise _missing_dependency(per_machine, gen.name, machine, d)
         deps[key] = out
     graph = Graph(nodes, declared, deps)
     _check_cycles(graph)

@@ -9,8 +9,10 @@ tail in memory. What it may write, and how it is read back, is `dendrite.vars.ru
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
@@ -36,6 +38,9 @@ _SYSTEM = (
     "/etc/alternatives",
 )
 TIMEOUT = 600
+_NOT_FOUND = re.compile(
+    r"(?m)^bash: (?:line \d+: )?([^\s:]+): (?:command not found|No such file or directory)$"
+)
 
 
 @lru_cache(maxsize=1)
@@ -53,19 +58,119 @@ def _probe() -> str | None:
     return None
 
 
-def path_for(runtime_inputs: tuple[str, ...]) -> str:
-    """PATH for a script: the directories of its runtimeInputs (commands looked up on PATH), then the system's."""
+@dataclass(frozen=True)
+class Inputs:
+    """Where a script's runtimeInputs are: PATH for the script, and what the sandbox must show it."""
+
+    path: str
+    binds: tuple[str, ...]
+    """Host paths bound read-only into the sandbox (at the same place) so that the commands run there."""
+
+
+_SYSTEM_PATH = ("/usr/local/bin", "/usr/bin", "/bin")
+
+
+def resolve_inputs(runtime_inputs: tuple[str, ...], label: str = "") -> Inputs:
+    """Each runtimeInput looked up on the admin's PATH (absolute entries only), with what it needs.
+
+    What a command needs inside the sandbox, besides the system directories bound anyway: its file
+    (and the file a symbolic link to it names), the interpreter its `#!` line names, and the
+    installation each of these lives in when that is self-contained: a Python virtual environment
+    (`pyvenv.cfg`, as the venv's `xkcdpass` and its `python3`), a Python installation (pyenv's), or a
+    directory under /opt. Nothing else of the admin's home or of the repository is shown.
+    """
+    where = f"generator {label}: " if label else ""
+    host_path = [d for d in os.environ.get("PATH", "").split(os.pathsep) if os.path.isabs(d)]
     dirs: list[str] = []
+    binds: list[str] = []
     for cmd in runtime_inputs:
-        found = shutil.which(cmd)
+        if not cmd or "/" in cmd or cmd in (".", ".."):
+            raise InputError(
+                f"{where}runtimeInputs names {cmd!r}, which is not a command name",
+                hint='name commands as found on PATH (e.g. "xkcdpass"), not paths',
+            )
+        found = shutil.which(cmd, path=os.pathsep.join(host_path))
         if found is None:
             raise InputError(
-                f"runtimeInputs names '{cmd}', which is not on PATH", hint="install it or drop it"
+                f"{where}runtimeInputs names the command '{cmd}', which is not on PATH, so the sandbox "
+                "cannot show it to the script; nothing was changed",
+                hint=f"install {cmd} (or put its directory on PATH), or drop it from runtimeInputs",
             )
-        d = str(Path(found).resolve().parent)
+        real = os.path.realpath(found)
+        d = os.path.dirname(real)
         if d not in dirs:
             dirs.append(d)
-    return ":".join([*dirs, "/usr/local/bin", "/usr/bin", "/bin"])
+        for p in _needs(found):
+            if p not in binds and not _is_system(p):
+                binds.append(p)
+    return Inputs(":".join([*dirs, *(d for d in _SYSTEM_PATH if d not in dirs)]), tuple(binds))
+
+
+def _needs(found: str) -> list[str]:
+    """The command's file, its link target, its interpreter, and their self-contained installations."""
+    out: list[str] = []
+    todo = [found]
+    for _ in range(8):  # an interpreter named by an interpreter... bounded
+        if not todo:
+            break
+        exe = todo.pop()
+        real = os.path.realpath(exe)
+        for p in (exe, real):
+            prefix = _installation(p)
+            for q in (prefix,) if prefix else (p,):
+                if q not in out:
+                    out.append(q)
+        interp = _shebang(real)
+        if interp is not None and interp not in out:
+            todo.append(interp)
+    return out
+
+
+def _installation(exe: str) -> str | None:
+    """The self-contained installation holding `exe` (<prefix>/bin/<exe>), or None."""
+    bindir = os.path.dirname(exe)
+    prefix = os.path.dirname(bindir)
+    if os.path.basename(bindir) != "bin" or prefix in ("/", ""):
+        return None
+    home = os.path.expanduser("~")
+    if prefix == home or home.startswith(prefix.rstrip("/") + "/"):
+        return None  # the admin's home (or above it) is never shown, whatever lives there
+    if os.path.isfile(os.path.join(prefix, "pyvenv.cfg")) or prefix.startswith("/opt/"):
+        return prefix
+    libdir = os.path.join(prefix, "lib")
+    try:
+        python_lib = any(n.startswith("python3") for n in os.listdir(libdir))
+    except OSError:
+        python_lib = False
+    if python_lib and os.path.basename(exe).startswith("python"):
+        return prefix  # a Python installation (pyenv's, /usr/local's): the interpreter needs its lib/
+    return None
+
+
+def _shebang(path: str) -> str | None:
+    """The absolute interpreter a script's `#!` line names (`/usr/bin/env x` is looked up), or None."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(256)
+    except OSError:
+        return None
+    if not head.startswith(b"#!"):
+        return None
+    words = head[2:].split(b"\n", 1)[0].decode(errors="replace").split()
+    if not words or not os.path.isabs(words[0]):
+        return None
+    if os.path.basename(words[0]) == "env" and len(words) > 1:
+        return shutil.which(words[1])
+    return words[0]
+
+
+def _is_system(path: str) -> bool:
+    return any(path == s or path.startswith(s + "/") for s in _SYSTEM)
+
+
+def path_for(runtime_inputs: tuple[str, ...]) -> str:
+    """PATH for a script: the directories of its runtimeInputs (commands looked up on PATH), then the system's."""
+    return resolve_inputs(runtime_inputs).path
 
 
 def bwrap_command(workdir: Path, script: str, env: dict[str, str], extra_ro: list[str]) -> list[str]:
@@ -113,7 +218,8 @@ def run_script(
     writes may exceed `max_file_size` bytes (RLIMIT_FSIZE), so it cannot fill memory-backed storage
     through one file. It dies with dendrite, and whatever it left running is killed when it ends.
     """
-    full_env = {**env, "PATH": path_for(runtime_inputs), "LANG": "C.UTF-8"}
+    inputs = resolve_inputs(runtime_inputs, label)
+    full_env = {**env, "PATH": inputs.path, "LANG": "C.UTF-8"}
     wrapped = "set -euo pipefail\n" + script
     if sandbox:
         why = _probe()
@@ -122,8 +228,7 @@ def run_script(
                 f"sandboxing with bwrap is not available here ({why})",
                 hint="re-run with --no-sandbox to run generator scripts unsandboxed",
             )
-        extra = sorted({str(Path(p).parent) for p in full_env["PATH"].split(":") if p.startswith("/opt")})
-        cmd = bwrap_command(workdir, wrapped, full_env, extra)
+        cmd = bwrap_command(workdir, wrapped, full_env, list(inputs.binds))
     else:
         # HOME is a path in the private work dir that does not exist yet: tools neither read nor write
         # the admin's home, and a missing HOME does not make them fall back to the passwd entry's.
@@ -137,7 +242,17 @@ def run_script(
             hint=LIMIT_HINT,
         )
     if returncode != 0:
-        tail = "\n".join(stderr.decode(errors="replace").rstrip().splitlines()[-10:])
+        text = stderr.decode(errors="replace")
+        tail = "\n".join(text.rstrip().splitlines()[-10:])
+        missing = _NOT_FOUND.search(text) if returncode == 127 else None
+        if missing is not None:
+            inside = "inside the bwrap sandbox" if sandbox else "on the script's PATH"
+            raise ScriptFailed(
+                f"generator {label} failed: the command '{missing.group(1)}' was not found {inside} "
+                f"(PATH there: {inputs.path}); no var was changed",
+                hint="name it in the generator's runtimeInputs: commands found on your PATH are shown "
+                "to the script read-only",
+            )
         raise ScriptFailed(
             f"generator {label} failed (exit {returncode}); no var was changed. Its stderr ends:\n{tail}"
         )
