@@ -24,6 +24,9 @@ store is a chroot store below that directory (`?remote-store=`, `nix-env --store
 
 Machines run in parallel (`jobs`); one failing does not stop the others. The library never prints:
 each step is reported through `progress`, and the result of each machine is a `MachineResult`.
+When the repository has a migration plan, each machine's result goes into the migration journal through
+`dendrite.migration.ops.record_update` (under the repository lock, fsynced): a success is the `deployed`
+event that starts the host's stability clock, a failure a `deploy-failed` event with its steps.
 """
 
 from __future__ import annotations
@@ -42,7 +45,6 @@ from pathlib import Path
 from typing import Literal
 
 from dendrite import process
-from dendrite.deploy import journal
 from dendrite.deploy.ssh import Address, Connection, SshConfig, connect, parse_address
 from dendrite.deploy.upload import DEFAULT_UPLOAD_DIR, collect, remote_argv, upload
 from dendrite.errors import DendriteError, InputError
@@ -449,7 +451,9 @@ def update_one(
         result = MachineResult(p.machine, True, tuple(runner.steps), None, system)
     except DendriteError as exc:
         result = MachineResult(p.machine, False, tuple(runner.steps), exc.message)
-    journal.record_deployment(root, result.machine, [s.plain() for s in result.steps], result.ok)
+    from dendrite.migration.ops import record_update  # lazily: only a finished pipeline needs it
+
+    record_update(root, result.machine, [s.plain() for s in result.steps], result.ok, result.error)
     return result
 
 
