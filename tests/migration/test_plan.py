@@ -168,6 +168,12 @@ def test_syntax_error_names_line_and_column() -> None:
         ("stability_days = 14", "stability_days = 30", "stability_days = 30", "outside the seed's 7-14 days"),
         ("timeout = 900", 'timeout = "long"', 'timeout = "long"', "`timeout` must be"),
         ('builtin = "vars-check"', 'builtin = "vars-chek"', 'builtin = "vars-chek"', "unknown builtin"),
+        (
+            'builtin = "vars-check"',
+            'builtin = "vars-check"\nexpr = "entry.nix"',
+            'expr = "entry.nix"',
+            '`expr` is for `builtin = "verify"` only',
+        ),
         ('class = "darwin"', 'clas = "darwin"', 'clas = "darwin"', "unknown key `clas`"),
         (
             'hosts = ["blackphos"]',
