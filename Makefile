@@ -11,7 +11,8 @@ $(BIN)/dendrite: pyproject.toml
 	$(BIN)/pip install -q -e '.[test]'
 	@touch $@
 
-# The demo's own admin key (never yours) also makes the Phase 0 test-clan and cinnabar's Phase 1 files.
+# The demo's own admin key (never yours) also makes the Phase 0 test-clan and cinnabar's Phase 1 files;
+# the story ends with cinnabar's deployment as it would run (--dry-run: offline) and the fleet's report.
 DEMO_ENV = SOPS_AGE_KEY_FILE="$(abspath $(DIR))/.keys/admin-age.txt" DENDRITE_NO_COMMIT=1
 
 demo: $(BIN)/dendrite
@@ -21,6 +22,8 @@ demo: $(BIN)/dendrite
 	cd $(DIR)/test-clan && $(DEMO_ENV) $(CURDIR)/$(BIN)/dendrite layout lint
 	cd $(DIR)/test-clan && $(DEMO_ENV) $(CURDIR)/$(BIN)/dendrite infra hetzner
 	cd $(DIR)/test-clan && $(DEMO_ENV) $(CURDIR)/$(BIN)/dendrite infra disko cinnabar --luks
+	cd $(DIR)/test-clan && $(DEMO_ENV) $(CURDIR)/$(BIN)/dendrite machines update cinnabar --dry-run
+	$(DEMO_ENV) $(BIN)/dendrite --repo $(DIR) migrate report --html $(DIR)/migration/report.html
 
 lint: $(BIN)/dendrite
 	$(BIN)/ruff check src tests bench
