@@ -230,6 +230,13 @@ def test_an_unreachable_host_is_one_sentence_and_exit_2(tmp_path: Path, keys: Ke
     assert b"no machine could be reached; nothing was changed" in done.stderr
     assert b"Traceback" not in done.stderr
     (event,) = deployments(root)
+    journal_file = root / "migration" / "journal.jsonl"
+    journal_file.rename(root / "elsewhere.jsonl")
+    journal_file.symlink_to(root / "elsewhere.jsonl")  # a planted link is never written through
+    again = run_cli(args, keys.env)
+    assert again.returncode == 2 and b"Traceback" not in again.stderr, again.stderr
+    assert b"warning: cinnabar: not recorded in migration/journal.jsonl: " in again.stderr
+    assert len((root / "elsewhere.jsonl").read_text().splitlines()) == 1
     assert event["type"] == "deploy-failed" and [s["name"] for s in event["steps"]] == ["generate", "connect"]
 
 

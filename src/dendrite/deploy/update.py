@@ -39,7 +39,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import Literal
@@ -147,6 +147,7 @@ class MachineResult:
     steps: tuple[StepResult, ...]
     error: str | None = None
     system: str | None = None
+    unrecorded: str | None = None  # why the migration journal could not record this result
 
     @property
     def seconds(self) -> float:
@@ -453,7 +454,11 @@ def update_one(
         result = MachineResult(p.machine, False, tuple(runner.steps), exc.message)
     from dendrite.migration.ops import record_update  # lazily: only a finished pipeline needs it
 
-    record_update(root, result.machine, [s.plain() for s in result.steps], result.ok, result.error)
+    try:
+        record_update(root, result.machine, [s.plain() for s in result.steps], result.ok, result.error)
+    except (DendriteError, OSError) as exc:  # the host changed all the same: its result must be shown
+        why = exc.message if isinstance(exc, DendriteError) else f"{exc.strerror} ({exc.filename})"
+        return replace(result, unrecorded=why)
     return result
 
 
