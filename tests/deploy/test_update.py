@@ -12,11 +12,13 @@ import json
 import os
 import shlex
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from dendrite.deploy.update import SWITCH_SCRIPT
 from dendrite.deploy.upload import REMOTE_SCRIPT
+from dendrite.migration import journal, ops
 from tests.conftest import Keys, run_cli
 from tests.deploy.conftest import Sshd, free_port, make_clan, needs_sshd, nix_conf_dir
 
@@ -93,6 +95,19 @@ FLAKE = """{
 }
 """
 
+
+def migrating(root: Path) -> None:
+    """The repository is being migrated: it has the seed's migration plan (cinnabar is its Phase 1 host)."""
+    ops.init(root, record=False)
+
+
+def deployments(root: Path) -> list[dict[str, Any]]:
+    """The update's events, read back by the migration package's own journal reader."""
+    j = journal.read(root)
+    assert not j.problems, j.problems
+    return [e for e in j.events if e["type"] in ("deployed", "deploy-failed")]
+
+
 needs_nix = pytest.mark.skipif(
     not os.path.exists("/usr/bin/nix") and not os.path.exists("/nix/var/nix/profiles/default/bin/nix"),
     reason="needs the real Nix",
@@ -126,7 +141,7 @@ def test_real_update_on_loopback_records_every_step(tmp_path: Path, keys: Keys, 
         {"orb": {"machineClass": "nixos", "deploy": {"targetHost": unreachable}}},
     )
     (root / "flake.nix").write_text(FLAKE.replace("@RECORD@", str(record)))
-    (root / "migration").mkdir()
+    migrating(root)
     store = tmp_path / "target-store"
     upload_dir = tmp_path / "machine" / "var" / "lib" / "sops-nix"
     env = {**keys.env, "NIX_CONF_DIR": str(nix_conf_dir()), "DENDRITE_TARGET_STORE": str(store)}
@@ -139,12 +154,10 @@ def test_real_update_on_loopback_records_every_step(tmp_path: Path, keys: Keys, 
     assert "cinnabar" in table and "orb" in table and "FAILED" in table
 
     # the target: the closure in its store, the profile pointing at it, both activations recorded
-    events = [json.loads(line) for line in (root / "migration" / "journal.jsonl").read_text().splitlines()]
-    by_host = {e["host"]: e for e in events}
+    by_host = {e["host"]: e for e in deployments(root)}
     assert sorted(by_host) == ["cinnabar", "orb"]
     cinnabar = by_host["cinnabar"]
-    assert cinnabar["kind"] == "deployment" and cinnabar["ok"] is True
-    assert cinnabar["ts"].endswith("Z")
+    assert cinnabar["type"] == "deployed" and cinnabar["note"] == "dendrite machines update"
     steps = [s["name"] for s in cinnabar["steps"]]
     assert steps == [
         "generate",
@@ -170,15 +183,22 @@ def test_real_update_on_loopback_records_every_step(tmp_path: Path, keys: Keys, 
     assert f"remote-store={store}" in copy["command"] and system in copy["command"]
 
     orb = by_host["orb"]
-    assert orb["ok"] is False
+    assert orb["type"] == "deploy-failed" and f"cannot reach {unreachable}" in orb["error"]
     assert [s["name"] for s in orb["steps"]] == ["generate", "connect"]
     assert f"cannot reach {unreachable} over ssh" in orb["steps"][-1]["detail"]
+
+    # the migration package reads the update as cinnabar's deployment: its stability clock runs
+    status = run_cli(["--repo", str(root), "migrate", "status", "--json"], keys.env)
+    assert status.returncode == 0, status.stderr.decode()
+    hosts = {h["name"]: h for h in json.loads(status.stdout)["hosts"]}
+    assert hosts["cinnabar"]["clock"].startswith("running: 0.0 of 14 days"), hosts["cinnabar"]
+    assert hosts["blackphos"]["clock"] == "not deployed"
 
 
 def test_bad_input_exits_2_and_writes_nothing(tmp_path: Path, keys: Keys) -> None:
     """clan's update_command refuses an unknown machine and --target-host for several machines."""
     root = make_clan(tmp_path / "repo", keys, None, {"orb": {"machineClass": "nixos"}})
-    (root / "migration").mkdir()
+    migrating(root)
     before = sorted(p.relative_to(root) for p in root.rglob("*"))
     for args, message in [
         (["cinnabr"], b"machine 'cinnabr' is not in the inventory"),
@@ -197,19 +217,27 @@ def test_bad_input_exits_2_and_writes_nothing(tmp_path: Path, keys: Keys) -> Non
 
 def test_an_unreachable_host_is_one_sentence_and_exit_2(tmp_path: Path, keys: Keys) -> None:
     """Nothing could be reached, so nothing changed: exit 2, the reason in one sentence, after the
-    connect timeout; the attempt is journalled."""
+    connect timeout; the attempt is journalled when the repository has a migration plan, and only then."""
     port = free_port()
     root = make_clan(tmp_path / "repo", keys, f"root@127.0.0.1:{port}")
-    (root / "migration").mkdir()
-    done = run_cli(
-        ["--repo", str(root), "machines", "update", "cinnabar", "--connect-timeout", "2"], keys.env
-    )
+    args = ["--repo", str(root), "machines", "update", "cinnabar", "--connect-timeout", "2"]
+    assert run_cli(args, keys.env).returncode == 2
+    assert not (root / "migration").exists()  # not being migrated: deploying starts no journal
+    migrating(root)
+    done = run_cli(args, keys.env)
     assert done.returncode == 2, done.stderr
     assert f"cannot reach root@127.0.0.1:{port} over ssh".encode() in done.stderr
     assert b"no machine could be reached; nothing was changed" in done.stderr
     assert b"Traceback" not in done.stderr
-    (event,) = map(json.loads, (root / "migration" / "journal.jsonl").read_text().splitlines())
-    assert event["ok"] is False and [s["name"] for s in event["steps"]] == ["generate", "connect"]
+    (event,) = deployments(root)
+    journal_file = root / "migration" / "journal.jsonl"
+    journal_file.rename(root / "elsewhere.jsonl")
+    journal_file.symlink_to(root / "elsewhere.jsonl")  # a planted link is never written through
+    again = run_cli(args, keys.env)
+    assert again.returncode == 2 and b"Traceback" not in again.stderr, again.stderr
+    assert b"warning: cinnabar: not recorded in migration/journal.jsonl: " in again.stderr
+    assert len((root / "elsewhere.jsonl").read_text().splitlines()) == 1
+    assert event["type"] == "deploy-failed" and [s["name"] for s in event["steps"]] == ["generate", "connect"]
 
 
 REFUSED_FLAKE = """{
@@ -256,7 +284,7 @@ def test_a_system_without_nixos_version_is_refused_and_inhibitors_are_reported(
         {"orb": {"machineClass": "nixos", "deploy": {"targetHost": sshd.address}}},
     )
     (root / "flake.nix").write_text(REFUSED_FLAKE.replace("@RECORD@", str(record)))
-    (root / "migration").mkdir()
+    migrating(root)
     store = tmp_path / "target-store"
     env = {**keys.env, "NIX_CONF_DIR": str(nix_conf_dir()), "DENDRITE_TARGET_STORE": str(store)}
     args = [
@@ -274,9 +302,7 @@ def test_a_system_without_nixos_version_is_refused_and_inhibitors_are_reported(
     args += ["--upload-dir", str(tmp_path / "machine" / "var" / "sops-nix"), *sshd.options]
     done = run_cli(args, env)
     assert done.returncode == 1, done.stderr.decode()
-    events = {
-        e["host"]: e for e in map(json.loads, (root / "migration" / "journal.jsonl").read_text().splitlines())
-    }
+    events = {e["host"]: e for e in deployments(root)}
     cinnabar = [(s["name"], s["ok"]) for s in events["cinnabar"]["steps"]]
     assert cinnabar[-2:] == [("copy", True), ("check", False)]
     assert "does not look like a NixOS system" in events["cinnabar"]["steps"][-1]["detail"]

@@ -205,3 +205,83 @@ def test_a_flake_without_inputs_is_evaluated_as_a_flake(tmp_path: Path) -> None:
     assert (
         res.returncode == 1 and b"file banner of the flake source: 'hello\\n' -> 'changed\\n'" in res.stdout
     )
+
+
+VERIFY_PLAN = """
+[migration]
+start = 2026-12-01
+old_ref = "before"
+
+[[hosts]]
+name = "alpha"
+class = "nixos"
+target = "root@alpha"
+
+[[hosts]]
+name = "beta"
+class = "nixos"
+target = "root@beta"
+
+[[phases]]
+number = 2
+name = "alpha and beta"
+hosts = ["alpha", "beta"]
+weeks = 1
+
+[[phases.criteria]]
+id = "no-regressions"
+text = "All functionality preserved (no regressions)"
+critical = true
+probe = "builtin"
+builtin = "verify"
+expr = "@ENTRY@"
+timeout = 300
+"""
+
+
+def test_the_verify_probe_records_the_verdicts_in_the_journal(
+    fleet: tuple[Path, Path, dict[str, str]],
+) -> None:
+    """Issue 14 item 4: the plan's `builtin = "verify"` probe runs `verify_hosts` for the phase's hosts
+    (old: the plan's old_ref, new: the repository) and `migrate check` journals the verdicts."""
+    from dendrite.migration import journal
+
+    repo, entry, env = fleet
+    (repo / "migration").mkdir()
+    (repo / "migration" / "plan.toml").write_text(VERIFY_PLAN.replace("@ENTRY@", str(entry)))
+    shown = run_cli(["--repo", str(repo), "migrate", "plan", "--show"], env)
+    assert shown.returncode == 0, shown.stderr.decode()
+    assert f"builtin verify: `dendrite migrate verify {{host}} --old {{old_ref}} --expr {entry}`" in (
+        shown.stdout.decode()
+    )
+    dry = run_cli(["--repo", str(repo), "migrate", "check", "2", "--dry-run"], env)
+    assert dry.stdout.decode().strip() == (
+        f"no-regressions: dendrite migrate verify alpha beta --old before --new {repo} --expr {entry}"
+    )
+
+    res = run_cli(["--repo", str(repo), "migrate", "check", "2"], env)
+    assert res.returncode == 0, res.stdout.decode() + res.stderr.decode()
+    assert "alpha: identical; beta: same system, sources moved" in res.stdout.decode()
+
+    module = repo / "dendritic/nixos/default.nix"  # a one-line change in the working tree
+    module.write_text(module.read_text().replace('"welcome to the fleet"', '"welcome, dendritic"'))
+    res = run_cli(["--repo", str(repo), "migrate", "check", "2"], env)
+    assert res.returncode == 1, res.stdout.decode() + res.stderr.decode()
+    assert "alpha: different, 1 derivation(s) differ" in res.stdout.decode()
+
+    probes = journal.read(repo).of_type("probe")
+    assert [(p["criterion"], p["status"]) for p in probes] == [
+        ("no-regressions", "pass"),
+        ("no-regressions", "fail"),
+    ]
+    assert probes[0]["verify"] == [
+        {"host": "alpha", "verdict": "identical", "differences": 0},
+        {"host": "beta", "verdict": "same system, sources moved", "differences": 0},
+    ]
+    assert probes[1]["verify"][0] == {"host": "alpha", "verdict": "different", "differences": 1}
+    status = json.loads(run_cli(["--repo", str(repo), "migrate", "status", "--json"], env).stdout)
+    (phase,) = status["phases"]
+    assert status["decision"] == "NO-GO"
+    (criterion,) = phase["criteria"]
+    assert (criterion["status"], criterion["source"]) == ("fail", "probe")
+    assert criterion["evidence"].startswith("alpha: different, 1 derivation(s) differ; beta: ")

@@ -77,8 +77,20 @@ TEXT = plan_mod.dumps(plan_mod.default_plain(START.date()))
 
 
 def test_default_plan_is_the_seeds() -> None:
+    """The seed's lines, plus Phase 2's `no-regressions` carried into Phases 3-5 (issue 14: the
+    `migrate verify` probe of Phases 2-5), each checked by the verify builtin."""
     p = plan_mod.loads(TEXT)
-    assert {ph.number: [c.text for c in ph.criteria] for ph in p.phases} == SEED_CRITERIA
+    added = {
+        ph.number: [c for c in ph.criteria if c.id == "no-regressions"] for ph in p.phases if ph.number > 2
+    }
+    assert {n: [(c.text, c.probe and c.probe.builtin) for c in cs] for n, cs in added.items()} == {
+        n: [("All functionality preserved (no regressions)", "verify")] if n < 6 else [] for n in (3, 4, 5, 6)
+    }
+    texts = {
+        ph.number: [c.text for c in ph.criteria if ph.number <= 2 or c.id != "no-regressions"]
+        for ph in p.phases
+    }
+    assert texts == SEED_CRITERIA
     assert [ph.hosts for ph in p.phases] == [
         ("test-vm",),
         ("cinnabar",),
@@ -107,7 +119,8 @@ def test_machine_checkable_criteria_have_probes() -> None:
     assert kinds[(1, "dendritic-structure")] == "layout-lint"
     assert kinds[(1, "darwin-still-builds")] == "nix"
     assert kinds[(2, "zerotier-peer")] == "ssh"
-    assert kinds[(0, "findings-documented")] is None and kinds[(2, "no-regressions")] is None
+    assert kinds[(0, "findings-documented")] is None and kinds[(5, "daily-workflows")] is None
+    assert [kinds[(n, "no-regressions")] for n in (2, 3, 4, 5)] == ["verify"] * 4
 
 
 def test_written_plan_is_deterministic_and_round_trips() -> None:
@@ -155,6 +168,12 @@ def test_syntax_error_names_line_and_column() -> None:
         ("stability_days = 14", "stability_days = 30", "stability_days = 30", "outside the seed's 7-14 days"),
         ("timeout = 900", 'timeout = "long"', 'timeout = "long"', "`timeout` must be"),
         ('builtin = "vars-check"', 'builtin = "vars-chek"', 'builtin = "vars-chek"', "unknown builtin"),
+        (
+            'builtin = "vars-check"',
+            'builtin = "vars-check"\nexpr = "entry.nix"',
+            'expr = "entry.nix"',
+            '`expr` is for `builtin = "verify"` only',
+        ),
         ('class = "darwin"', 'clas = "darwin"', 'clas = "darwin"', "unknown key `clas`"),
         (
             'hosts = ["blackphos"]',

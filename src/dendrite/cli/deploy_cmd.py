@@ -151,6 +151,14 @@ def update(
 
     results = deploy.update(root, plans, opts, progress)
     _print_summary(results)
+    for r in results:
+        if r.unrecorded is not None:
+            hint = f"; record it with `dendrite migrate deployed {r.machine}`" if r.ok else ""
+            err.print(
+                f"warning: {r.machine}: not recorded in migration/journal.jsonl: {r.unrecorded}{hint}",
+                markup=False,
+                style="yellow",
+            )
     if all(not r.ok and r.steps and r.steps[-1].name == "connect" for r in results):
         # no host could be reached, so nothing changed anywhere: the input (an address) is what is wrong
         err.print("error: no machine could be reached; nothing was changed", markup=False, style="bold red")

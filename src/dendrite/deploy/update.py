@@ -24,6 +24,9 @@ store is a chroot store below that directory (`?remote-store=`, `nix-env --store
 
 Machines run in parallel (`jobs`); one failing does not stop the others. The library never prints:
 each step is reported through `progress`, and the result of each machine is a `MachineResult`.
+When the repository has a migration plan, each machine's result goes into the migration journal through
+`dendrite.migration.ops.record_update` (under the repository lock, fsynced): a success is the `deployed`
+event that starts the host's stability clock, a failure a `deploy-failed` event with its steps.
 """
 
 from __future__ import annotations
@@ -36,13 +39,12 @@ import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import Literal
 
 from dendrite import process
-from dendrite.deploy import journal
 from dendrite.deploy.ssh import Address, Connection, SshConfig, connect, parse_address
 from dendrite.deploy.upload import DEFAULT_UPLOAD_DIR, collect, remote_argv, upload
 from dendrite.errors import DendriteError, InputError
@@ -145,6 +147,7 @@ class MachineResult:
     steps: tuple[StepResult, ...]
     error: str | None = None
     system: str | None = None
+    unrecorded: str | None = None  # why the migration journal could not record this result
 
     @property
     def seconds(self) -> float:
@@ -449,7 +452,13 @@ def update_one(
         result = MachineResult(p.machine, True, tuple(runner.steps), None, system)
     except DendriteError as exc:
         result = MachineResult(p.machine, False, tuple(runner.steps), exc.message)
-    journal.record_deployment(root, result.machine, [s.plain() for s in result.steps], result.ok)
+    from dendrite.migration.ops import record_update  # lazily: only a finished pipeline needs it
+
+    try:
+        record_update(root, result.machine, [s.plain() for s in result.steps], result.ok, result.error)
+    except (DendriteError, OSError) as exc:  # the host changed all the same: its result must be shown
+        why = exc.message if isinstance(exc, DendriteError) else f"{exc.strerror} ({exc.filename})"
+        return replace(result, unrecorded=why)
     return result
 
 

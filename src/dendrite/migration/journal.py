@@ -34,6 +34,7 @@ EVENT_TYPES = (
     "flag",  # a red flag opened on a host: id, severity, text
     "resolve",  # a red flag resolved
     "deployed",  # a host now runs its dendritic configuration: its stability clock starts
+    "deploy-failed",  # `machines update` failed on a host: its steps; the clock is left as it was
     "decision",  # GO / CONDITIONAL GO / NO-GO for a phase, with the reasons
     "advance",  # a phase declared done (with the risk accepted, if it was not GO)
     "rollback",  # a host's rollback: the commands and their exit codes

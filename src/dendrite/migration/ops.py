@@ -158,6 +158,24 @@ def deployed(root: Path, host: str, at: dt.datetime | None = None, note: str = "
     return journal.append(root, "deployed", {"host": host, "note": note, "by": _who()}, at=at)
 
 
+def record_update(
+    root: Path, host: str, steps: list[dict[str, Any]], ok: bool, error: str | None = None
+) -> dict[str, Any] | None:
+    """`machines update`'s result for one host, when the repository is being migrated (it has a plan).
+
+    A success is a `deployed` event, the one `migrate deployed` writes, so the host's stability clock
+    starts; a failure is a `deploy-failed` event, which leaves the clock as it was. Both keep the
+    pipeline's steps. Without a plan nothing is written: deploying must not start a migration journal.
+    Hosts outside the plan are recorded too (the journal is the fleet's history); no clock reads them.
+    """
+    if not RepoFS(root).exists(PLAN_FILE):
+        return None
+    fields: dict[str, Any] = {"host": host, "note": "dendrite machines update", "by": _who(), "steps": steps}
+    if ok:
+        return journal.append(root, "deployed", fields)
+    return journal.append(root, "deploy-failed", {**fields, "error": error or "failed"})
+
+
 def decision(root: Path, phase_name: str, *, record: bool = True) -> Decision:
     state = load_state(root)
     d = decide(state, state.plan.phase(phase_name))

@@ -2,7 +2,8 @@
 
 The default is the seed's plan (clan-integration README "Success metrics per migration phase" and "Red
 flags requiring pause or rollback"; docs/spec nix-layouts.md §4.2-§4.8): every criterion's text is the
-seed's checklist line, word for word. What a machine can check has a probe, the rest is an attestation
+seed's checklist line, word for word (Phases 3-5 also carry Phase 2's "All functionality
+preserved" line, which `migrate verify` checks for each host). What a machine can check has a probe, the rest is an attestation
 a person records with evidence. `migration/plan.toml` is the user's to edit; loading it checks every
 value and names the line and column of the first bad one.
 """
@@ -29,6 +30,8 @@ BUILTINS = {
     "when a flake-capable nix and a flake.lock are present)",
     "vars-check": "`vars check` finds nothing missing or outdated",
     "secrets-check": "`secrets check`: recipients on disk match the links",
+    "verify": "`migrate verify`: each host of the phase evaluates to the same system derivation from "
+    "the pre-migration ref ({old_ref}) and from the repository (identical, or only sources moved)",
     "stable": "each host of the phase has been stable (no open red flag) for its whole window",
     "all-migrated": "every host of phases 1-5 is deployed, advanced and stable",
 }
@@ -75,8 +78,12 @@ class Probe:
     expect_value: Any = None
     hosts: tuple[str, ...] = ()  # run once per host (all must pass); default: the phase's hosts
     nix: bool | None = None  # inventory-validate: also `nix eval .#clan.inventory` (None: when possible)
+    expr: str | None = None  # verify: an entry expression `{ src }: outputs` (relative to the phase root)
 
     def describe(self) -> str:
+        if self.kind == "builtin" and self.builtin == "verify":
+            entry = f" --expr {self.expr}" if self.expr else ""
+            return f"builtin verify: `dendrite migrate verify {{host}} --old {{old_ref}}{entry}` ({self.timeout:g} s)"
         if self.kind == "builtin":
             return f"builtin {self.builtin}"
         exp = [f"exit {self.expect_exit}"]
@@ -189,6 +196,11 @@ _ZT_PEER = _cmd(
     *_SSH, "zerotier-cli", "-j", "listnetworks", timeout=30, expect_json="[0].status", expect_value="OK"
 )
 _STABLE = _builtin("stable")
+# The seed's Phase 2 line, checked by `migrate verify` (issue 14): the host's system derivation from
+# the pre-migration ref and from the repository. Phases 3-5 carry the same line, checked the same way.
+_NO_REGRESSIONS = _c(
+    "no-regressions", "All functionality preserved (no regressions)", True, _builtin("verify", timeout=1800)
+)
 
 
 def _ping_from_cinnabar(*hosts: str) -> dict[str, Any]:
@@ -351,7 +363,7 @@ def default_plain(start: dt.date) -> dict[str, Any]:
                     True,
                     _darwin_build(),
                 ),
-                _c("no-regressions", "All functionality preserved (no regressions)", True),
+                _NO_REGRESSIONS,
                 _c("zerotier-peer", "Zerotier peer connects to cinnabar controller", True, _ZT_PEER),
                 _c(
                     "network",
@@ -388,6 +400,7 @@ def default_plain(start: dt.date) -> dict[str, Any]:
                     True,
                     _ping_from_cinnabar("blackphos", "rosegold"),
                 ),
+                _NO_REGRESSIONS,
                 _c("patterns-reusable", "Patterns confirmed reusable", False),
                 _c("stable", "Stable for 1-2 weeks", True, _STABLE),
             ],
@@ -406,6 +419,7 @@ def default_plain(start: dt.date) -> dict[str, Any]:
                     True,
                     _ping_from_cinnabar("blackphos", "rosegold", "argentum"),
                 ),
+                _NO_REGRESSIONS,
                 _c("no-new-issues", "No new issues discovered", True),
                 _c("stable", "Stable for 1-2 weeks", True, _STABLE),
                 _c("ready-for-stibnite", "Ready for stibnite migration", True),
@@ -419,6 +433,7 @@ def default_plain(start: dt.date) -> dict[str, Any]:
             "depends": [4],
             "criteria": [
                 _c("builds", "stibnite builds using proven patterns", True, _darwin_build()),
+                _NO_REGRESSIONS,
                 _c("daily-workflows", "All daily workflows functional", True),
                 _c("no-productivity-loss", "No productivity loss", True),
                 _c(
@@ -556,7 +571,7 @@ def _name(path: toml.Path_) -> str:
 
 _CRITERION_KEYS = (
     "id", "text", "critical", "probe", "builtin", "command", "timeout", "expect_exit",
-    "expect_output", "expect_json", "expect_value", "hosts", "nix",
+    "expect_output", "expect_json", "expect_value", "hosts", "nix", "expr",
 )  # fmt: skip
 
 
@@ -603,7 +618,11 @@ def _criterion(r: _Reader, c: Any, path: toml.Path_, hosts: Mapping[str, Host]) 
             raise r.fail(
                 (*path, "builtin"), f"unknown builtin '{name}'", hint=did_you_mean(name, list(BUILTINS))
             )
-        probe = Probe("builtin", builtin=name, timeout=float(timeout), nix=r.get(c, path, "nix", bool, None))
+        expr = r.get(c, path, "expr", str, None)
+        if expr is not None and name != "verify":
+            raise r.fail((*path, "expr"), '`expr` is for `builtin = "verify"` only')
+        nix = r.get(c, path, "nix", bool, None)
+        probe = Probe("builtin", builtin=name, timeout=float(timeout), nix=nix, hosts=probe_hosts, expr=expr)
         return Criterion(cid, text, critical, probe)
     command = r.strings(c, path, "command")
     if not command:

@@ -7,7 +7,10 @@ its stdout must match, or a JSON path into its stdout and the value found there.
 nothing was learnt about it.
 
 The builtins call dendrite's library, never its CLI: `layout lint`, import-tree discovery and the
-`flake.modules` namespace, `inventory validate`, `vars check`, `secrets check`.
+`flake.modules` namespace, `inventory validate`, `vars check`, `secrets check`, and `migrate verify`
+(`dendrite.drv.verify.verify_hosts`) for the phase's hosts, the plan's `old_ref` against the phase's
+tree; its verdicts (identical, sources moved, different with the count of differing derivations) are
+kept in the probe's event under `verify`.
 """
 
 from __future__ import annotations
@@ -40,9 +43,11 @@ class ProbeResult:
     seconds: float
     excerpt: str
     detail: str
+    verdicts: tuple[dict[str, Any], ...] = ()  # the verify builtin: one summary per host
 
     def event(self) -> dict[str, Any]:
-        return {
+        found: dict[str, Any] = {"verify": list(self.verdicts)} if self.verdicts else {}
+        return found | {
             "phase": self.phase,
             "criterion": self.criterion,
             "status": self.status,
@@ -189,6 +194,65 @@ def _secrets(root: Path, probe: Probe) -> tuple[bool, str]:
     return not findings, f"{len(findings)} findings{first}"
 
 
+def _verify_hosts(plan: Plan, phase: Phase, probe: Probe) -> list[str]:
+    return list(probe.hosts or phase.hosts)
+
+
+def _verify(plan: Plan, phase: Phase, c: Criterion, root: Path) -> ProbeResult:
+    """`migrate verify` for the phase's hosts: pass when every host is the same system (identical, or
+    only the flake's own sources moved); a difference or an evaluation error fails, no Nix is unavailable.
+    """
+    from dendrite.drv.verify import verify_hosts
+
+    assert c.probe is not None
+    probe = c.probe
+    hosts = _verify_hosts(plan, phase, probe)
+    command = _verify_command(plan, probe, hosts, root)
+    start = time.monotonic()
+    if not hosts:
+        return ProbeResult(
+            phase.number, c.id, FAIL, command, None, 0.0, "", "the phase has no host to verify"
+        )
+    expr = (root / probe.expr) if probe.expr else None
+    try:
+        verdicts = verify_hosts(
+            hosts, old=plan.old_ref, new=str(root), repo_root=root, expr=expr, timeout=probe.timeout
+        )
+    except ToolMissing as exc:
+        return ProbeResult(
+            phase.number, c.id, UNAVAILABLE, command, None, time.monotonic() - start, "", exc.message
+        )
+    except DendriteError as exc:
+        return ProbeResult(phase.number, c.id, FAIL, command, None, time.monotonic() - start, "", exc.message)
+    parts = []
+    for v in verdicts:
+        if v.error is not None:
+            parts.append(f"{v.host}: {v.error}")
+        elif v.verdict == "different":
+            parts.append(f"{v.host}: different, {v.differences} derivation(s) differ")
+        else:
+            parts.append(f"{v.host}: {v.verdict}")
+    ok = all(v.error is None and v.verdict != "different" for v in verdicts)
+    return ProbeResult(
+        phase.number,
+        c.id,
+        PASS if ok else FAIL,
+        command,
+        None,
+        time.monotonic() - start,
+        "",
+        "; ".join(parts),
+        tuple(v.summary() for v in verdicts),
+    )
+
+
+def _verify_command(plan: Plan, probe: Probe, hosts: list[str], root: Path) -> str:
+    argv = ["dendrite", "migrate", "verify", *hosts, "--old", plan.old_ref, "--new", str(root)]
+    if probe.expr:
+        argv += ["--expr", str(root / probe.expr)]
+    return shlex.join(argv)
+
+
 BUILTIN_RUNNERS: dict[str, Callable[[Path, Probe], tuple[bool, str]]] = {
     "layout-lint": _layout_lint,
     "layout-modules": _layout_modules,
@@ -202,6 +266,8 @@ def run_probe(plan: Plan, phase: Phase, c: Criterion, repo_root: Path) -> ProbeR
     assert c.probe is not None and c.probe.builtin not in CLOCK_BUILTINS
     probe = c.probe
     root = (repo_root / phase.root).resolve()
+    if probe.builtin == "verify":
+        return _verify(plan, phase, c, root)
     if probe.kind == "builtin":
         assert probe.builtin is not None
         start = time.monotonic()
@@ -244,6 +310,9 @@ def run_probe(plan: Plan, phase: Phase, c: Criterion, repo_root: Path) -> ProbeR
 def planned_commands(plan: Plan, phase: Phase, c: Criterion, repo_root: Path) -> list[str]:
     """What `run_probe` would run for `c`, as text (`check --dry-run`)."""
     assert c.probe is not None
+    if c.probe.builtin == "verify":
+        where = (repo_root / phase.root).resolve()
+        return [_verify_command(plan, c.probe, _verify_hosts(plan, phase, c.probe), where)]
     if c.probe.kind == "builtin":
         return [f"builtin {c.probe.builtin} in {(repo_root / phase.root).resolve()}"]
     root = str((repo_root / phase.root).resolve())

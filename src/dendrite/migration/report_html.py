@@ -265,6 +265,8 @@ def _describe_event(ev: dict[str, Any]) -> str:
         return f"red flag #{ev.get('id')} resolved {ev.get('note', '')}".strip()
     if k == "deployed":
         return f"{ev.get('host')} deployed {ev.get('note', '')}".strip()
+    if k == "deploy-failed":
+        return f"{ev.get('host')}: machines update failed: {ev.get('error', '')}".strip()
     if k == "decision":
         return f"Phase {ev.get('phase')}: {ev.get('outcome')}"
     if k == "advance":

@@ -31,7 +31,7 @@ def next_action(state: State) -> str:
     for h in phase.hosts:
         ck = state.clocks[h]
         if state.plan.hosts[h].has_window and not ck.deployed:
-            return f"deploy {h}, then `dendrite migrate deployed {h}`"
+            return f"`dendrite machines update {h}` (it records the deployment), or deploy {h} otherwise, then `dendrite migrate deployed {h}`"
         if ck.stable_at is not None and not ck.stable:
             return f"wait for {h}'s stability window: stable at {ck.stable_at:%Y-%m-%d %H:%M} UTC"
     return f"dendrite migrate decide {phase.number}, then `dendrite migrate advance {phase.number}`"
