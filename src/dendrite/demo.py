@@ -102,6 +102,11 @@ def _init(root: Path) -> None:
     another checkout (`make demo` builds ./demo-fleet in the dendrite checkout, which ignores it) the
     files would otherwise be untracked there and invisible to the flake, the inventory and lint."""
     _run_git(root, "init", "-q", "-b", "main", what=f"git init in {root}")
+    # dendrite commits its changes as clan does; on a machine where git knows no user (a fresh CI box,
+    # root, a test's empty $HOME), every command tried on the demo would stop at "Please tell me who
+    # you are". The demo is a sandbox: its commits are the demo author's, set in its own .git/config.
+    _run_git(root, "config", "user.name", AUTHOR_NAME, what=f"git config in {root}")
+    _run_git(root, "config", "user.email", AUTHOR_EMAIL, what=f"git config in {root}")
 
 
 def _commit(root: Path) -> None:

@@ -16,16 +16,19 @@ which ends the executor cleanly.
 from __future__ import annotations
 
 import contextlib
-import multiprocessing as mp
 import os
 import signal
 import threading
 from collections.abc import Callable, Iterator
-from concurrent.futures import ProcessPoolExecutor
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from concurrent.futures import ProcessPoolExecutor
 
 
 def can_fork() -> bool:
+    import multiprocessing as mp  # here, not at import: a command that never forks does not load it
+
     return "fork" in mp.get_all_start_methods()
 
 
@@ -52,6 +55,9 @@ def fork_pool(
     child runs the parent's handlers (logging's at-fork hooks, multiprocessing's bootstrap), where a
     KeyboardInterrupt would print a traceback. A SIGINT meanwhile reaches the parent when unblocked.
     """
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
     pool = ProcessPoolExecutor(
         workers, mp_context=mp.get_context("fork"), initializer=_start, initargs=(initializer, initargs)
     )

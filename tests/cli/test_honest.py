@@ -134,6 +134,8 @@ def test_migrate_convert_leaving_a_host_unconverted(fleet: Fleet) -> None:
 
 def test_inventory_commands_on_a_file_that_does_not_parse(fleet: Fleet) -> None:
     (fleet.root / "modules/clan/broken.nix").write_text("{ clan.inventory.machines.x = { ; }\n")
+    # the demo is a git repository: a flake (and dendrite) sees the file once git tracks it
+    subprocess.run(["git", "-C", str(fleet.root), "add", "modules/clan/broken.nix"], check=True)
     for cmd in (["inventory", "show"], ["inventory", "machine", "cinnabar"], ["tags", "list"]):
         err = one_error(fleet.run(*cmd), "broken.nix:1:", "does not parse")
         assert err.count("broken.nix") == 1, err  # the place is said once

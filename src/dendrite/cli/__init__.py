@@ -4,8 +4,8 @@
 built; not here, so that `dendrite --version` (cli.entry) imports no framework at all.
 """
 
+import _signal  # type: ignore[import-not-found]  # the C module Python has loaded: no import work before the handler
 import os
-import signal
 from types import FrameType
 
 
@@ -16,4 +16,4 @@ def _interrupted_at_start(signum: int, frame: FrameType | None) -> None:
     os._exit(130)
 
 
-signal.signal(signal.SIGINT, _interrupted_at_start)
+_signal.signal(_signal.SIGINT, _interrupted_at_start)
