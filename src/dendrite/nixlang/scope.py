@@ -207,7 +207,8 @@ def variable_uses(node: Node) -> Iterator[tuple[Token, str]]:
         n, scope = stack.pop()
         k = n.kind
         if k == S.IDENT:
-            tok = n.first_token()
+            first = n.children[0] if n.children else None
+            tok = first if isinstance(first, Token) else n.first_token()
             if tok is not None and tok.text != "__curPos":
                 yield tok, scope.lookup(tok.text)
             continue
@@ -250,7 +251,7 @@ def variable_uses(node: Node) -> Iterator[tuple[Token, str]]:
                 elif c.kind in (S.STRING, S.IND_STRING):
                     stack.extend((d, scope) for d in reversed(c.nodes()))
             continue
-        stack.extend((c, scope) for c in reversed(n.nodes()))
+        stack.extend([(c, scope) for c in reversed(n.children) if isinstance(c, Node)])
 
 
 def _inherit_uses(
