@@ -8,6 +8,7 @@ starting workers would cost more than it saves.
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 from collections.abc import Sequence
@@ -77,7 +78,22 @@ def _jobs(files: int) -> int:
 
 
 def check_files(paths: Sequence[Path]) -> list[FileCheck]:
-    """Every file's check, in the order given; the first unreadable file (in that order) raises."""
+    """Every file's check, in the order given; the first unreadable file (in that order) raises.
+
+    The cycle collector is paused meanwhile (and so in the forked workers): a parse makes no reference
+    cycles, its tree is freed by reference counting, yet the collector would walk every live node
+    again and again as a file's tokens and nodes are made (a tenth of the time).
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _check_all(paths)
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _check_all(paths: Sequence[Path]) -> list[FileCheck]:
     jobs = _jobs(len(paths))
     if jobs == 1:
         return [check_file(p) for p in paths]

@@ -31,25 +31,21 @@ _PATH_SEG = re.compile(rf"{_PC}*/")
 _IND_OPEN = re.compile(r"''( *\n)?")
 
 _URI_CHAR = r"[a-zA-Z0-9%/?:@&=+$,\-_.!~*']"
-# One compiled pattern for the tokens of the DEFAULT state that no longer rule can extend, tried
-# first at each position; anything else (paths, URIs, floats, operators, `/*`) takes the careful way.
+# One compiled pattern for the trivia and then the tokens of the DEFAULT state that no longer rule can
+# extend, tried first at each position; anything else (paths, URIs, floats, operators, `/*`) takes the careful way.
 # The lookaheads are necessary conditions for a longer match: a path needs `{PC}*/` then a path
 # character or `${`, a URI needs `[a-zA-Z0-9+-.]*:` then a URI character (both run over `{PC}`
 # characters only), a float needs a digit after `.`, `...` needs three dots, `==` two `=`.
 _FAST = re.compile(
-    rf"""(?P<ws>[ \t\r\n]+)
-    |(?P<com>\#[^\r\n]*)
-    |(?P<id>[a-zA-Z_][a-zA-Z0-9_'\-]*+)(?!{_PC}*(?:/[a-zA-Z0-9._\-+$]|:{_URI_CHAR}))
+    rf"""(?:[ \t\r\n]+|\#[^\r\n]*)*+
+    (?:(?P<id>[a-zA-Z_][a-zA-Z0-9_'\-]*+)(?!{_PC}*(?:/[a-zA-Z0-9._\-+$]|:{_URI_CHAR}))
     |(?P<int>[0-9]++)(?![0-9]|{_PC}*/[a-zA-Z0-9._\-+$]|\.)
     |(?P<one>[;,()\[\]@?:*]|=(?!=)|\.(?![0-9]|\.\.|{_PC}*/[a-zA-Z0-9._\-+$]))
-    """,
+    )?""",
     re.VERBOSE,
 )
-_WS_KIND = 1  # group numbers of _FAST (trivia first)
-_COM_KIND = 2
-_ID_KIND = 3
-_INT_KIND = 4
-_ONE_KIND = 5
+_ID_KIND = 1  # group numbers of _FAST; no group (None) when only trivia matched
+_INT_KIND = 2
 # inside "...": literal text up to `"`, `${` or a lone `\` or `$` at the end (see _lex_string)
 _STRING_BODY = re.compile(r"""(?:[^"\\$]++|\\[\s\S]|\$\\[\s\S]?|\$[^{"\\]|\$(?="))*+""")
 # inside ''...'': literal text up to `''`, `${`, `'$` or a `$` before `'` or the end
@@ -93,22 +89,23 @@ def lex(src: str) -> LexResult:
         state = stack[-1]
         if state == DEFAULT:
             m = fast(src, pos)
-            if m is not None:
-                group = m.lastindex or 0  # every alternative is a group: never 0
-                end = m.end()
-                if group <= _COM_KIND:  # whitespace or a comment: trivia
-                    pos = end
-                    continue
-                text = src[pos:end]
+            group = m.lastindex  # type: ignore[union-attr]  # everything in it is optional
+            if group is not None:
+                start = m.start(group)  # type: ignore[union-attr]
+                end = m.end()  # type: ignore[union-attr]
+                text = src[start:end]
                 if group == _ID_KIND:
                     kind = text if text in keywords else T.ID
                 elif group == _INT_KIND:
                     kind = T.INT
                 else:
                     kind = text
-                append(Token(kind, text, pos, src[trivia_start:pos]))
+                append(Token(kind, text, start, src[trivia_start:start]))
                 pos = trivia_start = end
                 continue
+            pos = m.end()  # type: ignore[union-attr]  # trivia, then a token for the careful way
+            if pos >= n:
+                break
         elif state == STRING:
             pos = _lex_string(src, pos, stack, toks, out)
             trivia_start = pos
