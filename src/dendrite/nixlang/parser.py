@@ -150,7 +150,11 @@ class Parser:
 
     def expect(self, node: Node, kind: str, what: str | None = None) -> bool:
         if self.kind == kind:
-            self.bump(node)
+            i = self.i
+            node.children.append(self.toks[i])
+            if kind != T.EOF:  # `bump` inlined
+                self.i = i + 1
+                self.kind = self.toks[i + 1].kind
             return True
         self.error(f"unexpected {_describe(self.peek())}, expected {what or repr(kind)}")
         return False
@@ -420,11 +424,12 @@ class Parser:
 
     def expr_simple(self) -> Node:
         k = self.kind
-        tok = self.peek()
-        if k == T.ID:
-            node = Node(S.IDENT)
-            self.bump(node)
-            return node
+        i = self.i
+        tok = self.toks[i]
+        if k == T.ID:  # the commonest expression: `bump` inlined (an ID is never the last token)
+            self.i = i + 1
+            self.kind = self.toks[i + 1].kind
+            return Node(S.IDENT, [tok])
         if k in (T.INT, T.FLOAT, T.URI):
             node = Node(S.LITERAL)
             self.bump(node)
@@ -504,10 +509,14 @@ class Parser:
     def _quoted(self, kind: str, text: str, close: str, unterminated: str) -> Node:
         node = Node(kind)
         self.bump(node)
+        toks, children = self.toks, node.children
         while True:
             k = self.kind
-            if k == text:
-                self.bump(node)
+            if k == text:  # `bump` inlined: a string's text is never the last token
+                i = self.i
+                children.append(toks[i])
+                self.i = i + 1
+                self.kind = toks[i + 1].kind
             elif k == T.DOLLAR_CURLY:
                 node.children.append(self.interpolation())
             else:
@@ -545,11 +554,14 @@ class Parser:
     # ------------------------------------------------------------------ attribute sets
 
     def attr(self) -> Node:
-        node = Node(S.ATTR)
         k = self.kind
-        if k in (T.ID, "or"):
-            self.bump(node)
-        elif k == T.STRING_OPEN:
+        if k == T.ID or k == "or":  # `bump` inlined, as in expr_simple
+            i = self.i
+            self.i = i + 1
+            self.kind = self.toks[i + 1].kind
+            return Node(S.ATTR, [self.toks[i]])
+        node = Node(S.ATTR)
+        if k == T.STRING_OPEN:
             node.children.append(self.string())
         elif k == T.DOLLAR_CURLY:
             node.children.append(self.interpolation())
