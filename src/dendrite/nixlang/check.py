@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gc
 import os
+import signal
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -67,6 +68,11 @@ def _check_in_worker(path: Path) -> FileCheck | _Unreadable:
         return _Unreadable(exc.message, exc.hint)
 
 
+def _ignore_interrupt() -> None:
+    """In a worker: Ctrl-C is the parent's to handle (it stops the pool), not a traceback per worker."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def _jobs(files: int) -> int:
     if files < POOL_MIN_FILES or sys.platform != "linux":
         return 1
@@ -101,7 +107,7 @@ def _check_all(paths: Sequence[Path]) -> list[FileCheck]:
 
     chunk = max(1, len(paths) // (jobs * CHUNKS_PER_JOB))
     results: list[FileCheck] = []
-    with multiprocessing.get_context("fork").Pool(jobs) as pool:
+    with multiprocessing.get_context("fork").Pool(jobs, initializer=_ignore_interrupt) as pool:
         for r in pool.imap(_check_in_worker, paths, chunksize=chunk):
             if isinstance(r, _Unreadable):
                 raise InputError(r.message, hint=r.hint)
