@@ -267,8 +267,12 @@ class RepoFS:
                     )
                 chunks = []
                 left = limit + 1
+                # the size fstat saw, plus one byte to see the end, in one read: a 25 MB journal is not
+                # read in 1 MiB pieces and joined again; a file that grows meanwhile is read on in pieces
+                want = st.st_size + 1 if st.st_size else 1 << 20
                 while left > 0:
-                    b = os.read(fd, min(left, 1 << 20))
+                    b = os.read(fd, min(left, want))
+                    want = 1 << 20
                     if not b:
                         break
                     chunks.append(b)

@@ -6,12 +6,13 @@ of the others' messages.
 
 from __future__ import annotations
 
-import difflib
 from typing import Any
 
 
 def did_you_mean(word: str, choices: list[str] | tuple[str, ...]) -> str:
     """A hint for `word`: the closest of `choices`, or the list of them when none is close."""
+    import difflib  # only an error pays for it (difflib, heapq: a few ms on every start)
+
     close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
     return f"did you mean '{close[0]}'?" if close else f"known: {', '.join(sorted(choices)) or 'none'}"
 

@@ -98,3 +98,27 @@ def test_help_still_loads_every_command(tmp_path: Path) -> None:
     for name in ("demo", "nix", "vars", "inventory", "layout", "sops", "secrets"):
         assert f"dendrite.cli.{name}_cmd" in modules
         assert f" {name} ".encode() in res.stdout
+
+
+def test_migrate_status_imports_no_layout_and_no_probes(tmp_path: Path) -> None:
+    """`migrate status` (run many times a day) reads the plan and the journal: not the layout parser
+    the `scan`/`convert` commands beside it use, nor the probes, rollback and decision code `ops` drives
+    (dendrite.migration.load, dendrite.cli.migrate_group)."""
+    from dendrite.migration import ops
+
+    ops.init(tmp_path, record=False)
+    res, modules = _modules(["-C", str(tmp_path), "migrate", "status"], clean_env(home=tmp_path), tmp_path)
+    assert res.returncode == 0 and b"Phase 0" in res.stdout, res.stderr
+    assert "dendrite.migration.cache" in modules and "dendrite.migration.load" in modules
+    banned = (
+        "dendrite.layout",
+        "dendrite.nixlang",
+        "dendrite.cli.layout_cmd",
+        "dendrite.migration.ops",
+        "dendrite.migration.probes",
+        "dendrite.migration.rollback",
+        "dendrite.drv",
+        "pydantic",
+        "multiprocessing",
+    )
+    assert _offending(modules, banned) == []

@@ -4,7 +4,7 @@ Why: Typer (0.2x) coerces every parameter value through a pydantic TypeAdapter, 
 importing pydantic and building the adapters costs ~90 ms, more than everything `dendrite secrets get`
 does besides. For the values most commands see, the adapter is the identity or nearly: an absent value
 (None), a string where `str` is declared, strings where `list[str]` is declared, a string made a
-`Path` (then checked by Typer's own path checks). Those are answered here with exactly what Typer's
+`Path` (then checked by Typer's own path checks), strings made a `list[Path]` (each checked so). Those are answered here with exactly what Typer's
 adapter returns; every other value (paths, numbers, a custom parser) is handed
 to Typer's own coercion, built then. tests/cli/test_coercion.py compares both on every parameter.
 
@@ -42,9 +42,12 @@ class DeferredCoercion:
             and descriptor.annotation is Path
             and descriptor.parameter_info.path_type is None
         )
-        # a file-only or directory-only check names the value as given ("dir/"), not as Path spells it
-        info = descriptor.parameter_info
-        self._as_given = not (info.dir_okay and info.file_okay)
+        self._path_list = (
+            plain
+            and self._multi
+            and descriptor.annotation == list[Path]
+            and descriptor.parameter_info.path_type is None
+        )
 
     def real(self) -> _Runtime:
         """Typer's own coercion for this parameter (imports pydantic)."""
@@ -54,6 +57,16 @@ class DeferredCoercion:
             self._real = build_runtime_param(self._param.type_descriptor)
         return self._real
 
+    def _checked_path(self, value: str, param: Any, ctx: Context) -> Path:
+        """What Typer's adapter gives for a path: Typer's own checks (exists, file_okay, ...) on the
+        string as typed, so that its messages name it as typed (`dir/`, not `dir`), then a Path."""
+        from typer._param_types import coerce_cli_path
+
+        info = self._param.type_descriptor.parameter_info
+        if info.allow_dash:  # Typer's `-` test sees a Path there, never equal to "-": left to Typer
+            raise ValueError(value)
+        return Path(os.fsdecode(coerce_cli_path(value, info, path_type=None, param=param, ctx=ctx)))
+
     def coerce(self, value: Any, param: Any, ctx: Context) -> Any:
         if value is None:  # Typer's RuntimeParam.coerce answers None before it looks at the type
             return () if self._multi else None
@@ -61,18 +74,17 @@ class DeferredCoercion:
             return value
         if self._str_list and isinstance(value, list | tuple) and all(type(v) is str for v in value):
             return list(value)
-        if self._path and type(value) is str:
-            # Typer's adapter makes the Path with pydantic, then checks it (exists, file_okay, ...) here
-            from typer._param_types import coerce_cli_path
-
-            info = self._param.type_descriptor.parameter_info
+        # an empty path is left to Typer: its adapter makes it Path("."), which the checks then see
+        if self._path and type(value) is str and value:
             try:
-                if not self._as_given:
-                    return coerce_cli_path(Path(value), info, path_type=Path, param=param, ctx=ctx)
-                if value:  # checked as the string given, so a message quotes it; "" is Typer's ('.')
-                    checked = coerce_cli_path(value, info, path_type=None, param=param, ctx=ctx)
-                    return Path(os.fsdecode(checked))
+                return self._checked_path(value, param, ctx)
             except ValueError:  # pydantic turns it into a message of its own (a NUL in the path)
+                pass
+        if self._path_list and isinstance(value, list | tuple) and all(type(v) is str and v for v in value):
+            # each item as a single path above (`nix check-syntax FILES...`, `layout` commands)
+            try:
+                return [self._checked_path(v, param, ctx) for v in value]
+            except ValueError:
                 pass
         return self.real().coerce(value, param=param, ctx=ctx)
 

@@ -45,7 +45,7 @@ SUBCOMMANDS: dict[str, str] = {
     "tags": "dendrite.cli.inventory_cmd:tags_app",
     "vars": "dendrite.cli.vars_cmd:app",
     "layout": "dendrite.cli.layout_cmd:app",
-    "migrate": "dendrite.cli.layout_cmd:migrate_app",
+    "migrate": "dendrite.cli.migrate_group:migrate_app",
     "infra": "dendrite.cli.infra_cmd:app",
 }
 

@@ -1,6 +1,6 @@
 """`dendrite migrate init|plan|status|check|attest|flag|resolve|deployed|decide|advance|rollback|report`.
 
-Registered on the `migrate` group beside `scan` and `convert` (`layout_cmd.migrate_app`). The migration
+Registered on the `migrate` group beside `scan` and `convert` (`migrate_group.migrate_app`). The migration
 package is imported inside each command, so `dendrite --help` and the other commands do not pay for it.
 """
 
@@ -106,10 +106,10 @@ def plan_cmd(
 
 def status(json_: JsonOpt = False) -> None:
     """Phases, criteria with their last evidence, stability clocks, open red flags, and the next action."""
-    from dendrite.migration import ops
+    from dendrite.migration.load import load_state
     from dendrite.migration.status import summary
 
-    state = ops.load_state(_root())
+    state = load_state(_root())
     _warn_problems(state)
     s = summary(state)
     if json_:

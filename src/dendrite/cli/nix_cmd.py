@@ -15,7 +15,8 @@ from dendrite.cli.common import emit_json, err, out
 from dendrite.errors import InputError
 from dendrite.layout.discovery import discover
 from dendrite.nixlang import NotLiteral, evaluate, markers, parse_file, to_nix
-from dendrite.nixlang.source import Diagnostic, ParsedFile
+from dendrite.nixlang.check import check_files
+from dendrite.nixlang.source import ParsedFile
 
 app = typer.Typer(
     help="Parse, check and evaluate Nix files with dendrite's own parser.", no_args_is_help=True
@@ -55,8 +56,8 @@ def check_syntax(
 ) -> None:
     """Report every syntax error as file:line:col: message; exit 1 if there is any."""
     files, untracked = _nix_files(paths)
-    results = [parse_file(f) for f in files]
-    problems = [d for r in results for d in _diagnostics(r)]
+    results = check_files(files)
+    problems = [d for r in results for d in r.diagnostics]
     if json_:
         emit_json(
             {
@@ -83,25 +84,6 @@ def check_syntax(
         err.print(f"{len(results)} file(s) checked, {bad} with errors", markup=False)
     if problems:
         raise typer.Exit(1)
-
-
-BINARY_LOOK = 8192  # bytes looked at to tell binary data from Nix source
-
-
-def _diagnostics(parsed: ParsedFile) -> list[Diagnostic]:
-    """The file's syntax errors; a binary file (a NUL byte, or bytes that are not UTF-8, near its
-    start) is one error, not one per byte the parser meets."""
-    found = parsed.diagnostics
-    head = parsed.text[:BINARY_LOOK]
-    if len(found) > 1 and ("\x00" in head or any("\udc80" <= c <= "\udcff" for c in head)):
-        return [
-            Diagnostic(
-                parsed.path,
-                found[0].position,
-                f"binary data, not Nix source ({len(found)} syntax errors from here on)",
-            )
-        ]
-    return found
 
 
 def _jsonable(value: Any, parsed: ParsedFile) -> Any:

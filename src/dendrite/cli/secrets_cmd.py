@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import atexit
-import getpass
 import json
 import os
 import sys
@@ -17,7 +16,6 @@ import typer
 
 from dendrite import lazy
 from dendrite.cli import columns, complete
-from dendrite.cli.committing import commit, machine_key_added
 from dendrite.cli.common import (
     GroupArg,
     MachineArg,
@@ -32,18 +30,21 @@ from dendrite.cli.common import (
     write_bytes,
 )
 from dendrite.errors import DendriteError, InputError
-from dendrite.secrets.importer import import_sops
 from dendrite.secrets.keys import SopsKey, is_private_key, key_from_input, key_from_text, read_user_file
 from dendrite.secrets.store import SecretsStore
 from dendrite.text import did_you_mean
 
 if TYPE_CHECKING:
+    from dendrite.cli import committing
     from dendrite.cli import findings as cli_findings
-    from dendrite.secrets import health, keyfile
+    from dendrite.secrets import health, importer, keyfile
 else:  # only `check`, `fix` and `key` use them: loaded when one of those runs
     cli_findings = lazy.module("dendrite.cli.findings")
     health = lazy.module("dendrite.secrets.health")
     keyfile = lazy.module("dendrite.secrets.keyfile")
+    # only commands that change the store commit (git, subprocess), only `import-sops` imports
+    committing = lazy.module("dendrite.cli.committing")
+    importer = lazy.module("dendrite.secrets.importer")
 
 app = typer.Typer(
     help="clan's sops/ secret store: users, machines, groups and secrets.", no_args_is_help=True
@@ -232,14 +233,14 @@ def users_add(
     """Add a user with one or more age keys; secrets the user already reaches are re-keyed."""
     keys = _keys(key, age_key, age_key_file)
     _rekeyed(_run_rekey("re-keying", lambda s: s.add_user(name, keys, force)))
-    commit(f"secrets: add user {name}")
+    committing.commit(f"secrets: add user {name}")
 
 
 @users_app.command("remove")
 def users_remove(name: UserArg) -> None:
     """Remove a user from every group and secret, and re-key what they could read."""
     _rekeyed(_run_rekey("re-keying", lambda s: s.remove_user(name)))
-    commit(f"secrets: remove user {name}")
+    committing.commit(f"secrets: remove user {name}")
 
 
 @users_app.command("get")
@@ -267,7 +268,7 @@ def users_add_key(
     """Add keys to a user; every secret the user reaches is re-keyed."""
     keys = _keys(key, None, age_key_file)
     _rekeyed(_run_rekey("re-keying", lambda s: s.add_user_keys(name, keys)))
-    commit(f"secrets: add key(s) for user {name}")
+    committing.commit(f"secrets: add key(s) for user {name}")
 
 
 @users_app.command("remove-key")
@@ -279,7 +280,7 @@ def users_remove_key(
     """Remove keys from a user (never the last one); every secret the user reaches is re-keyed."""
     keys = _keys(key, None, age_key_file)
     _rekeyed(_run_rekey("re-keying", lambda s: s.remove_user_keys(name, keys)))
-    commit(f"secrets: remove key(s) for user {name}")
+    committing.commit(f"secrets: remove key(s) for user {name}")
 
 
 @users_app.command("add-secret")
@@ -288,7 +289,7 @@ def users_add_secret(user: UserArg, secret: SecretArg) -> None:
     store = _store()
     _known(store, "users", [user])
     _rekeyed(store.secret_add_member(secret, "users", user))
-    commit(f"secrets: add user {user} to {secret}")
+    committing.commit(f"secrets: add user {user} to {secret}")
 
 
 @users_app.command("remove-secret")
@@ -297,7 +298,7 @@ def users_remove_secret(user: UserArg, secret: SecretArg) -> None:
     store = _store()
     _known(store, "users", [user])
     _rekeyed(store.secret_remove_member(secret, "users", user))
-    commit(f"secrets: remove user {user} from {secret}")
+    committing.commit(f"secrets: remove user {user} from {secret}")
 
 
 # ------------------------------------------------------------------------------------------------ machines
@@ -347,14 +348,14 @@ def machines_add(
     if parsed is None:
         note(f"generated a key for {name}; its private key is the secret {name}-age.key")
     _rekeyed(n)
-    machine_key_added(name)
+    committing.machine_key_added(name)
 
 
 @machines_app.command("remove")
 def machines_remove(name: MachineArg) -> None:
     """Remove a machine from every group and secret, and re-key what it could read."""
     _rekeyed(_run_rekey("re-keying", lambda s: s.remove_machine(name)))
-    commit(f"secrets: remove machine {name}")
+    committing.commit(f"secrets: remove machine {name}")
 
 
 @machines_app.command("get")
@@ -375,7 +376,7 @@ def machines_add_secret(machine: MachineArg, secret: SecretArg) -> None:
     store = _store()
     _known(store, "machines", [machine])
     _rekeyed(store.secret_add_member(secret, "machines", machine))
-    commit(f"vars: add {machine} to secret sops/secrets/{secret}")
+    committing.commit(f"vars: add {machine} to secret sops/secrets/{secret}")
 
 
 @machines_app.command("remove-secret")
@@ -384,7 +385,7 @@ def machines_remove_secret(machine: MachineArg, secret: SecretArg) -> None:
     store = _store()
     _known(store, "machines", [machine])
     _rekeyed(store.secret_remove_member(secret, "machines", machine))
-    commit(f"vars: remove {machine} from secret {secret}")
+    committing.commit(f"vars: remove {machine} from secret {secret}")
 
 
 # ------------------------------------------------------------------------------------------------ groups
@@ -424,14 +425,14 @@ def _group_add(group: str, kind: str, member: str, create: bool) -> None:
             + "; to make a new group, add --create",
         )
     _rekeyed(_run_rekey("re-keying", lambda s: s.group_add(group, kind, member)))
-    commit(f"secrets: add {kind[:-1]} {member} to group {group}")
+    committing.commit(f"secrets: add {kind[:-1]} {member} to group {group}")
 
 
 def _group_remove(group: str, kind: str, member: str) -> None:
     store = _store()
     _known(store, "groups", [group])
     _rekeyed(_run_rekey("re-keying", lambda s: s.group_remove(group, kind, member)))
-    commit(f"secrets: remove {kind[:-1]} {member} from group {group}")
+    committing.commit(f"secrets: remove {kind[:-1]} {member} from group {group}")
 
 
 @groups_app.command("add-user")
@@ -464,7 +465,7 @@ def groups_add_secret(group: GroupArg, secret: SecretArg) -> None:
     store = _store()
     _known(store, "groups", [group])
     _rekeyed(store.secret_add_member(secret, "groups", group))
-    commit(f"secrets: add group {group} to secret {secret}")
+    committing.commit(f"secrets: add group {group} to secret {secret}")
 
 
 @groups_app.command("remove-secret")
@@ -473,7 +474,7 @@ def groups_remove_secret(group: GroupArg, secret: SecretArg) -> None:
     store = _store()
     _known(store, "groups", [group])
     _rekeyed(store.secret_remove_member(secret, "groups", group))
-    commit(f"secrets: remove group {group} from secret {secret}")
+    committing.commit(f"secrets: remove group {group} from secret {secret}")
 
 
 # ------------------------------------------------------------------------------------------------ secrets
@@ -484,6 +485,8 @@ def _read_value(name: str) -> bytes:
     if env is not None:
         return env.encode()
     if sys.stdin.isatty():
+        import getpass  # a terminal prompt: only here
+
         value = getpass.getpass(f"Paste the value of {name} (hidden): ")
         return value.encode()
     return sys.stdin.buffer.read()
@@ -511,7 +514,7 @@ def set_(
         )
     ref = store.set(name, value, **members)
     note(f"wrote {ref.file}")
-    commit(f"secrets: update {name}")
+    committing.commit(f"secrets: update {name}")
 
 
 @app.command("get")
@@ -538,7 +541,7 @@ def remove(name: SecretArg) -> None:
     store = _store()
     with _suggesting(store, name):
         store.remove(name)
-    commit(f"secrets: remove {name}")
+    committing.commit(f"secrets: remove {name}")
 
 
 @app.command("rename")
@@ -547,7 +550,7 @@ def rename(old: SecretArg, new: SecretArg) -> None:
     store = _store()
     with _suggesting(store, old):
         store.rename(old, new)
-    commit(f"secrets: rename {old} to {new}")
+    committing.commit(f"secrets: rename {old} to {new}")
 
 
 @app.command("check")
@@ -570,7 +573,9 @@ def fix() -> None:
         store.progress = cb
         result = health.fix(store)
     note(f"removed {result.links_removed} broken link(s), re-keyed {result.rekeyed} secret(s)")
-    commit("secrets: fix member links and keys")  # dendrite's own command: clan has no `secrets fix`
+    committing.commit(
+        "secrets: fix member links and keys"
+    )  # dendrite's own command: clan has no `secrets fix`
 
 
 @app.command("import-sops")
@@ -589,10 +594,12 @@ def import_sops_cmd(
     store = _store()
     members = _members(store, user, machine, group)
     with progress("importing") as cb:
-        got = import_sops(store, file, input_type=input_type, prefix=prefix, progress=cb, **members)
+        got = importer.import_sops(store, file, input_type=input_type, prefix=prefix, progress=cb, **members)
     for n in got.created:
         out.print(n, markup=False)
-        commit(f"secrets: update {n}", only=[f"sops/secrets/{n}"])  # clan: one encrypt_secret commit each
+        committing.commit(
+            f"secrets: update {n}", only=[f"sops/secrets/{n}"]
+        )  # clan: one encrypt_secret commit each
     for skipped in got.skipped:
         note(f"warning: {skipped.name} {skipped.reason}, skipping")
 
@@ -646,4 +653,4 @@ def key_show(json_: JsonOpt = False) -> None:
 def key_update() -> None:
     """Re-key every secret (legacy and vars) whose recipients differ from its links."""
     _rekeyed(_run_rekey("re-keying", lambda s: s.update_all()))
-    commit("secrets: update with new keys")
+    committing.commit("secrets: update with new keys")

@@ -15,28 +15,14 @@ from typing import Any
 
 from dendrite.errors import InputError
 from dendrite.fsutil import repo_lock
-from dendrite.migration import PLAN_FILE, cache, journal, plan, probes, rollback
+from dendrite.migration import PLAN_FILE, journal, plan, probes, rollback
 from dendrite.migration.decide import GO, Decision, decide
 from dendrite.migration.journal import utcnow
+from dendrite.migration.load import load_plan as load_plan
+from dendrite.migration.load import load_state as load_state
 from dendrite.migration.state import State
 from dendrite.repofs import RepoFS
 from dendrite.text import did_you_mean
-
-
-def load_plan(root: Path) -> plan.Plan:
-    fs = RepoFS(root)
-    if not fs.exists(PLAN_FILE):
-        raise InputError(
-            f"{root} has no {PLAN_FILE}", hint="run `dendrite migrate init` to write the seed's plan"
-        )
-    return plan.loads(fs.read_text(PLAN_FILE, limit=4 << 20), PLAN_FILE)
-
-
-def load_state(root: Path, now: dt.datetime | None = None) -> State:
-    now = now or utcnow()
-    p = load_plan(root)
-    reducer, problems = cache.reduce(root, now)
-    return reducer.finish(p, now, problems)
 
 
 def init(root: Path, start: dt.date | None = None, *, force: bool = False, record: bool = True) -> Path:

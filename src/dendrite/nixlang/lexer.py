@@ -30,6 +30,27 @@ _IN_PATH = re.compile(rf"{_PC}*(/{_PC}+)+/?|{_PC}*/|{_PC}+")
 _PATH_SEG = re.compile(rf"{_PC}*/")
 _IND_OPEN = re.compile(r"''( *\n)?")
 
+_URI_CHAR = r"[a-zA-Z0-9%/?:@&=+$,\-_.!~*']"
+# One compiled pattern for the trivia and then the tokens of the DEFAULT state that no longer rule can
+# extend, tried first at each position; anything else (paths, URIs, floats, operators, `/*`) takes the careful way.
+# The lookaheads are necessary conditions for a longer match: a path needs `{PC}*/` then a path
+# character or `${`, a URI needs `[a-zA-Z0-9+-.]*:` then a URI character (both run over `{PC}`
+# characters only), a float needs a digit after `.`, `...` needs three dots, `==` two `=`.
+_FAST = re.compile(
+    rf"""(?:[ \t\r\n]+|\#[^\r\n]*)*+
+    (?:(?P<id>[a-zA-Z_][a-zA-Z0-9_'\-]*+)(?!{_PC}*(?:/[a-zA-Z0-9._\-+$]|:{_URI_CHAR}))
+    |(?P<int>[0-9]++)(?![0-9]|{_PC}*/[a-zA-Z0-9._\-+$]|\.)
+    |(?P<one>[;,()\[\]@?:*]|=(?!=)|\.(?![0-9]|\.\.|{_PC}*/[a-zA-Z0-9._\-+$]))
+    )?""",
+    re.VERBOSE,
+)
+_ID_KIND = 1  # group numbers of _FAST; no group (None) when only trivia matched
+_INT_KIND = 2
+# inside "...": literal text up to `"`, `${` or a lone `\` or `$` at the end (see _lex_string)
+_STRING_BODY = re.compile(r"""(?:[^"\\$]++|\\[\s\S]|\$\\[\s\S]?|\$[^{"\\]|\$(?="))*+""")
+# inside ''...'': literal text up to `''`, `${`, `'$` or a `$` before `'` or the end
+_IND_BODY = re.compile(r"(?:[^'$]++|'[^'$]|'\Z|\$[^{'])*+")
+
 _PATHISH = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-+/")
 
 _ID_START = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_")
@@ -60,17 +81,40 @@ def lex(src: str) -> LexResult:
     n = len(src)
     trivia_start = 0
 
+    fast = _FAST.match
+    keywords = T.KEYWORDS
+    append = toks.append
+
     while pos < n:
         state = stack[-1]
-        if state == STRING:
+        if state == DEFAULT:
+            m = fast(src, pos)
+            group = m.lastindex  # type: ignore[union-attr]  # everything in it is optional
+            if group is not None:
+                start = m.start(group)  # type: ignore[union-attr]
+                end = m.end()  # type: ignore[union-attr]
+                text = src[start:end]
+                if group == _ID_KIND:
+                    kind = text if text in keywords else T.ID
+                elif group == _INT_KIND:
+                    kind = T.INT
+                else:
+                    kind = text
+                append(Token(kind, text, start, src[trivia_start:start]))
+                pos = trivia_start = end
+                continue
+            pos = m.end()  # type: ignore[union-attr]  # trivia, then a token for the careful way
+            if pos >= n:
+                break
+        elif state == STRING:
             pos = _lex_string(src, pos, stack, toks, out)
             trivia_start = pos
             continue
-        if state == IND_STRING:
+        elif state == IND_STRING:
             pos = _lex_ind_string(src, pos, stack, toks, out)
             trivia_start = pos
             continue
-        if state in (INPATH, INPATH_SLASH):
+        else:  # INPATH, INPATH_SLASH
             pos = trivia_start = _lex_in_path(src, pos, stack, toks, out)
             continue
 
@@ -80,7 +124,7 @@ def lex(src: str) -> LexResult:
             pos = after
             continue
         kind, end = _bracket(src, pos, c, stack) or _token(src, pos, c, stack, out)
-        toks.append(Token(kind, src[pos:end], pos, src[trivia_start:pos]))
+        append(Token(kind, src[pos:end], pos, src[trivia_start:pos]))
         pos = trivia_start = end
 
     _end_of_input(src, pos, trivia_start, stack, out)
@@ -245,30 +289,7 @@ def _lex_string(src: str, pos: int, stack: list[int], toks: list[Token], out: Le
     """Inside "...": literal text up to `"` or `${`, escapes kept as written."""
     n = len(src)
     start = pos
-    while pos < n:
-        c = src[pos]
-        if c == '"':
-            break
-        if c == "\\":
-            if pos + 1 >= n:
-                break
-            pos += 2
-            continue
-        if c == "$":
-            nxt = src[pos + 1] if pos + 1 < n else ""
-            if nxt == "{":
-                break
-            if nxt == '"':
-                pos += 1
-                break
-            if nxt == "":
-                break
-            if nxt == "\\":
-                pos += 3 if pos + 2 < n else 2
-                continue
-            pos += 2
-            continue
-        pos += 1
+    pos = _STRING_BODY.match(src, pos).end()  # type: ignore[union-attr]
     if pos > start:
         toks.append(Token(T.STR, src[start:pos], start))
     if pos >= n:
@@ -290,21 +311,7 @@ def _lex_ind_string(src: str, pos: int, stack: list[int], toks: list[Token], out
     """Inside ''...'': text runs, the escapes ''$ ''' ''\\x, `${`, and the closing ''."""
     n = len(src)
     start = pos
-    while pos < n:
-        c = src[pos]
-        if c == "'":
-            if src.startswith("''", pos):
-                break
-            if pos + 1 < n and src[pos + 1] == "$":
-                break  # a lone quote before `$` is its own token
-            pos += 2 if pos + 1 < n else 1
-            continue
-        if c == "$":
-            if pos + 1 >= n or src[pos + 1] in "{'":
-                break
-            pos += 2
-            continue
-        pos += 1
+    pos = _IND_BODY.match(src, pos).end()  # type: ignore[union-attr]
     if pos > start:
         toks.append(Token(T.IND_STR, src[start:pos], start))
     if pos >= n:

@@ -126,6 +126,8 @@ class Parser:
         self.src = src
         self.toks = lexed.tokens
         self.i = 0
+        # the current token's kind, kept in step with `i` by `bump` (read far more often than moved)
+        self.kind: str = self.toks[0].kind
         self.errors: list[SyntaxIssue] = [SyntaxIssue(o, m) for o, m in lexed.errors]
         self.depth = 0
 
@@ -135,15 +137,12 @@ class Parser:
         j = self.i + k
         return self.toks[j] if j < len(self.toks) else self.toks[-1]
 
-    @property
-    def kind(self) -> str:
-        return self.toks[self.i].kind
-
     def bump(self, node: Node) -> Token:
         tok = self.toks[self.i]
         node.children.append(tok)
         if tok.kind != T.EOF:
             self.i += 1
+            self.kind = self.toks[self.i].kind
         return tok
 
     def error(self, message: str, offset: int | None = None) -> None:
@@ -151,7 +150,11 @@ class Parser:
 
     def expect(self, node: Node, kind: str, what: str | None = None) -> bool:
         if self.kind == kind:
-            self.bump(node)
+            i = self.i
+            node.children.append(self.toks[i])
+            if kind != T.EOF:  # `bump` inlined
+                self.i = i + 1
+                self.kind = self.toks[i + 1].kind
             return True
         self.error(f"unexpected {_describe(self.peek())}, expected {what or repr(kind)}")
         return False
@@ -183,6 +186,7 @@ class Parser:
             # the half-built nodes are gone with the stack: keep every token in one ERROR node
             self.error("expression nested too deeply (dendrite parses at least 1,000 levels)")
             self.i = 0
+            self.kind = self.toks[0].kind
             root.children = []
             err = Node(S.ERROR)
             while self.kind != T.EOF:
@@ -199,69 +203,70 @@ class Parser:
 
     # ------------------------------------------------------------------ expressions
 
+    # Each level of the grammar is one method with its own depth count, not a chain of small calls:
+    # a plain value (`"x"`, `true`) otherwise costs nine Python calls.
     def expr(self) -> Node:
         self.depth += 1
         if self.depth > MAX_DEPTH:
             raise _TooDeep
         try:
-            return self.expr_function()
-        finally:
-            self.depth -= 1
-
-    def expr_function(self) -> Node:
-        k = self.kind
-        if k == T.ID and self.peek(1).kind == ":":
-            node = Node(S.LAMBDA)
-            param = Node(S.PARAM)
-            self.bump(param)
-            node.children.append(param)
-            self.bump(node)
-            node.children.append(self.expr())
-            return node
-        if k == T.ID and self.peek(1).kind == "@":
-            node = Node(S.LAMBDA)
-            param = Node(S.PARAM)
-            bind = Node(S.PAT_BIND)
-            self.bump(bind)
-            self.bump(bind)
-            param.children.append(bind)
-            if self.kind == "{":
-                param.children.append(self.pattern())
-            else:
-                self.error(f"unexpected {_describe(self.peek())}, expected '{{'")
-            node.children.append(param)
-            self._lambda_tail(node, param)
-            return node
-        if k == "{" and self._is_pattern():
-            node = Node(S.LAMBDA)
-            param = Node(S.PARAM)
-            param.children.append(self.pattern())
-            if self.kind == "@":
+            k = self.kind
+            if k == T.ID and self.peek(1).kind == ":":
+                node = Node(S.LAMBDA)
+                param = Node(S.PARAM)
+                self.bump(param)
+                node.children.append(param)
+                self.bump(node)
+                node.children.append(self.expr())
+                return node
+            if k == T.ID and self.peek(1).kind == "@":
+                node = Node(S.LAMBDA)
+                param = Node(S.PARAM)
                 bind = Node(S.PAT_BIND)
                 self.bump(bind)
-                self.expect(bind, T.ID, "an identifier")
+                self.bump(bind)
                 param.children.append(bind)
-            node.children.append(param)
-            self._lambda_tail(node, param)
-            return node
-        if k in ("assert", "with"):
-            node = Node(S.ASSERT if k == "assert" else S.WITH)
-            self.bump(node)
-            node.children.append(self.expr())
-            if not self.expect(node, ";"):
-                self.recover(node, frozenset({";"}) | _SYNC)
-                if self.kind == ";":
-                    self.bump(node)
-            node.children.append(self.expr())
-            return node
-        if k == "let" and self.peek(1).kind != "{":
-            node = Node(S.LET_IN)
-            self.bump(node)
-            self.binds(node, closer="in", in_let=True)
-            if self.expect(node, "in"):
+                if self.kind == "{":
+                    param.children.append(self.pattern())
+                else:
+                    self.error(f"unexpected {_describe(self.peek())}, expected '{{'")
+                node.children.append(param)
+                self._lambda_tail(node, param)
+                return node
+            if k == "{" and self._is_pattern():
+                node = Node(S.LAMBDA)
+                param = Node(S.PARAM)
+                param.children.append(self.pattern())
+                if self.kind == "@":
+                    bind = Node(S.PAT_BIND)
+                    self.bump(bind)
+                    self.expect(bind, T.ID, "an identifier")
+                    param.children.append(bind)
+                node.children.append(param)
+                self._lambda_tail(node, param)
+                return node
+            if k in ("assert", "with"):
+                node = Node(S.ASSERT if k == "assert" else S.WITH)
+                self.bump(node)
                 node.children.append(self.expr())
-            return node
-        return self.expr_if()
+                if not self.expect(node, ";"):
+                    self.recover(node, frozenset({";"}) | _SYNC)
+                    if self.kind == ";":
+                        self.bump(node)
+                node.children.append(self.expr())
+                return node
+            if k == "let" and self.peek(1).kind != "{":
+                node = Node(S.LET_IN)
+                self.bump(node)
+                self.binds(node, closer="in", in_let=True)
+                if self.expect(node, "in"):
+                    node.children.append(self.expr())
+                return node
+            if k != "if":
+                return self.expr_op(0)
+            return self.expr_if()
+        finally:
+            self.depth -= 1
 
     def _lambda_tail(self, node: Node, param: Node) -> None:
         self._check_formals(param)
@@ -350,86 +355,81 @@ class Parser:
         if self.depth > MAX_DEPTH:
             raise _TooDeep
         try:
-            return self._expr_op(limit)
+            k = self.kind
+            if k == "!" or k == "-":
+                lhs = Node(S.UNARY_OP)
+                self.bump(lhs)
+                lhs.children.append(self.expr_op(_NOT_BP if k == "!" else _NEG_BP))
+            else:
+                lhs = self.expr_select()
+                while self.kind in _SIMPLE_START:  # application
+                    lhs = Node(S.APPLY, [lhs, self.expr_select()])
+            last_nonassoc = -1
+            while True:
+                k = self.kind
+                if k == "?":
+                    if limit >= _HAS_BP:
+                        break
+                    node = Node(S.HAS_ATTR, [lhs])
+                    self.bump(node)
+                    node.children.append(self.attrpath())
+                    lhs = node
+                    continue
+                info = _INFIX.get(k)
+                if info is None:
+                    break
+                bp, assoc = info
+                if bp <= limit:
+                    break
+                if assoc == "none" and last_nonassoc == bp:
+                    self.error(
+                        f"unexpected '{k}': comparison operators cannot be chained without parentheses"
+                    )
+                node = Node(S.BIN_OP, [lhs])
+                self.bump(node)
+                node.children.append(self.expr_op(bp - 1 if assoc == "right" else bp))
+                lhs = node
+                last_nonassoc = bp if assoc == "none" else -1
+            return lhs
         finally:
             self.depth -= 1
-
-    def _expr_op(self, limit: int) -> Node:
-        k = self.kind
-        if k == "!" or k == "-":
-            lhs = Node(S.UNARY_OP)
-            self.bump(lhs)
-            lhs.children.append(self.expr_op(_NOT_BP if k == "!" else _NEG_BP))
-        else:
-            lhs = self.expr_app()
-        last_nonassoc = -1
-        while True:
-            k = self.kind
-            if k == "?":
-                if limit >= _HAS_BP:
-                    break
-                node = Node(S.HAS_ATTR, [lhs])
-                self.bump(node)
-                node.children.append(self.attrpath())
-                lhs = node
-                continue
-            info = _INFIX.get(k)
-            if info is None:
-                break
-            bp, assoc = info
-            if bp <= limit:
-                break
-            if assoc == "none" and last_nonassoc == bp:
-                self.error(f"unexpected '{k}': comparison operators cannot be chained without parentheses")
-            node = Node(S.BIN_OP, [lhs])
-            self.bump(node)
-            node.children.append(self.expr_op(bp - 1 if assoc == "right" else bp))
-            lhs = node
-            last_nonassoc = bp if assoc == "none" else -1
-        return lhs
-
-    def expr_app(self) -> Node:
-        lhs = self.expr_select()
-        while self.kind in _SIMPLE_START:
-            lhs = Node(S.APPLY, [lhs, self.expr_select()])
-        return lhs
 
     def expr_select(self) -> Node:
         self.depth += 1
         if self.depth > MAX_DEPTH:
             raise _TooDeep
         try:
-            return self._expr_select()
+            base = self.expr_simple()
+            if self.kind == ".":
+                node = Node(S.SELECT, [base])
+                self.bump(node)
+                node.children.append(self.attrpath())
+                if self.kind == "or":
+                    self.bump(node)
+                    if self.kind in _SIMPLE_START:
+                        node.children.append(self.expr_select())
+                    else:
+                        self.error(
+                            f"unexpected {_describe(self.peek())}, expected a default value after 'or'"
+                        )
+                return node
+            if self.kind == "or":
+                # parser.y keeps `f or` as the application of f to a variable named `or` (nixpkgs had one)
+                ident = Node(S.IDENT)
+                self.bump(ident)
+                return Node(S.APPLY, [base, ident])
+            return base
         finally:
             self.depth -= 1
 
-    def _expr_select(self) -> Node:
-        base = self.expr_simple()
-        if self.kind == ".":
-            node = Node(S.SELECT, [base])
-            self.bump(node)
-            node.children.append(self.attrpath())
-            if self.kind == "or":
-                self.bump(node)
-                if self.kind in _SIMPLE_START:
-                    node.children.append(self.expr_select())
-                else:
-                    self.error(f"unexpected {_describe(self.peek())}, expected a default value after 'or'")
-            return node
-        if self.kind == "or":
-            # parser.y keeps `f or` as the application of f to a variable named `or` (nixpkgs had one)
-            ident = Node(S.IDENT)
-            self.bump(ident)
-            return Node(S.APPLY, [base, ident])
-        return base
-
     def expr_simple(self) -> Node:
         k = self.kind
-        tok = self.peek()
-        if k == T.ID:
-            node = Node(S.IDENT)
-            self.bump(node)
-            return node
+        i = self.i
+        tok = self.toks[i]
+        if k == T.ID:  # the commonest expression: `bump` inlined (an ID is never the last token)
+            self.i = i + 1
+            self.kind = self.toks[i + 1].kind
+            return Node(S.IDENT, [tok])
         if k in (T.INT, T.FLOAT, T.URI):
             node = Node(S.LITERAL)
             self.bump(node)
@@ -509,10 +509,14 @@ class Parser:
     def _quoted(self, kind: str, text: str, close: str, unterminated: str) -> Node:
         node = Node(kind)
         self.bump(node)
+        toks, children = self.toks, node.children
         while True:
             k = self.kind
-            if k == text:
-                self.bump(node)
+            if k == text:  # `bump` inlined: a string's text is never the last token
+                i = self.i
+                children.append(toks[i])
+                self.i = i + 1
+                self.kind = toks[i + 1].kind
             elif k == T.DOLLAR_CURLY:
                 node.children.append(self.interpolation())
             else:
@@ -550,11 +554,14 @@ class Parser:
     # ------------------------------------------------------------------ attribute sets
 
     def attr(self) -> Node:
-        node = Node(S.ATTR)
         k = self.kind
-        if k in (T.ID, "or"):
-            self.bump(node)
-        elif k == T.STRING_OPEN:
+        if k == T.ID or k == "or":  # `bump` inlined, as in expr_simple
+            i = self.i
+            self.i = i + 1
+            self.kind = self.toks[i + 1].kind
+            return Node(S.ATTR, [self.toks[i]])
+        node = Node(S.ATTR)
+        if k == T.STRING_OPEN:
             node.children.append(self.string())
         elif k == T.DOLLAR_CURLY:
             node.children.append(self.interpolation())

@@ -200,14 +200,23 @@ def _formal_names(param: Node) -> frozenset[str]:
     return frozenset(names)
 
 
+# node kinds that use, bind or hide variables; every other node just passes its scope down
+_SCOPING = frozenset({S.IDENT, S.LAMBDA, S.LET_IN, S.LEGACY_LET, S.ATTR_SET, S.WITH, S.INHERIT, S.ATTR})
+
+
 def variable_uses(node: Node) -> Iterator[tuple[Token, str]]:
     """Every variable use below `node` with its resolution: 'bound', 'with' or 'free'."""
     stack: list[tuple[Node, _Scope]] = [(node, _Scope(frozenset(), None))]
+    pop = stack.pop
     while stack:
-        n, scope = stack.pop()
+        n, scope = pop()
         k = n.kind
+        if k not in _SCOPING or (k == S.ATTR_SET and n.token("rec") is None):
+            stack.extend([(c, scope) for c in reversed(n.children) if isinstance(c, Node)])
+            continue
         if k == S.IDENT:
-            tok = n.first_token()
+            first = n.children[0] if n.children else None
+            tok = first if isinstance(first, Token) else n.first_token()
             if tok is not None and tok.text != "__curPos":
                 yield tok, scope.lookup(tok.text)
             continue
@@ -223,7 +232,7 @@ def variable_uses(node: Node) -> Iterator[tuple[Token, str]]:
                 else:
                     stack.append((c, inner))
             continue
-        if k in (S.LET_IN, S.LEGACY_LET) or (k == S.ATTR_SET and n.token("rec") is not None):
+        if k in (S.LET_IN, S.LEGACY_LET, S.ATTR_SET):  # a set here is a `rec` one
             inner = _Scope(_binding_names(n), scope)
             for c in reversed(n.nodes()):
                 if c.kind == S.INHERIT:
@@ -244,13 +253,13 @@ def variable_uses(node: Node) -> Iterator[tuple[Token, str]]:
             continue
         if k == S.ATTR:
             # an attribute name is a variable only inside `${}` or an interpolated string
-            for c in reversed(n.nodes()):
-                if c.kind == S.INTERPOL:
-                    stack.append((c, scope))
-                elif c.kind in (S.STRING, S.IND_STRING):
-                    stack.extend((d, scope) for d in reversed(c.nodes()))
-            continue
-        stack.extend((c, scope) for c in reversed(n.nodes()))
+            for part in reversed(n.children):
+                if not isinstance(part, Node):
+                    continue
+                if part.kind == S.INTERPOL:
+                    stack.append((part, scope))
+                elif part.kind in (S.STRING, S.IND_STRING):
+                    stack.extend((d, scope) for d in reversed(part.nodes()))
 
 
 def _inherit_uses(

@@ -1,0 +1,67 @@
+"""Many files at once: `check_files` spreads a big batch over worker processes, and must give exactly what
+checking the files one by one gives, in the order given (dendrite.nixlang.check)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from dendrite.errors import InputError
+from dendrite.nixlang.check import POOL_MIN_FILES, _jobs, check_file, check_files
+from tests.conftest import clean_env, run_cli
+
+GOOD = "{ pkgs, lib, ... }:\n{\n  services.x@N@.enable = lib.mkDefault true;\n  environment.etc.\"x@N@\".text = ''\n    line ${toString @N@}\n  '';\n}\n"
+BROKEN = "{\n  a@N@ = ;\n  b = 2\n}\n"
+
+
+def _batch(root: Path, n: int) -> list[Path]:
+    root.mkdir()
+    paths = []
+    for i in range(n):
+        p = root / f"m{i:04d}.nix"
+        if i % 7 == 3:
+            p.write_text(BROKEN.replace("@N@", str(i)))
+        elif i == 11:
+            p.write_bytes(b"\x7fELF\x00\x01\x02 not nix\x00" * 20)
+        else:
+            p.write_text(GOOD.replace("@N@", str(i)))
+        paths.append(p)
+    return paths
+
+
+def _cpus() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
+
+
+@pytest.mark.skipif(_cpus() < 2, reason="one core: the batch is checked in this process")
+def test_a_big_batch_uses_workers_and_matches_one_by_one(tmp_path: Path) -> None:
+    paths = _batch(tmp_path / "mods", 3 * POOL_MIN_FILES)
+    assert _jobs(len(paths)) > 1  # the pool path is the one under test
+    pooled = check_files(paths)
+    assert pooled == [check_file(p) for p in paths]
+    assert [r.path for r in pooled] == [str(p) for p in paths]
+    bad = [r for r in pooled if not r.ok]
+    assert len(bad) == sum(1 for i in range(len(paths)) if i % 7 == 3) + 1
+    binary = pooled[11].diagnostics
+    assert len(binary) == 1 and binary[0].message.startswith("binary data, not Nix source")
+
+
+def test_the_first_unreadable_file_in_order_is_the_error(tmp_path: Path) -> None:
+    paths = _batch(tmp_path / "mods", 2 * POOL_MIN_FILES)
+    for i in (40, 90):  # sparse files over the size limit: refused before any byte is read
+        with paths[i].open("wb") as f:
+            f.truncate(33 * 2**20)
+    with pytest.raises(InputError, match=r"m0040\.nix is 34\.6 MB"):
+        check_files(paths)
+
+
+def test_check_syntax_of_a_directory_reports_in_file_order(tmp_path: Path) -> None:
+    paths = _batch(tmp_path / "mods", 2 * POOL_MIN_FILES)
+    res = run_cli(["nix", "check-syntax", str(tmp_path / "mods")], clean_env(home=tmp_path))
+    assert res.returncode == 1, res.stderr
+    expected = [str(d) for p in sorted(paths) for d in check_file(p).diagnostics]
+    assert res.stdout.decode().splitlines() == expected
+    bad = sum(1 for p in paths if not check_file(p).ok)
+    assert res.stderr.decode().splitlines()[-1] == f"{len(paths)} file(s) checked, {bad} with errors"
