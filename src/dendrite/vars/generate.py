@@ -316,7 +316,7 @@ def generate(
     values = prompt_values or {}
     answers = collect_prompts(early, vs, values, ask, regenerate)
     config = read_config(root)
-    groups = resolve_groups(root, config, _group_machines(early), use_nix=use_nix)
+    groups = resolve_groups(root, config, _group_machines(early), use_nix=use_nix, shared_to_all=True)
     max_output = config_max_output(config)
     needs_secrets = any(f.secret for k in early.order for f in early.graph.nodes[k].files)
     admin = secrets.admin().user if needs_secrets else ""

@@ -29,6 +29,10 @@ class MachineGroups:
 
     by_machine: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     common: tuple[str, ...] = ()
+    # a shared var gets the groups of every machine declaring it: `vars generate`, where clan's
+    # "Re-encrypt shared secrets" pass (clan_lib/vars/generate.py) fixes each shared secret, the one
+    # just written included, for every machine declaring it
+    shared_to_all: bool = False
 
     @classmethod
     def everywhere(cls, groups: Iterable[str]) -> MachineGroups:
@@ -39,6 +43,8 @@ class MachineGroups:
 
     def of_item(self, item: Item) -> tuple[str, ...]:
         """clan's `_set`: the groups of the first machine of the var (the one declaring it)."""
+        if self.shared_to_all and item.gen.share and item.machines:
+            return tuple(self.union(item.machines))
         return self.of_machine(item.machines[0] if item.machines else item.machine)
 
     def union(self, machines: Iterable[str]) -> list[str]:
@@ -46,7 +52,12 @@ class MachineGroups:
 
 
 def resolve(
-    root: Path, config: Mapping[str, Any], machines: Iterable[str], *, use_nix: bool = False
+    root: Path,
+    config: Mapping[str, Any],
+    machines: Iterable[str],
+    *,
+    use_nix: bool = False,
+    shared_to_all: bool = False,
 ) -> MachineGroups:
     """Each machine's default groups, each machine resolved (and with `use_nix` evaluated) once."""
     from dendrite.secrets.defaults import nix_default_groups, static_default_groups
@@ -56,8 +67,11 @@ def resolve(
     wanted = list(dict.fromkeys(machines))
     if use_nix:
         return MachineGroups(
-            {m: tuple(dict.fromkeys((*toml, *nix_default_groups(root, m)))) for m in wanted}, tuple(toml)
+            {m: tuple(dict.fromkeys((*toml, *nix_default_groups(root, m)))) for m in wanted},
+            tuple(toml),
+            shared_to_all,
         )
     static = static_default_groups(root)
     common = tuple(dict.fromkeys((*toml, *static.everywhere)))
-    return MachineGroups({m: tuple(dict.fromkeys((*toml, *static.for_machine(m)))) for m in wanted}, common)
+    by_machine = {m: tuple(dict.fromkeys((*toml, *static.for_machine(m)))) for m in wanted}
+    return MachineGroups(by_machine, common, shared_to_all)
