@@ -22,6 +22,7 @@ import pytest
 from dendrite.errors import InputError
 from dendrite.secrets.keys import SopsKey
 from dendrite.secrets.store import SecretsStore
+from dendrite.vars import generate as generate_mod
 from dendrite.vars import ops
 from dendrite.vars.generate import generate
 from tests.conftest import AgeKey, Keys, clean_env, new_key, run_cli, run_sops
@@ -64,12 +65,16 @@ def _groups(root: Path, rel: str) -> list[str]:
     return sorted(os.listdir(d)) if d.is_dir() else []
 
 
+@pytest.mark.parametrize("parallel", [False, True], ids=["in-process", "process-pool"])
 def test_a_machine_scoped_group_reaches_only_that_machines_secrets(
-    tmp_path: Path, keys: Keys, sops_bin: str
+    tmp_path: Path, keys: Keys, sops_bin: str, parallel: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """`clan.core.sops.defaultGroups` in machines/cinnabar/configuration.nix: cinnabar's secret is linked
     and encrypted to the group (the real sops decrypts it with a member's key), orb's is not; the shared
-    generator's secret gets the groups of its first declaring machine (cinnabar)."""
+    generator's secret gets the groups of its first declaring machine (cinnabar). The process-pool path
+    of a large batch (`_prepare_all`, forced here from one item) resolves them the same way."""
+    if parallel:
+        monkeypatch.setattr(generate_mod, "_PARALLEL_PREPARE_FROM", 1)
     olga = new_key()
     root, store = _repo(tmp_path, keys, olga)
     (root / "dendrite.toml").write_text(TOML)
