@@ -17,6 +17,7 @@ from dendrite.secrets.keys import SopsKey
 from dendrite.secrets.store import SecretsStore
 from dendrite.vars import ops
 from dendrite.vars.generate import Report, generate
+from dendrite.vars.groups import MachineGroups
 from tests.conftest import SOPS, Keys, clean_env, run_cli, run_sops
 from tests.hostile.conftest import tree_bytes
 
@@ -286,10 +287,12 @@ def test_a_place_another_machine_still_uses_is_kept(repo: Repo) -> None:
     shared = Generator("mix", (FileSpec("v", secret=False),), share=True)
     own = Generator("mix", (FileSpec("v", secret=False),))
     with store.writing() as scratch:
-        vs.write([Item(shared, ["cinnabar"], "cinnabar", {"v": b"shared"})], "alice", [], scratch)
+        vs.write(
+            [Item(shared, ["cinnabar"], "cinnabar", {"v": b"shared"})], "alice", MachineGroups(), scratch
+        )
         item = Item(own, ["orb"], "orb", {"v": b"own"})
         assert vs.drop_toggled(item, {(SHARED, "mix"), (PerMachine("orb"), "mix")}) == []
         assert (repo.root / "vars/shared/mix/v/value").read_bytes() == b"shared"
-        vs.write([item], "alice", [], scratch)  # clan's behaviour when nothing else declares it
+        vs.write([item], "alice", MachineGroups(), scratch)  # clan's behaviour when nothing else declares it
     assert not (repo.root / "vars/shared/mix/v").exists()
     assert (repo.root / "vars/per-machine/orb/mix/v/value").read_bytes() == b"own"

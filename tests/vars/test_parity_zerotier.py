@@ -20,6 +20,7 @@ from dendrite.secrets.keys import SopsKey
 from dendrite.secrets.store import SecretsStore
 from dendrite.vars import ops
 from dendrite.vars.generate import Report, generate
+from dendrite.vars.groups import MachineGroups
 from dendrite.vars.migrations import needs_zerotier_migration
 from dendrite.vars.storage import Item, VarsStore
 from tests.conftest import AgeKey, Keys, clean_env, new_key, run_cli, run_sops
@@ -93,7 +94,7 @@ class ZtRepo:
         store = self.store()
         with store.writing() as scratch:
             VarsStore(self.root, store).write(
-                [Item(gen, [machine], machine, outputs, False)], "alice", [], scratch
+                [Item(gen, [machine], machine, outputs, False)], "alice", MachineGroups(), scratch
             )
 
     def legacy(self, machines: set[str] | None = None) -> None:

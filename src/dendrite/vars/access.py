@@ -28,6 +28,7 @@ from dendrite.secrets.keys import SopsKey
 from dendrite.secrets.layout import SecretRef
 from dendrite.secrets.recipients import Resolver
 from dendrite.secrets.store import SecretsStore
+from dendrite.vars.groups import MachineGroups
 from dendrite.vars.storage import VarsStore
 
 MIN_KEYS_FOR_REMOVAL = 2  # clan_cli/secrets/secrets.py MIN_KEYS_FOR_GROUP_REMOVAL
@@ -70,15 +71,18 @@ def machines_without_key(secrets: SecretsStore, targets: Sequence[Target]) -> li
     return out
 
 
-def plan(vs: VarsStore, targets: Sequence[Target], default_groups: Sequence[str]) -> Plan:
-    """What fixing `targets` changes; raises (before anything is changed) where clan would refuse."""
+def plan(vs: VarsStore, targets: Sequence[Target], groups: MachineGroups) -> Plan:
+    """What fixing `targets` changes; raises (before anything is changed) where clan would refuse.
+
+    Each target gets its machine's default groups (clan's fix reads them for the machine it fixes).
+    """
     secrets, fs = vs.secrets, vs.fs
     layout = secrets.layout
     resolver = Resolver(layout)
     out = Plan()
     removed: dict[Path, set[SopsKey]] = {}
     if targets:
-        vs.check_groups(default_groups)
+        vs.check_groups(groups.union(t.machine for t in targets))
     for t in targets:
         d = vs.file_dir(t.gen, t.machine, t.file.name)
         ref = out.refs.setdefault(d, SecretRef("var", str(d.relative_to(vs.vars)), d))
@@ -109,7 +113,7 @@ def plan(vs: VarsStore, targets: Sequence[Target], default_groups: Sequence[str]
             # (clan would then re-encrypt it away, and link it back on the next run)
             if key not in current or key not in wanted:
                 out.add[link] = layout.machine(t.machine)
-        for g in default_groups:
+        for g in groups.of_machine(t.machine):
             glink = d / "groups" / g
             if fs.kind(glink) != "link":
                 out.add[glink] = layout.group(g)

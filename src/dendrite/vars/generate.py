@@ -26,10 +26,12 @@ from dendrite.secrets.store import SecretsStore
 from dendrite.text import did_you_mean
 from dendrite.vars import access
 from dendrite.vars import graph as G
+from dendrite.vars.groups import MachineGroups
+from dendrite.vars.groups import resolve as resolve_groups
 from dendrite.vars.migrations import Migration, needs_zerotier_migration, run_migrations
 from dendrite.vars.recipes import RecipeInput, check_recipe
 from dendrite.vars.runner import config_max_output, run_generator
-from dendrite.vars.sources import default_groups, machine_generators, nix_generators, read_config
+from dendrite.vars.sources import machine_generators, nix_generators, read_config
 from dendrite.vars.storage import Item, VarsStore, ensure_consistent
 
 Ask = Callable[[Generator, PromptSpec, str], str]  # (generator, prompt, machine) -> answer
@@ -187,7 +189,7 @@ def _run_level(jobs: list[_Job]) -> list[dict[str, bytes] | tuple[str, str, str 
         return list(pool.map(_compute, jobs))
 
 
-_PREPARE: tuple[VarsStore, str, list[str]] | None = None
+_PREPARE: tuple[VarsStore, str, MachineGroups] | None = None
 _PARALLEL_PREPARE_FROM = 64
 
 
@@ -197,7 +199,9 @@ def _prepare_chunk(items: list[Item]) -> list[list[PendingWrite]]:
     return [vs.prepare(item, admin, groups) for item in items]
 
 
-def _prepare_all(vs: VarsStore, items: list[Item], admin: str, groups: list[str]) -> list[list[PendingWrite]]:
+def _prepare_all(
+    vs: VarsStore, items: list[Item], admin: str, groups: MachineGroups
+) -> list[list[PendingWrite]]:
     """Directories, member links and encryption for a batch; split by machine over every core when large.
 
     Why: creating a var's directories and links is most of the cost of a write, and directory entries in
@@ -312,7 +316,7 @@ def generate(
     values = prompt_values or {}
     answers = collect_prompts(early, vs, values, ask, regenerate)
     config = read_config(root)
-    groups = default_groups(config)
+    groups = resolve_groups(root, config, _group_machines(early), use_nix=use_nix, shared_to_all=True)
     max_output = config_max_output(config)
     needs_secrets = any(f.secret for k in early.order for f in early.graph.nodes[k].files)
     admin = secrets.admin().user if needs_secrets else ""
@@ -349,6 +353,17 @@ def generate(
     return report
 
 
+def _group_machines(p: Plan) -> list[str]:
+    """The machines whose default groups a run may need: each node's first declaring machine (what
+    its secrets are encrypted to, clan's `_set`) and every machine declaring a shared generator (the
+    shared secrets fixed after the run)."""
+    out: list[str] = []
+    for k in G.select(p.graph, p.machines, lambda _k: True, regenerate=True):
+        declared = p.graph.declared_by[k]
+        out += declared if k.placement == SHARED else declared[:1] or [p.graph.machine_of(k)]
+    return list(dict.fromkeys(out))
+
+
 def _shared_targets(p: Plan) -> list[access.Target]:
     """Every secret file of a shared generator in the run's closure, for each machine declaring it.
 
@@ -370,7 +385,7 @@ def _store(
     vs: VarsStore,
     items: list[Item],
     admin: str,
-    groups: list[str],
+    groups: MachineGroups,
     scratch: Path,
     live: set[tuple[Placement, str]] | None = None,
 ) -> list[list[PendingWrite]]:
@@ -379,8 +394,7 @@ def _store(
     A var whose generator switched `share` is removed from its old place in the same transaction
     (clan's StoreBase.set, _types.py).
     """
-    if any(f.secret for i in items for f in i.gen.files):
-        vs.check_groups(groups)
+    vs.check_item_groups(items, groups)
     with vs.transaction(vs.touched_dirs(items)):
         prepared = _prepare_all(vs, items, admin, groups)
         atomic_write_many([w for ws in prepared for w in ws], scratch)  # each file atomic, one sync

@@ -18,8 +18,9 @@ from dendrite.secrets.store import SecretsStore
 from dendrite.text import did_you_mean
 from dendrite.vars import access
 from dendrite.vars.graph import no_generator
+from dendrite.vars.groups import resolve as resolve_groups
 from dendrite.vars.migrations import needs_zerotier_migration
-from dendrite.vars.sources import default_groups, machine_generators, read_config
+from dendrite.vars.sources import machine_generators, read_config
 from dendrite.vars.storage import VALIDATION, Item, VarsStore, ensure_consistent
 
 RULES = catalogue(
@@ -159,7 +160,7 @@ def fix(
     secrets = store or SecretsStore(root)
     vs = VarsStore(root, secrets)
     per_machine, chosen = _machines(root, machines)
-    groups = default_groups(read_config(root))
+    groups = resolve_groups(root, read_config(root), chosen)
     targets = []
     for m in chosen:
         gens = list(per_machine[m].values())
@@ -249,8 +250,8 @@ def set_var(root: Path, machine: str, var: str, value: bytes, store: SecretsStor
     gen, fname = _find(per_machine, machine, var)
     spec = gen.file(fname)
     admin = secrets.admin().user if spec is not None and spec.secret else ""
-    groups = default_groups(read_config(root))
     item = Item(gen, _declaring(per_machine, gen, machine), machine, {fname: value}, touch_hash=False)
+    groups = resolve_groups(root, read_config(root), item.machines[:1] or [machine])
     with secrets.writing() as scratch:
         (written,) = vs.write([item], admin, groups, scratch)
     return written
@@ -313,7 +314,7 @@ def import_vars(root: Path, source: Path, store: SecretsStore | None = None) -> 
     secrets = store or SecretsStore(root)
     vs = VarsStore(root, secrets)
     per_machine, chosen = _machines(root, None)
-    groups = default_groups(read_config(root))
+    groups = resolve_groups(root, read_config(root), chosen)
     admin = secrets.admin().user
     src = RepoFS(Path(os.path.abspath(source)))
     if not os.path.isdir(src.root):

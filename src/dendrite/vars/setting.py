@@ -25,8 +25,9 @@ from dendrite.generators import Generator, PromptSpec
 from dendrite.secrets.store import SecretsStore
 from dendrite.vars import graph as G
 from dendrite.vars.generate import Ask, Report, generate
+from dendrite.vars.groups import resolve as resolve_groups
 from dendrite.vars.ops import _declaring, _find, get_var
-from dendrite.vars.sources import default_groups, machine_generators, read_config
+from dendrite.vars.sources import machine_generators, read_config
 from dendrite.vars.storage import Item, VarsStore
 
 STALE = "stale: set by hand, its other files and dependents were not made from it"
@@ -73,7 +74,6 @@ def set_alone(
     _, per_machine = machine_generators(root)
     spec = plan.gen.file(plan.file)
     admin = secrets.admin().user if spec is not None and spec.secret else ""
-    groups = default_groups(read_config(root))
     item = Item(
         plan.gen,
         _declaring(per_machine, plan.gen, plan.machine),
@@ -82,6 +82,7 @@ def set_alone(
         touch_hash=False,
         stored_hash=STALE if stale else None,
     )
+    groups = resolve_groups(root, read_config(root), item.machines[:1] or [plan.machine])
     with secrets.writing() as scratch:
         (written,) = vs.write([item], admin, groups, scratch)
     return written

@@ -14,6 +14,7 @@ import contextlib
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from dendrite import names, undo
 from dendrite.errors import InputError, UnsafePathError
@@ -24,6 +25,9 @@ from dendrite.repofs import RepoFS
 from dendrite.secrets.layout import SecretRef
 from dendrite.secrets.store import SecretsStore
 from dendrite.sops.document import decrypt_document
+
+if TYPE_CHECKING:
+    from dendrite.vars.groups import MachineGroups
 
 VALIDATION = ".validation-hash"
 _HASH_LIMIT = 4096
@@ -114,19 +118,21 @@ class VarsStore:
 
     # ---- writes ------------------------------------------------------------------------------------
 
-    def write(
-        self, items: Sequence[Item], admin: str, default_groups: list[str], scratch: Path
-    ) -> list[Path]:
+    def write(self, items: Sequence[Item], admin: str, groups: MachineGroups, scratch: Path) -> list[Path]:
         """Store `items` in one transaction (caller holds the repository lock). Returns the files written."""
-        if any(f.secret and f.name in i.outputs for i in items for f in i.gen.files):
-            self.check_groups(default_groups)
+        self.check_item_groups(items, groups)
         with self.transaction(self.touched_dirs(items)):
-            batches = [self.prepare(i, admin, default_groups) for i in items]
+            batches = [self.prepare(i, admin, groups) for i in items]
             atomic_write_many([w for b in batches for w in b], scratch)
             for i in items:
                 self.drop_stale_hash(i)
                 self.drop_toggled(i)
         return [w.target for b in batches for w in b if w.target.name != VALIDATION]
+
+    def check_item_groups(self, items: Sequence[Item], groups: MachineGroups) -> None:
+        """The default groups of every item with a secret to write exist (each item's own machine's)."""
+        secret = [i for i in items if any(f.secret and f.name in i.outputs for f in i.gen.files)]
+        self.check_groups(list(dict.fromkeys(g for i in secret for g in groups.of_item(i))))
 
     def check_groups(self, default_groups: Sequence[str]) -> None:
         """Every default group exists, checked before anything is written.
@@ -196,8 +202,11 @@ class VarsStore:
         if item.touch_hash and item.gen.validation_hash is None:
             self.fs.unlink(self.gen_dir(item.gen, item.machine) / VALIDATION)  # clan deletes it (#6011)
 
-    def prepare(self, item: Item, admin: str, default_groups: list[str]) -> list[PendingWrite]:
-        """Directories and member links made, contents encrypted: the writes, for one batch of many."""
+    def prepare(self, item: Item, admin: str, groups: MachineGroups) -> list[PendingWrite]:
+        """Directories and member links made, contents encrypted: the writes, for one batch of many.
+
+        The default groups are those of the var's first machine (clan's `_set`, see dendrite.vars.groups).
+        """
         gen, machine, fs, layout = item.gen, item.machine, self.fs, self.secrets.layout
         written: list[PendingWrite] = []
         for spec in gen.files:
@@ -212,7 +221,7 @@ class VarsStore:
                 fs.link_to(d / "users" / admin, layout.user(admin))
                 for m in item.machines if spec.deploy else []:
                     fs.link_to(d / "machines" / m, layout.machine(m))
-                for g in default_groups:
+                for g in groups.of_item(item):
                     if fs.is_dir(layout.group(g)):
                         fs.link_to(d / "groups" / g, layout.group(g))
                 written.append(
