@@ -71,7 +71,7 @@ _PROGRAM_KEYS: dict[str, str] = {
 }
 _FILTER_SUBKEYS = ("clean", "smudge", "process")
 _UNTRUSTED_SCOPES = frozenset({"local", "worktree"})
-_PROGRAM_REGEX = r"^(gpg|filter)\..*$"
+_PROGRAM_REGEX = r"^((gpg|filter)\..*|commit\.gpgsign)$"
 
 _CHUNK = 1000  # paths per `git ls-files` command line
 
@@ -132,6 +132,7 @@ def commit(root: Path, paths: Sequence[str], message: str, *, no_commit: bool = 
             return Outcome("not-git")
         raise
     with repo_lock(root):
+        _check_git_dir(root)
         overrides = _overrides(root)
         tracked = _ls_files(root, overrides, wanted, ("--cached",))
         untracked = _ls_files(root, overrides, wanted, ("--others", "--exclude-standard"))
@@ -158,6 +159,66 @@ def commit(root: Path, paths: Sequence[str], message: str, *, no_commit: bool = 
         )
         head = _git(root, ("rev-parse", "HEAD"), overrides).text.strip()
         return Outcome("committed", tuple(changed), head, _present(root, ignored))
+
+
+def _check_git_dir(root: Path) -> None:
+    """The repository git writes to must be `root`'s own, and hold no symbolic link.
+
+    git writes through links in its directory: a reflog `.git/logs/HEAD -> ~/.bashrc` gets a line
+    appended (with the committer name the repository's config chose), `.git/objects -> elsewhere`
+    receives the objects. And a `.git` file (`gitdir: /home/you/other/.git`) or a `.git` link would put
+    the commit into another repository. A linked worktree (its git dir's `gitdir` file names `root/.git`)
+    and a submodule (its git dir's `core.worktree` is `root`, which `is_work_tree` checked) are `root`'s.
+    """
+    dotgit = root / ".git"
+    if os.path.islink(dotgit):
+        raise CommitError(
+            f"{dotgit} is a symbolic link; dendrite does not commit through it",
+            hint="the change is written but not committed; commit it yourself, or pass --no-commit",
+        )
+    got = _git(root, ("rev-parse", "--path-format=absolute", "--absolute-git-dir", "--git-common-dir"))
+    lines = got.text.splitlines()
+    gitdir, common = Path(lines[0]), Path(lines[-1])
+    if os.path.realpath(gitdir) != os.path.realpath(dotgit) and not _links_back(root, gitdir):
+        raise CommitError(
+            f"{dotgit} points to a repository outside {root} ({gitdir}); dendrite does not commit there",
+            hint="the change is written but not committed; commit it yourself, or pass --no-commit",
+        )
+    for top in dict.fromkeys((gitdir, common)):
+        link = _first_link(top)
+        if link is not None:
+            raise CommitError(
+                f"the git directory of {root} holds a symbolic link, {link}; git would write through it",
+                hint="the change is written but not committed; remove the link, or pass --no-commit",
+            )
+
+
+def _links_back(root: Path, gitdir: Path) -> bool:
+    """A linked worktree's or a submodule's git dir, which names `root` as its work tree."""
+    try:
+        back = (gitdir / "gitdir").read_text(errors="replace").strip()
+    except OSError:
+        back = ""
+    if back and os.path.realpath(back) == os.path.realpath(root / ".git"):
+        return True
+    wt = _git(root, ("config", "--file", str(gitdir / "config"), "--get", "core.worktree"), check=False)
+    return wt.ok and bool(wt.text.strip())  # set by git for a submodule; is_work_tree checked it is root
+
+
+def _first_link(top: Path) -> str | None:
+    """The first symbolic link below `top` (directories walked without following any link)."""
+    stack = [str(top)]
+    while stack:
+        try:
+            entries = list(os.scandir(stack.pop()))
+        except OSError:
+            continue
+        for entry in entries:
+            if entry.is_symlink():
+                return entry.path
+            if entry.is_dir(follow_symlinks=False):
+                stack.append(entry.path)
+    return None
 
 
 # what the index holds that HEAD does not (all of it before the first commit), NUL-separated
@@ -230,6 +291,12 @@ def _git(
         raise CommitError(exc.message, exc.hint) from None
 
 
+def safe_config(root: Path) -> list[str]:
+    """`-c` arguments for any git command run in a repository someone else wrote (`git archive` of a ref
+    included, which runs filter drivers): the fixed settings and the program overrides of `_overrides`."""
+    return [x for kv in (*_FIXED_CONFIG, *_overrides(root)) for x in ("-c", kv)]
+
+
 def _overrides(root: Path) -> list[str]:
     """`-c` settings replacing each program-naming setting the repository's own config makes.
 
@@ -257,7 +324,7 @@ def _overrides(root: Path) -> list[str]:
         sub = rest.rpartition(".")[2]
         if section == "filter" and sub in _FILTER_SUBKEYS:
             out.append(f"{key}={trusted.get(key, '')}")  # an empty command: git runs no filter
-        elif section == "filter" and sub == "required":
+        elif (section == "filter" and sub == "required") or key == "commit.gpgsign":
             out.append(f"{key}={trusted.get(key, 'false')}")
         elif key in _PROGRAM_KEYS:
             out.append(f"{key}={trusted.get(key, _PROGRAM_KEYS[key])}")

@@ -209,8 +209,13 @@ def materialise(spec: str, label: str, repo_root: Path, env: dict[str, str] | No
             hint="give a directory, or a branch, tag or commit that `git log` shows",
         )
     commit = found.text.strip()
+    # git archive runs the filter drivers `.gitattributes` names: the repository's own config must not
+    # choose the program (a `filter.x.smudge` in a hostile .git/config), as for dendrite's commits
+    from dendrite.gitcommit import safe_config
+
     archive = run(
-        ["git", "archive", "--format=tar", commit], RunOpts(check=True, timeout=300, cwd=repo_root, env=env)
+        ["git", *safe_config(repo_root), "archive", "--format=tar", commit],
+        RunOpts(check=True, timeout=300, cwd=repo_root, env=env),
     )
     if len(archive.stdout) > MAX_ARCHIVE:
         raise InputError(f"the tree of {spec} is larger than {MAX_ARCHIVE // 2**20} MiB")

@@ -563,12 +563,21 @@ _CRITERION_KEYS = (
 def _template_fields(r: _Reader, path: toml.Path_, texts: tuple[str, ...]) -> None:
     for t in texts:
         try:
-            names = [f for _, f, _, _ in string.Formatter().parse(t) if f is not None]
+            fields = [(f, spec, conv) for _, f, spec, conv in string.Formatter().parse(t) if f is not None]
         except ValueError as exc:
             raise r.fail(
                 path, f"bad template {t!r}: {exc}", hint="write a literal brace as {{ or }}"
             ) from None
-        for f in names:
+        for f, spec, conv in fields:
+            # a format spec or conversion is no placeholder: `{host:>999999999}` would build a string
+            # of a gigabyte when `check --dry-run` only prints the commands
+            if spec or conv:
+                raise r.fail(
+                    path,
+                    f"placeholder {{{f}}} in {t!r} has a format spec or conversion",
+                    hint="write the placeholder alone, e.g. {host}",
+                )
+        for f in (f for f, _, _ in fields):
             if f not in PLACEHOLDERS:
                 raise r.fail(
                     path, f"unknown placeholder {{{f}}} in {t!r}", hint=did_you_mean(f, PLACEHOLDERS)

