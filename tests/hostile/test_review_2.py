@@ -17,6 +17,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 from pathlib import Path
@@ -26,6 +27,7 @@ import pytest
 from dendrite.deploy.ssh import parse_address
 from dendrite.drv import sourcefiles
 from dendrite.errors import InputError
+from dendrite.inventory import revision
 from tests.hostile.conftest import (
     Fleet,
     Sentinel,
@@ -192,3 +194,42 @@ def test_a_target_host_whose_user_starts_with_a_dash_is_refused(target: str, tmp
     with pytest.raises(InputError, match="starts with '-'"):
         parse_address(target, "the target host of m")
     assert parse_address("deploy-user@host").user == "deploy-user"
+
+
+# ------------------------------------------------------------------------------ the service catalogue
+
+
+def _path_lock(fleet: Fleet, path: str) -> None:
+    node = {
+        "locked": {"narHash": "sha256-AAAA", "rev": "0123456789abcdef0123456789abcdef01234567"}
+        | {"type": "path", "path": path, "lastModified": 1755820800},
+        "original": {"type": "path", "path": path},
+    }
+    lock = {"nodes": {"clan-core": node, "root": {"inputs": {"clan-core": "clan-core"}}}}
+    (fleet.root / "flake.lock").write_text(json.dumps(lock | {"root": "root", "version": 7}))
+
+
+@pytest.mark.parametrize("where", ["absolute", "relative", "linked"])
+def test_a_path_input_outside_the_repository_is_not_read(
+    fleet: Fleet, tmp_path: Path, where: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """flake.lock's `path` input naming a directory outside (`/home/you/x`, `../..`, or a link in the
+    repository to one) must not make dendrite read `clanServices` there."""
+    outside = tmp_path / "admins-checkout"
+    (outside / "clanServices" / "admin-private-service").mkdir(parents=True)
+    (outside / "clanServices" / "admin-private-service" / "default.nix").write_text("{ }\n")
+    if where == "absolute":
+        path = str(outside)
+    elif where == "relative":
+        path = os.path.relpath(outside, fleet.root)
+    else:
+        (fleet.root / "vendor").mkdir()
+        (fleet.root / "vendor" / "clanServices").symlink_to(outside / "clanServices")
+        path = "vendor"
+    _path_lock(fleet, path)
+    monkeypatch.chdir(fleet.root)  # where the admin runs dendrite: a relative path must not count from here
+    assert revision.pinned(fleet.root, store=tmp_path / "store").source is None  # type: ignore[union-attr]
+    res = dendrite(["inventory", "validate"], fleet.env, cwd=fleet.root)
+    out = res.stdout + res.stderr
+    no_bug(res)
+    assert str(outside).encode() not in out and b"admin-private-service" not in out, out.decode()
