@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import subprocess
 from pathlib import Path
 
@@ -233,3 +234,23 @@ def test_a_path_input_outside_the_repository_is_not_read(
     out = res.stdout + res.stderr
     no_bug(res)
     assert str(outside).encode() not in out and b"admin-private-service" not in out, out.decode()
+
+
+def test_upload_directory_writes_no_set_uid_file_from_a_declared_mode(fleet: Fleet, tmp_path: Path) -> None:
+    """`mode = "6755"` on an activation secret whose bytes the repository's generator chose: the file
+    `vars upload --directory` writes gets the permission bits only."""
+    with (fleet.root / "dendrite.toml").open("a") as f:
+        f.write(
+            "\n[generators.review-suid]\n"
+            'script = \'printf "#!/bin/sh\\nid\\n" > "$out/tool"\'\n'
+            'files.tool = { neededFor = "activation", mode = "6755" }\n'
+            'machines = ["cinnabar"]\n'
+        )
+    gen = run(fleet, "vars", "generate", "cinnabar", "-g", "review-suid")
+    assert gen.returncode == 0, gen.stderr.decode()
+    out = tmp_path / "upload"
+    res = run(fleet, "vars", "upload", "cinnabar", "--directory", str(out))
+    assert res.returncode == 0, res.stderr.decode()
+    tool = out / "activation" / "per-machine" / "cinnabar" / "review-suid" / "tool"
+    assert tool.read_bytes().startswith(b"#!/bin/sh")
+    assert stat.S_IMODE(tool.stat().st_mode) == 0o755
