@@ -254,3 +254,22 @@ def test_upload_directory_writes_no_set_uid_file_from_a_declared_mode(fleet: Fle
     tool = out / "activation" / "per-machine" / "cinnabar" / "review-suid" / "tool"
     assert tool.read_bytes().startswith(b"#!/bin/sh")
     assert stat.S_IMODE(tool.stat().st_mode) == 0o755
+
+
+# ------------------------------------------------------------------------------------------ scaffold
+
+
+def test_init_force_does_not_make_a_repository_where_a_planted_git_link_points(
+    fleet: Fleet, tmp_path: Path
+) -> None:
+    """`git init` follows a dangling `.git -> /elsewhere/new` and makes its repository there."""
+    target = tmp_path / "colleagues-dir"
+    target.mkdir()
+    (target / "notes.txt").write_text("theirs\n")
+    outside = tmp_path / "outside-parent"
+    outside.mkdir()
+    (target / ".git").symlink_to(outside / "repo")
+    res = dendrite(["init", str(target), "--force"], fleet.env)
+    assert_refused(res, "symbolic link")
+    assert list(outside.iterdir()) == []
+    assert sorted(p.name for p in target.iterdir()) == [".git", "notes.txt"]
