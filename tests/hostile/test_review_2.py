@@ -273,3 +273,23 @@ def test_init_force_does_not_make_a_repository_where_a_planted_git_link_points(
     assert_refused(res, "symbolic link")
     assert list(outside.iterdir()) == []
     assert sorted(p.name for p in target.iterdir()) == [".git", "notes.txt"]
+
+
+def test_verify_evaluation_does_not_see_the_admins_environment(fleet: Fleet, tmp_path: Path) -> None:
+    """The flake's evaluation is impure (`builtins.getFlake` of a directory): `builtins.getEnv` must not
+    find the admin's age key or tokens there; nix's own settings still reach it."""
+    tree = tmp_path / "hostile-tree"
+    tree.mkdir()
+    (tree / "flake.nix").write_text(
+        '{ outputs = _: throw "leak:${builtins.getEnv "SOPS_AGE_KEY"}:'
+        '${builtins.getEnv "GITHUB_TOKEN"}:${builtins.getEnv "NIX_REVIEW_SETTING"}"; }\n'
+    )
+    env = fleet.env | {"SOPS_AGE_KEY": "AGE-SECRET-KEY-REVIEWMARKER", "GITHUB_TOKEN": "ghp_reviewmarker"}
+    env |= {"NIX_CONFIG": "build-users-group =\nexperimental-features =", "NIX_REVIEW_SETTING": "kept"}
+    res = dendrite(
+        ["--repo", str(tree), "migrate", "verify", "alpha", "--old", str(tree), "--new", str(tree)], env
+    )
+    out = res.stdout + res.stderr
+    no_bug(res)
+    assert b"leak:" in out and b":kept" in out, out.decode()  # the evaluation ran and its error is shown
+    assert b"REVIEWMARKER" not in out and b"reviewmarker" not in out, out.decode()
