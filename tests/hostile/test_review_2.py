@@ -293,3 +293,23 @@ def test_verify_evaluation_does_not_see_the_admins_environment(fleet: Fleet, tmp
     no_bug(res)
     assert b"leak:" in out and b":kept" in out, out.decode()  # the evaluation ran and its error is shown
     assert b"REVIEWMARKER" not in out and b"reviewmarker" not in out, out.decode()
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "words"),
+    [
+        ("start = 2026-11-11", "start = 9999-12-01", "start date"),
+        ("start = 2026-11-11", "start = 0001-01-01", "start date"),
+        ("weeks = 1\n", "weeks = 1000000000\n", "`weeks`"),
+    ],
+)
+def test_plan_dates_past_what_a_date_holds_are_one_sentence(
+    fleet: Fleet, tmp_path: Path, old: str, new: str, words: str
+) -> None:
+    """A start in year 9999 or a billion weeks made status and report an OverflowError (exit 70)."""
+    plan = fleet.root / "migration" / "plan.toml"
+    text = plan.read_text()
+    assert old in text
+    plan.write_text(text.replace(old, new, 1))
+    for args in (["status"], ["decide", "1"], ["report", "--html", str(tmp_path / "r.html")]):
+        assert_refused(run(fleet, "migrate", *args), "plan.toml", words)
