@@ -30,6 +30,7 @@ dendrite does the same, with these differences, each deliberate:
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -105,6 +106,7 @@ def is_work_tree(root: Path) -> bool:
     """
     if not os.path.lexists(root / ".git"):
         return False
+    _check_config_files(root)
     top = _git(root, ("rev-parse", "--show-toplevel"), check=False)
     if not top.ok:
         reason = (top.stderr_tail.splitlines() or ["no reason given"])[-1]
@@ -133,6 +135,7 @@ def commit(root: Path, paths: Sequence[str], message: str, *, no_commit: bool = 
         raise
     with repo_lock(root):
         _check_git_dir(root)
+        _check_read_files(root, wanted)
         overrides = _overrides(root)
         tracked = _ls_files(root, overrides, wanted, ("--cached",))
         untracked = _ls_files(root, overrides, wanted, ("--others", "--exclude-standard"))
@@ -191,6 +194,99 @@ def _check_git_dir(root: Path) -> None:
                 f"the git directory of {root} holds a symbolic link, {link}; git would write through it",
                 hint="the change is written but not committed; remove the link, or pass --no-commit",
             )
+
+
+_INCLUDE_REGEX = r"^(include\.path|includeif\..*\.path|core\.attributesfile|core\.excludesfile)$"
+_MAX_INCLUDE_DEPTH = 10  # git's own limit
+
+
+def _git_dirs(root: Path) -> list[Path]:
+    """`root`'s git directory and common directory, found as git finds them, without running git."""
+    dotgit = root / ".git"
+    try:
+        if os.path.isdir(dotgit):  # a link to one is refused later; its config is only read here
+            gitdir = dotgit
+        else:
+            text = _small_file(dotgit).decode(errors="replace")
+            gitdir = root / text.partition("gitdir:")[2].strip()
+        commondir = gitdir / "commondir"
+        common = (
+            gitdir / _small_file(commondir).decode(errors="replace").strip() if commondir.exists() else gitdir
+        )
+    except OSError:
+        return []  # git will say what is wrong with it
+    return list(dict.fromkeys((gitdir, common)))
+
+
+def _small_file(path: Path) -> bytes:
+    """A regular file's first 4 KiB (`.git`, `commondir`): a FIFO there must not block us either."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise CommitError(f"{path} is not a regular file; git would wait on it forever")
+        return os.read(fd, 4096)
+    finally:
+        os.close(fd)
+
+
+def _must_be_regular(path: Path, what: str) -> None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return  # missing (or unreadable): git skips it or says so itself
+    if not stat.S_ISREG(st.st_mode):
+        raise CommitError(
+            f"{path}, {what}, is not a regular file; git would wait on it forever",
+            hint="the change is written but not committed; remove it, or pass --no-commit",
+        )
+
+
+def _check_config_files(root: Path) -> None:
+    """Every configuration file git reads in this repository is a regular file (or missing).
+
+    git opens its config files, the files they include and the attribute and exclude files they name
+    with a blocking open(2): a FIFO planted there would hang every git command until its timeout.
+    Each file's own settings are read with `--no-includes`, so reading them cannot block either.
+    """
+    todo = [(d / name, 0) for d in _git_dirs(root) for name in ("config", "config.worktree")]
+    seen: set[Path] = set()
+    while todo:
+        path, depth = todo.pop()
+        if path in seen or depth > _MAX_INCLUDE_DEPTH:
+            continue
+        seen.add(path)
+        _must_be_regular(path, "a git configuration file")
+        if not path.is_file():
+            continue
+        got = _git(
+            root,
+            ("config", "--file", str(path), "--no-includes", "-z", "--get-regexp", _INCLUDE_REGEX),
+            check=False,
+        )
+        for item in got.stdout.split(b"\0"):
+            key, _, value = os.fsdecode(item).partition("\n")
+            if not value:
+                continue
+            named = path.parent / os.path.expanduser(value)
+            if key.startswith("include"):
+                todo.append((named, depth + 1))
+            else:
+                _must_be_regular(named, f"the file {key} names")
+
+
+def _check_read_files(root: Path, paths: Sequence[str]) -> None:
+    """The attribute and ignore files git reads on add and ls-files are regular files (or missing)."""
+    for d in _git_dirs(root):
+        for name in ("exclude", "attributes"):
+            _must_be_regular(d / "info" / name, "a git info file")
+    dirs = {""}
+    for p in paths:
+        while p:
+            p = p.rpartition("/")[0]
+            dirs.add(p)
+    for rel in sorted(dirs):
+        for name in (".gitignore", ".gitattributes"):
+            _must_be_regular(root / rel / name, "a git pattern file")
 
 
 def _links_back(root: Path, gitdir: Path) -> bool:

@@ -21,6 +21,7 @@ import json
 import os
 import stat
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -313,3 +314,31 @@ def test_plan_dates_past_what_a_date_holds_are_one_sentence(
     plan.write_text(text.replace(old, new, 1))
     for args in (["status"], ["decide", "1"], ["report", "--html", str(tmp_path / "r.html")]):
         assert_refused(run(fleet, "migrate", *args), "plan.toml", words)
+
+
+@pytest.mark.parametrize("where", ["include", "attributesfile", "gitignore", "info-exclude"])
+def test_commit_does_not_wait_on_a_fifo_git_reads(fleet: Fleet, tmp_path: Path, where: str) -> None:
+    """git opens its config includes, `core.attributesFile`, `.gitignore` and `.git/info/exclude` with a
+    blocking open(2): a FIFO there hung each git command of the commit until its 300 s timeout."""
+    git_repo(fleet)
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    if where == "include":
+        git(fleet.root, "config", "include.path", str(fifo))
+    elif where == "attributesfile":
+        git(fleet.root, "config", "core.attributesFile", str(fifo))
+    elif where == "gitignore":
+        (fleet.root / "sops" / ".gitignore").unlink(missing_ok=True)
+        os.mkfifo(fleet.root / "sops" / ".gitignore")
+    else:
+        (fleet.root / ".git" / "info" / "exclude").unlink(missing_ok=True)
+        os.mkfifo(fleet.root / ".git" / "info" / "exclude")
+    proc = subprocess.run(
+        [sys.executable, "-m", "dendrite", "--repo", str(fleet.root), "secrets", "set", "review-secret"],
+        check=False,
+        env=fleet.env | IDENT,
+        input=b"value\n",
+        capture_output=True,
+        timeout=20,
+    )
+    refused_after_the_change(proc, "not a regular file")
