@@ -342,3 +342,12 @@ def test_commit_does_not_wait_on_a_fifo_git_reads(fleet: Fleet, tmp_path: Path, 
         timeout=20,
     )
     refused_after_the_change(proc, "not a regular file")
+
+
+def test_a_journal_too_big_to_parse_in_memory_is_one_sentence(fleet: Fleet, tmp_path: Path) -> None:
+    """A 1 GiB journal was read and parsed (about 7 GB of memory); over 64 MiB it is refused."""
+    journal = fleet.root / "migration" / "journal.jsonl"
+    with journal.open("r+b") as f:
+        f.truncate(65 * 1024 * 1024)  # sparse: the size is what counts
+    for args in (["status"], ["decide", "1"], ["report", "--html", str(tmp_path / "r.html")]):
+        assert_refused(run(fleet, "migrate", *args), "journal.jsonl", "limit")
