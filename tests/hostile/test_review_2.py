@@ -17,6 +17,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import stat
@@ -351,3 +352,25 @@ def test_a_journal_too_big_to_parse_in_memory_is_one_sentence(fleet: Fleet, tmp_
         f.truncate(65 * 1024 * 1024)  # sparse: the size is what counts
     for args in (["status"], ["decide", "1"], ["report", "--html", str(tmp_path / "r.html")]):
         assert_refused(run(fleet, "migrate", *args), "journal.jsonl", "limit")
+
+
+@pytest.mark.parametrize("reducer", ["not a table", "forged"])
+def test_a_planted_journal_cache_is_not_used(fleet: Fleet, reducer: str) -> None:
+    """`.dendrite/migration-journal.json` shipped with the repository, matching its journal's SHA-256:
+    a fold of the wrong shape was an internal error, a well-formed one showed state the journal lacks."""
+    data = (fleet.root / "migration" / "journal.jsonl").read_bytes()
+    end = data.rfind(b"\n") + 1
+    flag = {
+        "host": "cinnabar",
+        "severity": "critical",
+        "text": "FORGED-FLAG",
+        "opened": "2026-11-20T00:00:00Z",
+    }
+    fold: object = reducer if reducer != "forged" else {"flags": {"99": flag | {"resolved": None}}}
+    doc = {"version": 1, "offset": end, "lines": data.count(b"\n"), "problems": [], "reducer": fold}
+    doc["sha256"] = hashlib.sha256(data[:end]).hexdigest()
+    (fleet.root / ".dendrite").mkdir(exist_ok=True)
+    (fleet.root / ".dendrite" / "migration-journal.json").write_text(json.dumps(doc))
+    res = run(fleet, "migrate", "status")
+    no_bug(res)
+    assert res.returncode == 0 and b"FORGED-FLAG" not in res.stdout, res.stdout.decode()
