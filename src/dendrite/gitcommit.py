@@ -390,6 +390,8 @@ def _git(
 def safe_config(root: Path) -> list[str]:
     """`-c` arguments for any git command run in a repository someone else wrote (`git archive` of a ref
     included, which runs filter drivers): the fixed settings and the program overrides of `_overrides`."""
+    if os.path.lexists(root / ".git"):
+        _check_config_files(root)  # a FIFO included from .git/config would block every git command
     return [x for kv in (*_FIXED_CONFIG, *_overrides(root)) for x in ("-c", kv)]
 
 

@@ -374,3 +374,18 @@ def test_a_planted_journal_cache_is_not_used(fleet: Fleet, reducer: str) -> None
     res = run(fleet, "migrate", "status")
     no_bug(res)
     assert res.returncode == 0 and b"FORGED-FLAG" not in res.stdout, res.stdout.decode()
+
+
+def test_verify_does_not_wait_on_a_fifo_git_config_includes(fleet: Fleet, tmp_path: Path) -> None:
+    git_repo(fleet)
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    git(fleet.root, "config", "include.path", str(fifo))
+    proc = subprocess.run(
+        [sys.executable, "-m", "dendrite", "--repo", str(fleet.root), "migrate", "verify", "cinnabar"],
+        check=False,
+        env=fleet.env,
+        capture_output=True,
+        timeout=20,
+    )
+    assert_refused(proc, "not a regular file")

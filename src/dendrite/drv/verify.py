@@ -219,20 +219,21 @@ def materialise(spec: str, label: str, repo_root: Path, env: dict[str, str] | No
     if as_dir.is_dir():
         yield Tree(label, spec, as_dir.resolve())
         return
+    # git archive runs the filter drivers `.gitattributes` names: the repository's own config must not
+    # choose the program (a `filter.x.smudge` in a hostile .git/config), as for dendrite's commits
+    from dendrite.gitcommit import safe_config
+
+    config = safe_config(repo_root)
     git = RunOpts(check=False, timeout=120, cwd=repo_root, env=env, needed_for=f"--{label} {spec}")
-    found = run(["git", "rev-parse", "--verify", "--quiet", f"{spec}^{{commit}}"], git)
+    found = run(["git", *config, "rev-parse", "--verify", "--quiet", f"{spec}^{{commit}}"], git)
     if not found.ok:
         raise InputError(
             f"--{label} {spec} is neither a directory nor a commit of the repository {repo_root}",
             hint="give a directory, or a branch, tag or commit that `git log` shows",
         )
     commit = found.text.strip()
-    # git archive runs the filter drivers `.gitattributes` names: the repository's own config must not
-    # choose the program (a `filter.x.smudge` in a hostile .git/config), as for dendrite's commits
-    from dendrite.gitcommit import safe_config
-
     archive = run(
-        ["git", *safe_config(repo_root), "archive", "--format=tar", commit],
+        ["git", *config, "archive", "--format=tar", commit],
         RunOpts(check=True, timeout=300, cwd=repo_root, env=env),
     )
     if len(archive.stdout) > MAX_ARCHIVE:
