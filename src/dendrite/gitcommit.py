@@ -106,7 +106,7 @@ def is_work_tree(root: Path) -> bool:
     """
     if not os.path.lexists(root / ".git"):
         return False
-    _check_config_files(root)
+    check_config_files(root)
     top = _git(root, ("rev-parse", "--show-toplevel"), check=False)
     if not top.ok:
         reason = (top.stderr_tail.splitlines() or ["no reason given"])[-1]
@@ -237,11 +237,11 @@ def _must_be_regular(path: Path, what: str) -> None:
     if not stat.S_ISREG(st.st_mode):
         raise CommitError(
             f"{path}, {what}, is not a regular file; git would wait on it forever",
-            hint="the change is written but not committed; remove it, or pass --no-commit",
+            hint="remove it: git opens it on every command (a change already made is written, not committed)",
         )
 
 
-def _check_config_files(root: Path) -> None:
+def check_config_files(root: Path) -> None:
     """Every configuration file git reads in this repository is a regular file (or missing).
 
     git opens its config files, the files they include and the attribute and exclude files they name
@@ -391,7 +391,7 @@ def safe_config(root: Path) -> list[str]:
     """`-c` arguments for any git command run in a repository someone else wrote (`git archive` of a ref
     included, which runs filter drivers): the fixed settings and the program overrides of `_overrides`."""
     if os.path.lexists(root / ".git"):
-        _check_config_files(root)  # a FIFO included from .git/config would block every git command
+        check_config_files(root)  # a FIFO included from .git/config would block every git command
     return [x for kv in (*_FIXED_CONFIG, *_overrides(root)) for x in ("-c", kv)]
 
 

@@ -389,3 +389,23 @@ def test_verify_does_not_wait_on_a_fifo_git_config_includes(fleet: Fleet, tmp_pa
         timeout=20,
     )
     assert_refused(proc, "not a regular file")
+
+
+@pytest.mark.parametrize("command", [["inventory", "validate"], ["layout", "lint"]])
+def test_listing_files_does_not_wait_on_a_fifo_git_config_includes(
+    fleet: Fleet, tmp_path: Path, command: list[str]
+) -> None:
+    """The inventory's walk asks git which files it tracks: a FIFO its config includes blocked that
+    `git rev-parse` for 30 s, in every command that reads the repository's Nix files."""
+    git_repo(fleet)
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    git(fleet.root, "config", "include.path", str(fifo))
+    proc = subprocess.run(
+        [sys.executable, "-m", "dendrite", "--repo", str(fleet.root), *command],
+        check=False,
+        env=fleet.env,
+        capture_output=True,
+        timeout=20,
+    )
+    assert_refused(proc, "not a regular file")
