@@ -302,14 +302,21 @@ def _links_back(root: Path, gitdir: Path) -> bool:
 
 
 def _first_link(top: Path) -> str | None:
-    """The first symbolic link below `top` (directories walked without following any link)."""
+    """The first symbolic link below `top` (directories walked without following any link).
+
+    `hooks` is left out: git never writes there, no hook runs (`core.hooksPath=/dev/null`), and a
+    linked `.git/hooks` (to a hooks folder kept in the repository) is a common setup.
+    """
     stack = [str(top)]
     while stack:
+        here = stack.pop()
         try:
-            entries = list(os.scandir(stack.pop()))
+            entries = list(os.scandir(here))
         except OSError:
             continue
         for entry in entries:
+            if here == str(top) and entry.name == "hooks":
+                continue
             if entry.is_symlink():
                 return entry.path
             if entry.is_dir(follow_symlinks=False):

@@ -409,3 +409,22 @@ def test_listing_files_does_not_wait_on_a_fifo_git_config_includes(
         timeout=20,
     )
     assert_refused(proc, "not a regular file")
+
+
+def test_commit_does_not_write_its_message_through_a_linked_commit_editmsg(
+    fleet: Fleet, sentinel: Sentinel
+) -> None:
+    """git writes `.git/COMMIT_EDITMSG` on every commit, through a link; a linked `.git/hooks` (never
+    written, no hook runs) is a common setup and still commits."""
+    git_repo(fleet)
+    (fleet.root / ".git" / "COMMIT_EDITMSG").unlink(missing_ok=True)
+    (fleet.root / ".git" / "COMMIT_EDITMSG").symlink_to(sentinel.authorized_keys)
+    res = run(fleet, "secrets", "set", "review-secret", stdin=b"value\n")
+    refused_after_the_change(res, "symbolic link", "COMMIT_EDITMSG")
+    (fleet.root / ".git" / "COMMIT_EDITMSG").unlink()
+    shared_hooks = fleet.root / "githooks"
+    (fleet.root / ".git" / "hooks").rename(shared_hooks)
+    (fleet.root / ".git" / "hooks").symlink_to(shared_hooks)
+    res = run(fleet, "secrets", "set", "review-secret-2", stdin=b"value\n")
+    assert res.returncode == 0, res.stderr.decode()
+    assert "review-secret-2" in git(fleet.root, "show", "--name-only", "HEAD")
