@@ -428,3 +428,41 @@ def test_commit_does_not_write_its_message_through_a_linked_commit_editmsg(
     res = run(fleet, "secrets", "set", "review-secret-2", stdin=b"value\n")
     assert res.returncode == 0, res.stderr.decode()
     assert "review-secret-2" in git(fleet.root, "show", "--name-only", "HEAD")
+
+
+def test_report_html_escapes_what_the_plan_and_journal_say(fleet: Fleet, tmp_path: Path) -> None:
+    """No finding: names and evidence with tags, attribute breakers and CSS url() are text in the
+    report, which has a CSP allowing no script and no remote resource."""
+    plan = fleet.root / "migration" / "plan.toml"
+    evil = "</title><script>alert(1)</script><style>*{background:url(//evil.example/x)}</style>"
+    text = plan.read_text()
+    plan.write_text(text.replace('name = "test-clan validation"', f"name = {json.dumps(evil)}", 1))
+    with (fleet.root / "migration" / "journal.jsonl").open("a") as f:
+        event = {"ts": "2026-11-20T00:00:00Z", "type": "attest", "phase": 1, "criterion": "luks"}
+        f.write(
+            json.dumps(event | {"evidence": "x' onmouseover='alert(1)' <img src=x onerror=alert(1)>"}) + "\n"
+        )
+    out = tmp_path / "r.html"
+    res = run(fleet, "migrate", "report", "--html", str(out))
+    assert res.returncode == 0, res.stderr.decode()
+    html = out.read_text()
+    assert "<script" not in html and "<img" not in html and "<style>*{" not in html
+    assert "onmouseover='" not in html and "Content-Security-Policy" in html and "default-src 'none'" in html
+
+
+def test_terminal_control_sequences_from_the_plan_and_journal_are_shown_not_sent(fleet: Fleet) -> None:
+    """A phase name or evidence with ESC sequences (clear the screen, retitle the window, move up and
+    print a fake "GO") reached the terminal raw from `status`, `plan` and `decide`."""
+    fake = "\u001b[2J\u001b]0;PWNED\u001b\\\u001b[1A\u001b[2KPhase 1 now: GO"
+    plan = fleet.root / "migration" / "plan.toml"
+    text = plan.read_text()
+    assert 'name = "test-clan validation"' in text
+    plan.write_text(text.replace('name = "test-clan validation"', f"name = {json.dumps(fake)}", 1))
+    with (fleet.root / "migration" / "journal.jsonl").open("a") as f:
+        event = {"ts": "2026-11-20T00:00:00Z", "type": "attest", "phase": 1, "criterion": "luks"}
+        f.write(json.dumps(event | {"evidence": fake, "by": "x"}) + "\n")
+    for args in (["status"], ["plan"], ["decide", "1"]):
+        res = run(fleet, "migrate", *args)
+        no_bug(res)
+        assert b"\x1b" not in res.stdout + res.stderr, (args, res.stdout)
+    assert b"\\x1b[2J" in run(fleet, "migrate", "status").stdout  # shown, escaped
