@@ -127,6 +127,9 @@ def commit(root: Path, paths: Sequence[str], message: str, *, no_commit: bool = 
     if not wanted:
         return Outcome("nothing")
     try:
+        if os.path.lexists(root / ".git"):  # before any git runs: a FIFO as HEAD would block the first
+            for top in _git_dirs(root):
+                _check_git_tree(root, top)
         if not is_work_tree(root):
             return Outcome("not-git")
     except CommitError:
@@ -188,12 +191,23 @@ def _check_git_dir(root: Path) -> None:
             hint="the change is written but not committed; commit it yourself, or pass --no-commit",
         )
     for top in dict.fromkeys((gitdir, common)):
-        link = _first_link(top)
-        if link is not None:
-            raise CommitError(
-                f"the git directory of {root} holds a symbolic link, {link}; git would write through it",
-                hint="the change is written but not committed; remove the link, or pass --no-commit",
-            )
+        _check_git_tree(root, top)
+
+
+def _check_git_tree(root: Path, top: Path) -> None:
+    found = _first_unsafe(top)
+    if found is None:
+        return
+    path, is_link = found
+    if is_link:
+        raise CommitError(
+            f"the git directory of {root} holds a symbolic link, {path}; git would write through it",
+            hint="the change is written but not committed; remove the link, or pass --no-commit",
+        )
+    raise CommitError(
+        f"the git directory of {root} holds {path}, which is not a regular file; git would wait on it",
+        hint="the change is written but not committed; remove it, or pass --no-commit",
+    )
 
 
 _INCLUDE_REGEX = r"^(include\.path|includeif\..*\.path|core\.attributesfile|core\.excludesfile)$"
@@ -301,8 +315,8 @@ def _links_back(root: Path, gitdir: Path) -> bool:
     return wt.ok and bool(wt.text.strip())  # set by git for a submodule; is_work_tree checked it is root
 
 
-def _first_link(top: Path) -> str | None:
-    """The first symbolic link below `top` (directories walked without following any link).
+def _first_unsafe(top: Path) -> tuple[str, bool] | None:
+    """The first symbolic link (True) or FIFO, socket or device (False) below `top`, never following a link.
 
     `hooks` is left out: git never writes there, no hook runs (`core.hooksPath=/dev/null`), and a
     linked `.git/hooks` (to a hooks folder kept in the repository) is a common setup.
@@ -318,9 +332,11 @@ def _first_link(top: Path) -> str | None:
             if here == str(top) and entry.name == "hooks":
                 continue
             if entry.is_symlink():
-                return entry.path
+                return entry.path, True
             if entry.is_dir(follow_symlinks=False):
                 stack.append(entry.path)
+            elif not entry.is_file(follow_symlinks=False):  # git opens HEAD, refs, index with open(2)
+                return entry.path, False
     return None
 
 

@@ -317,7 +317,9 @@ def test_plan_dates_past_what_a_date_holds_are_one_sentence(
         assert_refused(run(fleet, "migrate", *args), "plan.toml", words)
 
 
-@pytest.mark.parametrize("where", ["include", "attributesfile", "gitignore", "info-exclude"])
+@pytest.mark.parametrize(
+    "where", ["include", "attributesfile", "gitignore", "info-exclude", "HEAD", "index", "packed-refs"]
+)
 def test_commit_does_not_wait_on_a_fifo_git_reads(fleet: Fleet, tmp_path: Path, where: str) -> None:
     """git opens its config includes, `core.attributesFile`, `.gitignore` and `.git/info/exclude` with a
     blocking open(2): a FIFO there hung each git command of the commit until its 300 s timeout."""
@@ -331,9 +333,12 @@ def test_commit_does_not_wait_on_a_fifo_git_reads(fleet: Fleet, tmp_path: Path, 
     elif where == "gitignore":
         (fleet.root / "sops" / ".gitignore").unlink(missing_ok=True)
         os.mkfifo(fleet.root / "sops" / ".gitignore")
-    else:
+    elif where == "info-exclude":
         (fleet.root / ".git" / "info" / "exclude").unlink(missing_ok=True)
         os.mkfifo(fleet.root / ".git" / "info" / "exclude")
+    else:  # what git reads on every command
+        (fleet.root / ".git" / where).unlink(missing_ok=True)
+        os.mkfifo(fleet.root / ".git" / where)
     proc = subprocess.run(
         [sys.executable, "-m", "dendrite", "--repo", str(fleet.root), "secrets", "set", "review-secret"],
         check=False,
