@@ -23,6 +23,7 @@ import os
 import stat
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -31,6 +32,7 @@ from dendrite.deploy.ssh import parse_address
 from dendrite.drv import sourcefiles
 from dendrite.errors import InputError
 from dendrite.inventory import revision
+from dendrite.migration import plan as migration_plan
 from tests.hostile.conftest import (
     Fleet,
     Sentinel,
@@ -471,3 +473,34 @@ def test_terminal_control_sequences_from_the_plan_and_journal_are_shown_not_sent
         no_bug(res)
         assert b"\x1b" not in res.stdout + res.stderr, (args, res.stdout)
     assert b"\\x1b[2J" in run(fleet, "migrate", "status").stdout  # shown, escaped
+
+
+def test_only_check_and_rollback_run_the_plans_commands(fleet: Fleet, tmp_path: Path) -> None:
+    """No finding: every probe and rollback command of the plan is replaced by one that leaves a mark;
+    status, plan, decide, advance, report and the two --dry-runs run none of them."""
+    mark = tmp_path / "ran"
+    plan = fleet.root / "migration" / "plan.toml"
+    data = tomllib.loads(plan.read_text())
+    for phase in data["phases"]:
+        for c in phase["criteria"]:
+            if "command" in c:
+                c["command"] = ["sh", "-c", f"touch {mark}"]
+    data["rollback"] = {k: [f"touch {mark}"] for k in data["rollback"]}
+    plan.write_text(migration_plan.dumps(data))
+    for args in (
+        ["status"],
+        ["plan"],
+        ["decide", "1"],
+        ["advance", "1"],
+        ["report", "--html", str(tmp_path / "r.html")],
+        ["report", "--markdown", str(tmp_path / "md")],
+        ["check", "0", "--dry-run"],
+        ["rollback", "blackphos", "--dry-run"],
+    ):
+        no_bug(run(fleet, "migrate", *args))
+        assert not mark.exists(), args
+    res = run(fleet, "migrate", "check", "0")
+    no_bug(res)
+    assert mark.exists(), (
+        res.stdout.decode() + res.stderr.decode()
+    )  # the plan's commands did run when asked: the marks above mean something
