@@ -30,6 +30,7 @@ dendrite does the same, with these differences, each deliberate:
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -71,7 +72,7 @@ _PROGRAM_KEYS: dict[str, str] = {
 }
 _FILTER_SUBKEYS = ("clean", "smudge", "process")
 _UNTRUSTED_SCOPES = frozenset({"local", "worktree"})
-_PROGRAM_REGEX = r"^(gpg|filter)\..*$"
+_PROGRAM_REGEX = r"^((gpg|filter)\..*|commit\.gpgsign)$"
 
 _CHUNK = 1000  # paths per `git ls-files` command line
 
@@ -105,6 +106,7 @@ def is_work_tree(root: Path) -> bool:
     """
     if not os.path.lexists(root / ".git"):
         return False
+    check_config_files(root)
     top = _git(root, ("rev-parse", "--show-toplevel"), check=False)
     if not top.ok:
         reason = (top.stderr_tail.splitlines() or ["no reason given"])[-1]
@@ -125,6 +127,9 @@ def commit(root: Path, paths: Sequence[str], message: str, *, no_commit: bool = 
     if not wanted:
         return Outcome("nothing")
     try:
+        if os.path.lexists(root / ".git"):  # before any git runs: a FIFO as HEAD would block the first
+            for top in _git_dirs(root):
+                _check_git_tree(root, top)
         if not is_work_tree(root):
             return Outcome("not-git")
     except CommitError:
@@ -132,6 +137,8 @@ def commit(root: Path, paths: Sequence[str], message: str, *, no_commit: bool = 
             return Outcome("not-git")
         raise
     with repo_lock(root):
+        _check_git_dir(root)
+        _check_read_files(root, wanted)
         overrides = _overrides(root)
         tracked = _ls_files(root, overrides, wanted, ("--cached",))
         untracked = _ls_files(root, overrides, wanted, ("--others", "--exclude-standard"))
@@ -158,6 +165,179 @@ def commit(root: Path, paths: Sequence[str], message: str, *, no_commit: bool = 
         )
         head = _git(root, ("rev-parse", "HEAD"), overrides).text.strip()
         return Outcome("committed", tuple(changed), head, _present(root, ignored))
+
+
+def _check_git_dir(root: Path) -> None:
+    """The repository git writes to must be `root`'s own, and hold no symbolic link.
+
+    git writes through links in its directory: a reflog `.git/logs/HEAD -> ~/.bashrc` gets a line
+    appended (with the committer name the repository's config chose), `.git/objects -> elsewhere`
+    receives the objects. And a `.git` file (`gitdir: /home/you/other/.git`) or a `.git` link would put
+    the commit into another repository. A linked worktree (its git dir's `gitdir` file names `root/.git`)
+    and a submodule (its git dir's `core.worktree` is `root`, which `is_work_tree` checked) are `root`'s.
+    """
+    dotgit = root / ".git"
+    if os.path.islink(dotgit):
+        raise CommitError(
+            f"{dotgit} is a symbolic link; dendrite does not commit through it",
+            hint="the change is written but not committed; commit it yourself, or pass --no-commit",
+        )
+    got = _git(root, ("rev-parse", "--path-format=absolute", "--absolute-git-dir", "--git-common-dir"))
+    lines = got.text.splitlines()
+    gitdir, common = Path(lines[0]), Path(lines[-1])
+    if os.path.realpath(gitdir) != os.path.realpath(dotgit) and not _links_back(root, gitdir):
+        raise CommitError(
+            f"{dotgit} points to a repository outside {root} ({gitdir}); dendrite does not commit there",
+            hint="the change is written but not committed; commit it yourself, or pass --no-commit",
+        )
+    for top in dict.fromkeys((gitdir, common)):
+        _check_git_tree(root, top)
+
+
+def _check_git_tree(root: Path, top: Path) -> None:
+    found = _first_unsafe(top)
+    if found is None:
+        return
+    path, is_link = found
+    if is_link:
+        raise CommitError(
+            f"the git directory of {root} holds a symbolic link, {path}; git would write through it",
+            hint="the change is written but not committed; remove the link, or pass --no-commit",
+        )
+    raise CommitError(
+        f"the git directory of {root} holds {path}, which is not a regular file; git would wait on it",
+        hint="the change is written but not committed; remove it, or pass --no-commit",
+    )
+
+
+_INCLUDE_REGEX = r"^(include\.path|includeif\..*\.path|core\.attributesfile|core\.excludesfile)$"
+_MAX_INCLUDE_DEPTH = 10  # git's own limit
+
+
+def _git_dirs(root: Path) -> list[Path]:
+    """`root`'s git directory and common directory, found as git finds them, without running git."""
+    dotgit = root / ".git"
+    try:
+        if os.path.isdir(dotgit):  # a link to one is refused later; its config is only read here
+            gitdir = dotgit
+        else:
+            text = _small_file(dotgit).decode(errors="replace")
+            gitdir = root / text.partition("gitdir:")[2].strip()
+        commondir = gitdir / "commondir"
+        common = (
+            gitdir / _small_file(commondir).decode(errors="replace").strip() if commondir.exists() else gitdir
+        )
+    except OSError:
+        return []  # git will say what is wrong with it
+    return list(dict.fromkeys((gitdir, common)))
+
+
+def _small_file(path: Path) -> bytes:
+    """A regular file's first 4 KiB (`.git`, `commondir`): a FIFO there must not block us either."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise CommitError(f"{path} is not a regular file; git would wait on it forever")
+        return os.read(fd, 4096)
+    finally:
+        os.close(fd)
+
+
+def _must_be_regular(path: Path, what: str) -> None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return  # missing (or unreadable): git skips it or says so itself
+    if not stat.S_ISREG(st.st_mode):
+        raise CommitError(
+            f"{path}, {what}, is not a regular file; git would wait on it forever",
+            hint="remove it: git opens it on every command (a change already made is written, not committed)",
+        )
+
+
+def check_config_files(root: Path) -> None:
+    """Every configuration file git reads in this repository is a regular file (or missing).
+
+    git opens its config files, the files they include and the attribute and exclude files they name
+    with a blocking open(2): a FIFO planted there would hang every git command until its timeout.
+    Each file's own settings are read with `--no-includes`, so reading them cannot block either.
+    """
+    todo = [(d / name, 0) for d in _git_dirs(root) for name in ("config", "config.worktree")]
+    seen: set[Path] = set()
+    while todo:
+        path, depth = todo.pop()
+        if path in seen or depth > _MAX_INCLUDE_DEPTH:
+            continue
+        seen.add(path)
+        _must_be_regular(path, "a git configuration file")
+        if not path.is_file():
+            continue
+        got = _git(
+            root,
+            ("config", "--file", str(path), "--no-includes", "-z", "--get-regexp", _INCLUDE_REGEX),
+            check=False,
+        )
+        for item in got.stdout.split(b"\0"):
+            key, _, value = os.fsdecode(item).partition("\n")
+            if not value:
+                continue
+            named = path.parent / os.path.expanduser(value)
+            if key.startswith("include"):
+                todo.append((named, depth + 1))
+            else:
+                _must_be_regular(named, f"the file {key} names")
+
+
+def _check_read_files(root: Path, paths: Sequence[str]) -> None:
+    """The attribute and ignore files git reads on add and ls-files are regular files (or missing)."""
+    for d in _git_dirs(root):
+        for name in ("exclude", "attributes"):
+            _must_be_regular(d / "info" / name, "a git info file")
+    dirs = {""}
+    for p in paths:
+        while p:
+            p = p.rpartition("/")[0]
+            dirs.add(p)
+    for rel in sorted(dirs):
+        for name in (".gitignore", ".gitattributes"):
+            _must_be_regular(root / rel / name, "a git pattern file")
+
+
+def _links_back(root: Path, gitdir: Path) -> bool:
+    """A linked worktree's or a submodule's git dir, which names `root` as its work tree."""
+    try:
+        back = (gitdir / "gitdir").read_text(errors="replace").strip()
+    except OSError:
+        back = ""
+    if back and os.path.realpath(back) == os.path.realpath(root / ".git"):
+        return True
+    wt = _git(root, ("config", "--file", str(gitdir / "config"), "--get", "core.worktree"), check=False)
+    return wt.ok and bool(wt.text.strip())  # set by git for a submodule; is_work_tree checked it is root
+
+
+def _first_unsafe(top: Path) -> tuple[str, bool] | None:
+    """The first symbolic link (True) or FIFO, socket or device (False) below `top`, never following a link.
+
+    `hooks` is left out: git never writes there, no hook runs (`core.hooksPath=/dev/null`), and a
+    linked `.git/hooks` (to a hooks folder kept in the repository) is a common setup.
+    """
+    stack = [str(top)]
+    while stack:
+        here = stack.pop()
+        try:
+            entries = list(os.scandir(here))
+        except OSError:
+            continue
+        for entry in entries:
+            if here == str(top) and entry.name == "hooks":
+                continue
+            if entry.is_symlink():
+                return entry.path, True
+            if entry.is_dir(follow_symlinks=False):
+                stack.append(entry.path)
+            elif not entry.is_file(follow_symlinks=False):  # git opens HEAD, refs, index with open(2)
+                return entry.path, False
+    return None
 
 
 # what the index holds that HEAD does not (all of it before the first commit), NUL-separated
@@ -230,6 +410,14 @@ def _git(
         raise CommitError(exc.message, exc.hint) from None
 
 
+def safe_config(root: Path) -> list[str]:
+    """`-c` arguments for any git command run in a repository someone else wrote (`git archive` of a ref
+    included, which runs filter drivers): the fixed settings and the program overrides of `_overrides`."""
+    if os.path.lexists(root / ".git"):
+        check_config_files(root)  # a FIFO included from .git/config would block every git command
+    return [x for kv in (*_FIXED_CONFIG, *_overrides(root)) for x in ("-c", kv)]
+
+
 def _overrides(root: Path) -> list[str]:
     """`-c` settings replacing each program-naming setting the repository's own config makes.
 
@@ -257,7 +445,7 @@ def _overrides(root: Path) -> list[str]:
         sub = rest.rpartition(".")[2]
         if section == "filter" and sub in _FILTER_SUBKEYS:
             out.append(f"{key}={trusted.get(key, '')}")  # an empty command: git runs no filter
-        elif section == "filter" and sub == "required":
+        elif (section == "filter" and sub == "required") or key == "commit.gpgsign":
             out.append(f"{key}={trusted.get(key, 'false')}")
         elif key in _PROGRAM_KEYS:
             out.append(f"{key}={trusted.get(key, _PROGRAM_KEYS[key])}")

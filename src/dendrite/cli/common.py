@@ -32,6 +32,19 @@ class GlobalOptions:
 OPTIONS = GlobalOptions()
 
 
+_CONTROL = None
+
+
+def visible(text: str) -> str:
+    """`text` with every control character but newline and tab shown as `\\xNN`."""
+    global _CONTROL
+    if _CONTROL is None:
+        import re
+
+        _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
 class _LazyConsole:
     """A rich Console made on first use: importing rich costs ~30 ms that `secrets get` never needs.
 
@@ -45,6 +58,9 @@ class _LazyConsole:
         self._console: Console | None = None
 
     def print(self, *objects: Any, **kwargs: Any) -> None:
+        # text from a repository (a plan's phase name, a journal's evidence) reaches the terminal as
+        # text: an ESC in it could clear the screen, retitle the window or redraw "NO-GO" as "GO"
+        objects = tuple(visible(o) if type(o) is str and not o.isprintable() else o for o in objects)
         if (
             self._console is None
             and len(objects) == 1

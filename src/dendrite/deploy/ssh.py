@@ -81,7 +81,8 @@ def parse_address(text: str, where: str = "the target") -> Address:
             f"{where} {text!r} is not an ssh address", hint="write [user@]host[:port], e.g. root@10.0.0.1:22"
         )
     host = m["host"]
-    if host.startswith("-"):
+    # `-Fcfg@h` as ssh's destination argument is the option -F (a config file naming a ProxyCommand)
+    if host.startswith("-") or (m["user"] or "").startswith("-"):
         raise InputError(f"{where} {text!r} starts with '-'", hint="write [user@]host[:port]")
     return Address(host.strip("[]"), m["user"] or "root", int(m["port"]) if m["port"] else None)
 

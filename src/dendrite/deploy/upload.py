@@ -279,7 +279,10 @@ def write_directory(payload: Payload, directory: Path) -> Path:
                 fh.write(f.data)
                 fh.flush()
                 os.fsync(fh.fileno())
-                os.fchmod(fh.fileno(), f.mode)  # after writing: a declared 0400 has no u+w
+                # after writing: a declared 0400 has no u+w. Permission bits only: the repository
+                # declares the mode, and its generator the bytes, so `4755` must not make a set-uid
+                # program of yours (or root's) out of them
+                os.fchmod(fh.fileno(), f.mode & 0o777)
         os.rename(stage, directory)  # onto a missing or empty directory: one step
     except BaseException:
         shutil.rmtree(stage, ignore_errors=True)

@@ -347,7 +347,8 @@ def _moved_files(a: Derivation, b: Derivation, sa: str, sb: str) -> list[FieldCh
     """The files of the moved flake source that both sides name, where their contents differ."""
     found = []
     for sub in sorted(sourcefiles.referenced(_strings(a), sa) & sourcefiles.referenced(_strings(b), sb)):
-        old, new = sourcefiles.describe(Path(sa) / sub), sourcefiles.describe(Path(sb) / sub)
+        old = sourcefiles.describe(Path(sa) / sub, Path(sa))
+        new = sourcefiles.describe(Path(sb) / sub, Path(sb))
         if old is None or new is None or old != new:
             found.append(
                 FieldChange(f"file {sub} of the flake source", old or "not readable", new or "not readable")

@@ -30,8 +30,15 @@ def referenced(strings: Iterable[str], source: str) -> set[str]:
     return {p for p in found if ".." not in p.split("/")}
 
 
-def describe(path: Path) -> str | None:
-    """What `path` holds, for comparing and showing: a short text as it is, else a digest; None if unreadable."""
+def describe(path: Path, base: Path | None = None) -> str | None:
+    """What `path` holds, for comparing and showing: a short text as it is, else a digest; None if unreadable.
+
+    With `base` (the flake source `path` lies below), every directory between them must be a real
+    directory: a source's `files -> /proc/self` must not make `files/environ` (dendrite's environment,
+    your keys) or `files -> /home/you/.ssh` a file shown in the diff.
+    """
+    if base is not None and not _below_without_links(base, path):
+        return None
     try:
         st = os.lstat(path)
     except OSError:
@@ -49,6 +56,22 @@ def describe(path: Path) -> str | None:
     if not _feed(h, path, [MAX_BYTES]):
         return None
     return f"sha256:{h.hexdigest()[:16]}"
+
+
+def _below_without_links(base: Path, path: Path) -> bool:
+    try:
+        rel = path.relative_to(base)
+    except ValueError:
+        return False
+    cur = base
+    for part in rel.parts[:-1]:
+        cur = cur / part
+        try:
+            if not stat.S_ISDIR(os.lstat(cur).st_mode):
+                return False
+        except OSError:
+            return False
+    return True
 
 
 def _feed(h: hashlib._Hash, path: Path, budget: list[int]) -> bool:

@@ -21,10 +21,11 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
 import tarfile
 import tempfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -146,6 +147,23 @@ def _first_lines(exc: CommandError) -> tuple[str, ...]:
     return tuple(lines[start : start + ERROR_LINES])
 
 
+# What nix needs from the environment; the rest (SOPS_AGE_KEY, tokens, cloud credentials) is not the
+# evaluation's business: `builtins.getEnv` in an impure evaluation of the repository's flake reads it
+_NIX_ENV = frozenset(
+    {"PATH", "HOME", "USER", "LOGNAME", "TMPDIR", "TERM", "TZ", "LANG", "SSL_CERT_FILE", "SSL_CERT_DIR"}
+    | {"XDG_CONFIG_HOME", "XDG_CACHE_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME", "XDG_RUNTIME_DIR"}
+    | {"XDG_CONFIG_DIRS", "XDG_DATA_DIRS", "http_proxy", "https_proxy", "no_proxy", "all_proxy"}
+    | {"HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "ALL_PROXY", "CURL_CA_BUNDLE"}
+)
+
+
+def nix_env(env: Mapping[str, str] | None) -> dict[str, str]:
+    """The environment a nix evaluation of the repository gets: nix's own settings (NIX_*) and the
+    basics above, from `env` (default: this process's)."""
+    base = os.environ if env is None else env
+    return {k: v for k, v in base.items() if k in _NIX_ENV or k.startswith(("NIX_", "LC_"))}
+
+
 @dataclass(frozen=True)
 class Evaluator:
     """How hosts are evaluated: the entry expression (None: as a flake), the time limit, the environment."""
@@ -161,7 +179,7 @@ class Evaluator:
         opts = RunOpts(
             check=True,
             timeout=self.timeout,
-            env=self.env,
+            env=nix_env(self.env),
             what=f"evaluating host {host} from {tree.describe()}",
             needed_for="migrate verify",
         )
@@ -201,8 +219,13 @@ def materialise(spec: str, label: str, repo_root: Path, env: dict[str, str] | No
     if as_dir.is_dir():
         yield Tree(label, spec, as_dir.resolve())
         return
+    # git archive runs the filter drivers `.gitattributes` names: the repository's own config must not
+    # choose the program (a `filter.x.smudge` in a hostile .git/config), as for dendrite's commits
+    from dendrite.gitcommit import safe_config
+
+    config = safe_config(repo_root)
     git = RunOpts(check=False, timeout=120, cwd=repo_root, env=env, needed_for=f"--{label} {spec}")
-    found = run(["git", "rev-parse", "--verify", "--quiet", f"{spec}^{{commit}}"], git)
+    found = run(["git", *config, "rev-parse", "--verify", "--quiet", f"{spec}^{{commit}}"], git)
     if not found.ok:
         raise InputError(
             f"--{label} {spec} is neither a directory nor a commit of the repository {repo_root}",
@@ -210,7 +233,8 @@ def materialise(spec: str, label: str, repo_root: Path, env: dict[str, str] | No
         )
     commit = found.text.strip()
     archive = run(
-        ["git", "archive", "--format=tar", commit], RunOpts(check=True, timeout=300, cwd=repo_root, env=env)
+        ["git", *config, "archive", "--format=tar", commit],
+        RunOpts(check=True, timeout=300, cwd=repo_root, env=env),
     )
     if len(archive.stdout) > MAX_ARCHIVE:
         raise InputError(f"the tree of {spec} is larger than {MAX_ARCHIVE // 2**20} MiB")

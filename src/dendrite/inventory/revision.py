@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import os
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -118,17 +119,21 @@ def pinned(root: Path, store: Path | None = None) -> Pin | None:
     locked = node.get("locked", {}) if isinstance(node.get("locked"), dict) else {}
     rev = locked.get("rev") if isinstance(locked.get("rev"), str) else None
     nar = locked.get("narHash") if isinstance(locked.get("narHash"), str) else None
-    return Pin(name, rev, nar, _source(locked, nar, store or STORE))
+    return Pin(name, rev, nar, _source(root, locked, nar, store or STORE))
 
 
-def _source(locked: dict[str, Any], nar: str | None, store: Path) -> Path | None:
+def _source(root: Path, locked: dict[str, Any], nar: str | None, store: Path) -> Path | None:
     candidates = []
     if nar is not None:
         path = store_path(nar, store=store)
         if path is not None:
             candidates.append(path)
     if locked.get("type") == "path" and isinstance(locked.get("path"), str):
-        candidates.append(Path(locked["path"]))
+        # a `path` input is read only inside the repository: flake.lock is the repository's, and
+        # `/home/you/project` or `../..` is not (Nix copied the input to the store, found by narHash)
+        found = Path(os.path.realpath(root / locked["path"]))
+        if found.is_relative_to(os.path.realpath(root)) and not (found / "clanServices").is_symlink():
+            candidates.append(found)
     return next((c for c in candidates if (c / "clanServices").is_dir()), None)
 
 

@@ -108,6 +108,11 @@ def git_index(root: Path) -> frozenset[str] | None:
     The index is what a `git+file` flake copies: committed files and `git add`ed ones, not untracked
     files even when .gitignore does not exclude them (hence `--cached` alone).
     """
+    work = next((d for d in (root, *root.parents) if os.path.lexists(d / ".git")), None)
+    if work is not None:  # a FIFO its config includes would block git until the timeout
+        from dendrite.gitcommit import check_config_files
+
+        check_config_files(work)
     top = run(
         _git(root, "rev-parse", "--is-inside-work-tree"),
         RunOpts(check=False, timeout=30, env=_git_env()),

@@ -17,6 +17,7 @@ import hashlib
 import json
 from pathlib import Path
 
+from dendrite import boundedjson
 from dendrite.errors import DendriteError
 from dendrite.fsutil import state_dir
 from dendrite.migration import JOURNAL_FILE
@@ -28,19 +29,31 @@ CACHE = f"{STATE_DIR}/migration-journal.json"
 VERSION = 1
 
 
+def _journal_id(fs: RepoFS) -> str:
+    """The journal file's identity (device, inode), which the cache must name.
+
+    Why: a repository handed over as a directory can carry its own `.dendrite/` with a cache matching
+    its journal's SHA-256, folded into any state (a GO the journal does not hold) or into values the
+    fold cannot take. The inode of the journal as it lies on your disk is not something a sender can
+    know, so only a cache written here, for this very file, is used; appends keep the inode.
+    """
+    st = fs.lstat(JOURNAL_FILE)
+    return "" if st is None else f"{st.st_dev}:{st.st_ino}"
+
+
 def _load(fs: RepoFS, data: bytes) -> tuple[Reducer, list[Problem], int, int] | None:
     try:
         if not fs.exists(CACHE):
             return None
-        c = json.loads(fs.read_bytes(CACHE, limit=64 << 20))
+        c = boundedjson.loads(fs.read_bytes(CACHE, limit=64 << 20), CACHE)
         offset = int(c["offset"])
-        if c["version"] != VERSION or offset > len(data):
+        if c["version"] != VERSION or offset > len(data) or c.get("journal") != _journal_id(fs):
             return None
         if hashlib.sha256(memoryview(data)[:offset]).hexdigest() != c["sha256"]:  # no 25 MB copy
             return None
         problems = [Problem(int(p["line"]), str(p["message"])) for p in c["problems"]]
         return Reducer(c["reducer"]), problems, offset, int(c["lines"])
-    except (DendriteError, OSError, ValueError, KeyError, TypeError):
+    except (DendriteError, OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
 
 
@@ -49,6 +62,7 @@ def _save(
 ) -> None:
     doc = {
         "version": VERSION,
+        "journal": _journal_id(RepoFS(root)),
         "offset": offset,
         "lines": lines,
         "sha256": hashlib.sha256(memoryview(data)[:offset]).hexdigest(),

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dendrite.boundedjson import MAX_DEPTH, json_depth_exceeds
 from dendrite.errors import InputError
 from dendrite.fsutil import repo_lock
 from dendrite.migration import JOURNAL_FILE
@@ -42,7 +43,8 @@ EVENT_TYPES = (
 TS_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 _TS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
 SKEW = dt.timedelta(minutes=5)  # clocks of two machines writing one journal may differ a little
-READ_LIMIT = 1 << 30  # 100,000 events are about 25 MB
+READ_LIMIT = 64 << 20  # 100,000 events are about 25 MB; parsed, a journal takes ~7x its size in memory,
+# so a 1 GiB one written by someone else would take a CI runner's memory
 
 Clock = Callable[[], dt.datetime]
 
@@ -100,10 +102,13 @@ def parse(data: bytes, now: dt.datetime, first_line: int = 1) -> Journal:
     try:
         raw = json.loads("[" + ",".join(ln for ln in lines if ln.strip()) + "]")
         numbered: list[tuple[int, Any]] | None = None
-    except ValueError:
+    except (ValueError, RecursionError):  # a bad line, or one nesting past the stack: line by line
         raw, numbered = [], []
         for n, ln in enumerate(lines, first_line):
             if not ln.strip():
+                continue
+            if json_depth_exceeds(ln):
+                journal.problems.append(Problem(n, f"nests deeper than {MAX_DEPTH} levels"))
                 continue
             try:
                 numbered.append((n, json.loads(ln)))

@@ -41,6 +41,9 @@ HOST_CLASSES = ("nixos", "darwin", "test")
 SEVERITIES = ("critical", "major", "minor")
 MIN_WINDOW, MAX_WINDOW = 7, 14
 PLACEHOLDERS = ("host", "target", "root", "old_ref", "domain")
+EARLIEST_START, LATEST_START = dt.date(2000, 1, 1), dt.date(2199, 12, 31)
+MAX_WEEKS = 520  # one phase; with at most MAX_PHASES of them every date stays far below year 9999
+MAX_PHASES = 100
 
 RED_FLAGS = (
     "Phase 0: Integration blockers preventing test-clan from building",
@@ -578,12 +581,21 @@ _CRITERION_KEYS = (
 def _template_fields(r: _Reader, path: toml.Path_, texts: tuple[str, ...]) -> None:
     for t in texts:
         try:
-            names = [f for _, f, _, _ in string.Formatter().parse(t) if f is not None]
+            fields = [(f, spec, conv) for _, f, spec, conv in string.Formatter().parse(t) if f is not None]
         except ValueError as exc:
             raise r.fail(
                 path, f"bad template {t!r}: {exc}", hint="write a literal brace as {{ or }}"
             ) from None
-        for f in names:
+        for f, spec, conv in fields:
+            # a format spec or conversion is no placeholder: `{host:>999999999}` would build a string
+            # of a gigabyte when `check --dry-run` only prints the commands
+            if spec or conv:
+                raise r.fail(
+                    path,
+                    f"placeholder {{{f}}} in {t!r} has a format spec or conversion",
+                    hint="write the placeholder alone, e.g. {host}",
+                )
+        for f in (f for f, _, _ in fields):
             if f not in PLACEHOLDERS:
                 raise r.fail(
                     path, f"unknown placeholder {{{f}}} in {t!r}", hint=did_you_mean(f, PLACEHOLDERS)
@@ -693,8 +705,8 @@ def _phase(r: _Reader, p: Any, path: toml.Path_, hosts: Mapping[str, Host]) -> P
         if h not in hosts:
             raise r.fail((*path, "hosts"), f"unknown host '{h}'", hint=did_you_mean(h, list(hosts)))
     weeks = r.get(p, path, "weeks", int)
-    if weeks < 0:
-        raise r.fail((*path, "weeks"), "`weeks` cannot be negative")
+    if not 0 <= weeks <= MAX_WEEKS:  # the timeline adds them to dates: a billion weeks is past year 9999
+        raise r.fail((*path, "weeks"), f"`weeks` must be 0 to {MAX_WEEKS}, not {weeks}")
     depends = r.get(p, path, "depends", list, [])
     if not all(isinstance(d, int) and not isinstance(d, bool) for d in depends):
         raise r.fail((*path, "depends"), "`depends` must be a list of phase numbers")
@@ -735,6 +747,12 @@ def loads(text: str, source: str = "migration/plan.toml") -> Plan:
     start = r.get(mig, ("migration",), "start", dt.date)
     if isinstance(start, dt.datetime):
         start = start.date()
+    if not EARLIEST_START <= start <= LATEST_START:  # the timeline adds weeks to it, and counts from today
+        raise r.fail(
+            ("migration", "start"),
+            f"the start date {start} is outside {EARLIEST_START} to {LATEST_START}",
+            hint="give the migration's real start date, e.g. 2026-12-01",
+        )
     rollback_raw = r.get(data, (), "rollback", dict, {})
     rollback = {}
     for k in rollback_raw:
@@ -747,7 +765,10 @@ def loads(text: str, source: str = "migration/plan.toml") -> Plan:
         if host.name in hosts:
             raise r.fail(("hosts", i, "name"), f"host '{host.name}' appears twice")
         hosts[host.name] = host
-    phases = tuple(_phase(r, p, ("phases", i), hosts) for i, p in enumerate(r.get(data, (), "phases", list)))
+    phases_raw = r.get(data, (), "phases", list)
+    if len(phases_raw) > MAX_PHASES:
+        raise r.fail(("phases",), f"a plan has at most {MAX_PHASES} phases, not {len(phases_raw)}")
+    phases = tuple(_phase(r, p, ("phases", i), hosts) for i, p in enumerate(phases_raw))
     numbers = [p.number for p in phases]
     for i, p in enumerate(phases):
         if p.number in numbers[:i]:

@@ -151,6 +151,11 @@ def _check_target(root: Path, force: bool) -> None:
         )
     if root.exists() and not root.is_dir():
         raise InputError(f"{root} exists and is not a directory; nothing was written")
+    if os.path.islink(root / ".git"):  # `git init` would make its repository where the link points
+        raise UnsafePathError(
+            f"{root / '.git'} is a symbolic link; nothing was written",
+            hint="remove the link, or give another directory",
+        )
     if root.is_dir() and any(root.iterdir()) and not force:
         raise InputError(
             f"{root} is not empty; nothing was written",
@@ -160,7 +165,7 @@ def _check_target(root: Path, force: bool) -> None:
 
 def _git_init(root: Path) -> bool:
     """`git init` when root is not inside a work tree yet: the flake only sees files git knows."""
-    if (root / ".git").exists():
+    if os.path.lexists(root / ".git"):
         return False
     run(["git", "-C", str(root), "init", "-q"], RunOpts(check=True, what=f"git init in {root}"))
     return True
