@@ -102,6 +102,23 @@ def _init(root: Path) -> None:
     another checkout (`make demo` builds ./demo-fleet in the dendrite checkout, which ignores it) the
     files would otherwise be untracked there and invisible to the flake, the inventory and lint."""
     _run_git(root, "init", "-q", "-b", "main", what=f"git init in {root}")
+    _identity(root)
+
+
+def _identity(root: Path) -> None:
+    """Give the repository the demo's git identity when the user has none: every command the demo
+    prints commits its change as clan does, and on a fresh machine (no user.email anywhere) each of
+    them would fail after writing it. A configured identity is left in charge (theirs, not ours)."""
+    for var in ("GIT_AUTHOR_IDENT", "GIT_COMMITTER_IDENT"):
+        probe = run(
+            ["git", "-C", str(root), "var", var], RunOpts(check=False, timeout=60, what=f"git var in {root}")
+        )
+        if not probe.ok:
+            break
+    else:
+        return
+    _run_git(root, "config", "user.name", AUTHOR_NAME, what=f"git config in {root}")
+    _run_git(root, "config", "user.email", AUTHOR_EMAIL, what=f"git config in {root}")
 
 
 def _commit(root: Path) -> None:
@@ -187,7 +204,7 @@ def next_steps(root: Path) -> list[str]:
         "dendrite vars get cinnabar zerotier-identity-cinnabar/identity-secret",
         "dendrite vars generate --regenerate -g openssh cinnabar",
         "sops decrypt sops/secrets/hetzner-api-token/secret   # the real sops reads it too",
-        "git status --short                                  # files changed since the demo's commit",
+        "git log --oneline                                   # each change above is a commit, as clan makes them",
     ]
 
 

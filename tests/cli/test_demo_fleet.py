@@ -57,7 +57,7 @@ def test_the_demo_is_its_own_repository_with_every_file_committed(
     ]
     legacy = fleet / "nixos-unified"
     assert _git(legacy, "status", "--porcelain", "--untracked-files=all", env=env) == ""
-    assert "dendritic/hosts/cinnabar.nix" in _git(legacy, "ls-files", env=env).splitlines()
+    assert "dendritic/hosts/nixos/cinnabar.nix" in _git(legacy, "ls-files", env=env).splitlines()
 
 
 def test_every_command_it_prints_works_as_printed(

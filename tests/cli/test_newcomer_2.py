@@ -1,0 +1,121 @@
+"""A second newcomer's walk through README.md: each test pins a trap found by following it as written."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import clean_env, run_cli
+
+BIN = str(Path(sys.executable).parent)
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, dict[str, str]]:
+    """The demo fleet as `make demo` builds it, with the environment its "Try next" lines expect."""
+    base = tmp_path_factory.mktemp("nc2")
+    env = _no_git_identity(clean_env(home=base / "home"))
+    env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
+    res = run_cli(["demo", str(base / "demo-fleet")], env)
+    assert res.returncode == 0, res.stderr
+    fleet = base / "demo-fleet"
+    env["SOPS_AGE_KEY_FILE"] = str(fleet / ".keys" / "admin-age.txt")
+    return fleet, res.stdout.decode(), env
+
+
+def _no_git_identity(env: dict[str, str]) -> dict[str, str]:
+    """A fresh machine's environment: git knows no user.name or user.email (no ~/.gitconfig)."""
+    drop = ("EMAIL", "GIT_AUTHOR_NAME", "GIT_AUTHOR_EMAIL", "GIT_COMMITTER_NAME", "GIT_COMMITTER_EMAIL")
+    return {**{k: v for k, v in env.items() if k not in drop}, "GIT_CONFIG_NOSYSTEM": "1"}
+
+
+def _copy(fleet: Path, tmp_path: Path) -> Path:
+    copy = tmp_path / "demo-fleet"
+    shutil.copytree(fleet, copy, symlinks=True)
+    return copy
+
+
+def _try_next(stdout: str) -> list[str]:
+    lines = stdout.split("Try next", 1)[1].splitlines()[2:]
+    return [ln.strip() for ln in lines if ln.startswith("  ")]
+
+
+def test_the_last_printed_command_shows_the_changes_the_others_made(
+    demo: tuple[Path, str, dict[str, str]], tmp_path: Path
+) -> None:
+    """Every command commits its change (clan_lib/git/__init__.py `commit_files`), so the demo's
+    last hint must show commits: `git status --short` printed nothing after the printed commands."""
+    fleet, stdout, env = demo
+    copy = _copy(fleet, tmp_path)
+    res = run_cli(["secrets", "set", "grafana-admin", "--group", "admins"], env, cwd=copy, stdin=b"s3cret\n")
+    assert res.returncode == 0, res.stderr
+    last = _try_next(stdout)[-1].split("#", 1)[0].strip()
+    shown = subprocess.run(
+        ["bash", "-c", last], cwd=copy, env=env, capture_output=True, text=True, check=True, timeout=60
+    ).stdout
+    assert "grafana-admin" in shown, (last, shown)
+
+
+def test_printed_commands_commit_on_a_machine_without_a_git_identity(
+    demo: tuple[Path, str, dict[str, str]], tmp_path: Path
+) -> None:
+    """clan_lib/git/__init__.py `commit_files` runs a plain `git commit`, which fails without an identity;
+    the demo's printed commands failed with exit 2 after writing their change on a fresh machine."""
+    fleet, _, env = demo
+    copy = _copy(fleet, tmp_path)
+    probe = subprocess.run(
+        ["git", "var", "GIT_COMMITTER_IDENT"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        check=False,
+        timeout=60,
+    )
+    assert probe.returncode != 0, "the test needs an environment without a git identity"
+    res = run_cli(["machines", "create", "orb", "--class", "nixos"], env, cwd=copy)
+    assert res.returncode == 0, res.stderr
+    log = subprocess.run(
+        ["git", "log", "--format=%an %s"],
+        cwd=copy,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout
+    assert "machines: add orb" in log and "error" not in res.stderr.decode()
+
+
+def test_a_configured_identity_stays_the_users(tmp_path: Path) -> None:
+    """Only a missing identity is filled in: a user's own name is what their commits carry."""
+    env = clean_env(home=tmp_path / "home", extra={"GIT_AUTHOR_NAME": "Ada", "GIT_COMMITTER_NAME": "Ada"})
+    env.update({"GIT_AUTHOR_EMAIL": "ada@example.org", "GIT_COMMITTER_EMAIL": "ada@example.org"})
+    fleet = tmp_path / "fleet"
+    assert run_cli(["demo", str(fleet)], env).returncode == 0
+    env["SOPS_AGE_KEY_FILE"] = str(fleet / ".keys" / "admin-age.txt")
+    assert run_cli(["secrets", "set", "x"], env, cwd=fleet, stdin=b"v\n").returncode == 0
+    config = subprocess.run(
+        ["git", "config", "--local", "--list"],
+        cwd=fleet,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout
+    assert "user.email" not in config
+    log = subprocess.run(
+        ["git", "log", "-1", "--format=%an"],
+        cwd=fleet,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout
+    assert log.strip() == "Ada"
