@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import pwd
 import shutil
 import subprocess
 import sys
@@ -119,3 +120,20 @@ def test_a_configured_identity_stays_the_users(tmp_path: Path) -> None:
         timeout=60,
     ).stdout
     assert log.strip() == "Ada"
+
+
+def test_vars_keygen_names_the_user_as_clan_does(
+    demo: tuple[Path, str, dict[str, str]], tmp_path: Path
+) -> None:
+    """clan_lib/vars/keygen.py `get_user_or_default`: getpass.getuser(), so without $LOGNAME and $USER
+    the password database's name; dendrite registered a user "admin", which sorted before crs58 and so
+    became "you" for every later `secrets set`."""
+    fleet, _, env = demo
+    copy = _copy(fleet, tmp_path)
+    env = {k: v for k, v in env.items() if k not in ("LOGNAME", "USER", "LNAME", "USERNAME")}
+    res = run_cli(["vars", "keygen"], env, cwd=copy)
+    assert res.returncode == 0, res.stderr
+    login = pwd.getpwuid(os.getuid()).pw_name
+    assert f"sops/users/{login}" in res.stderr.decode()
+    assert (copy / "sops" / "users" / login / "key.json").is_file()
+    assert not (copy / "sops" / "users" / "admin").exists()
