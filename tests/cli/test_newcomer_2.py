@@ -137,3 +137,15 @@ def test_vars_keygen_names_the_user_as_clan_does(
     assert f"sops/users/{login}" in res.stderr.decode()
     assert (copy / "sops" / "users" / login / "key.json").is_file()
     assert not (copy / "sops" / "users" / "admin").exists()
+
+
+def test_infra_names_the_nearest_machine(demo: tuple[Path, str, dict[str, str]]) -> None:
+    """A mistyped machine gets "did you mean", as every other command answers it (README, top)."""
+    fleet, _, env = demo
+    res = run_cli(["infra", "disko", "cinabar"], env, cwd=fleet)
+    assert res.returncode == 2
+    assert "did you mean 'cinnabar'?" in res.stderr.decode()
+    res = run_cli(["infra", "disko", "blackphos"], env, cwd=fleet)
+    assert res.returncode == 2
+    assert "nixos machines: cinnabar" in res.stderr.decode()
+    assert "Traceback" not in res.stderr.decode()

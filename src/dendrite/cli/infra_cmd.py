@@ -21,14 +21,19 @@ def _machine(root: Path, name: str, need_class: str | None = None) -> tuple[str,
     """(the machine's class, the clan's name); an unknown machine is one sentence and exit 2."""
     from dendrite.errors import InputError
     from dendrite.inventory import analyse
+    from dendrite.text import did_you_mean
 
     inv = analyse(root).inventory
     m = inv.machines.get(name)
     if m is None:
-        known = ", ".join(inv.machines) or "none"
-        raise InputError(f"machine '{name}' is not in the inventory of {root}", hint=f"machines: {known}")
+        hint = did_you_mean(name, tuple(inv.machines)) + " (see 'dendrite machines list')"
+        raise InputError(f"machine '{name}' is not in the inventory of {root}", hint=hint)
     if need_class and m.machine_class != need_class:
-        raise InputError(f"machine '{name}' is a {m.machine_class} machine; {need_class} is needed here")
+        others = ", ".join(n for n, o in inv.machines.items() if o.machine_class == need_class) or "none"
+        raise InputError(
+            f"machine '{name}' is a {m.machine_class} machine; {need_class} is needed here",
+            hint=f"{need_class} machines: {others}",
+        )
     return m.machine_class, inv.meta.name or "clan"
 
 
