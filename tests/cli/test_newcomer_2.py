@@ -149,3 +149,44 @@ def test_infra_names_the_nearest_machine(demo: tuple[Path, str, dict[str, str]])
     assert res.returncode == 2
     assert "nixos machines: cinnabar" in res.stderr.decode()
     assert "Traceback" not in res.stderr.decode()
+
+
+def test_init_commits_on_a_machine_without_a_git_identity(tmp_path: Path) -> None:
+    """clan_lib/clan/create.py (`create_clan`, setup_git): after `git init`, a missing user.name or
+    user.email is set in the new repository to clan-tool / clan@example.com; `dendrite init` failed
+    with "unable to auto-detect email address" (exit 2) after writing everything."""
+    env = _no_git_identity(clean_env(home=tmp_path / "home"))
+    res = run_cli(["init", str(tmp_path / "test-clan")], env)
+    assert res.returncode == 0, res.stderr
+    clan = tmp_path / "test-clan"
+    log = subprocess.run(
+        ["git", "log", "--format=%an <%ae>"],
+        cwd=clan,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout
+    assert log.splitlines() and set(log.splitlines()) == {"clan-tool <clan@example.com>"}
+    status = subprocess.run(
+        ["git", "status", "--porcelain"],
+        cwd=clan,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout
+    assert status == ""
+
+
+def test_eval_literal_names_the_nearest_attribute(demo: tuple[Path, str, dict[str, str]]) -> None:
+    """A mistyped --attr gets "did you mean", as a mistyped name does everywhere else."""
+    fleet, _, env = demo
+    res = run_cli(
+        ["nix", "eval-literal", "modules/clan/meta.nix", "--attr", "clan.inventory.mta"], env, cwd=fleet
+    )
+    assert res.returncode == 2
+    err = res.stderr.decode()
+    assert "not found (at 'mta')" in err and "did you mean 'meta'?" in err and "Traceback" not in err
