@@ -190,3 +190,18 @@ def test_eval_literal_names_the_nearest_attribute(demo: tuple[Path, str, dict[st
     assert res.returncode == 2
     err = res.stderr.decode()
     assert "not found (at 'mta')" in err and "did you mean 'meta'?" in err and "Traceback" not in err
+
+
+def test_layout_hosts_gives_a_darwin_clan_machine_its_class(tmp_path: Path) -> None:
+    """A clan.machines entry composing flake.modules.darwin is a darwin host (clan reads the class from
+    the inventory, default nixos: clan_lib/machines/machines.py `Machine._class_`); `layout hosts`
+    called every clan.machines host nixos."""
+    env = clean_env(home=tmp_path / "home")
+    env["DENDRITE_NO_COMMIT"] = "1"
+    clan = tmp_path / "test-clan"
+    assert run_cli(["init", str(clan)], env).returncode == 0
+    res = run_cli(["layout", "hosts"], env, cwd=clan)
+    assert res.returncode == 0, res.stderr
+    lines = res.stdout.decode().splitlines()
+    assert "blackphos (darwin, via clan.machines): hosts/blackphos" in lines, lines
+    assert "cinnabar (nixos, via clan.machines): hosts/cinnabar" in lines, lines
