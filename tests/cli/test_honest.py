@@ -43,6 +43,9 @@ def fleet(built: Path, tmp_path: Path) -> Iterator[Fleet]:
     root = tmp_path / "fleet"
     shutil.copytree(built, root, symlinks=True)
     env = clean_env({"SOPS_AGE_KEY_FILE": str(root / ".keys/admin-age.txt")}, home=tmp_path / "home")
+    # the commands commit (as clan's do); the fresh HOME has no git identity, and these tests are not about it
+    ident = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.invalid"}
+    env.update({**ident, "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.invalid"})
     yield Fleet(root, env)
 
 
@@ -134,6 +137,10 @@ def test_migrate_convert_leaving_a_host_unconverted(fleet: Fleet) -> None:
 
 def test_inventory_commands_on_a_file_that_does_not_parse(fleet: Fleet) -> None:
     (fleet.root / "modules/clan/broken.nix").write_text("{ clan.inventory.machines.x = { ; }\n")
+    # the demo is a git repository: a file git does not know is invisible to the flake, so not read
+    subprocess.run(
+        ["git", "-C", str(fleet.root), "add", "-N", "modules/clan/broken.nix"], check=True, timeout=60
+    )
     for cmd in (["inventory", "show"], ["inventory", "machine", "cinnabar"], ["tags", "list"]):
         err = one_error(fleet.run(*cmd), "broken.nix:1:", "does not parse")
         assert err.count("broken.nix") == 1, err  # the place is said once

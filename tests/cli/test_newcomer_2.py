@@ -205,3 +205,13 @@ def test_layout_hosts_gives_a_darwin_clan_machine_its_class(tmp_path: Path) -> N
     lines = res.stdout.decode().splitlines()
     assert "blackphos (darwin, via clan.machines): hosts/blackphos" in lines, lines
     assert "cinnabar (nixos, via clan.machines): hosts/cinnabar" in lines, lines
+
+
+def test_layout_modules_and_hosts_say_when_there_is_nothing(demo: tuple[Path, str, dict[str, str]]) -> None:
+    """The demo fleet's modules/ holds only clan.inventory pieces: both commands printed nothing at all."""
+    fleet, _, env = demo
+    for cmd, said in (("modules", "no flake.modules definition"), ("hosts", "no host in the files")):
+        res = run_cli(["layout", cmd], env, cwd=fleet)
+        assert res.returncode == 0, res.stderr
+        assert res.stdout == b""
+        assert said in res.stderr.decode(), res.stderr
