@@ -245,7 +245,13 @@ def build(
     if existing is not None:
         if not existing.demo:
             raise InputError(
-                f"{root} exists, is not empty and is not a dendrite demo; nothing was changed",
+                f"{root} exists"
+                + (
+                    ", is not empty and is not a dendrite demo"
+                    if root.is_dir()
+                    else " and is not a directory"
+                )
+                + "; nothing was changed",
                 hint="choose a new or empty directory",
             )
         if not replace and not existing.incomplete:

@@ -215,3 +215,13 @@ def test_layout_modules_and_hosts_say_when_there_is_nothing(demo: tuple[Path, st
         assert res.returncode == 0, res.stderr
         assert res.stdout == b""
         assert said in res.stderr.decode(), res.stderr
+
+
+def test_demo_on_a_file_says_it_is_not_a_directory(tmp_path: Path) -> None:
+    """`dendrite demo FILE` said the file "is not empty and is not a dendrite demo"."""
+    target = tmp_path / "notes.txt"
+    target.write_text("mine\n")
+    res = run_cli(["demo", str(target)], clean_env(home=tmp_path / "home"))
+    assert res.returncode == 2
+    assert f"{target} exists and is not a directory; nothing was changed" in res.stderr.decode()
+    assert target.read_text() == "mine\n"
