@@ -225,3 +225,19 @@ def test_demo_on_a_file_says_it_is_not_a_directory(tmp_path: Path) -> None:
     assert res.returncode == 2
     assert f"{target} exists and is not a directory; nothing was changed" in res.stderr.decode()
     assert target.read_text() == "mine\n"
+
+
+SCRIPT = Path(sys.executable).parent / "dendrite"
+
+
+@pytest.mark.skipif(not SCRIPT.exists(), reason="the dendrite script is not installed beside python")
+def test_infra_completes_machine_names(demo: tuple[Path, str, dict[str, str]]) -> None:
+    """README: Tab completes the repository's machine names; `infra disko <Tab>` offered nothing."""
+    fleet, _, env = demo
+    for words, cword in (("dendrite infra disko ci", "3"), ("dendrite infra hetzner --machine ci", "4")):
+        completion = {**env, "_DENDRITE_COMPLETE": "complete_bash", "COMP_WORDS": words, "COMP_CWORD": cword}
+        proc = subprocess.run(
+            [str(SCRIPT)], env=completion, cwd=fleet, capture_output=True, check=False, timeout=60
+        )
+        assert proc.returncode == 0, proc.stderr
+        assert proc.stdout.decode().split() == ["cinnabar"], (words, proc.stdout)

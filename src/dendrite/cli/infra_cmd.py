@@ -8,13 +8,19 @@ from typing import Annotated
 
 import typer
 
+from dendrite.cli import complete
 from dendrite.cli.common import emit_json, note, out, repo
 
 app = typer.Typer(
     help="Infrastructure: the Hetzner server (terranix, OpenTofu), disko layouts.", no_args_is_help=True
 )
 
-MachineOpt = Annotated[str, typer.Option("--machine", help="The inventory machine the server is for.")]
+MachineOpt = Annotated[
+    str,
+    typer.Option(
+        "--machine", help="The inventory machine the server is for.", autocompletion=complete.machines
+    ),
+]
 
 
 def _machine(root: Path, name: str, need_class: str | None = None) -> tuple[str, str]:
@@ -134,7 +140,7 @@ def hetzner_cmd(
 
 @app.command("disko")
 def disko_cmd(
-    machine: Annotated[str, typer.Argument(help="The NixOS machine.")],
+    machine: Annotated[str, typer.Argument(help="The NixOS machine.", autocompletion=complete.machines)],
     luks: Annotated[bool, typer.Option("--luks", help="Encrypt; the passphrase is a clan var.")] = False,
     fs: Annotated[str, typer.Option("--fs", help="ext4 (on LVM) or zfs.")] = "ext4",
     device: Annotated[str, typer.Option("--device", help="The disk.")] = "/dev/sda",
