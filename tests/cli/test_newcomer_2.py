@@ -241,3 +241,16 @@ def test_infra_completes_machine_names(demo: tuple[Path, str, dict[str, str]]) -
         )
         assert proc.returncode == 0, proc.stderr
         assert proc.stdout.decode().split() == ["cinnabar"], (words, proc.stdout)
+
+
+def test_migrate_help_and_report_say_what_they_do(demo: tuple[Path, str, dict[str, str]]) -> None:
+    """`dendrite --help` described migrate as scan/convert only, though most of it is migration control;
+    `migrate report` alone said "give one of --html FILE and --markdown DIR", with no example."""
+    fleet, _, env = demo
+    top = run_cli(["--help"], {**env, "COLUMNS": "200"}, cwd=fleet).stdout.decode()
+    line = next(ln for ln in top.splitlines() if " migrate " in ln)
+    assert "plan" in line and "convert" in line, line
+    res = run_cli(["migrate", "report"], env, cwd=fleet)
+    assert res.returncode == 2
+    err = res.stderr.decode()
+    assert "exactly one of --html FILE" in err and "--markdown DIR" in err and "hint: e.g." in err

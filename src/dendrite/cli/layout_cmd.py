@@ -24,7 +24,10 @@ from dendrite.text import did_you_mean
 CLASSES = ("nixos", "darwin", "homeManager", "generic", "flake")
 
 app = typer.Typer(help="import-tree discovery, the dendritic namespace, and lint.", no_args_is_help=True)
-migrate_app = typer.Typer(help="Measure and convert a nixos-unified repository.", no_args_is_help=True)
+migrate_app = typer.Typer(
+    help="The migration: its plan, evidence, clocks and decisions; scan, convert and verify a nixos-unified repository.",
+    no_args_is_help=True,
+)
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 migrate_cmd.register(migrate_app)  # init, plan, status, check, attest, flag, resolve, decide, advance, ...
 RootArg = Annotated[
