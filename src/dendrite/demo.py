@@ -192,7 +192,7 @@ def next_steps(root: Path) -> list[str]:
         "dendrite vars get cinnabar zerotier-identity-cinnabar/identity-secret",
         "dendrite vars generate --regenerate -g openssh cinnabar",
         "sops decrypt sops/secrets/hetzner-api-token/secret   # the real sops reads it too",
-        "git status --short                                  # files changed since the demo's commit",
+        "git log --oneline                                   # each change above is a commit, as clan makes them",
     ]
 
 
@@ -233,7 +233,13 @@ def build(
     if existing is not None:
         if not existing.demo:
             raise InputError(
-                f"{root} exists, is not empty and is not a dendrite demo; nothing was changed",
+                f"{root} exists"
+                + (
+                    ", is not empty and is not a dendrite demo"
+                    if root.is_dir()
+                    else " and is not a directory"
+                )
+                + "; nothing was changed",
                 hint="choose a new or empty directory",
             )
         if not replace and not existing.incomplete:

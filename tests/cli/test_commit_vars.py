@@ -68,7 +68,10 @@ def test_generate_commits_each_generator_and_set_commits_the_var(
     again = run_cli([*cli, "generate", "cinnabar", "--prompt-values", str(pv)], env)
     assert again.returncode == 0 and len(subjects(clan)) == count  # up to date: no commit
 
-    res = run_cli([*cli, "keygen"], {**env, "SOPS_AGE_KEY_FILE": str(tmp_path / "bob.txt"), "USER": "bob"})
+    res = run_cli(
+        [*cli, "keygen"],
+        {**env, "SOPS_AGE_KEY_FILE": str(tmp_path / "bob.txt"), "USER": "bob", "LOGNAME": "bob"},
+    )
     assert res.returncode == 0, res.stderr
     assert subjects(clan)[-1] == "secrets: add user bob"
     count = len(subjects(clan))

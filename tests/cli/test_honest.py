@@ -43,6 +43,9 @@ def fleet(built: Path, tmp_path: Path) -> Iterator[Fleet]:
     root = tmp_path / "fleet"
     shutil.copytree(built, root, symlinks=True)
     env = clean_env({"SOPS_AGE_KEY_FILE": str(root / ".keys/admin-age.txt")}, home=tmp_path / "home")
+    # the commands commit (as clan's do); the fresh HOME has no git identity, and these tests are not about it
+    ident = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.invalid"}
+    env.update({**ident, "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.invalid"})
     yield Fleet(root, env)
 
 

@@ -42,7 +42,7 @@ def test_generate_list_get_set_check(clan: Path, keys: Keys, tmp_path: Path) -> 
 
 
 def test_keygen_registers_your_key(clan: Path, keys: Keys, tmp_path: Path) -> None:
-    env = {**keys.env, "SOPS_AGE_KEY_FILE": str(tmp_path / "new-keys.txt"), "USER": "bob"}
+    env = {**keys.env, "SOPS_AGE_KEY_FILE": str(tmp_path / "new-keys.txt"), "USER": "bob", "LOGNAME": "bob"}
     res = run_cli(["--repo", str(clan), "vars", "keygen"], env)
     assert res.returncode == 0, res.stderr
     public = res.stdout.decode().strip()

@@ -29,7 +29,13 @@ def demo(
     if existing is not None:
         if not existing.demo:
             raise InputError(
-                f"{existing.root} exists, is not empty and is not a dendrite demo; nothing was changed",
+                f"{existing.root} exists"
+                + (
+                    ", is not empty and is not a dendrite demo"
+                    if existing.root.is_dir()
+                    else " and is not a directory"
+                )
+                + "; nothing was changed",
                 hint="choose a new or empty directory",
             )
         if existing.incomplete:

@@ -8,27 +8,38 @@ from typing import Annotated
 
 import typer
 
+from dendrite.cli import complete
 from dendrite.cli.common import emit_json, note, out, repo
 
 app = typer.Typer(
     help="Infrastructure: the Hetzner server (terranix, OpenTofu), disko layouts.", no_args_is_help=True
 )
 
-MachineOpt = Annotated[str, typer.Option("--machine", help="The inventory machine the server is for.")]
+MachineOpt = Annotated[
+    str,
+    typer.Option(
+        "--machine", help="The inventory machine the server is for.", autocompletion=complete.machines
+    ),
+]
 
 
 def _machine(root: Path, name: str, need_class: str | None = None) -> tuple[str, str]:
     """(the machine's class, the clan's name); an unknown machine is one sentence and exit 2."""
     from dendrite.errors import InputError
     from dendrite.inventory import analyse
+    from dendrite.text import did_you_mean
 
     inv = analyse(root).inventory
     m = inv.machines.get(name)
     if m is None:
-        known = ", ".join(inv.machines) or "none"
-        raise InputError(f"machine '{name}' is not in the inventory of {root}", hint=f"machines: {known}")
+        hint = did_you_mean(name, tuple(inv.machines)) + " (see 'dendrite machines list')"
+        raise InputError(f"machine '{name}' is not in the inventory of {root}", hint=hint)
     if need_class and m.machine_class != need_class:
-        raise InputError(f"machine '{name}' is a {m.machine_class} machine; {need_class} is needed here")
+        others = ", ".join(n for n, o in inv.machines.items() if o.machine_class == need_class) or "none"
+        raise InputError(
+            f"machine '{name}' is a {m.machine_class} machine; {need_class} is needed here",
+            hint=f"{need_class} machines: {others}",
+        )
     return m.machine_class, inv.meta.name or "clan"
 
 
@@ -129,7 +140,7 @@ def hetzner_cmd(
 
 @app.command("disko")
 def disko_cmd(
-    machine: Annotated[str, typer.Argument(help="The NixOS machine.")],
+    machine: Annotated[str, typer.Argument(help="The NixOS machine.", autocompletion=complete.machines)],
     luks: Annotated[bool, typer.Option("--luks", help="Encrypt; the passphrase is a clan var.")] = False,
     fs: Annotated[str, typer.Option("--fs", help="ext4 (on LVM) or zfs.")] = "ext4",
     device: Annotated[str, typer.Option("--device", help="The disk.")] = "/dev/sda",

@@ -92,6 +92,9 @@ def modules_cmd(
     if json_:
         emit_json(data)
         return
+    if not data:  # said, so that an empty answer does not look like a broken command
+        which = f"flake.modules.{cls}" if cls else "flake.modules"
+        note(f"no {which} definition in the files import-tree imports from {import_dir}")
     for c, names in data.items():
         for n, places in names.items():
             out.print(f"{c}.{n}\t{', '.join(places)}", markup=False)
@@ -108,6 +111,11 @@ def hosts_cmd(root: RootArg = None, json_: JsonOpt = False) -> None:
     if json_:
         emit_json([asdict(h) for h in found])
         return
+    if not found:
+        note(
+            f"no host in the files import-tree imports from {import_dir} "
+            "(clan.machines, flake.nixosConfigurations or flake.darwinConfigurations)"
+        )
     for h in found:
         out.print(f"{h.name} ({h.cls}, via {h.via}): {', '.join(h.modules) or '-'}", markup=False)
 

@@ -347,7 +347,10 @@ def report(
     from dendrite.migration import ops, report_html, report_md
 
     if (html is None) == (markdown is None):
-        raise InputError("give one of --html FILE and --markdown DIR")
+        raise InputError(
+            "give exactly one of --html FILE (the dashboard) or --markdown DIR (the seed's findings)",
+            hint="e.g. dendrite migrate report --html migration/report.html",
+        )
     root = _root()
     state = ops.load_state(root)
     _warn_problems(state)

@@ -7,7 +7,10 @@ import typer
 
 from dendrite.cli import convert_cmd, migrate_cmd, verify_cmd
 
-migrate_app = typer.Typer(help="Measure and convert a nixos-unified repository.", no_args_is_help=True)
+migrate_app = typer.Typer(
+    help="The migration: its plan, evidence, clocks and decisions; scan, convert and verify a nixos-unified repository.",
+    no_args_is_help=True,
+)
 migrate_cmd.register(migrate_app)  # init, plan, status, check, attest, flag, resolve, decide, advance, ...
 convert_cmd.register(migrate_app)  # scan, convert
 verify_cmd.register(migrate_app)  # listed last

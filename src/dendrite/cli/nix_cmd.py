@@ -116,7 +116,11 @@ def eval_literal(
         elif isinstance(value, NotLiteral):
             break
         else:
-            raise InputError(f"{file}: attribute path '{attr}' not found (at '{name}')")
+            from dendrite.text import did_you_mean
+
+            known = tuple(str(k) for k in value) if isinstance(value, dict) else ()
+            hint = did_you_mean(name, known) if known else "that part is not an attribute set"
+            raise InputError(f"{file}: attribute path '{attr}' not found (at '{name}')", hint=hint)
     missing = markers(value)
     if json_:
         emit_json(_jsonable(value, parsed))

@@ -213,7 +213,10 @@ def fix_cmd(machines: MachinesArg = None, generator: GeneratorOpt = None) -> Non
 @app.command("keygen")
 def keygen_cmd(
     user: Annotated[
-        str | None, typer.Option(help="The clan user name (default $USER).", callback=name_arg("user"))
+        str | None,
+        typer.Option(
+            help="The clan user name (default: your login name, as clan finds it).", callback=name_arg("user")
+        ),
     ] = None,
     force: Annotated[bool, typer.Option("--force", "-f")] = False,
 ) -> None:

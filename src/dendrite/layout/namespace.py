@@ -85,6 +85,17 @@ def _composed(value: Node) -> list[str]:
     return list(dict.fromkeys(names))
 
 
+_CLASS_REF = re.compile(r"flake\.modules\.(nixos|darwin)\b")
+
+
+def _class_composed(value: Node) -> str:
+    """The class of a `clan.machines.<m>` entry: the one class of the flake.modules it composes
+    (`config.flake.modules.darwin."hosts/m"`), else nixos, clan's default machineClass. The entry
+    itself carries no class; every host was reported as nixos, darwin laptops too."""
+    found = set(_CLASS_REF.findall(value.text()))
+    return found.pop() if len(found) == 1 else "nixos"
+
+
 _SYSTEM_FNS = (("nixos", "nixosSystem"), ("darwin", "darwinSystem"))
 
 
@@ -99,7 +110,8 @@ def hosts(files: list[tuple[Path, ParsedFile]], ns: dict[str, dict[str, list[Def
             continue
         for b in flat_bindings(body, max_depth=3):
             if b.path[:2] == ("clan", "machines") and len(b.path) >= 3 and b.path[2]:
-                h = out.setdefault((b.path[2], "nixos"), Host(b.path[2], "nixos", "clan.machines"))
+                cls = _class_composed(b.value)
+                h = out.setdefault((b.path[2], cls), Host(b.path[2], cls, "clan.machines"))
                 h.modules += _composed(b.value)
                 h.where = f"{path}:{parsed.position(b.node.start).line}"
             if (

@@ -168,6 +168,17 @@ def _git_init(root: Path) -> bool:
     if os.path.lexists(root / ".git"):
         return False
     run(["git", "-C", str(root), "init", "-q"], RunOpts(check=True, what=f"git init in {root}"))
+    # As clan_lib/clan/create.py does after its `git init`: without a name or an email configured,
+    # the repository gets clan's placeholders, so that its first commit (and every later one) works.
+    for key, placeholder in (("user.name", "clan-tool"), ("user.email", "clan@example.com")):
+        probe = run(
+            ["git", "-C", str(root), "config", key], RunOpts(check=False, what=f"git config in {root}")
+        )
+        if not probe.ok:
+            run(
+                ["git", "-C", str(root), "config", key, placeholder],
+                RunOpts(check=True, what=f"git config in {root}"),
+            )
     return True
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import os
 import stat
 from pathlib import Path
@@ -343,10 +344,21 @@ def import_vars(root: Path, source: Path, store: SecretsStore | None = None) -> 
     return sum(len(i.outputs) for i in items)
 
 
+def _login_name() -> str:
+    """The default user name as clan's `get_user_or_default` finds it (clan_lib/vars/keygen.py):
+    getpass.getuser(), i.e. $LOGNAME, $USER, $LNAME, $USERNAME, then the password database."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError) as exc:
+        raise InputError(
+            "no user name given and the login name is unknown", hint="give one with --user NAME"
+        ) from exc
+
+
 def keygen(root: Path, user: str | None = None, force: bool = False) -> tuple[str, str, bool]:
-    """Ensure a local age key and register it as sops/users/<user> (default $USER)."""
+    """Ensure a local age key and register it as sops/users/<user> (default: the login name)."""
     generated = keyfile.generate()
-    name = user or os.environ.get("USER") or "admin"
+    name = user or _login_name()
     store = SecretsStore(root)
     path = store.layout.user(name) / "key.json"
     if path.exists() and not force:
