@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from dendrite.nixlang.printer import key, number, string
+from dendrite.nixlang.printer import key, scalar
 
 WIDTH = 100
 _INDENT = "  "
@@ -50,16 +50,9 @@ def nix(
 
 
 def _inline(value: Any, other: Callable[[Any], str] | None) -> str:
-    if value is None:
-        return "null"
-    if value is True:
-        return "true"
-    if value is False:
-        return "false"
-    if isinstance(value, int | float):
-        return number(value)
-    if isinstance(value, str):
-        return string(value)
+    literal = scalar(value)
+    if literal is not None:
+        return literal
     if isinstance(value, dict):
         if not value:
             return "{ }"

@@ -44,9 +44,8 @@ def number(value: int | float) -> str:
     return text
 
 
-def to_nix(value: Any, width: int = 100, indent: int = 0) -> str:
-    """Nix source for a JSON-like value: sets one binding per line, lists inline while they fit."""
-    pad = _INDENT * indent
+def scalar(value: Any) -> str | None:
+    """The Nix literal of null, a boolean, a number or a string; None for anything else."""
     if value is None:
         return "null"
     if value is True:
@@ -57,6 +56,15 @@ def to_nix(value: Any, width: int = 100, indent: int = 0) -> str:
         return number(value)
     if isinstance(value, str):
         return string(value)
+    return None
+
+
+def to_nix(value: Any, width: int = 100, indent: int = 0) -> str:
+    """Nix source for a JSON-like value: sets one binding per line, lists inline while they fit."""
+    pad = _INDENT * indent
+    literal = scalar(value)
+    if literal is not None:
+        return literal
     if isinstance(value, dict):
         if not value:
             return "{ }"
