@@ -175,16 +175,16 @@ def path_for(runtime_inputs: tuple[str, ...]) -> str:
 
 def bwrap_command(workdir: Path, script: str, env: dict[str, str], extra_ro: list[str]) -> list[str]:
     cmd = ["bwrap", "--unshare-all", "--die-with-parent", "--new-session", "--tmpfs", "/"]
-    for p in [*_SYSTEM, *extra_ro]:
+    for p in _SYSTEM:
+        if os.path.exists(p):
+            cmd += ["--ro-bind", p, p]
+    cmd += ["--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"]
+    # the runtime inputs after the fresh /tmp: bwrap mounts in order, and a venv under /tmp (a CI
+    # checkout, a `mktemp -d` clone) bound before it would be hidden by it
+    for p in extra_ro:
         if os.path.exists(p):
             cmd += ["--ro-bind", p, p]
     cmd += [
-        "--dev",
-        "/dev",
-        "--proc",
-        "/proc",
-        "--tmpfs",
-        "/tmp",
         "--bind",
         str(workdir),
         str(workdir),
