@@ -183,6 +183,8 @@ class Plan:
 
 
 def _cmd(*argv: str, **kw: Any) -> dict[str, Any]:
+    if argv[0] == "nix":  # flakes are still experimental in many installed Nix versions (Debian's 2.8)
+        argv = ("nix", "--extra-experimental-features", "nix-command flakes", *argv[1:])
     return {"probe": "command", "command": list(argv), **kw}
 
 
