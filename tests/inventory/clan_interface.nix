@@ -1,4 +1,4 @@
-# clan-core service interfaces evaluated by the real module system (nixpkgs' lib from ../shared/oracle):
+# clan-core service interfaces evaluated by the real module system (nixpkgs' lib from tests/oracle):
 #   options: every declared option of every role, with its type name and its default where it has one
 #   check:   whether each role accepts its settings (`checksJSON`: a list of [service, role, settings]),
 #            reading what the settings set, as clan's modules read settings (lazily)

@@ -1,5 +1,5 @@
 """clan-core's service interfaces evaluated by the real Nix module system (tests/inventory/clan_interface.nix
-with nixpkgs' `lib` from ../shared/oracle), to compare with what dendrite extracts statically."""
+with nixpkgs' `lib` from tests/oracle), to compare with what dendrite extracts statically."""
 
 from __future__ import annotations
 
@@ -15,9 +15,9 @@ from tests.nixlang.oracle import NIX_ENV, NIX_INSTANTIATE
 CLAN_CORE = Path("/work/clan-core")
 CLAN_CORE_REV = "d7c35d9127af3f773b57d8e792818597a9aaa29c"
 CLAN_CORE_DATE = "2026-08-22"
-NIX_LIB = Path(__file__).resolve().parents[3] / "shared" / "oracle" / "nixpkgs-lib" / "lib"
-if not NIX_LIB.is_dir():  # a worktree sits next to shared/ (/work/wt-x, /work/shared)
-    NIX_LIB = Path("/work/shared/oracle/nixpkgs-lib/lib")
+NIX_LIB = (
+    Path(__file__).resolve().parents[1] / "oracle" / "nixpkgs-lib" / "lib"
+)  # the pinned copy in tests/oracle
 EXPR = Path(__file__).with_name("clan_interface.nix")
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "clan-services"
 
@@ -27,7 +27,7 @@ needs_clan_core = pytest.mark.skipif(
 )
 needs_nix = pytest.mark.skipif(
     NIX_INSTANTIATE is None or not NIX_LIB.is_dir(),
-    reason="nix-instantiate or the oracle's nixpkgs lib (../shared/oracle/nixpkgs-lib) is missing",
+    reason="nix-instantiate or the oracle's nixpkgs lib (tests/oracle/nixpkgs-lib) is missing",
 )
 
 

@@ -1,7 +1,7 @@
 """Real flake-parts and import-tree as the oracle of what a dendritic tree defines.
 
 The pinned sources and the evaluator (eval.nix, which runs under Debian's Nix 2.8 without flakes) live
-in the workspace's shared/oracle/ (its README names the commits); DENDRITE_ORACLE may point elsewhere.
+in tests/oracle/, a pinned copy of the workspace's shared/oracle/ (its README names the commits); DENDRITE_ORACLE may point elsewhere.
 """
 
 from __future__ import annotations
@@ -16,7 +16,9 @@ import pytest
 
 from tests.nixlang.oracle import NIX_ENV, NIX_INSTANTIATE
 
-ORACLE = Path(os.environ.get("DENDRITE_ORACLE", Path(__file__).resolve().parents[3] / "shared" / "oracle"))
+# A pinned copy lives in tests/oracle/ (from the workspace's shared/oracle/, MIT-licensed: flake-parts,
+# import-tree, nixpkgs' lib), so a clean CI machine without the workspace still evaluates for real.
+ORACLE = Path(os.environ.get("DENDRITE_ORACLE", Path(__file__).resolve().parents[1] / "oracle"))
 needs_oracle = pytest.mark.skipif(
     NIX_INSTANTIATE is None or not (ORACLE / "eval.nix").is_file(),
     reason=f"nix-instantiate or the flake-parts oracle ({ORACLE}/eval.nix) is missing",
