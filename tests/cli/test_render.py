@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
 from typing import Any
 
 from hypothesis import given, settings
@@ -12,7 +10,7 @@ from dendrite.cli.columns import table
 from dendrite.cli.render import nix
 from dendrite.nixlang import evaluate, parse_bytes, to_nix
 from tests.nixlang.gen import json_values
-from tests.nixlang.oracle import NIX_ENV, NIX_INSTANTIATE, needs_nix
+from tests.nixlang.oracle import needs_nix, nix_eval_expr
 
 
 def _read_back(text: str) -> Any:
@@ -42,14 +40,7 @@ def test_inline_while_it_fits_then_one_binding_a_line() -> None:
 def test_the_real_nix_reads_the_inline_form() -> None:
     values = [{"rsa": {"enable": False}}, [1, -2, [3], {"a-b": "${x}\n"}], {"x.y": None, "or": 1.5}]
     expr = "[ " + " ".join(f"({nix(v)})" for v in values) + " ]"
-    proc = subprocess.run(
-        [NIX_INSTANTIATE, "--eval", "--strict", "--json", "-E", expr],
-        capture_output=True,
-        env=NIX_ENV,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr
-    assert json.loads(proc.stdout) == values
+    assert nix_eval_expr(expr) == values
 
 
 def test_table_columns_fit_the_widest_cell_and_wrap_the_last() -> None:

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
 from pathlib import Path
 from typing import Any
 
-from tests.nixlang.oracle import NIX_ENV, NIX_INSTANTIATE
+from tests.nixlang.oracle import nix_eval_expr
 
 PIECE = (
     "let v = import {path}; m = if builtins.isFunction v "
@@ -16,16 +14,7 @@ PIECE = (
 
 
 def nix_inventory_piece(path: Path) -> Any:
-    assert NIX_INSTANTIATE is not None
-    proc = subprocess.run(
-        [NIX_INSTANTIATE, "--eval", "--strict", "--json", "-E", PIECE.format(path=path)],
-        capture_output=True,
-        check=False,
-        env=NIX_ENV,
-        timeout=60,
-    )
-    assert proc.returncode == 0, proc.stderr.decode()
-    return json.loads(proc.stdout)
+    return nix_eval_expr(PIECE.format(path=path))
 
 
 def nix_merge(pieces: list[Any]) -> Any:

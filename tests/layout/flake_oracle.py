@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.nixlang.oracle import NIX_ENV, NIX_INSTANTIATE
+from tests.nixlang.oracle import NIX_INSTANTIATE, nix_eval_expr
 
 # A pinned copy lives in tests/oracle/ (from the workspace's shared/oracle/, MIT-licensed: flake-parts,
 # import-tree, nixpkgs' lib), so a clean CI machine without the workspace still evaluates for real.
@@ -39,15 +38,7 @@ def evaluate(tree: Path, expr: str, stubs: list[str], inputs: str = "{ }") -> An
         f"let r = import {ORACLE / 'eval.nix'} {{ tree = /. + {_nix_string(str(tree.resolve()))}; "
         f"stubs = [ {stub_list} ]; inputs = {inputs}; }}; in {expr}"
     )
-    proc = subprocess.run(
-        [NIX_INSTANTIATE, "--eval", "--strict", "--json", "-E", program],
-        capture_output=True,
-        check=False,
-        env=NIX_ENV,
-        timeout=120,
-    )
-    assert proc.returncode == 0, proc.stderr.decode()
-    return json.loads(proc.stdout)
+    return nix_eval_expr(program, timeout=120)
 
 
 def namespace(tree: Path, stubs: list[str]) -> dict[str, list[str]]:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -41,3 +43,18 @@ def nix_eval_json(expr_file: Path) -> tuple[bool, str]:
         timeout=60,
     )
     return proc.returncode == 0, proc.stdout.decode() if proc.returncode == 0 else proc.stderr.decode()
+
+
+def nix_eval_expr(expr: str, timeout: float = 60) -> Any:
+    """The JSON value of a Nix expression, evaluated strictly by the real nix-instantiate (which must
+    succeed: its error is the assertion's message)."""
+    assert NIX_INSTANTIATE is not None
+    proc = subprocess.run(
+        [NIX_INSTANTIATE, "--eval", "--strict", "--json", "-E", expr],
+        capture_output=True,
+        check=False,
+        env=NIX_ENV,
+        timeout=timeout,
+    )
+    assert proc.returncode == 0, proc.stderr.decode()
+    return json.loads(proc.stdout)

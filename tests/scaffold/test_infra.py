@@ -11,21 +11,8 @@ import pytest
 
 from dendrite.scaffold import disko, hetzner
 from tests.conftest import run_cli
-from tests.nixlang.oracle import NIX_ENV, NIX_INSTANTIATE, needs_nix, nix_accepts
+from tests.nixlang.oracle import needs_nix, nix_accepts, nix_eval_expr
 from tests.scaffold.conftest import Clan, cli, make_keys
-
-
-def nix_value(expr: str) -> object:
-    assert NIX_INSTANTIATE is not None
-    proc = subprocess.run(
-        [NIX_INSTANTIATE, "--eval", "--strict", "--json", "-E", expr],
-        capture_output=True,
-        check=False,
-        env=NIX_ENV,
-        timeout=60,
-    )
-    assert proc.returncode == 0, proc.stderr.decode()
-    return json.loads(proc.stdout)
 
 
 @pytest.fixture
@@ -65,7 +52,7 @@ def test_terranix_module_evaluates_to_the_same_configuration(fresh: Clan) -> Non
     assert code == 0, err
     module = fresh.root / hetzner.TERRANIX_NIX
     assert nix_accepts(module)
-    value = nix_value(f"(import {module}).flake.modules.terranix.hetzner")
+    value = nix_eval_expr(f"(import {module}).flake.modules.terranix.hetzner")
     code, _, err = cli(fresh, "infra", "hetzner", "--location", "hel1", "--format", "json")
     assert code == 0, err
     assert value == json.loads((fresh.root / hetzner.MAIN_TF_JSON).read_text())
@@ -93,7 +80,7 @@ def test_disko_parses_and_lints(fresh: Clan, luks: bool, fs: str) -> None:
     assert code == 0, out + err
     # the disks, evaluated with the host module's arguments stubbed: the passphrase path is the var's
     stub = '{ config.clan.core.vars.generators.luks-password.files.password.path = "/run/partitioning-secrets/luks-password/password"; pkgs = { coreutils = "c"; xkcdpass = "x"; }; }'
-    value = nix_value(f'((import {path}).flake.modules.nixos."hosts/cinnabar" {stub})')
+    value = nix_eval_expr(f'((import {path}).flake.modules.nixos."hosts/cinnabar" {stub})')
     assert isinstance(value, dict)
     devices = value["disko"]["devices"]
     if luks:
@@ -153,7 +140,7 @@ def test_disko_in_a_plain_clan_goes_where_clan_loads_it(tmp_path: Path) -> None:
     path = root / "machines/vps/disko.nix"
     assert nix_accepts(path) and not (root / "modules").exists()
     stub = '{ config.clan.core.vars.generators.luks-password.files.password.path = "/p"; pkgs = { coreutils = "c"; xkcdpass = "x"; }; }'
-    value = nix_value(f"(import {path}) {stub}")
+    value = nix_eval_expr(f"(import {path}) {stub}")
     assert isinstance(value, dict)
     root_part = value["disko"]["devices"]["disk"]["main"]["content"]["partitions"]["root"]
     assert root_part["content"]["passwordFile"] == "/p"
