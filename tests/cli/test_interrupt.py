@@ -203,3 +203,31 @@ def test_an_interrupted_import_says_how_far_it_got_and_running_it_again_complete
         listed = run_cli(["secrets", "list"], env, cwd=work)
         assert len(listed.stdout.split()) == 150, listed.stdout
         shutil.rmtree(work)
+
+
+_WRAPPED_INTERRUPT = """
+import sys
+from dendrite.cli import main
+
+class Descriptor:
+    def __set_name__(self, owner, name):
+        raise KeyboardInterrupt  # as SIGINT's default handler raises it mid-way through a class body
+
+def command():
+    class Collected:  # Python 3.11 wraps the interrupt: RuntimeError("Error calling __set_name__ ...")
+        keys = Descriptor()
+
+main.app = command
+main.run()
+"""
+
+
+def test_an_interrupt_that_python_wraps_in_another_error_is_still_an_interrupt() -> None:
+    # Seen in CI: SIGINT while a lazily imported module defined a dataclass came out as
+    # "internal error: RuntimeError: Error calling __set_name__ on 'Field' instance 'keys'", exit 70.
+    proc = subprocess.run(
+        [sys.executable, "-c", _WRAPPED_INTERRUPT], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert proc.returncode == 130, proc.stderr
+    assert "internal error" not in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr

@@ -158,6 +158,11 @@ def environment_error(exc: OSError) -> str | None:
 
 
 def _report_bug(exc: BaseException) -> NoReturn:
+    if _by_interrupt(exc):
+        # Ctrl-C inside machinery that wraps what it catches: Python 3.11 turns a KeyboardInterrupt
+        # raised while a class body's `__set_name__` runs (a dataclass being defined during a lazy
+        # import) into "RuntimeError: Error calling __set_name__", with the interrupt as its cause.
+        _interrupted()
     common.err.print(
         f"internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)",
         markup=False,
