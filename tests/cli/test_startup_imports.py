@@ -72,12 +72,63 @@ def repo(tmp_path: Path, keys: Keys) -> Path:
     return root
 
 
-@pytest.mark.parametrize("global_args", [[], ["-C", "."]])
+# the CLI framework: `secrets get` runs without it (cli/fast.py), other commands import it when run
+FRAMEWORK = ("typer", "click", "rich", "dendrite.cli.main", "dendrite.cli.common", "dendrite.cli.secrets_cmd")
+
+
+@pytest.mark.parametrize(
+    "global_args", [[], ["-C", "."], ["--repo", "."], ["--repo=."], ["--no-commit", "-C", "."]]
+)
 def test_secrets_get_imports_only_the_store(repo: Path, keys: Keys, global_args: list[str]) -> None:
     res, modules = _modules([*global_args, "secrets", "get", "db-password"], keys.env, repo)
     assert res.returncode == 0 and res.stdout == b"hunter2", res.stderr
-    assert "dendrite.secrets.store" in modules and "dendrite.cli.secrets_cmd" in modules
-    assert _offending(modules, NOT_FOR_SECRETS_GET) == []
+    assert "dendrite.secrets.store" in modules and "dendrite.cli.secrets_base" in modules
+    assert _offending(modules, (*NOT_FOR_SECRETS_GET, *FRAMEWORK)) == []
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["secrets", "get", "nope"],  # a typo: the hint's "did you mean" lists the store
+        ["-C", "/nonexistent", "secrets", "get", "db-password"],  # not a repository
+        ["secrets", "get", "../x"],  # a name clan refuses
+    ],
+)
+def test_secrets_get_errors_import_no_framework(repo: Path, keys: Keys, args: list[str]) -> None:
+    """An error of `secrets get` is written as rich would write it to a pipe, without rich or Typer."""
+    res, modules = _modules(args, keys.env, repo)
+    assert res.returncode == 2 and res.stderr.startswith(b"error: "), res.stderr
+    assert _offending(modules, FRAMEWORK) == []
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "said"),
+    [
+        (["secrets", "get", "--help"], 0, b"Print a secret's value."),
+        (["secrets", "get", "db-password", "extra"], 2, b"unexpected extra argument"),
+        (["secrets", "get", "--", "db-password"], 0, b"hunter2"),
+        (["--debug", "secrets", "get", "db-password"], 0, b"hunter2"),
+        (["-C", ".", "-C", ".", "secrets", "get", "db-password"], 0, b"hunter2"),
+        (["-C.", "secrets", "get", "db-password"], 0, b"hunter2"),
+        (["secrets", "get"], 2, b"Missing argument 'name'"),
+    ],
+)
+def test_other_shapes_reach_typer(repo: Path, keys: Keys, args: list[str], code: int, said: bytes) -> None:
+    res, modules = _modules(args, keys.env, repo)
+    assert "typer" in modules and "dendrite.cli.secrets_cmd" in modules, res.stderr
+    assert res.returncode == code and said in res.stdout + res.stderr, res.stderr
+
+
+def test_a_completion_request_reaches_typer(repo: Path, keys: Keys) -> None:
+    env = {
+        **keys.env,
+        "_DENDRITE_COMPLETE": "complete_bash",
+        "COMP_WORDS": "dendrite secrets get d",
+        "COMP_CWORD": "3",
+    }
+    res, modules = _modules(["secrets", "get", "d"], env, repo)
+    assert "typer" in modules, res.stderr
+    assert res.returncode == 0 and res.stdout.split() == [b"db-password"], res.stderr
 
 
 def test_secrets_list_imports_no_rich_and_no_cipher(repo: Path, keys: Keys) -> None:

@@ -11,7 +11,7 @@ from types import FrameType
 
 def _interrupted_at_start(signum: int, frame: FrameType | None) -> None:
     # Ctrl-C while the CLI is still being imported: nothing has been read or written yet, and a
-    # traceback from the middle of an import would be noise. `cli.main.run` replaces this handler.
+    # traceback from the middle of an import would be noise. `cli.boundary.run` replaces this handler.
     os.write(2, b"interrupted; nothing was changed\n")
     os._exit(130)
 

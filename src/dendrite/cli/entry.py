@@ -1,11 +1,14 @@
-"""The `dendrite` console script: answers `--version` before anything is imported, then `main.run`.
+"""The `dendrite` console script: answers `--version` before anything is imported, runs `secrets get`
+without the CLI framework (`cli.fast`), and everything else through `main.run`.
 
 Why a module of its own: importing `dendrite.cli.main` imports the CLI framework (Typer, tens of
-milliseconds); `dendrite --version`, the probe scripts and packagers run most, needs none of it.
+milliseconds); `dendrite --version`, the probe scripts and packagers run most, needs none of it, and
+neither does reading a secret, the commonest command of scripts.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 
 
@@ -18,6 +21,12 @@ def run() -> None:
             sys.stdout.flush()
         except BrokenPipeError:  # as main.run answers it
             sys.exit(1)
+        return
+    from dendrite.cli import fast
+
+    request = fast.request(sys.argv[1:], os.environ)
+    if request is not None:
+        fast.run(request)
         return
     try:
         from dendrite.cli.main import run as main_run

@@ -45,7 +45,7 @@ class Bar:
     def _start(self) -> None:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-        from dendrite.cli.common import err, real_console
+        from dendrite.cli.console import err, real_console
 
         self._live = Progress(
             TextColumn(self.label),

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import atexit
 import json
 import os
 import sys
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -15,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from dendrite import lazy
-from dendrite.cli import columns, complete
+from dendrite.cli import columns, complete, secrets_base
 from dendrite.cli.common import (
     GroupArg,
     MachineArg,
@@ -27,12 +25,14 @@ from dendrite.cli.common import (
     out,
     progress,
     repo,
-    write_bytes,
 )
+from dendrite.cli.secrets_base import EXTRA_WARNINGS as _EXTRA_WARNINGS
+from dendrite.cli.secrets_base import nearest as _nearest
+from dendrite.cli.secrets_base import store as _store
+from dendrite.cli.secrets_base import suggesting as _suggesting
 from dendrite.errors import DendriteError, InputError
 from dendrite.secrets.keys import SopsKey, is_private_key, key_from_input, key_from_text, read_user_file
 from dendrite.secrets.store import SecretsStore
-from dendrite.text import did_you_mean
 
 if TYPE_CHECKING:
     from dendrite.cli import committing
@@ -90,31 +90,6 @@ KeyFiles = Annotated[
     list[Path] | None,
     typer.Option("--age-key-file", help="A file holding an age key, private or public (repeatable)."),
 ]
-
-
-_STORES: list[SecretsStore] = []
-_EXTRA_WARNINGS: list[str] = []
-
-
-def _store() -> SecretsStore:
-    store = SecretsStore(repo().root)
-    if not _STORES:
-        atexit.register(_print_warnings)
-    _STORES.append(store)
-    return store
-
-
-def _print_warnings() -> None:
-    """Tell the user what the library reported (an age key file others can read), once each.
-
-    Why at exit: the error boundary prints a failure first; a warning after it keeps `error:` the
-    first line, and a successful command's output is not interleaved with it.
-    """
-    seen = set()
-    for w in [*_EXTRA_WARNINGS, *(w for s in _STORES for w in s.warnings)]:
-        if w not in seen:
-            seen.add(w)
-            note(f"warning: {w}")
 
 
 def _rekeyed(n: int) -> None:
@@ -179,27 +154,6 @@ def _members(
         "machines": _known(store, "machines", machines),
         "groups": _known(store, "groups", groups),
     }
-
-
-def _nearest(name: str, known: Sequence[str], listing: str) -> str:
-    """'did you mean …?' when a name is close; else the short list, or the command that lists a long one."""
-    hint = did_you_mean(name, tuple(known))
-    if hint.startswith("did you mean") or len(known) <= 12:
-        return f"{hint} (see '{listing}')"
-    return f"see '{listing}'"
-
-
-@contextmanager
-def _suggesting(store: SecretsStore, name: str) -> Iterator[None]:
-    """A secret that does not exist gets the nearest name as its hint; the store is listed only then,
-    so reading a secret costs no listing of thousands."""
-    try:
-        yield
-    except InputError as exc:
-        known = store.secrets()
-        if name in known or exc.hint is None or "secrets list" not in exc.hint:
-            raise
-        raise InputError(exc.message, hint=_nearest(name, known, "dendrite secrets list")) from None
 
 
 def _names_out(names: list[str], as_json: bool) -> None:
@@ -520,10 +474,7 @@ def set_(
 @app.command("get")
 def get(name: SecretArg) -> None:
     """Print a secret's value."""
-    store = _store()
-    with _suggesting(store, name):
-        value = store.get(name)
-    write_bytes(value)
+    secrets_base.get(name)
 
 
 @app.command("list")

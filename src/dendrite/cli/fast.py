@@ -1,0 +1,92 @@
+"""`dendrite secrets get NAME` without the CLI framework: the commonest command, started in half the time.
+
+Why: importing Typer and click costs about 40 ms, most of what `secrets get` spends beyond `sops
+decrypt` (README, "Performance"). Only the exact shapes
+
+    [-C DIR | --repo DIR | --repo=DIR] [--no-commit] secrets get NAME
+
+(global options before `secrets`, each at most once, in any order) are answered here; anything else
+(--help, --debug, `--`, an unknown option, an option value or NAME that looks like an option, a
+shell-completion request) goes to the Typer tree, as does a DIR that Typer's own path check would
+refuse (a file, an unreadable directory, an empty string). What runs is what the Typer command runs:
+the same root-callback step (`console.begin`), the same name check, `secrets_base.get`, inside the
+same error boundary (`cli.boundary`), so output, errors and exit codes are the same;
+tests/cli/test_fast.py runs both paths on a table of cases and compares them.
+
+--debug is left to Typer: its errors end in a traceback, whose frames would differ, and a debugging
+run needs no fast start.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Request:
+    name: str
+    repo: str | None = None
+    no_commit: bool = False
+
+
+def request(argv: Sequence[str], environ: Mapping[str, str]) -> Request | None:
+    """The `secrets get` this command line asks for, or None when the Typer tree must answer it."""
+    if any(k.startswith("_") and k.endswith("_COMPLETE") for k in environ):
+        return None  # click's completion variable (`_DENDRITE_COMPLETE`): Typer answers it
+    repo: str | None = None
+    no_commit = False
+    rest = list(argv)
+    while rest and rest[0].startswith("-"):
+        option = rest.pop(0)
+        if option == "--no-commit" and not no_commit:
+            no_commit = True
+        elif option in ("-C", "--repo") and repo is None and rest:
+            repo = rest.pop(0)
+        elif option.startswith("--repo=") and repo is None:
+            repo = option.removeprefix("--repo=")
+        else:
+            return None
+    if len(rest) != 3 or rest[:2] != ["secrets", "get"] or rest[2].startswith("-"):
+        return None
+    if repo is not None and not _typer_takes(repo):
+        return None
+    return Request(rest[2], repo, no_commit)
+
+
+def _typer_takes(directory: str) -> bool:
+    """Whether Typer's check of `--repo` (a path, file_okay=False, readable) passes `directory` as typed.
+
+    Typer (`typer._param_types.coerce_cli_path`) takes a path it cannot stat as it is, refuses a regular
+    file and an unreadable path; an empty one it makes ".". Only the plain cases are taken here: a
+    path that does not exist, or a readable directory. Typer's refusals are its own to word.
+    """
+    if not directory or directory.startswith("-"):
+        return False
+    try:
+        st = os.stat(directory)
+    except OSError:
+        return True
+    return stat.S_ISDIR(st.st_mode) and os.access(directory, os.R_OK)
+
+
+def run(req: Request) -> None:
+    """Run the request inside the error boundary, as `cli.main.run` runs the Typer tree."""
+    from dendrite.cli import boundary
+
+    boundary.run(lambda: _get(req), debug=False)
+
+
+def _get(req: Request) -> None:
+    from dendrite import changes, names
+    from dendrite.cli import console, secrets_base
+
+    console.begin(None if req.repo is None else Path(req.repo), debug=False, no_commit=req.no_commit)
+    try:  # as click closes the root context: recording ends whatever happened
+        names.check("secret", req.name)  # Typer's SecretArg callback (cli.common.name_arg)
+        secrets_base.get(req.name)
+    finally:
+        changes.end()
