@@ -231,3 +231,18 @@ def test_an_interrupt_that_python_wraps_in_another_error_is_still_an_interrupt()
     assert proc.returncode == 130, proc.stderr
     assert "internal error" not in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+
+
+def test_ctrl_c_during_secrets_get_on_the_fast_path(tmp_path: Path) -> None:
+    """`secrets get NAME` runs without Typer (cli/fast.py) but inside the same error boundary: Ctrl-C
+    at any moment is the value, or the one line and exit 130."""
+    root, key_file = tmp_path / "repo", tmp_path / "admin.txt"
+    _store(root, key_file, 1)
+    env = clean_env({"SOPS_AGE_KEY_FILE": str(key_file)}, tmp_path / "home")
+    for delay in (0.0, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.15, 0.2, 0.3):
+        code, err, _ = _interrupted(["secrets", "get", "secret-0000"], root, env, delay)
+        early = _one_line(code, err, delay)
+        if code == 130 and not early:
+            assert err == "interrupted; nothing was changed\n"
+        if code == 0:
+            assert err == ""

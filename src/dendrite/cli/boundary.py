@@ -13,7 +13,7 @@ import os
 import signal
 import sys
 from collections.abc import Callable
-from typing import Any, NoReturn
+from typing import NoReturn
 
 from dendrite.cli.console import err
 from dendrite.errors import DendriteError
@@ -48,7 +48,6 @@ def _guarded(command: Callable[[], object], debug: bool) -> None:
     except KeyboardInterrupt:
         _interrupted()
     except BrokenPipeError:  # the reader left (`| head`): as click answers it, quietly
-        _pacify()
         sys.exit(1)
     except OSError as exc:
         message = environment_error(exc)
@@ -62,31 +61,6 @@ def _guarded(command: Callable[[], object], debug: bool) -> None:
         if debug:
             raise
         _report_bug(exc)
-
-
-class _Pacified:
-    """A standard stream whose flush ignores a closed pipe (click's PacifyFlushWrapper): what is left
-    in its buffer must not become "Exception ignored ... BrokenPipeError" and exit 120 at shutdown."""
-
-    def __init__(self, stream: Any) -> None:
-        self._stream = stream
-
-    def flush(self) -> None:
-        try:
-            self._stream.flush()
-        except OSError as exc:
-            if exc.errno != errno.EPIPE:
-                raise
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._stream, name)
-
-
-def _pacify() -> None:
-    for name in ("stdout", "stderr"):
-        stream = getattr(sys, name)
-        if not isinstance(stream, _Pacified):
-            setattr(sys, name, _Pacified(stream))
 
 
 # Errors of the environment, not of dendrite: a read-only or full disk, a missing permission, a path
