@@ -20,7 +20,7 @@ import pytest
 
 from dendrite.cli import fast
 from dendrite.repo import MARKERS
-from dendrite.secrets import SecretsStore, SopsKey
+from dendrite.secrets import SecretsStore
 from tests.conftest import Keys, clean_env
 
 DENDRITE = str(Path(sys.executable).parent / "dendrite")
@@ -40,13 +40,9 @@ class World:
 
 
 @pytest.fixture
-def world(tmp_path: Path, keys: Keys) -> World:
-    repo = tmp_path / "repo"
-    repo.mkdir()
-    store = SecretsStore(repo, keys.identities)
-    store.add_user("alice", [SopsKey("age", keys.a.public)])
-    store.set("db-password", b"hunter2")
-    store.set("binary", bytes(range(256)))
+def world(tmp_path: Path, keys: Keys, one_secret_repo: Path) -> World:
+    repo = one_secret_repo
+    SecretsStore(repo, keys.identities).set("binary", bytes(range(256)))
     # a hostile repository: the secret file is a link to a file outside it
     (repo / "sops/secrets/linked").mkdir()
     (repo / "sops/secrets/linked/secret").symlink_to(repo / "sops/secrets/db-password/secret")

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 
-from dendrite.secrets import SecretsStore, SopsKey
 from tests.conftest import Keys, clean_env
 
 # what `secrets get` must not import: other commands' engines, and libraries only other paths need
@@ -63,13 +62,8 @@ def _offending(modules: set[str], banned: tuple[str, ...]) -> list[str]:
 
 
 @pytest.fixture
-def repo(tmp_path: Path, keys: Keys) -> Path:
-    root = tmp_path / "repo"
-    root.mkdir()
-    store = SecretsStore(root, keys.identities)
-    store.add_user("alice", [SopsKey("age", keys.a.public)])
-    store.set("db-password", b"hunter2")
-    return root
+def repo(one_secret_repo: Path) -> Path:
+    return one_secret_repo
 
 
 # the CLI framework: `secrets get` runs without it (cli/fast.py), other commands import it when run
