@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from dendrite.cli import common, progress
+from dendrite.cli import console, progress
 from tests.conftest import clean_env
 
 
@@ -62,7 +62,7 @@ def test_on_a_terminal_the_demo_shows_its_progress(tmp_path: Path) -> None:
 
 def test_a_prompt_stops_the_bar_and_it_comes_back(monkeypatch: pytest.MonkeyPatch) -> None:
     screen = io.StringIO()
-    monkeypatch.setattr(common, "err", Console(file=screen, force_terminal=True, width=80))
+    monkeypatch.setattr(console, "err", Console(file=screen, force_terminal=True, width=80))
     monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
     asked: list[bool] = []
 
@@ -87,7 +87,7 @@ def test_a_prompt_stops_the_bar_and_it_comes_back(monkeypatch: pytest.MonkeyPatc
 def test_no_bar_before_the_first_report(monkeypatch: pytest.MonkeyPatch) -> None:
     # a command that asks first (vars generate's prompts, up front) asks on a clean line
     screen = io.StringIO()
-    monkeypatch.setattr(common, "err", Console(file=screen, force_terminal=True, width=80))
+    monkeypatch.setattr(console, "err", Console(file=screen, force_terminal=True, width=80))
     monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
     with progress.progress("working") as cb:
         assert cb is not None

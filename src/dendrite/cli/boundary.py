@@ -15,7 +15,7 @@ import sys
 from collections.abc import Callable
 from typing import NoReturn
 
-from dendrite.cli.console import err
+from dendrite.cli import console
 from dendrite.errors import DendriteError
 
 
@@ -41,9 +41,9 @@ def _guarded(command: Callable[[], object], debug: bool) -> None:
     except DendriteError as exc:
         if debug:
             raise
-        err.print(f"error: {exc.message}", markup=False, style="bold red")
+        console.err.print(f"error: {exc.message}", markup=False, style="bold red")
         if exc.hint:
-            err.print(f"hint: {exc.hint}", markup=False)
+            console.err.print(f"hint: {exc.hint}", markup=False)
         sys.exit(2)
     except KeyboardInterrupt:
         _interrupted()
@@ -55,7 +55,7 @@ def _guarded(command: Callable[[], object], debug: bool) -> None:
             raise
         if message is None:
             _report_bug(exc)
-        err.print(f"error: {message}", markup=False, style="bold red")
+        console.err.print(f"error: {message}", markup=False, style="bold red")
         sys.exit(2)
     except Exception as exc:  # a bug: say so in one line unless asked for the traceback
         if debug:
@@ -105,7 +105,7 @@ def _report_bug(exc: BaseException) -> NoReturn:
         # raised while a class body's `__set_name__` runs (a dataclass being defined during a lazy
         # import) into "RuntimeError: Error calling __set_name__", with the interrupt as its cause.
         _interrupted()
-    err.print(
+    console.err.print(
         f"internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)",
         markup=False,
         style="bold red",
@@ -132,7 +132,7 @@ def _interrupted() -> NoReturn:
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut this line short
     progress.stop_all()
-    err.print(interrupt.report(), markup=False)
+    console.err.print(interrupt.report(), markup=False)
     # Every `finally` of the command has run (rollbacks included). Leave without the interpreter's
     # exit, which joins executor threads: one whose worker was killed mid-write waits forever
     # (dendrite.workers), and that was the hang seen after Ctrl-C in `secrets groups add-user`.
