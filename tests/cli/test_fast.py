@@ -84,6 +84,11 @@ def _key_file_others_read(w: World) -> tuple[list[str], dict[str, str], Path]:
     return ["secrets", "get", "db-password"], w.keys.env, w.repo
 
 
+def _coloured(w: World) -> tuple[list[str], dict[str, str], Path]:
+    env = {**w.keys.env, "FORCE_COLOR": "1", "TERM": "xterm-256color"}  # rich styles the error: bold red
+    return ["secrets", "get", "db-pasword"], env, w.repo
+
+
 CASES: dict[str, Case] = {
     "success": _in_repo("secrets", "get", "db-password"),
     "binary value": _in_repo("secrets", "get", "binary"),
@@ -91,8 +96,12 @@ CASES: dict[str, Case] = {
     "missing, nothing near": _in_repo("secrets", "get", "zzz"),
     "a name clan refuses": _in_repo("secrets", "get", "../db-password"),
     "an empty name": _in_repo("secrets", "get", ""),
+    "a name with an escape character": _in_repo("secrets", "get", "db\x1b[2Jpassword"),
+    "a name that is not UTF-8": _in_repo("secrets", "get", os.fsdecode(b"db-\xffpassword")),
+    "a name with a space": _in_repo("secrets", "get", "db password"),
     "a link planted as the secret": _in_repo("secrets", "get", "linked"),
     "no key": _no_key,
+    "an error in colour": _coloured,
     "the key in SOPS_AGE_KEY": _key_in_env,
     "a key file others can read": _key_file_others_read,
     "outside a repository": _from_outside("secrets", "get", "db-password"),
@@ -130,7 +139,7 @@ def test_the_cases_cover_success_and_every_error(world: World) -> None:
     """The table above is not a table of one outcome: values, hints and refusals all occur."""
     seen = {}
     cases = ("success", "binary value", "typo, did you mean", "no key", "outside a repository")
-    for case in (*cases, "a link planted as the secret", "a key file others can read"):
+    for case in (*cases, "a link planted as the secret", "a key file others can read", "an error in colour"):
         args, env, cwd = CASES[case](world)
         seen[case] = subprocess.run([DENDRITE, *args], env=env, cwd=cwd, capture_output=True, check=False)
     assert seen["success"].stdout == b"hunter2" and seen["success"].stderr == b""
@@ -140,6 +149,7 @@ def test_the_cases_cover_success_and_every_error(world: World) -> None:
     assert b"not in a clan repository" in seen["outside a repository"].stderr
     assert seen["a link planted as the secret"].returncode == 2
     assert seen["a link planted as the secret"].stdout == b""
+    assert seen["an error in colour"].stderr.startswith(b"\x1b[1;31merror: ")
     warned = seen["a key file others can read"]
     assert warned.stdout == b"hunter2" and warned.stderr.startswith(b"warning: "), warned.stderr
 
