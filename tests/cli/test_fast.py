@@ -173,6 +173,31 @@ def test_a_reader_that_has_left_is_the_same_quiet_exit(world: World) -> None:
     assert results[0] == results[1] == (1, b"")
 
 
+def test_a_reader_that_leaves_part_way_through_a_large_value_is_not_a_success(world: World) -> None:
+    """`dendrite secrets get big | head -c1` under pipefail: exit 1 as `cat` would, on both paths.
+
+    The value is larger than the pipe, so the reader leaves while the write is under way; the kernel
+    then answers that write with a short count, not EPIPE, and a buffered writer that accepts the
+    short count would end with exit 0 having written a fragment.
+    """
+    SecretsStore(world.repo, world.keys.identities).set("big", b"x" * 2_000_000)
+    results = []
+    for argv in ([DENDRITE], [sys.executable, "-c", TYPER]):
+        proc = subprocess.Popen(
+            [*argv, "secrets", "get", "big"],
+            env=world.keys.env,
+            cwd=world.repo,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        assert proc.stdout is not None and proc.stderr is not None
+        assert proc.stdout.read(1) == b"x"  # the write has begun; the reader leaves
+        proc.stdout.close()
+        results.append((proc.wait(timeout=120), proc.stderr.read()))
+        proc.stderr.close()
+    assert results[0] == results[1] == (1, b"")
+
+
 @pytest.mark.parametrize(
     ("argv", "taken"),
     [

@@ -140,9 +140,24 @@ def emit_json(value: Any) -> None:
 
 
 def write_bytes(data: bytes) -> None:
+    """Write a value to stdout whole, or fail as a closed pipe does (exit 1, as `cat` under pipefail).
+
+    Why not `sys.stdout.buffer.write`: when the reader leaves part-way through a value larger than
+    the pipe (`dendrite secrets get big | head -c1`), the kernel returns a short count instead of
+    EPIPE, the buffered writer accepts it, and the command would exit 0 having written a fragment.
+    """
     sys.stdout.flush()
-    sys.stdout.buffer.write(data)
-    sys.stdout.buffer.flush()
+    buffer = sys.stdout.buffer
+    try:
+        fd = buffer.fileno()
+    except (AttributeError, OSError, ValueError):  # not a real file (an in-memory test stream)
+        buffer.write(data)
+        buffer.flush()
+        return
+    buffer.flush()
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
 
 
 def note(message: str) -> None:
