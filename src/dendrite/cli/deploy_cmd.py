@@ -170,6 +170,8 @@ def update(
             err.print(f"{machine}: {step} FAILED ({seconds:.2f} s): {detail}", markup=False, style="red")
 
     results = deploy.update(root, plans, opts, progress, without, names)
+    if not results:  # clan: nothing selected, the vars generated, and success
+        return
     _print_summary(results)
     for r in results:
         if r.unrecorded is not None:
