@@ -166,7 +166,8 @@ def plan(root: Path, machines: Sequence[str], opts: Options) -> list[MachinePlan
     """Resolve each named machine's class, target and build host as clan does; bad input (a machine
     without a target host too) before any step."""
     plans, without = plan_selected(root, machines, opts)
-    for m, why in without.items():
+    if without:
+        m, why = next(iter(without.items()))
         raise InputError(why, hint=f"set inventory.machines.{m}.deploy.targetHost or pass --target-host")
     return plans
 
