@@ -18,12 +18,17 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from dendrite.deploy.selection import select_all
 from dendrite.nix import current_system
 from tests.conftest import Keys, clean_env, run_cli
 from tests.deploy.conftest import Sshd, free_port, make_clan, needs_sshd, nix_conf_dir
 from tests.deploy.test_update import FLAKE, deployments, migrating, needs_nix
+from tests.inventory.clanoracle import NIX_LIB
+from tests.inventory.clanoracle import needs_nix as needs_oracle
+from tests.nixlang.oracle import nix_eval_expr
 
 DEMO_MACHINES = ["argentum", "blackphos", "cinnabar", "rosegold", "stibnite"]
 GENERATE = "dendrite vars generate   # every machine's missing vars, before any host"
@@ -224,3 +229,39 @@ def test_real_update_without_names_on_loopback(tmp_path: Path, keys: Keys, sshd:
         assert (root / "vars/per-machine" / m / "disk/passphrase/secret").is_file(), m
     assert json.loads((root / "inventory.json").read_text())["machines"]["flash"]  # untouched inventory
     assert not os.path.exists(tmp_path / "machine/var/lib/sops-nix/flash")
+
+
+WRAPPERS = {"": "{}", "mkDefault": "lib.mkDefault {}", "mkForce": "lib.mkForce {}"}
+
+
+@needs_oracle
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.tuples(st.sampled_from(sorted(WRAPPERS)), st.booleans()), max_size=4))
+def test_static_reading_merges_definitions_as_the_module_system_does(
+    tmp_path_factory: pytest.TempPathFactory, defs: list[tuple[str, bool]]
+) -> None:
+    """Several definitions of one machine's `requireExplicitUpdate`, plain or in `lib.mkDefault` /
+    `lib.mkForce`: the static reading leaves the machine out exactly when nixpkgs' own `evalModules`
+    (the pinned lib in tests/oracle) merges them to true; where the module system refuses the
+    conflicting values (clan's evaluation error, so the machine is updated) it is kept, with a note."""
+    root = tmp_path_factory.mktemp("merge")
+    (root / "inventory.json").write_text(
+        json.dumps({"meta": {"name": "t"}, "machines": {"m": {"machineClass": "nixos"}}, "instances": {}})
+    )
+    (root / "machines/m").mkdir(parents=True)
+    files = []
+    for i, (wrapper, value) in enumerate(defs):
+        f = root / f"machines/m/d{i}.nix"
+        body = WRAPPERS[wrapper].format("true" if value else "false")
+        f.write_text(f"{{ lib, ... }}: {{ clan.core.deployment.requireExplicitUpdate = {body}; }}\n")
+        files.append(f)
+    modules = " ".join(f"(import {f})" for f in files)
+    got = nix_eval_expr(
+        f"let lib = import {NIX_LIB}; r = lib.evalModules {{ modules = [ {{ options.clan.core.deployment"
+        ".requireExplicitUpdate = lib.mkOption { type = lib.types.bool; default = false; }; } "
+        f"{modules} ]; }}; t = builtins.tryEval r.config.clan.core.deployment.requireExplicitUpdate; "
+        "in { ok = t.success; value = if t.success then t.value else null; }"
+    )
+    selection = select_all(root, ["m"])
+    assert selection.ignored == (("m",) if got == {"ok": True, "value": True} else ())
+    assert any("both true and false" in n for n in selection.notes) == (not got["ok"])
