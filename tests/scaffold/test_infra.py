@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
@@ -287,3 +288,17 @@ def test_configuration_matches_the_providers_documented_schema(machine: str) -> 
         else:
             rtype, name, attr = parts
             assert name in resources[rtype] and attr in ATTRIBUTES[rtype], ref
+
+
+SCRIPT = Path(sys.executable).parent / "dendrite"  # completion is keyed to the installed script's name
+
+
+@pytest.mark.skipif(not SCRIPT.exists(), reason="the dendrite script is not installed beside python")
+def test_server_type_completes_from_the_known_types(fresh: Clan) -> None:
+    words = "dendrite infra hetzner --server-type ca"
+    env = {**fresh.env, "_DENDRITE_COMPLETE": "complete_bash", "COMP_WORDS": words, "COMP_CWORD": "4"}
+    proc = subprocess.run(
+        [str(SCRIPT)], env=env, cwd=fresh.root, capture_output=True, check=False, timeout=60
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.decode().split() == ["cax11", "cax21", "cax31", "cax41"]

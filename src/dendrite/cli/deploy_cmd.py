@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from dendrite.cli import complete
 from dendrite.cli.common import MachineArg, err, name_arg, note, out, repo
 from dendrite.errors import InputError
 
@@ -105,6 +106,7 @@ def update(
         typer.Argument(
             help="Machines to update (default: every machine not requiring an explicit update, as clan).",
             callback=name_arg("machine"),
+            autocompletion=complete.machines,
         ),
     ] = None,
     dry_run: Annotated[

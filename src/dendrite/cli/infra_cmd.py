@@ -46,7 +46,14 @@ def _machine(root: Path, name: str, need_class: str | None = None) -> tuple[str,
 @app.command("hetzner")
 def hetzner_cmd(
     machine: MachineOpt = "cinnabar",
-    server_type: Annotated[str, typer.Option("--server-type", help="Hetzner server type.")] = "cx43",
+    server_type: Annotated[
+        str,
+        typer.Option(
+            "--server-type",
+            help="Hetzner Cloud server type (cx43, cax21…).",
+            autocompletion=complete.server_types,
+        ),
+    ] = "cx43",
     location: Annotated[str, typer.Option("--location", help="Hetzner location.")] = "fsn1",
     fmt: Annotated[
         str,
