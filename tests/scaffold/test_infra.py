@@ -77,6 +77,9 @@ def test_every_known_server_type_is_accepted_and_priced_ones_are_in_the_table() 
         assert hetzner.check(hetzner.Server("cinnabar", t)).server_type == t
     assert set(hetzner.PRICES) <= set(hetzner.SERVER_TYPES)
     assert not set(hetzner.PRICES) & set(hetzner.UNPRICED_TYPES)
+    # the generations Hetzner deprecated on 2025-10-16 and removed in January 2026 are not offered
+    retired = {f"cx{n}2" for n in range(2, 6)} | {f"cpx{n}1" for n in range(1, 6)}
+    assert not retired & set(hetzner.SERVER_TYPES)
 
 
 @given(st.text(min_size=1, max_size=12))

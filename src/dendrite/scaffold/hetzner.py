@@ -60,8 +60,9 @@ PRICES: dict[str, Price] = {
 }
 # The other server types Hetzner Cloud sells (`hcloud server-type list`): AMD shared vCPU (CPX, the
 # generation of 2025-10) and dedicated vCPU (CCX). Accepted, without a price: none could be confirmed.
-# The generations Hetzner stopped selling (cx22…cx52, cpx11…cpx51) are refused, so a typo or an old
-# name is caught here rather than by the API at `--apply` or `tofu apply`.
+# The generations Hetzner deprecated on 2025-10-16 and removed in January 2026 (cx22…cx52, cpx11…cpx51;
+# https://docs.hetzner.cloud/changelog#2025-10-16-server-types-deprecated) are refused, so a typo or an
+# old name is caught here rather than by the API at `--apply` or `tofu apply`.
 UNPRICED_TYPES = (
     *("cpx12", "cpx22", "cpx32", "cpx42", "cpx52", "cpx62"),
     *("ccx13", "ccx23", "ccx33", "ccx43", "ccx53", "ccx63"),
