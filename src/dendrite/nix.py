@@ -15,6 +15,14 @@ from dendrite.errors import InputError, NixEvalError
 from dendrite.process import RunOpts, run
 
 
+def current_system() -> str:
+    """This host's Nix system (`x86_64-linux`, `aarch64-darwin`…): clan's `current_system`, which its
+    selectors (`clanInternals.machines.<system>.<m>`) evaluate a machine's configuration for."""
+    import platform
+
+    return f"{platform.machine().replace('arm64', 'aarch64')}-{platform.system().lower()}"
+
+
 def flake_eval_command(root: Path, attr: str) -> list[str]:
     """`nix eval --json path:<root>#<attr>`, flakes enabled for this call only (no nix.conf change)."""
     return [

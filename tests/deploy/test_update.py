@@ -49,8 +49,8 @@ def test_dry_run_prints_the_exact_commands_for_nixos_and_darwin(tmp_path: Path, 
     )
     expected_text = "\n".join(
         [
+            "dendrite vars generate   # every machine's missing vars, before any host",
             "# cinnabar (nixos): target root@cinnabar.zt, build on the target",
-            "dendrite vars generate cinnabar",
             f"{NIX} flake metadata --json {root}",
             remote("root@cinnabar.zt", upload),
             f"NIX_SSHOPTS='-o StrictHostKeyChecking=yes -o BatchMode=yes -o ConnectTimeout=10' "
@@ -61,7 +61,6 @@ def test_dry_run_prints_the_exact_commands_for_nixos_and_darwin(tmp_path: Path, 
             remote("root@cinnabar.zt", switch("boot")),
             remote("root@cinnabar.zt", switch("switch")),
             "# stibnite (darwin): target admin@stibnite.local, build on the target",
-            "dendrite vars generate stibnite",
             f"{NIX} flake metadata --json {root}",
             remote("admin@stibnite.local", "sudo -n -- " + upload),
             f"NIX_SSHOPTS='-o StrictHostKeyChecking=yes -o BatchMode=yes -o ConnectTimeout=10' "

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
 import pytest
+from hypothesis import assume, given
+from hypothesis import strategies as st
 
+from dendrite.errors import InputError
 from dendrite.scaffold import disko, hetzner
 from tests.conftest import run_cli
 from tests.nixlang.oracle import needs_nix, nix_accepts, nix_eval_expr
@@ -28,6 +32,7 @@ def test_opentofu_json_has_the_resources_and_references_hcloud_expects(fresh: Cl
     code, out, err = cli(fresh, "infra", "hetzner", "--format", "json", "--server-type", "cx43")
     assert code == 0, err
     assert "EUR 9.99/month" in out and hetzner.PRICE_DATE in out and "hetzner.com" in out
+    assert "2026-04-01" in out
     cfg = json.loads((fresh.root / "terraform/main.tf.json").read_text())
     assert cfg["terraform"]["required_providers"]["hcloud"]["source"] == "hetznercloud/hcloud"
     assert cfg["provider"]["hcloud"]["token"] == "${var.hcloud_token}"
@@ -60,10 +65,66 @@ def test_terranix_module_evaluates_to_the_same_configuration(fresh: Clan) -> Non
     assert code == 0, out + err
 
 
-def test_cost_table_is_dated_and_unknown_types_say_so() -> None:
+def test_cost_table_is_dated_and_unpriced_types_say_so() -> None:
     assert hetzner.cost("cx43").total == 9.99
-    unknown = hetzner.cost("ccx99")
-    assert unknown.total is None and unknown.date == hetzner.PRICE_DATE
+    unpriced = hetzner.cost("ccx23")
+    assert unpriced.total is None and unpriced.date == hetzner.PRICE_DATE
+    assert "2026-04-01" in unpriced.note
+
+
+def test_every_known_server_type_is_accepted_and_priced_ones_are_in_the_table() -> None:
+    for t in hetzner.SERVER_TYPES:
+        assert hetzner.check(hetzner.Server("cinnabar", t)).server_type == t
+    assert set(hetzner.PRICES) <= set(hetzner.SERVER_TYPES)
+    assert not set(hetzner.PRICES) & set(hetzner.UNPRICED_TYPES)
+    # the generations Hetzner deprecated on 2025-10-16 and removed in January 2026 are not offered
+    retired = {f"cx{n}2" for n in range(2, 6)} | {f"cpx{n}1" for n in range(1, 6)}
+    assert not retired & set(hetzner.SERVER_TYPES)
+
+
+@given(st.text(min_size=1, max_size=12))
+def test_any_other_server_type_is_refused_as_bad_input(name: str) -> None:
+    assume(name not in hetzner.SERVER_TYPES)
+    with pytest.raises(InputError) as caught:
+        hetzner.check(hetzner.Server("cinnabar", name))
+    assert caught.value.hint and ("did you mean" in caught.value.hint or "known:" in caught.value.hint)
+
+
+@pytest.mark.parametrize(
+    ("given_type", "suggested"),
+    [("cx44", "cx43"), ("CX43", "cx43"), ("caxx21", "cax21"), ("ccx33x", "ccx33")],
+)
+def test_unknown_server_type_is_one_sentence_exit_2_with_a_suggestion_and_writes_nothing(
+    fresh: Clan, given_type: str, suggested: str
+) -> None:
+    head = subprocess.run(
+        ["git", "-C", str(fresh.root), "rev-parse", "HEAD"], capture_output=True, check=True, text=True
+    ).stdout
+    code, out, err = cli(fresh, "infra", "hetzner", "--server-type", given_type)
+    assert code == 2, out + err
+    assert f"'{given_type}' is not a Hetzner Cloud server type" in err
+    assert f"did you mean '{suggested}'?" in err and "Traceback" not in err
+    assert not (fresh.root / hetzner.TERRANIX_NIX).exists()
+    after = subprocess.run(
+        ["git", "-C", str(fresh.root), "rev-parse", "HEAD"], capture_output=True, check=True, text=True
+    ).stdout
+    assert after == head
+
+
+def test_known_type_without_a_price_is_written_and_says_the_tables_date(fresh: Clan) -> None:
+    code, out, err = cli(fresh, "infra", "hetzner", "--server-type", "ccx23", "--format", "json")
+    assert code == 0, err
+    assert f"ccx23 has no price in dendrite's table, whose prices are of {hetzner.PRICE_DATE}" in out
+    server = json.loads((fresh.root / hetzner.MAIN_TF_JSON).read_text())["resource"]["hcloud_server"]
+    assert server["cinnabar"]["server_type"] == "ccx23"
+
+
+def test_price_output_says_it_is_older_than_the_2026_increases(fresh: Clan) -> None:
+    code, out, err = cli(fresh, "infra", "hetzner", "--server-type", "cax21", "--json")
+    assert code == 0, err
+    cost = json.loads(out)["cost"]
+    assert cost["eur_month"] == 6.99 and cost["date"] == hetzner.PRICE_DATE
+    assert "2026-04-01" in cost["note"] and "2026-06-15" in cost["note"]
 
 
 @needs_nix
@@ -230,3 +291,17 @@ def test_configuration_matches_the_providers_documented_schema(machine: str) -> 
         else:
             rtype, name, attr = parts
             assert name in resources[rtype] and attr in ATTRIBUTES[rtype], ref
+
+
+SCRIPT = Path(sys.executable).parent / "dendrite"  # completion is keyed to the installed script's name
+
+
+@pytest.mark.skipif(not SCRIPT.exists(), reason="the dendrite script is not installed beside python")
+def test_server_type_completes_from_the_known_types(fresh: Clan) -> None:
+    words = "dendrite infra hetzner --server-type ca"
+    env = {**fresh.env, "_DENDRITE_COMPLETE": "complete_bash", "COMP_WORDS": words, "COMP_CWORD": "4"}
+    proc = subprocess.run(
+        [str(SCRIPT)], env=env, cwd=fresh.root, capture_output=True, check=False, timeout=60
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.decode().split() == ["cax11", "cax21", "cax31", "cax41"]

@@ -64,3 +64,10 @@ def users(ctx: typer.Context, incomplete: str) -> list[str]:
 
 def groups(ctx: typer.Context, incomplete: str) -> list[str]:
     return _names(ctx, lambda layout: layout.names("groups"), incomplete)
+
+
+def server_types(_ctx: typer.Context, incomplete: str) -> list[str]:
+    """The Hetzner Cloud server types `infra hetzner` accepts (a table in dendrite, no repository)."""
+    from dendrite.scaffold.hetzner import SERVER_TYPES
+
+    return [t for t in SERVER_TYPES if t.startswith(incomplete)]

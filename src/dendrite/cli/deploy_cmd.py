@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from dendrite.cli import complete
 from dendrite.cli.common import MachineArg, err, name_arg, note, out, repo
 from dendrite.errors import InputError
 
@@ -100,7 +101,14 @@ def upload(
 
 
 def update(
-    machines: Annotated[list[str], typer.Argument(help="Machines to update.", callback=name_arg("machine"))],
+    machines: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="Machines to update (default: every machine not requiring an explicit update, as clan).",
+            callback=name_arg("machine"),
+            autocompletion=complete.machines,
+        ),
+    ] = None,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Print the exact commands; run nothing.")
     ] = False,
@@ -118,9 +126,17 @@ def update(
     upload_dir: UploadDirOpt = "/var/lib/sops-nix",
     ssh_option: SshOpt = None,
     connect_timeout: TimeoutOpt = 10.0,
+    nix: Annotated[
+        bool,
+        typer.Option(
+            "--nix",
+            help="Without MACHINE: evaluate each machine's clan.core.deployment.requireExplicitUpdate with nix.",
+        ),
+    ] = False,
 ) -> None:
     """clan's `machines update`: generate vars, upload them, build, copy the closure, set the profile and
-    switch (darwin: darwin-rebuild). Machines in parallel; exit 1 if any failed."""
+    switch (darwin: darwin-rebuild). Machines in parallel; exit 1 if any failed. Without MACHINE: every
+    machine except those with requireExplicitUpdate = true (one without a target host fails alone)."""
     from dendrite.deploy import update as deploy
 
     root = repo().root
@@ -136,9 +152,15 @@ def update(
     from dendrite.deploy.upload import check_destination
 
     check_destination(upload_dir)
-    plans = deploy.plan(root, machines, opts)
+    without: dict[str, str] = {}
+    if machines:
+        names = list(dict.fromkeys(machines))
+        plans = deploy.plan(root, names, opts)
+    else:
+        names = _select(root, nix)
+        plans, without = deploy.plan_selected(root, names, opts)
     if dry_run:
-        _print_dry_run(root, plans, opts)
+        _print_dry_run(root, names, plans, without, opts)
         return
 
     def progress(machine: str, step: str, status: str, seconds: float, detail: str) -> None:
@@ -149,7 +171,9 @@ def update(
         else:
             err.print(f"{machine}: {step} FAILED ({seconds:.2f} s): {detail}", markup=False, style="red")
 
-    results = deploy.update(root, plans, opts, progress)
+    results = deploy.update(root, plans, opts, progress, without, names)
+    if not results:  # clan: nothing selected, the vars generated, and success
+        return
     _print_summary(results)
     for r in results:
         if r.unrecorded is not None:
@@ -167,10 +191,38 @@ def update(
         raise typer.Exit(1)
 
 
-def _print_dry_run(root: Path, plans: list[MachinePlan], opts: Options) -> None:
+def _select(root: Path, use_nix: bool) -> list[str]:
+    """clan's choice without names (dendrite.deploy.selection); its notes and warning go to stderr."""
+    from dendrite.deploy.selection import select_all
+    from dendrite.inventory import analyse
+
+    selection = select_all(root, tuple(analyse(root).inventory.machines), use_nix=use_nix)
+    for line in selection.notes:
+        note(f"note: {line}")
+    if selection.warning:
+        err.print(selection.warning, markup=False, style="yellow")
+    elif selection.ignored:
+        note(f"not updated (requireExplicitUpdate): {', '.join(selection.ignored)}")
+    return list(selection.machines)
+
+
+def _print_dry_run(
+    root: Path, names: list[str], plans: list[MachinePlan], without: dict[str, str], opts: Options
+) -> None:
     from dendrite.deploy import update as deploy
 
-    for p, lines in deploy.dry_run(root, plans, opts):
+    if opts.generate:
+        out.print(f"{deploy.GENERATE}   # every machine's missing vars, before any host", markup=False)
+    planned = {p.machine: (p, lines) for p, lines in deploy.dry_run(root, plans, opts)}
+    for m in names:
+        if m in without:
+            out.print(
+                f"# {m}: {without[m]}, so its update fails and the others go on "
+                f"(set inventory.machines.{m}.deploy.targetHost)",
+                markup=False,
+            )
+            continue
+        p, lines = planned[m]
         build = "here" if p.build is None else ("on the target" if p.builds_on_target else f"on {p.build}")
         out.print(f"# {p.machine} ({p.machine_class}): target {p.target}, build {build}", markup=False)
         for line in lines:

@@ -46,7 +46,14 @@ def _machine(root: Path, name: str, need_class: str | None = None) -> tuple[str,
 @app.command("hetzner")
 def hetzner_cmd(
     machine: MachineOpt = "cinnabar",
-    server_type: Annotated[str, typer.Option("--server-type", help="Hetzner server type.")] = "cx43",
+    server_type: Annotated[
+        str,
+        typer.Option(
+            "--server-type",
+            help="Hetzner Cloud server type (cx43, cax21…).",
+            autocompletion=complete.server_types,
+        ),
+    ] = "cx43",
     location: Annotated[str, typer.Option("--location", help="Hetzner location.")] = "fsn1",
     fmt: Annotated[
         str,
@@ -103,7 +110,12 @@ def hetzner_cmd(
                 "file": rel,
                 "server_type": server_type,
                 "location": location,
-                "cost": {"eur_month": cost.total, "date": cost.date, "source": cost.source},
+                "cost": {
+                    "eur_month": cost.total,
+                    "date": cost.date,
+                    "source": cost.source,
+                    "note": cost.note,
+                },
                 "provisioned": None
                 if result is None
                 else {
@@ -118,13 +130,15 @@ def hetzner_cmd(
         out.print(f"wrote {rel}", markup=False)
         if cost.total is None:
             out.print(
-                f"cost: {server_type} is not in dendrite's price table of {cost.date} ({cost.source})",
+                f"cost: {server_type} has no price in dendrite's table, whose prices are of {cost.date}; "
+                f"see {cost.source}",
                 markup=False,
             )
         else:
             out.print(
                 f"cost: about EUR {cost.total:.2f}/month ({server_type} EUR {cost.server_eur:.2f} + IPv4 "
-                f"EUR {cost.ipv4_eur:.2f}, net), Hetzner's prices of {cost.date}, {cost.source}",
+                f"EUR {cost.ipv4_eur:.2f}, net) at Hetzner's prices of {cost.date}, {cost.note}; "
+                f"see {cost.source}",
                 markup=False,
             )
         if result is not None:

@@ -71,6 +71,14 @@ def _prompt_file(path: Path | None) -> dict[str, Any]:
     return data
 
 
+NixGroupsOpt = Annotated[
+    bool,
+    typer.Option(
+        "--nix", help="Evaluate each machine's clan.core.sops.defaultGroups with nix (as clan does)."
+    ),
+]
+
+
 @app.command("generate")
 def generate_cmd(
     machines: MachinesArg = None,
@@ -179,6 +187,7 @@ def set_cmd(
         bool,
         typer.Option("--force", "-f", help="Set a file its generator made with others; they become stale."),
     ] = False,
+    nix: NixGroupsOpt = False,
 ) -> None:
     """Set a var from stdin (a hidden prompt on a terminal), keeping what is made from it consistent.
 
@@ -191,7 +200,8 @@ def set_cmd(
     if plan.prompt is None and plan.siblings and not force:
         raise setting.refusal(plan)  # before asking for a value that would not be used
     value = getpass.getpass(f"{plan.var}: ").encode() if sys.stdin.isatty() else sys.stdin.buffer.read()
-    done = setting.apply(root, plan, value, force=force, ask=_ask if sys.stdin.isatty() else None)
+    ask = _ask if sys.stdin.isatty() else None
+    done = setting.apply(root, plan, value, force=force, ask=ask, use_nix=nix)
     if done.written is not None:
         note(f"wrote {done.written}")
     if done.stale:
@@ -203,10 +213,11 @@ def set_cmd(
 
 
 @app.command("fix")
-def fix_cmd(machines: MachinesArg = None, generator: GeneratorOpt = None) -> None:
+def fix_cmd(machines: MachinesArg = None, generator: GeneratorOpt = None, nix: NixGroupsOpt = False) -> None:
     """Link machines (making a missing machine key) and default groups, drop deploy=false links
     (never a secret's last key), re-key drifted var secrets; checked before anything changes."""
-    note(f"re-keyed {ops.fix(repo().root, machines or None, generator=generator)} var secret(s)")
+    n = ops.fix(repo().root, machines or None, generator=generator, use_nix=nix)
+    note(f"re-keyed {n} var secret(s)")
     commit(f"secrets: fix vars for {', '.join(machines) if machines else 'all machines'}")
 
 
@@ -247,9 +258,9 @@ def _files_below(directory: Path) -> int:
 
 
 @app.command("import")
-def import_cmd(directory: Path) -> None:
+def import_cmd(directory: Path, nix: NixGroupsOpt = False) -> None:
     """Restore an export through the stores (validation hashes included), all or nothing; links refused."""
-    note(f"imported {ops.import_vars(repo().root, directory)} var(s)")
+    note(f"imported {ops.import_vars(repo().root, directory, use_nix=nix)} var(s)")
     commit(f"vars: import from {directory.name}")  # clan commits each var; dendrite imports all at once
 
 

@@ -3,8 +3,8 @@
 The pipeline is clan's `run_machine_update` (clan_lib/machines/update.py) and its `update_command`
 (clan_cli/machines/update.py):
 
-1. generate the missing vars of every machine asked for, once, before any host is touched
-   (`run_generators(all_machines)`);
+1. generate the missing vars of every machine of the clan (not only those updated), once, before any
+   host is touched (`run_generators(all_machines)`);
 2. upload the secret vars to the target as root (`upload_secret_vars`), atomically (see
    `dendrite.deploy.upload`);
 3. find the flake's store path (`nix flake metadata --json`), and when the build host is another
@@ -22,6 +22,10 @@ such flag; the output path is the same), and the port of an address travels in N
 which every Nix reads. `store_root` is the test hook clan has as CLAN_TEST_STORE: the target's
 store is a chroot store below that directory (`?remote-store=`, `nix-env --store`).
 
+Without names the machines are chosen as clan chooses them (`dendrite.deploy.selection`); a chosen
+machine without a target host is not planned (`plan_selected`) and fails alone, as clan's update of it
+fails in `get_best_remote`, while the others run.
+
 Machines run in parallel (`jobs`); one failing does not stop the others. The library never prints:
 each step is reported through `progress`, and the result of each machine is a `MachineResult`.
 When the repository has a migration plan, each machine's result goes into the migration journal through
@@ -36,7 +40,7 @@ import os
 import shlex
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
@@ -159,11 +163,22 @@ Progress = Callable[[str, str, str, float, str], None] | None
 
 
 def plan(root: Path, machines: Sequence[str], opts: Options) -> list[MachinePlan]:
-    """Resolve each machine's class, target and build host as clan does; bad input before any step."""
+    """Resolve each named machine's class, target and build host as clan does; bad input (a machine
+    without a target host too) before any step."""
+    plans, without = plan_selected(root, machines, opts)
+    if without:
+        m, why = next(iter(without.items()))
+        raise InputError(why, hint=f"set inventory.machines.{m}.deploy.targetHost or pass --target-host")
+    return plans
+
+
+def plan_selected(
+    root: Path, machines: Sequence[str], opts: Options
+) -> tuple[list[MachinePlan], dict[str, str]]:
+    """`plan`, but a machine without a target host is set aside with the reason instead of refused:
+    the machines clan chooses when none is named, whose update of such a machine fails alone."""
     from dendrite.inventory import analyse
 
-    if not machines:
-        raise InputError("name at least one machine to update", hint="dendrite machines update MACHINE…")
     if opts.target_host is not None and len(machines) > 1:
         raise InputError(
             "--target-host can only be given for one machine", hint="update the machines one by one"
@@ -172,6 +187,7 @@ def plan(root: Path, machines: Sequence[str], opts: Options) -> list[MachinePlan
         raise InputError(f"--jobs must be at least 1, not {opts.jobs}")
     inventory = analyse(root).inventory
     out = []
+    without: dict[str, str] = {}
     for m in dict.fromkeys(machines):
         if m not in inventory.machines:
             raise InputError(
@@ -180,10 +196,8 @@ def plan(root: Path, machines: Sequence[str], opts: Options) -> list[MachinePlan
         spec = inventory.machines[m]
         target_text = opts.target_host or spec.deploy.target_host
         if not target_text:
-            raise InputError(
-                f"machine '{m}' has no target host",
-                hint=f"set inventory.machines.{m}.deploy.targetHost or pass --target-host",
-            )
+            without[m] = f"machine '{m}' has no target host"
+            continue
         target = parse_address(target_text, f"the target host of {m}")
         build_text = opts.build_host or spec.deploy.build_host
         if build_text == LOCALHOST:
@@ -193,7 +207,7 @@ def plan(root: Path, machines: Sequence[str], opts: Options) -> list[MachinePlan
         else:
             build = target
         out.append(MachinePlan(m, spec.machine_class, target, build))
-    return out
+    return out, without
 
 
 # ---- the commands ----------------------------------------------------------------------------------
@@ -262,12 +276,15 @@ def commands(
     return out
 
 
+GENERATE = "dendrite vars generate"  # every machine's missing vars, once, before any host (clan)
+
+
 def dry_run(root: Path, plans: Sequence[MachinePlan], opts: Options) -> list[tuple[MachinePlan, list[str]]]:
-    """The exact command lines of each machine's pipeline, as they would run where they run."""
+    """The exact command lines of each machine's pipeline after the vars generation (GENERATE), as
+    they would run where they run."""
     out = []
     for p in plans:
-        lines = [f"dendrite vars generate {shlex.quote(p.machine)}"] if opts.generate else []
-        lines.append(shlex.join(nix_command(["flake", "metadata", "--json", str(root)])))
+        lines = [shlex.join(nix_command(["flake", "metadata", "--json", str(root)]))]
         for c in commands(p, opts):
             lines.append(_render(c, p, opts))
         out.append((p, lines))
@@ -463,19 +480,29 @@ def update_one(
 
 
 def update(
-    root: Path, plans: Sequence[MachinePlan], opts: Options, progress: Progress = None
+    root: Path,
+    plans: Sequence[MachinePlan],
+    opts: Options,
+    progress: Progress = None,
+    without_target: Mapping[str, str] | None = None,
+    order: Sequence[str] = (),
 ) -> list[MachineResult]:
-    """Generate the missing vars once, then run every machine's pipeline, `opts.jobs` at a time."""
+    """Generate the missing vars of every machine once, then run every machine's pipeline, `opts.jobs`
+    at a time. A machine of `without_target` (`plan_selected`) fails at once with its reason, after the
+    generation, as clan's does when it finds no way to reach it; it is not journalled (no host was
+    touched). Results are in `order` (the machines as named or selected), then any other."""
+    without = dict(without_target or {})
+    names = list(dict.fromkeys([*order, *(p.machine for p in plans), *without]))
+    names = [m for m in names if m in without or any(p.machine == m for p in plans)]
     before: list[StepResult] = []
     if opts.generate:  # a failure here is bad input (a prompt without an answer...): no host touched yet
         from dendrite.vars.generate import generate
 
-        names = [p.machine for p in plans]
-        for p in plans:
+        for m in names:
             if progress:
-                progress(p.machine, "generate", "start", 0.0, "")
+                progress(m, "generate", "start", 0.0, "")
         started = time.monotonic()
-        report = generate(root, names)
+        report = generate(root, None)  # clan's run_generators(all_machines): every machine of the clan
         if report.migration.changed:  # clan stops there too and asks for a second run
             raise InputError(
                 "vars generate migrated the zerotier vars first; nothing was deployed",
@@ -483,11 +510,17 @@ def update(
             )
         seconds = time.monotonic() - started
         detail = f"{len(report.generated)} generator(s) run"
-        command = shlex.join(["dendrite", "vars", "generate", *names])
-        before.append(StepResult("generate", "local", command, True, seconds, detail))
-        for p in plans:
+        before.append(StepResult("generate", "local", GENERATE, True, seconds, detail))
+        for m in names:
             if progress:
-                progress(p.machine, "generate", "ok", seconds, detail)
+                progress(m, "generate", "ok", seconds, detail)
+    results: dict[str, MachineResult] = {}
+    for m, why in without.items():
+        if progress:
+            progress(m, "connect", "failed", 0.0, why)
+        step = StepResult("connect", "-", "", False, 0.0, why)
+        results[m] = MachineResult(m, False, (*before, step), why)
     with ThreadPoolExecutor(max_workers=opts.jobs) as pool:
-        futures = [pool.submit(update_one, root, p, opts, progress, before) for p in plans]
-        return [f.result() for f in futures]
+        futures = {p.machine: pool.submit(update_one, root, p, opts, progress, before) for p in plans}
+        results.update((m, f.result()) for m, f in futures.items())
+    return [results[m] for m in names]

@@ -16,6 +16,7 @@ from typing import Any
 from dendrite import names
 from dendrite.errors import InputError
 from dendrite.nixlang.printer import to_nix
+from dendrite.text import did_you_mean
 
 MAIN_TF_JSON = "terraform/main.tf.json"
 TERRANIX_NIX = "modules/terranix/hetzner.nix"
@@ -37,10 +38,15 @@ class Price:
 
 # Hetzner Cloud list prices as published on https://www.hetzner.com/cloud/ (source) on PRICE_DATE:
 # shared-vCPU x86 (CX, the generation launched 2025-10) and Arm (CAX), net EUR per month, fsn1/nbg1/hel1.
-# Hetzner changes prices (an adjustment took effect on 2026-04-01): the estimate names this date so the
-# reader knows how old it is; check the page before you rely on it.
+# Hetzner raised the prices of every cloud server on 2026-04-01 and those of new orders and rescales
+# again on 2026-06-15 (https://cloudtally.eu/blog/hetzner-june-2026-price-increase, which quotes the
+# announcement). No complete table of the new prices could be confirmed, so the table keeps its date and
+# the output says plainly that the prices are older than both increases. One sourced figure shows the
+# size of the first: cx33 was EUR 6.49/month net in Hetzner's pricing API (fsn1) on 2026-05-27
+# (https://github.com/devantler-tech/platform/commit/cb791c6f), EUR 4.99 here.
 PRICE_DATE = "2025-10-01"
 PRICE_SOURCE = "https://www.hetzner.com/cloud/"
+PRICE_NOTE = "older than Hetzner's increases of 2026-04-01 and 2026-06-15, so the price today is higher"
 PRIMARY_IPV4_EUR_MONTH = 0.50  # a server's public IPv4 is billed on top; IPv6 is free
 PRICES: dict[str, Price] = {
     "cx23": Price(2, 4, 40, 2.99),
@@ -52,6 +58,16 @@ PRICES: dict[str, Price] = {
     "cax31": Price(8, 16, 160, 12.49),
     "cax41": Price(16, 32, 320, 24.49),
 }
+# The other server types Hetzner Cloud sells (`hcloud server-type list`): AMD shared vCPU (CPX, the
+# generation of 2025-10) and dedicated vCPU (CCX). Accepted, without a price: none could be confirmed.
+# The generations Hetzner deprecated on 2025-10-16 and removed in January 2026 (cx22…cx52, cpx11…cpx51;
+# https://docs.hetzner.cloud/changelog#2025-10-16-server-types-deprecated) are refused, so a typo or an
+# old name is caught here rather than by the API at `--apply` or `tofu apply`.
+UNPRICED_TYPES = (
+    *("cpx12", "cpx22", "cpx32", "cpx42", "cpx52", "cpx62"),
+    *("ccx13", "ccx23", "ccx33", "ccx43", "ccx53", "ccx63"),
+)
+SERVER_TYPES = (*PRICES, *UNPRICED_TYPES)
 LOCATIONS = ("fsn1", "nbg1", "hel1", "ash", "hil", "sin")
 
 
@@ -71,6 +87,7 @@ class Cost:
     ipv4_eur: float
     date: str
     source: str
+    note: str = PRICE_NOTE
 
     @property
     def total(self) -> float | None:
@@ -84,10 +101,11 @@ def check(server: Server) -> Server:
             f"--location {server.location!r} is not a Hetzner Cloud location",
             hint="one of " + ", ".join(LOCATIONS),
         )
-    if not server.server_type.isalnum() or server.server_type.lower() != server.server_type:
+    if server.server_type not in SERVER_TYPES:
+        hint = did_you_mean(server.server_type.lower(), SERVER_TYPES)
         raise InputError(
-            f"--server-type {server.server_type!r} is not a Hetzner server type name",
-            hint="e.g. cx43 (lower case; see `hcloud server-type list`)",
+            f"--server-type {server.server_type!r} is not a Hetzner Cloud server type",
+            hint=f"{hint} (types Hetzner sells: `hcloud server-type list`)",
         )
     return server
 

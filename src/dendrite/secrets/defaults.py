@@ -7,8 +7,9 @@ adds the groups to a machine's `<machine>-age.key` (`clan_lib/vars/secret_module
 dendrite reads it three ways, and takes the union (a `listOf str` option concatenates its definitions):
 - `dendrite.toml`'s `[secrets] default_groups`, for every machine;
 - statically, every literal definition in the repository's Nix files (the files the flake sees, and
-  everything below `machines/<m>/`): a definition below `machines/<m>/`, or inside `machines.<m>` of an
-  attribute set (`clan.machines.<m> = …`), is that machine's; any other is every machine's. A
+  everything below `machines/<m>/`): a definition below `machines/<m>/`, inside `machines.<m>` of an
+  attribute set (`clan.machines.<m> = …`) or inside a host module `modules.<class>."hosts/<m>"`, is
+  that machine's; any other is every machine's (`dendrite.nixoptions` finds them). A
   definition that is not a literal list of strings (`lib.mkDefault` and `lib.mkForce` around a
   literal list are read through) is reported, never guessed;
 - with `--nix`, by evaluating the machine's option, as clan does.
@@ -16,23 +17,16 @@ dendrite reads it three ways, and takes the union (a `listOf str` option concate
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from dendrite import names
-from dendrite.errors import DendriteError, InputError
-from dendrite.nixlang import syntax as S
+from dendrite.errors import InputError
 from dendrite.nixlang.evaluate import NotLiteral, evaluate, has_markers
-from dendrite.nixlang.source import ParsedFile, parse_bytes
-from dendrite.nixlang.strings import attr_static_name
-from dendrite.nixlang.syntax import Node
-from dendrite.repofs import RepoFS
+from dendrite.nixoptions import Definition, definitions, unwrap
 
 OPTION = ("clan", "core", "sops", "defaultGroups")
 _NEEDLE = b"defaultGroups"
-_MAX_NIX_BYTES = 4 * 1024 * 1024
-_WRAPPERS = ("mkDefault", "mkForce", "mkBefore", "mkAfter")
 
 
 @dataclass(frozen=True)
@@ -48,91 +42,22 @@ class DefaultGroups:
 
 def static_default_groups(root: Path) -> DefaultGroups:
     """Every literal `clan.core.sops.defaultGroups` definition in the repository's Nix files."""
-    from dendrite.inventory.sources import machine_dirs, nix_files  # the inventory imports the secrets layer
-
-    fs = RepoFS(root)
-    files: dict[Path, str | None] = {p.resolve(): None for p in nix_files(root)}
-    try:
-        machines = machine_dirs(root)
-    except DendriteError:
-        machines = []
-    for m in machines:
-        for p in _nix_below(fs, Path("machines") / m):
-            files[(root / p).resolve()] = m
-    top = root.resolve()
-    for p in list(files):
-        rel = p.relative_to(top).parts if p.is_relative_to(top) else ()
-        if len(rel) > 2 and rel[0] == "machines" and rel[1] in machines:
-            files[p] = rel[1]
     everywhere: list[str] = []
     by_machine: dict[str, list[str]] = {}
     unknown: list[str] = []
-    for path, machine in files.items():
-        try:
-            data = fs.read_bytes(path, limit=_MAX_NIX_BYTES)
-        except (OSError, DendriteError):
-            continue  # the inventory and lint readers report unreadable files; nothing to add here
-        if _NEEDLE not in data:
-            continue
-        parsed = parse_bytes(data, str(path))
-        for scope, value in _definitions(parsed):
-            groups = _literal_groups(parsed, value, unknown)
-            owner = scope or machine
-            target = by_machine.setdefault(owner, []) if owner else everywhere
-            target.extend(g for g in groups if g not in target)
+    for d in definitions(root, (OPTION,), _NEEDLE):
+        groups = _literal_groups(d, unknown)
+        target = by_machine.setdefault(d.machine, []) if d.machine else everywhere
+        target.extend(g for g in groups if g not in target)
     return DefaultGroups(tuple(everywhere), {m: tuple(g) for m, g in by_machine.items()}, tuple(unknown))
 
 
-def _nix_below(fs: RepoFS, rel: Path) -> Iterator[Path]:
-    stack = [rel]
-    while stack:
-        d = stack.pop()
-        try:
-            entries = fs.entries(d)
-        except (OSError, DendriteError):
-            continue
-        for e in entries:
-            if e.kind == "dir":
-                stack.append(d / e.name)
-            elif e.kind == "file" and e.name.endswith(".nix"):
-                yield d / e.name
-
-
-def _definitions(parsed: ParsedFile) -> Iterator[tuple[str | None, Node]]:
-    """(machine scope or None, value node) of every binding whose path ends in the option's path."""
-    root = parsed.result.root
-    stack: list[tuple[Node, tuple[str | None, ...]]] = [(root, ())]
-    while stack:
-        node, prefix = stack.pop()
-        if node.kind in (S.ATTR_SET, S.LET_IN):
-            for child in node.nodes():
-                if child.kind == S.BINDING:
-                    parts = child.nodes()
-                    if len(parts) >= 2 and parts[0].kind == S.ATTRPATH:
-                        path = (*prefix, *(attr_static_name(a) for a in parts[0].nodes() if a.kind == S.ATTR))
-                        if path[-len(OPTION) :] == OPTION:
-                            yield _scope(path[: -len(OPTION)]), parts[1]
-                        else:
-                            stack.append((parts[1], path))
-                        continue
-                stack.append((child, prefix))
-            continue
-        stack.extend((c, prefix) for c in node.nodes())
-
-
-def _scope(prefix: tuple[str | None, ...]) -> str | None:
-    """The machine a definition belongs to when it sits inside `machines.<m>` (the innermost one)."""
-    for i in range(len(prefix) - 2, -1, -1):
-        if prefix[i] == "machines" and prefix[i + 1] is not None:
-            return prefix[i + 1]
-    return None
-
-
-def _literal_groups(parsed: ParsedFile, value: Node, unknown: list[str]) -> list[str]:
-    node = _unwrap(value)
+def _literal_groups(d: Definition, unknown: list[str]) -> list[str]:
+    """`lib.mkDefault [ … ]` and the like: the list inside (priority does not change a list's items)."""
+    node, _priority = unwrap(d.value)
     first = node.first_token()
-    where = parsed.location(first.start if first is not None else 0)
-    got = evaluate(node, call_functions_with_empty=False, where=parsed.location)
+    where = d.parsed.location(first.start if first is not None else 0)
+    got = evaluate(node, call_functions_with_empty=False, where=d.parsed.location)
     if isinstance(got, NotLiteral) or not isinstance(got, list) or has_markers(got):
         unknown.append(
             f"{where}: clan.core.sops.defaultGroups is not a literal list; use --nix to evaluate it"
@@ -143,27 +68,11 @@ def _literal_groups(parsed: ParsedFile, value: Node, unknown: list[str]) -> list
     return [names.check("group", g, where) for g in got]
 
 
-def _unwrap(node: Node) -> Node:
-    """`lib.mkDefault [ … ]` and the like: the list inside (priority does not change a list's items)."""
-    while True:
-        while node.kind == S.PAREN and node.nodes():
-            node = node.nodes()[0]
-        if node.kind != S.APPLY or len(node.nodes()) != 2:
-            return node
-        fn, arg = node.nodes()
-        last = [t.text for t in fn.tokens() if t.kind == "ID"]
-        if not last or last[-1] not in _WRAPPERS:
-            return node
-        node = arg
-
-
 def nix_default_groups(root: Path, machine: str, system: str | None = None) -> list[str]:
     """`--nix`: the machine's evaluated `clan.core.sops.defaultGroups`, with clan's selector."""
-    import platform
+    from dendrite.nix import current_system, eval_flake_json
 
-    from dendrite.nix import eval_flake_json
-
-    system = system or f"{platform.machine().replace('arm64', 'aarch64')}-{platform.system().lower()}"
+    system = system or current_system()
     attr = f"clanInternals.machines.{system}.{machine}.config.clan.core.sops.defaultGroups"
     got = eval_flake_json(root, attr)
     if not isinstance(got, list) or not all(isinstance(g, str) for g in got):

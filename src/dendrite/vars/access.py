@@ -17,7 +17,7 @@ made first, then links are made and removed and the drifted files re-keyed in on
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -69,6 +69,17 @@ def machines_without_key(secrets: SecretsStore, targets: Sequence[Target]) -> li
         if t.file.deploy and t.machine not in out and fs.kind(layout.machine(t.machine) / "key.json") is None:
             out.append(t.machine)
     return out
+
+
+def ensure_machine_keys(secrets: SecretsStore, machines: Iterable[str], groups: MachineGroups) -> None:
+    """clan's `ensure_machine_key` (clan_lib/vars/secret_modules/sops.py): a machine a secret is deployed
+    to gets an age key first when it has none, its private key encrypted to the machine's default groups
+    as resolved for the run (evaluated ones with `--nix`). `add_machine` takes the repository lock
+    itself: call this before taking it."""
+    layout = secrets.layout
+    for m in dict.fromkeys(machines):
+        if layout.fs.kind(layout.machine(m) / "key.json") is None:
+            secrets.add_machine(m, None, default_groups=groups.of_new_key(m))
 
 
 def plan(vs: VarsStore, targets: Sequence[Target], groups: MachineGroups) -> Plan:

@@ -229,18 +229,19 @@ def _prepare_all(
     return [w if w is not None else [] for w in out]
 
 
-def _ensure_machine_keys(p: Plan, secrets: SecretsStore) -> None:
+def _ensure_machine_keys(p: Plan, secrets: SecretsStore, groups: MachineGroups) -> None:
     """Machines receiving deployed secrets need their age key first (clan's ensure_machine_key).
 
     This is the one write before the transaction (`add_machine` takes the lock itself): a machine's
     key is kept even if the run then fails, as clan keeps it.
     """
-    for key in p.order:
-        gen = p.graph.nodes[key]
-        if any(f.secret and f.deploy for f in gen.files):
-            for m in p.graph.declared_by[key]:
-                if secrets.layout.fs.kind(secrets.layout.machine(m) / "key.json") is None:
-                    secrets.add_machine(m, None)
+    machines = (
+        m
+        for key in p.order
+        if any(f.secret and f.deploy for f in p.graph.nodes[key].files)
+        for m in p.graph.declared_by[key]
+    )
+    access.ensure_machine_keys(secrets, machines, groups)
 
 
 def _compute_all(
@@ -286,6 +287,7 @@ def generate(
     prompt_values: dict[str, Any] | None = None,
     ask: Ask | None = None,
     use_nix: bool = False,
+    nix_groups: bool = False,
     store: SecretsStore | None = None,
     progress: Progress = None,
 ) -> Report:
@@ -301,6 +303,9 @@ def generate(
     Outside the lock only what needs a person or Nix happens: the plan is made and its prompts are
     asked. Under the lock the plan is made again from the vars as they are then (another run may have
     just finished), every output is computed in memory, and everything is written in one batch.
+
+    `use_nix` reads the generators and the default groups from the flake with nix; `nix_groups` only the
+    default groups (`vars set --nix`, whose generators are read from the files).
     """
     secrets = store or SecretsStore(root)
     vs = VarsStore(root, secrets)
@@ -316,14 +321,16 @@ def generate(
     values = prompt_values or {}
     answers = collect_prompts(early, vs, values, ask, regenerate)
     config = read_config(root)
-    groups = resolve_groups(root, config, _group_machines(early), use_nix=use_nix, shared_to_all=True)
+    nix = use_nix or nix_groups
+    groups = resolve_groups(root, config, _group_machines(early), use_nix=nix, shared_to_all=True)
     max_output = config_max_output(config)
     needs_secrets = any(f.secret for k in early.order for f in early.graph.nodes[k].files)
     admin = secrets.admin().user if needs_secrets else ""
-    _ensure_machine_keys(early, secrets)
+    _ensure_machine_keys(early, secrets, groups)
     shared = _shared_targets(early)
-    for m in access.machines_without_key(secrets, access.stored_targets(vs, shared)):
-        secrets.add_machine(m, None)  # clan's ensure_machine_key, before our lock (it takes the lock)
+    access.ensure_machine_keys(
+        secrets, access.machines_without_key(secrets, access.stored_targets(vs, shared)), groups
+    )
     with secrets.writing() as scratch:
         graph = early.graph
 

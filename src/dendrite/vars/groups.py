@@ -47,6 +47,13 @@ class MachineGroups:
             return tuple(self.union(item.machines))
         return self.of_machine(item.machines[0] if item.machines else item.machine)
 
+    def of_new_key(self, machine: str) -> list[str] | None:
+        """The groups a machine's new `<m>-age.key` is encrypted to (clan's `ensure_machine_key`): the
+        machine's resolved groups, evaluated ones with `--nix`; None when it was not resolved here (then
+        `SecretsStore.add_machine` reads them itself, statically)."""
+        got = self.by_machine.get(machine)
+        return None if got is None else list(got)
+
     def union(self, machines: Iterable[str]) -> list[str]:
         return list(dict.fromkeys(g for m in machines for g in self.of_machine(m)))
 

@@ -152,16 +152,19 @@ def fix(
     machines: list[str] | None = None,
     store: SecretsStore | None = None,
     generator: str | None = None,
+    *,
+    use_nix: bool = False,
 ) -> int:
     """clan's `vars fix` (clan_lib/vars/fix.py, the sops store's fix): for every secret var of each
     machine's generators, drop the machine's link when the file is not deployed (never the last key),
     link the machine when it cannot read a deployed file (making its age key first when it has none),
     link the default groups (a missing one is an error), and re-key what drifted. Everything is
-    checked before anything changes. Returns how many files were re-keyed."""
+    checked before anything changes. Returns how many files were re-keyed. `use_nix`: each machine's
+    default groups are evaluated with nix (clan's `SecretStore.fix` selects them per machine)."""
     secrets = store or SecretsStore(root)
     vs = VarsStore(root, secrets)
     per_machine, chosen = _machines(root, machines)
-    groups = resolve_groups(root, read_config(root), chosen)
+    groups = resolve_groups(root, read_config(root), chosen, use_nix=use_nix)
     targets = []
     for m in chosen:
         gens = list(per_machine[m].values())
@@ -174,8 +177,9 @@ def fix(
                 )
         targets += [access.Target(g, m, f) for g in gens for f in g.files]
     ensure_consistent(root, secrets)
-    for m in access.machines_without_key(secrets, access.stored_targets(vs, targets)):
-        secrets.add_machine(m, None)  # clan's ensure_machine_key: takes the lock itself, so before ours
+    access.ensure_machine_keys(
+        secrets, access.machines_without_key(secrets, access.stored_targets(vs, targets)), groups
+    )
     with secrets.writing() as scratch:
         todo = access.stored_targets(vs, targets)
         return access.apply(vs, access.plan(vs, todo, groups), scratch)
@@ -306,16 +310,17 @@ def _destination(target: Path) -> Path:
     return target
 
 
-def import_vars(root: Path, source: Path, store: SecretsStore | None = None) -> int:
+def import_vars(root: Path, source: Path, store: SecretsStore | None = None, *, use_nix: bool = False) -> int:
     """Restore an export through the stores (validation hashes included), in one transaction.
 
     The export is read through `RepoFS(source)`: a link planted in it is refused, so a host file is
-    never imported into a public value.
+    never imported into a public value. Each secret gets the default groups of its generator's first
+    machine, as clan's `import_vars` (clan_lib/vars/import_vars.py) sets each var through `set_var` and
+    the sops store's `_set`; `use_nix` evaluates them with nix.
     """
     secrets = store or SecretsStore(root)
     vs = VarsStore(root, secrets)
     per_machine, chosen = _machines(root, None)
-    groups = resolve_groups(root, read_config(root), chosen)
     admin = secrets.admin().user
     src = RepoFS(Path(os.path.abspath(source)))
     if not os.path.isdir(src.root):
@@ -339,6 +344,9 @@ def import_vars(root: Path, source: Path, store: SecretsStore | None = None) -> 
                 else None
             )
             items.append(Item(gen, _declaring(per_machine, gen, m), m, outputs, False, stored))
+    # only the machines whose groups the items are encrypted to: with --nix, one evaluation each
+    firsts = [i.machines[0] if i.machines else i.machine for i in items]
+    groups = resolve_groups(root, read_config(root), firsts, use_nix=use_nix)
     with secrets.writing() as scratch:
         vs.write(items, admin, groups, scratch)
     return sum(len(i.outputs) for i in items)

@@ -23,6 +23,7 @@ from pathlib import Path
 from dendrite.errors import DendriteError, InputError
 from dendrite.generators import Generator, PromptSpec
 from dendrite.secrets.store import SecretsStore
+from dendrite.vars import access
 from dendrite.vars import graph as G
 from dendrite.vars.generate import Ask, Report, generate
 from dendrite.vars.groups import resolve as resolve_groups
@@ -66,9 +67,16 @@ def plan_set(root: Path, machine: str, var: str) -> SetPlan:
 
 
 def set_alone(
-    root: Path, plan: SetPlan, value: bytes, *, stale: bool = False, store: SecretsStore | None = None
+    root: Path,
+    plan: SetPlan,
+    value: bytes,
+    *,
+    stale: bool = False,
+    store: SecretsStore | None = None,
+    use_nix: bool = False,
 ) -> Path:
-    """Write the one file; `stale`: also mark its generator as not made from it (see the module doc)."""
+    """Write the one file; `stale`: also mark its generator as not made from it (see the module doc).
+    A secret gets the default groups of the var's first machine (clan's `_set`), evaluated with `use_nix`."""
     secrets = store or SecretsStore(root)
     vs = VarsStore(root, secrets)
     _, per_machine = machine_generators(root)
@@ -82,7 +90,10 @@ def set_alone(
         touch_hash=False,
         stored_hash=STALE if stale else None,
     )
-    groups = resolve_groups(root, read_config(root), item.machines[:1] or [plan.machine])
+    # the first machine's groups encrypt the secret; every declaring machine's may encrypt a new key
+    groups = resolve_groups(root, read_config(root), item.machines or [plan.machine], use_nix=use_nix)
+    if spec is not None and spec.secret and spec.deploy:  # clan's `_set`: ensure_machine_key first
+        access.ensure_machine_keys(secrets, item.machines or [plan.machine], groups)
     with secrets.writing() as scratch:
         (written,) = vs.write([item], admin, groups, scratch)
     return written
@@ -106,8 +117,17 @@ def refusal(plan: SetPlan) -> InputError:
     )
 
 
-def apply(root: Path, plan: SetPlan, value: bytes, *, force: bool = False, ask: Ask | None = None) -> Applied:
-    """Set the var so that what is made from it stays consistent (see the module doc)."""
+def apply(
+    root: Path,
+    plan: SetPlan,
+    value: bytes,
+    *,
+    force: bool = False,
+    ask: Ask | None = None,
+    use_nix: bool = False,
+) -> Applied:
+    """Set the var so that what is made from it stays consistent (see the module doc). `use_nix`: every
+    secret written, by the generators run again too, gets default groups evaluated with nix."""
     if plan.prompt is not None:
         try:
             text = value.decode()
@@ -118,26 +138,33 @@ def apply(root: Path, plan: SetPlan, value: bytes, *, force: bool = False, ask: 
         if not plan.prompt.type.startswith("multiline"):
             text = text.removesuffix("\n")  # `echo VALUE |`: a one-line answer has no newline, as typed
         report = generate(
-            root, [plan.machine], plan.gen.name, regenerate=True, prompt_values={plan.var: text}, ask=ask
+            root,
+            [plan.machine],
+            plan.gen.name,
+            regenerate=True,
+            prompt_values={plan.var: text},
+            ask=ask,
+            nix_groups=use_nix,
         )
         return Applied(None, report, False)
     if plan.siblings and not force:
         raise refusal(plan)
     if plan.siblings:  # forced: the generator is stale, and its dependents are made when it is
-        return Applied(set_alone(root, plan, value, stale=True), Report(), True)
+        return Applied(set_alone(root, plan, value, stale=True, use_nix=use_nix), Report(), True)
     before = _current(root, plan) if plan.dependents else None
-    written = set_alone(root, plan, value)
+    written = set_alone(root, plan, value, use_nix=use_nix)
     report = Report()
     for dep in plan.dependents:
         try:
-            report.generated.extend(generate(root, None, dep, regenerate=True, ask=ask).generated)
+            again = generate(root, None, dep, regenerate=True, ask=ask, nix_groups=use_nix)
+            report.generated.extend(again.generated)
         except DendriteError as exc:
             if before is None:
                 raise InputError(
                     f"{plan.var} was written, but {dep}, which is made from it, failed: {exc.message}",
                     hint=f"fix the value and run again, then: dendrite vars generate --regenerate -g {dep}",
                 ) from None
-            set_alone(root, plan, before)  # what the others were made from stays what it was
+            set_alone(root, plan, before, use_nix=use_nix)  # what the others were made from stays as it was
             raise InputError(
                 f"{dep}, which is made from {plan.var}, failed with the new value ({exc.message}); "
                 "the old value was put back",
