@@ -265,3 +265,20 @@ def test_static_reading_merges_definitions_as_the_module_system_does(
     selection = select_all(root, ["m"])
     assert selection.ignored == (("m",) if got == {"ok": True, "value": True} else ())
     assert any("both true and false" in n for n in selection.notes) == (not got["ok"])
+
+
+def test_nix_with_named_machines_is_refused_before_anything(
+    demo: tuple[Path, dict[str, str]], tmp_path: Path
+) -> None:
+    """clan_cli/machines/update.py: with names, `requires_explicit_update` is never consulted, so
+    `--nix` (which only evaluates that option) would be silently ignored; it is refused instead."""
+    root = _fleet(demo, tmp_path)
+    before = subprocess.run(
+        ["git", "-C", str(root), "status", "--porcelain"], capture_output=True, check=True
+    )
+    done = run_cli(["--repo", str(root), "machines", "update", "--nix", "--dry-run", "cinnabar"], demo[1])
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.startswith(b"error: --nix only chooses machines when none is named"), done.stderr
+    assert b"Traceback" not in done.stderr and done.stdout == b""
+    after = subprocess.run(["git", "-C", str(root), "status", "--porcelain"], capture_output=True, check=True)
+    assert after.stdout == before.stdout

@@ -154,6 +154,11 @@ def update(
     check_destination(upload_dir)
     without: dict[str, str] = {}
     if machines:
+        if nix:  # named machines are updated whatever requireExplicitUpdate says, so nothing to evaluate
+            raise InputError(
+                "--nix only chooses machines when none is named: a named machine is always updated",
+                hint=f"drop --nix, or run `dendrite machines update --nix` without {', '.join(machines)}",
+            )
         names = list(dict.fromkeys(machines))
         plans = deploy.plan(root, names, opts)
     else:

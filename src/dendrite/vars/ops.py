@@ -245,23 +245,6 @@ def _declaring(per_machine: dict[str, dict[str, Generator]], gen: Generator, mac
     return [m for m, gens in per_machine.items() if gen.name in gens and (gen.share or m == machine)]
 
 
-def set_var(root: Path, machine: str, var: str, value: bytes, store: SecretsStore | None = None) -> Path:
-    """Write one var by hand; the validation hash is not touched (as clan)."""
-    secrets = store or SecretsStore(root)
-    vs = VarsStore(root, secrets)
-    _resolved, per_machine = machine_generators(root)
-    if machine not in per_machine:
-        raise InputError(f"machine '{machine}' is not in the inventory")
-    gen, fname = _find(per_machine, machine, var)
-    spec = gen.file(fname)
-    admin = secrets.admin().user if spec is not None and spec.secret else ""
-    item = Item(gen, _declaring(per_machine, gen, machine), machine, {fname: value}, touch_hash=False)
-    groups = resolve_groups(root, read_config(root), item.machines[:1] or [machine])
-    with secrets.writing() as scratch:
-        (written,) = vs.write([item], admin, groups, scratch)
-    return written
-
-
 def export_vars(root: Path, target: Path, store: SecretsStore | None = None) -> int:
     """Plaintext dump per-machine/<m>/<gen>/<file> and shared/<gen>/<file> (dirs 0700, files 0600).
 
