@@ -4,6 +4,8 @@ checking the files one by one gives, in the order given (dendrite.nixlang.check)
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -65,3 +67,48 @@ def test_check_syntax_of_a_directory_reports_in_file_order(tmp_path: Path) -> No
     assert res.stdout.decode().splitlines() == expected
     bad = sum(1 for p in paths if not check_file(p).ok)
     assert res.stderr.decode().splitlines()[-1] == f"{len(paths)} file(s) checked, {bad} with errors"
+
+
+_MODULES_AT_EXIT = """
+import atexit, sys
+atexit.register(lambda: sys.stderr.write("\\nMODULES " + " ".join(sorted(sys.modules)) + "\\n"))
+sys.argv = ["dendrite", *sys.argv[1:]]
+from dendrite.cli.entry import run
+run()
+"""
+
+
+def test_plain_check_syntax_skips_the_cli_framework_and_prints_exactly_what_the_full_cli_prints(
+    tmp_path: Path,
+) -> None:
+    """`dendrite nix check-syntax PATH...` (cli.entry's fast path, cli.check_syntax.quick) against the
+    same command through Typer (a global option in front sends it there): same bytes, same exit code,
+    for errors, a binary file, untracked files in a git work tree, and a missing file."""
+    env = clean_env(home=tmp_path)
+    subprocess.run(["git", "init", "-q", str(tmp_path)], env=env, check=True)
+    paths = _batch(tmp_path / "mods", 80)
+    subprocess.run(["git", "-C", str(tmp_path), "add", "mods/m0001.nix"], env=env, check=True)
+    (tmp_path / "one.nix").write_text("{ a = 1; a = 2; }\n")
+    codes = []
+    for args in (
+        ["nix", "check-syntax", str(tmp_path / "mods"), str(tmp_path / "one.nix")],
+        ["nix", "check-syntax", str(paths[0])],
+        ["nix", "check-syntax", str(paths[3]), str(tmp_path / "nope.nix")],
+    ):
+        quick = subprocess.run(
+            [sys.executable, "-c", _MODULES_AT_EXIT, *args], env=env, capture_output=True, check=False
+        )
+        full = run_cli(["-C", str(tmp_path), *args], env)
+        stderr, _, modules = quick.stderr.decode().rpartition("\nMODULES ")
+        assert (quick.returncode, quick.stdout.decode(), stderr) == (
+            full.returncode,
+            full.stdout.decode(),
+            full.stderr.decode(),
+        )
+        codes.append(quick.returncode)
+        if quick.returncode != 2:  # answered without the framework; an error goes through the full CLI
+            assert not [m for m in modules.split() if m.split(".")[0] in ("typer", "click", "rich")]
+    assert codes == [1, 0, 2]
+    first = run_cli(["nix", "check-syntax", str(tmp_path / "mods")], env)
+    assert "untracked, so the flake does not see it: " + str(paths[2]) in first.stderr.decode()
+    assert "m0001.nix" not in first.stderr.decode()  # git tracks it
