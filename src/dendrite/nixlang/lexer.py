@@ -36,18 +36,25 @@ _URI_CHAR = r"[a-zA-Z0-9%/?:@&=+$,\-_.!~*']"
 # The lookaheads are necessary conditions for a longer match: a path needs `{PC}*/` then a path
 # character or `${`, a URI needs `[a-zA-Z0-9+-.]*:` then a URI character (both run over `{PC}`
 # characters only), a float needs a digit after `.`, `...` needs three dots, `==` two `=`.
+# inside "...": literal text up to `"`, `${` or a lone `\` or `$` at the end (see _lex_string)
+_STRING_TEXT = r"""(?:[^"\\$]++|\\[\s\S]|\$\\[\s\S]?|\$[^{"\\]|\$(?="))*+"""
+_STRING_BODY = re.compile(_STRING_TEXT)
+# A whole string without interpolation ("...", its text in the group) is three tokens at once, and
+# `{` `}` (which only push and pop a state) are taken here too: none starts a longer token.
 _FAST = re.compile(
     rf"""(?:[ \t\r\n]+|\#[^\r\n]*)*+
     (?:(?P<id>[a-zA-Z_][a-zA-Z0-9_'\-]*+)(?!{_PC}*(?:/[a-zA-Z0-9._\-+$]|:{_URI_CHAR}))
     |(?P<int>[0-9]++)(?![0-9]|{_PC}*/[a-zA-Z0-9._\-+$]|\.)
     |(?P<one>[;,()\[\]@?:*]|=(?!=)|\.(?![0-9]|\.\.|{_PC}*/[a-zA-Z0-9._\-+$]))
+    |(?P<brace>[{{}}])
+    |"(?P<string>{_STRING_TEXT})"
     )?""",
     re.VERBOSE,
 )
 _ID_KIND = 1  # group numbers of _FAST; no group (None) when only trivia matched
 _INT_KIND = 2
-# inside "...": literal text up to `"`, `${` or a lone `\` or `$` at the end (see _lex_string)
-_STRING_BODY = re.compile(r"""(?:[^"\\$]++|\\[\s\S]|\$\\[\s\S]?|\$[^{"\\]|\$(?="))*+""")
+_ONE_KIND = 3
+_BRACE_KIND = 4
 # inside ''...'': literal text up to `''`, `${`, `'$` or a `$` before `'` or the end
 _IND_BODY = re.compile(r"(?:[^'$]++|'[^'$]|'\Z|\$[^{'])*+")
 
@@ -81,31 +88,12 @@ def lex(src: str) -> LexResult:
     n = len(src)
     trivia_start = 0
 
-    fast = _FAST.match
-    keywords = T.KEYWORDS
-    append = toks.append
-
     while pos < n:
         state = stack[-1]
         if state == DEFAULT:
-            m = fast(src, pos)
-            group = m.lastindex  # type: ignore[union-attr]  # everything in it is optional
-            if group is not None:
-                start = m.start(group)  # type: ignore[union-attr]
-                end = m.end()  # type: ignore[union-attr]
-                text = src[start:end]
-                if group == _ID_KIND:
-                    kind = text if text in keywords else T.ID
-                elif group == _INT_KIND:
-                    kind = T.INT
-                else:
-                    kind = text
-                append(Token(kind, text, start, src[trivia_start:start]))
-                pos = trivia_start = end
+            pos, trivia_start = _lex_default(src, pos, trivia_start, stack, toks)
+            if pos >= n or stack[-1] != DEFAULT:
                 continue
-            pos = m.end()  # type: ignore[union-attr]  # trivia, then a token for the careful way
-            if pos >= n:
-                break
         elif state == STRING:
             pos = _lex_string(src, pos, stack, toks, out)
             trivia_start = pos
@@ -124,11 +112,49 @@ def lex(src: str) -> LexResult:
             pos = after
             continue
         kind, end = _bracket(src, pos, c, stack) or _token(src, pos, c, stack, out)
-        append(Token(kind, src[pos:end], pos, src[trivia_start:pos]))
+        toks.append(Token(kind, src[pos:end], pos, src[trivia_start:pos]))
         pos = trivia_start = end
 
     _end_of_input(src, pos, trivia_start, stack, out)
     return out
+
+
+def _lex_default(
+    src: str, pos: int, trivia_start: int, stack: list[int], toks: list[Token]
+) -> tuple[int, int]:
+    """The tokens _FAST takes, one match after another from `pos` in the DEFAULT state; where it
+    stopped (after trivia, before a token for the careful way, or where a `}` left the state) and
+    where the trivia before that point starts."""
+    append = toks.append
+    keywords = T.KEYWORDS
+    for m in _FAST.finditer(src, pos):  # every match starts where the last ended: the pattern cannot fail
+        group = m.lastindex
+        if group is None:  # only trivia
+            return m.end(), trivia_start
+        start, end = m.span(group)
+        text = src[start:end]
+        if group == _ID_KIND:
+            append(Token(text if text in keywords else T.ID, text, start, src[trivia_start:start]))
+        elif group == _ONE_KIND:
+            append(Token(text, text, start, src[trivia_start:start]))
+        elif group == _INT_KIND:
+            append(Token(T.INT, text, start, src[trivia_start:start]))
+        elif group == _BRACE_KIND:  # as _bracket does
+            append(Token(text, text, start, src[trivia_start:start]))
+            if text == "{":
+                stack.append(DEFAULT)
+            elif len(stack) > 1:
+                stack.pop()
+                if stack[-1] != DEFAULT:  # the end of an interpolation: back in a string or path
+                    return end, end
+        else:  # a string: its quotes around the group, as _bracket and _lex_string make them
+            append(Token(T.STRING_OPEN, '"', start - 1, src[trivia_start : start - 1]))
+            if end > start:
+                append(Token(T.STR, text, start))
+            append(Token(T.STRING_CLOSE, '"', end))
+            end += 1
+        trivia_start = end
+    return len(src), trivia_start
 
 
 def _bracket(src: str, pos: int, c: str, stack: list[int]) -> tuple[str, int] | None:
