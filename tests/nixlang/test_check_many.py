@@ -70,8 +70,16 @@ def test_check_syntax_of_a_directory_reports_in_file_order(tmp_path: Path) -> No
 
 
 _MODULES_AT_EXIT = """
-import atexit, sys
-atexit.register(lambda: sys.stderr.write("\\nMODULES " + " ".join(sorted(sys.modules)) + "\\n"))
+import atexit, os, sys
+modules = lambda: sys.stderr.write("\\nMODULES " + " ".join(sorted(sys.modules)) + "\\n")
+atexit.register(modules)
+real_exit, me = os._exit, os.getpid()
+def _exit(code):
+    if os.getpid() == me:  # not in a forked checker
+        modules()
+        sys.stderr.flush()
+    real_exit(code)
+os._exit = _exit  # the fast path leaves by os._exit, without atexit
 sys.argv = ["dendrite", *sys.argv[1:]]
 from dendrite.cli.entry import run
 run()
