@@ -21,7 +21,6 @@ from dendrite.nixlang.lexer import lex
 from dendrite.nixlang.parser import _INFIX, _SIMPLE_START, _int_overflows
 from dendrite.nixlang.scope import GLOBALS
 from dendrite.nixlang.strings import float_is_valid, unescape
-from dendrite.nixlang.tokens import Token
 
 # depth units as the parser counts them (expr, expr_op, expr_select); below parser.MAX_DEPTH, so a
 # file this module accepts is never one the parser finds too deep
@@ -67,10 +66,10 @@ def recognise(src: str) -> bool | None:
     """True: the parser finds no error; False: it finds one; None: left to the parser (see above)."""
     if "\x00" in src:  # source.parse_bytes reports a NUL wherever it is
         return False
-    lexed = lex(src)
+    lexed = lex(src, light=True)
     if lexed.errors:
         return False
-    r = _Recogniser(lexed.tokens)
+    r = _Recogniser(lexed.kinds, lexed.texts)
     try:
         r.expr()
     except _Leave:
@@ -80,6 +79,11 @@ def recognise(src: str) -> bool | None:
     except RecursionError:
         return None
     return r.kind == T.EOF and not any(_free(name, scope) for name, scope in r.later)
+
+
+def _value(texts: tuple[str, ...]) -> str:
+    """A plain "…" string's value, as strings.string_parts computes it."""
+    return "".join(unescape(t) for t in texts)
 
 
 def _free(name: str, scope: Scope | None) -> bool:
@@ -94,16 +98,17 @@ def _free(name: str, scope: Scope | None) -> bool:
 
 class _Recogniser:
     """parser.Parser without nodes: each method consumes what the parser's method of the same name
-    consumes, and returns the value of a plain string (or _IND) when that is all it read (what
+    consumes, and returns the text of a plain string (or _IND) when that is all it read (what
     `strings.attr_static_name` needs of a `${…}` attribute name), _SET for an attribute set literal
     (what `parser._literal_set` looks for), else None."""
 
-    __slots__ = ("depth", "i", "kind", "later", "scope", "toks", "visible", "withs")
+    __slots__ = ("depth", "i", "kind", "kinds", "later", "scope", "texts", "visible", "withs")
 
-    def __init__(self, toks: list[Token]) -> None:
-        self.toks = toks
+    def __init__(self, kinds: list[str], texts: list[str]) -> None:
+        self.kinds = kinds  # each token's kind, and its text (lexer.lex, light)
+        self.texts = texts
         self.i = 0
-        self.kind = toks[0].kind
+        self.kind = kinds[0]
         self.depth = 0
         self.scope: Scope | None = None
         self.visible: dict[str, int] = {}  # how many open scopes bind each name
@@ -117,19 +122,19 @@ class _Recogniser:
     def advance(self) -> None:
         i = self.i + 1
         self.i = i
-        self.kind = self.toks[i].kind
+        self.kind = self.kinds[i]
 
     def expect(self, kind: str) -> None:
         if self.kind != kind:
             raise _Stop
         i = self.i + 1
         self.i = i
-        self.kind = self.toks[i].kind
+        self.kind = self.kinds[i]
 
     def peek_kind(self, k: int) -> str:
         j = self.i + k
-        toks = self.toks
-        return toks[j].kind if j < len(toks) else toks[-1].kind
+        kinds = self.kinds
+        return kinds[j] if j < len(kinds) else kinds[-1]
 
     def use(self, name: str, scope: Scope | None) -> None:
         """A variable read in `scope` (the current one, or an `inherit`'s enclosing one)."""
@@ -170,14 +175,14 @@ class _Recogniser:
             raise _Leave
         k = self.kind
         value: object = None
-        if k == T.ID and self.toks[self.i + 1].kind == ":":
-            scope = self.open_scope({self.toks[self.i].text})
+        if k == T.ID and self.kinds[self.i + 1] == ":":
+            scope = self.open_scope({self.texts[self.i]})
             self.advance()
             self.advance()
             self.expr()
             self.close_scope(scope)
-        elif k == T.ID and self.toks[self.i + 1].kind == "@":
-            scope = self.open_scope({self.toks[self.i].text})
+        elif k == T.ID and self.kinds[self.i + 1] == "@":
+            scope = self.open_scope({self.texts[self.i]})
             self.advance()
             self.advance()
             if self.kind != "{":
@@ -193,7 +198,7 @@ class _Recogniser:
                 self.advance()
                 if self.kind != T.ID:
                     raise _Stop
-                name = self.toks[self.i].text
+                name = self.texts[self.i]
                 if name in scope[0]:  # duplicate formal function argument
                     raise _Stop
                 self.bind(scope, name)
@@ -216,7 +221,7 @@ class _Recogniser:
             self.expr()
             self.withs -= 1
             self.scope = outer
-        elif k == "let" and self.toks[self.i + 1].kind != "{":
+        elif k == "let" and self.kinds[self.i + 1] != "{":
             self.advance()
             outer = self.scope
             scope = self.open_scope(set())
@@ -262,7 +267,7 @@ class _Recogniser:
                 break
             if self.kind != T.ID:
                 raise _Stop
-            name = self.toks[self.i].text
+            name = self.texts[self.i]
             if name in formals:  # duplicate formal function argument
                 raise _Stop
             formals.add(name)
@@ -344,11 +349,10 @@ class _Recogniser:
     def expr_simple(self) -> object:
         k = self.kind
         i = self.i
-        tok = self.toks[i]
         if k == T.ID:
-            name = tok.text
+            name = self.texts[i]
             self.i = i + 1
-            self.kind = self.toks[i + 1].kind
+            self.kind = self.kinds[i + 1]
             if name != "__curPos" and not (self.withs or name in self.visible or name in GLOBALS):
                 self.use(name, self.scope)
             return None
@@ -368,7 +372,8 @@ class _Recogniser:
             self.expect("}")
             return _SET
         if k in (T.INT, T.FLOAT, T.URI):
-            if (k == T.INT and _int_overflows(tok.text)) or (k == T.FLOAT and not float_is_valid(tok.text)):
+            text = self.texts[i]
+            if (k == T.INT and _int_overflows(text)) or (k == T.FLOAT and not float_is_valid(text)):
                 raise _Stop
             self.advance()
             return None
@@ -410,16 +415,22 @@ class _Recogniser:
         self.expect("}")
         return value
 
-    def string(self) -> str | None:
-        """A "…" string: its value when it has no interpolation, else None."""
+    def string(self) -> tuple[str, ...] | None:
+        """A "…" string: when it has no interpolation, its text as written (the value is computed
+        only if an attribute name needs it, by _value), else None."""
+        kinds = self.kinds
+        i = self.i
+        if kinds[i + 1] == T.STR and kinds[i + 2] == T.STRING_CLOSE:  # the common case
+            self.i = i + 3
+            self.kind = kinds[i + 3]
+            return (self.texts[i + 1],)
         self.advance()
-        toks = self.toks
         texts: list[str] = []
         plain = True
         while True:
             k = self.kind
             if k == T.STR:
-                texts.append(toks[self.i].text)
+                texts.append(self.texts[self.i])
                 self.advance()
             elif k == T.DOLLAR_CURLY:
                 plain = False
@@ -427,7 +438,7 @@ class _Recogniser:
             else:
                 break
         self.expect(T.STRING_CLOSE)
-        return "".join(unescape(t) for t in texts) if plain else None
+        return tuple(texts) if plain else None
 
     def ind_string(self) -> object:
         self.advance()
@@ -470,16 +481,17 @@ class _Recogniser:
         """One attribute name: its static name (strings.attr_static_name), or None when dynamic."""
         k = self.kind
         if k == T.ID or k == "or":
-            name = self.toks[self.i].text
+            name = self.texts[self.i]
             self.advance()
             return name
         if k == T.STRING_OPEN:
-            return self.string()
+            texts = self.string()
+            return None if texts is None else _value(texts)
         if k == T.DOLLAR_CURLY:
             value = self.interpolation()
             if value is _IND:
                 raise _Leave
-            return value if isinstance(value, str) else None
+            return _value(value) if isinstance(value, tuple) else None
         raise _Stop
 
     def attrpath(self) -> list[str | None]:
