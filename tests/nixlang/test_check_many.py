@@ -120,3 +120,33 @@ def test_plain_check_syntax_skips_the_cli_framework_and_prints_exactly_what_the_
     first = run_cli(["nix", "check-syntax", str(tmp_path / "mods")], env)
     assert "untracked, so the flake does not see it: " + str(paths[2]) in first.stderr.decode()
     assert "m0001.nix" not in first.stderr.decode()  # git tracks it
+
+
+def _child_that_dies(paths: object, queue: int, out: int) -> None:
+    """A child killed after taking files from the queue, before it sent anything."""
+    os.read(queue, 40)  # ten files taken
+    os._exit(9)
+
+
+@pytest.mark.skipif(_cpus() < 2, reason="one core: the batch is checked in this process")
+@pytest.mark.parametrize("failure", ["child dies", "fork refused", "no memfd"])
+def test_files_a_child_never_checked_are_checked_by_the_parent(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, failure: str
+) -> None:
+    paths = _batch(tmp_path / "mods", 2 * POOL_MIN_FILES)
+    expected = [check_file(p) for p in paths]
+    if failure == "child dies":
+        monkeypatch.setattr("dendrite.nixlang.check._child", _child_that_dies)
+    elif failure == "fork refused":
+
+        def no_fork() -> int:
+            raise BlockingIOError(11, "Resource temporarily unavailable")
+
+        monkeypatch.setattr(os, "fork", no_fork)
+    else:
+
+        def no_memfd(name: str, flags: int = 0) -> int:
+            raise OSError(38, "Function not implemented")
+
+        monkeypatch.setattr(os, "memfd_create", no_memfd)
+    assert check_files(paths) == expected

@@ -123,14 +123,22 @@ def _check_shared(paths: Sequence[Path], jobs: int) -> list[FileCheck | _Unreada
     back what it checked; whatever a child did not send (it failed or was killed), the parent checks.
     """
     order = sorted(range(len(paths)), key=lambda i: _size(paths[i]), reverse=True)
-    queue = os.memfd_create("dendrite-check-queue", os.MFD_CLOEXEC)
+    try:
+        queue = os.memfd_create("dendrite-check-queue", os.MFD_CLOEXEC)
+    except OSError:  # a kernel before 3.17, or a sandbox that refuses it: one process does it all
+        return [_check_in_worker(p) for p in paths]
     children: dict[int, int] = {}  # pid -> read end of the pipe its results come through
     try:
         _write_all(queue, b"".join(i.to_bytes(_ENTRY, "little") for i in order))
         os.lseek(queue, 0, os.SEEK_SET)
         for _ in range(jobs - 1):
             r, w = os.pipe()
-            pid = os.fork()
+            try:
+                pid = os.fork()
+            except OSError:  # no more processes allowed: those started (or this one) do the rest
+                os.close(r)
+                os.close(w)
+                break
             if pid == 0:  # pragma: no cover (a child; coverage does not follow it)
                 os.close(r)
                 _child(paths, queue, w)
