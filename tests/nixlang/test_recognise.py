@@ -198,3 +198,24 @@ def test_real_world_shaped_files_are_all_decided(tmp_path: Path) -> None:
     for p in paths:
         src = p.read_text()
         assert recognise(src) is parse(src).ok is True, p
+
+
+@pytest.mark.parametrize(
+    "src",
+    [
+        "(" * 10_000 + "1" + ")" * 10_000,
+        "[" * 10_000 + "]" * 10_000,
+        "x: " * 10_000 + "x",
+        "{ a = " * 1000 + "1" + "; }" * 1000,
+        "-" * 1000 + "1",
+        '"${' * 5_000 + "x" + '}"' * 5_000,
+    ],
+    ids=["parens", "lists", "lambdas", "sets-1000", "negations-1000", "interpolations"],
+)
+def test_deep_nesting_is_left_to_the_parser(tmp_path: Path, src: str) -> None:
+    """Too deep for the recogniser (its depth limit, or Python's recursion limit): the parser decides,
+    whether it finds the file too deep (10,000 levels) or fine (1,000)."""
+    assert recognise(src) is None
+    p = tmp_path / "deep.nix"
+    p.write_text(src)
+    assert check_file(p) == _full(p)
