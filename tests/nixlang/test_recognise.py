@@ -6,8 +6,10 @@ The parser itself is held to `nix-instantiate --parse` by test_oracle.py and tes
 
 from __future__ import annotations
 
+import importlib.util
 import sys
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -21,9 +23,20 @@ from dendrite.nixlang.source import parse_file
 from tests.nixlang.corpus import INVALID, PIPES, SCOPE_CASES, VALID
 from tests.nixlang.gen import IDENTS, programs
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
-import nixcorpus
-import nixparse
+BENCH = Path(__file__).resolve().parents[2] / "bench"
+
+
+def _bench_module(name: str) -> ModuleType:
+    """A module of bench/, loaded by its path: bench/ on sys.path would shadow the standard library
+    (bench/secrets.py)."""
+    if name not in sys.modules:  # nixparse imports nixcorpus by name
+        spec = importlib.util.spec_from_file_location(name, BENCH / f"{name}.py")
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
 
 MANY = settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -193,6 +206,8 @@ def test_check_file_gives_the_parsers_result(tmp_path: Path, src: str) -> None:
 def test_real_world_shaped_files_are_all_decided(tmp_path: Path) -> None:
     """bench/nixcorpus.py (the benchmark's corpus) and bench/nixparse.py's shapes: every file is decided
     here, none left to the parser, and each as the parser decides."""
+    nixcorpus = _bench_module("nixcorpus")
+    nixparse = _bench_module("nixparse")
     (tmp_path / "shapes").mkdir()
     paths = nixcorpus.build(tmp_path / "real", 120) + nixparse.build_corpus(tmp_path / "shapes", 60)
     for p in paths:
