@@ -93,16 +93,17 @@ class _Plain:
 def quick(args: list[str]) -> int | None:
     """`dendrite nix check-syntax ARGS` without the CLI framework: the exit code once the report is
     written, or None (nothing written) when the full CLI must run the command to report an error."""
-    signal.signal(signal.SIGINT, signal.default_int_handler)  # check_files stops its children
+    starting = signal.signal(signal.SIGINT, signal.default_int_handler)  # check_files stops its children
     try:
         report = collect([Path(a) for a in args])
     except KeyboardInterrupt:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         sys.stderr.write("interrupted; nothing was changed\n")
         return 130
     except Exception:  # a missing file, an unreadable one, a bug: the full CLI says it its way
+        signal.signal(signal.SIGINT, starting)  # Ctrl-C while the full CLI starts, as without us
         return None
-    finally:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)  # the command is over: no traceback at exit
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the command is over: no traceback at exit
     texts = [*report.notes, *map(str, report.untracked), *map(str, report.problems)]
     try:
         if all(t.isprintable() for t in texts):
