@@ -11,39 +11,17 @@ import typer
 
 from dendrite import boundedjson
 from dendrite.cli import render
+from dendrite.cli.check_syntax import collect
+from dendrite.cli.check_syntax import render as render_report
 from dendrite.cli.common import emit_json, err, out
 from dendrite.errors import InputError
-from dendrite.layout.discovery import discover
 from dendrite.nixlang import NotLiteral, evaluate, markers, parse_file, to_nix
-from dendrite.nixlang.check import check_files
 from dendrite.nixlang.source import ParsedFile
 
 app = typer.Typer(
     help="Parse, check and evaluate Nix files with dendrite's own parser.", no_args_is_help=True
 )
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
-
-
-def _nix_files(paths: list[Path]) -> tuple[list[Path], list[Path]]:
-    """The files named, and in each directory what import-tree takes (`layout.discovery`, the one rule).
-
-    Files git does not track are checked too (they are about to be added, or forgotten) and returned
-    second, so the command can say the flake does not see them.
-    """
-    files: list[Path] = []
-    untracked: list[Path] = []
-    for p in paths:
-        if p.is_dir():
-            found = discover(p)  # paths as the user wrote them: `modules/a.nix`, not an absolute one
-            files += [p / e.rel[1:] for e in found.entries]
-            untracked += [p / e.rel[1:] for e in found.entries if e.tracked is False]
-            for n in found.notes:
-                err.print(n, markup=False)
-        elif p.exists():
-            files.append(p)
-        else:
-            raise InputError(f"{p} does not exist")
-    return files, untracked
 
 
 @app.command("check-syntax")
@@ -55,13 +33,13 @@ def check_syntax(
     json_: JsonOpt = False,
 ) -> None:
     """Report every syntax error as file:line:col: message; exit 1 if there is any."""
-    files, untracked = _nix_files(paths)
-    results = check_files(files)
-    problems = [d for r in results for d in r.diagnostics]
+    report = collect(paths)
     if json_:
+        for n in report.notes:
+            err.print(n, markup=False)
         emit_json(
             {
-                "files": len(results),
+                "files": len(report.results),
                 "errors": [
                     {
                         "file": d.path,
@@ -70,20 +48,16 @@ def check_syntax(
                         "byte": d.position.byte,
                         "message": d.message,
                     }
-                    for d in problems
+                    for d in report.problems
                 ],
-                "untracked": [str(p) for p in untracked],
+                "untracked": [str(p) for p in report.untracked],
             }
         )
+        code = 1 if report.problems else 0
     else:
-        for d in problems:
-            out.print(str(d), markup=False)
-        for p in untracked:
-            err.print(f"untracked, so the flake does not see it: {p}", markup=False)
-        bad = sum(1 for r in results if not r.ok)
-        err.print(f"{len(results)} file(s) checked, {bad} with errors", markup=False)
-    if problems:
-        raise typer.Exit(1)
+        code = render_report(report, out, err)
+    if code:
+        raise typer.Exit(code)
 
 
 def _jsonable(value: Any, parsed: ParsedFile) -> Any:

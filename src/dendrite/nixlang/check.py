@@ -1,28 +1,31 @@
 """Syntax checks of many Nix files: each file's diagnostics, in input order, on every core for big batches.
 
-A large batch (a whole repository) is split over a few forked worker processes: parsing is pure Python,
-so one process uses one core. Only the diagnostics travel back, never the trees. Below POOL_MIN_FILES
-files, or where `fork` is not the safe default (macOS, Windows), the files are checked in this process:
-starting workers would cost more than it saves.
+A large batch (a whole repository) is shared by this process and a few forked children: parsing is
+pure Python, so one process uses one core. Only the diagnostics travel back, never the trees. Below
+POOL_MIN_FILES files, or where `fork` is not the safe default (macOS, Windows), the files are checked
+in this process alone: forking would cost more than it saves.
 """
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import os
+import pickle
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NoReturn
 
 from dendrite.errors import DendriteError, InputError
-from dendrite.nixlang.source import Diagnostic, ParsedFile, parse_file
+from dendrite.nixlang.recognise import valid
+from dendrite.nixlang.source import Diagnostic, ParsedFile, decode, parse_bytes, read_nix_file
 
 BINARY_LOOK = 8192  # bytes looked at to tell binary data from Nix source
 POOL_MIN_FILES = 64  # fewer files are parsed faster than two processes start
 MAX_JOBS = 8  # worker processes at most, whatever the machine
-CHUNKS_PER_JOB = 4  # each worker takes files in a few chunks, so one slow chunk does not idle the rest
 
 
 @dataclass(frozen=True)
@@ -57,7 +60,12 @@ def diagnostics(parsed: ParsedFile) -> list[Diagnostic]:
 
 
 def check_file(path: Path) -> FileCheck:
-    parsed = parse_file(path)
+    """One file's check: the recogniser answers for a file without errors, the parser for any other
+    (its diagnostics are the parser's, whichever way the file went)."""
+    data = read_nix_file(path)
+    if valid(decode(data)):
+        return FileCheck(str(path), True, ())
+    parsed = parse_bytes(data, str(path))
     return FileCheck(parsed.path, parsed.ok, tuple(diagnostics(parsed)))
 
 
@@ -66,11 +74,6 @@ def _check_in_worker(path: Path) -> FileCheck | _Unreadable:
         return check_file(path)
     except DendriteError as exc:  # raised again in the parent, in input order
         return _Unreadable(exc.message, exc.hint)
-
-
-def _ignore_interrupt() -> None:
-    """In a worker: Ctrl-C is the parent's to handle (it stops the pool), not a traceback per worker."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _jobs(files: int) -> int:
@@ -101,15 +104,109 @@ def check_files(paths: Sequence[Path]) -> list[FileCheck]:
 
 def _check_all(paths: Sequence[Path]) -> list[FileCheck]:
     jobs = _jobs(len(paths))
-    if jobs == 1:
-        return [check_file(p) for p in paths]
-    import multiprocessing  # only a big batch pays for it
-
-    chunk = max(1, len(paths) // (jobs * CHUNKS_PER_JOB))
+    checked = [check_file(p) for p in paths] if jobs == 1 else _check_shared(paths, jobs)
     results: list[FileCheck] = []
-    with multiprocessing.get_context("fork").Pool(jobs, initializer=_ignore_interrupt) as pool:
-        for r in pool.imap(_check_in_worker, paths, chunksize=chunk):
-            if isinstance(r, _Unreadable):
-                raise InputError(r.message, hint=r.hint)
-            results.append(r)
+    for r in checked:
+        if isinstance(r, _Unreadable):
+            raise InputError(r.message, hint=r.hint)
+        results.append(r)
     return results
+
+
+def _check_shared(paths: Sequence[Path], jobs: int) -> list[FileCheck | _Unreadable]:
+    """Every file's check, by this process and `jobs - 1` forked children taking files from one queue.
+
+    Why not multiprocessing.Pool: importing it and starting its workers costs more than a tenth of a
+    whole repository's check, and the parent would sit idle. Here the queue is an anonymous file of
+    file numbers, biggest file first (so the last pieces of work are small), shared by every process:
+    a read of one entry from a shared file offset is atomic, so each file is taken once. A child sends
+    back what it checked; whatever a child did not send (it failed or was killed), the parent checks.
+    """
+    order = sorted(range(len(paths)), key=lambda i: _size(paths[i]), reverse=True)
+    try:
+        queue = os.memfd_create("dendrite-check-queue", os.MFD_CLOEXEC)
+    except OSError:  # a kernel before 3.17, or a sandbox that refuses it: one process does it all
+        return [_check_in_worker(p) for p in paths]
+    children: dict[int, int] = {}  # pid -> read end of the pipe its results come through
+    try:
+        _write_all(queue, b"".join(i.to_bytes(_ENTRY, "little") for i in order))
+        os.lseek(queue, 0, os.SEEK_SET)
+        for _ in range(jobs - 1):
+            r, w = os.pipe()
+            try:
+                pid = os.fork()
+            except OSError:  # no more processes allowed: those started (or this one) do the rest
+                os.close(r)
+                os.close(w)
+                break
+            if pid == 0:  # pragma: no cover (a child; coverage does not follow it)
+                os.close(r)
+                _child(paths, queue, w)
+            os.close(w)
+            children[pid] = r
+        done = dict(_take(paths, queue))
+        while children:
+            pid, r = next(iter(children.items()))
+            found = _receive(r)
+            del children[pid]
+            os.close(r)
+            os.waitpid(pid, 0)
+            done.update(found)
+        return [done[i] if i in done else _check_in_worker(p) for i, p in enumerate(paths)]
+    finally:
+        os.close(queue)
+        for pid, r in children.items():  # an error or Ctrl-C here: the children's work is not wanted
+            os.close(r)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+            os.waitpid(pid, 0)
+
+
+_ENTRY = 4  # bytes per queue entry: a file's number
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:  # checked (and reported) later
+        return 0
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def _take(paths: Sequence[Path], queue: int) -> Iterator[tuple[int, FileCheck | _Unreadable]]:
+    """Files from the shared queue until it is empty, each with its check."""
+    while len(entry := os.read(queue, _ENTRY)) == _ENTRY:
+        i = int.from_bytes(entry, "little")
+        yield i, _check_in_worker(paths[i])
+
+
+def _child(paths: Sequence[Path], queue: int, out: int) -> NoReturn:
+    """In a forked child: check files from the queue, send (number, check) pairs, and leave at once
+    (no atexit handler or `finally` of the parent's must run twice)."""
+    status = 0
+    try:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+        found: list[tuple[int, FileCheck | _Unreadable]] = []
+        with contextlib.suppress(Exception):  # a failure stops this child; the parent meets it again
+            found.extend(_take(paths, queue))
+        _write_all(out, pickle.dumps(found, protocol=pickle.HIGHEST_PROTOCOL))
+    except BaseException:
+        status = 1
+    finally:
+        os._exit(status)
+
+
+def _receive(fd: int) -> list[tuple[int, FileCheck | _Unreadable]]:
+    chunks = []
+    while chunk := os.read(fd, 1 << 16):
+        chunks.append(chunk)
+    try:
+        found: list[tuple[int, FileCheck | _Unreadable]] = pickle.loads(b"".join(chunks))
+    except Exception:  # the child was cut short: the parent checks its files
+        return []
+    return found

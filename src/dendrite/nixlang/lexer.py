@@ -36,18 +36,26 @@ _URI_CHAR = r"[a-zA-Z0-9%/?:@&=+$,\-_.!~*']"
 # The lookaheads are necessary conditions for a longer match: a path needs `{PC}*/` then a path
 # character or `${`, a URI needs `[a-zA-Z0-9+-.]*:` then a URI character (both run over `{PC}`
 # characters only), a float needs a digit after `.`, `...` needs three dots, `==` two `=`.
+# inside "...": literal text up to `"`, `${` or a lone `\` or `$` at the end (see _lex_string)
+_STRING_TEXT = r"""(?:[^"\\$]++|\\[\s\S]|\$\\[\s\S]?|\$[^{"\\]|\$(?="))*+"""
+_STRING_BODY = re.compile(_STRING_TEXT)
+# A whole string without interpolation ("...", its text in the group) is three tokens at once, and
+# `{` `}` (which only push and pop a state) are taken here too: none starts a longer token.
 _FAST = re.compile(
     rf"""(?:[ \t\r\n]+|\#[^\r\n]*)*+
     (?:(?P<id>[a-zA-Z_][a-zA-Z0-9_'\-]*+)(?!{_PC}*(?:/[a-zA-Z0-9._\-+$]|:{_URI_CHAR}))
     |(?P<int>[0-9]++)(?![0-9]|{_PC}*/[a-zA-Z0-9._\-+$]|\.)
     |(?P<one>[;,()\[\]@?:*]|=(?!=)|\.(?![0-9]|\.\.|{_PC}*/[a-zA-Z0-9._\-+$]))
+    |(?P<brace>[{{}}])
+    |"(?P<string>{_STRING_TEXT})"
     )?""",
     re.VERBOSE,
 )
 _ID_KIND = 1  # group numbers of _FAST; no group (None) when only trivia matched
 _INT_KIND = 2
-# inside "...": literal text up to `"`, `${` or a lone `\` or `$` at the end (see _lex_string)
-_STRING_BODY = re.compile(r"""(?:[^"\\$]++|\\[\s\S]|\$\\[\s\S]?|\$[^{"\\]|\$(?="))*+""")
+_ONE_KIND = 3
+_BRACE_KIND = 4
+_STRING_KIND = 5
 # inside ''...'': literal text up to `''`, `${`, `'$` or a `$` before `'` or the end
 _IND_BODY = re.compile(r"(?:[^'$]++|'[^'$]|'\Z|\$[^{'])*+")
 
@@ -65,57 +73,53 @@ DEFAULT, STRING, IND_STRING, INPATH, INPATH_SLASH = range(5)
 
 
 class LexResult:
-    __slots__ = ("errors", "tokens")
+    """The tokens, or with `light` only their kinds and texts (parallel lists), and the errors."""
 
-    def __init__(self) -> None:
+    __slots__ = ("errors", "kinds", "light", "texts", "tokens")
+
+    def __init__(self, light: bool = False) -> None:
+        self.light = light
         self.tokens: list[Token] = []
+        self.kinds: list[str] = []
+        self.texts: list[str] = []
         self.errors: list[tuple[int, str]] = []  # (offset, message)
 
+    def add(self, kind: str, text: str, start: int, trivia: str = "") -> None:
+        if self.light:
+            self.kinds.append(kind)
+            self.texts.append(text)
+        else:
+            self.tokens.append(Token(kind, text, start, trivia))
 
-def lex(src: str) -> LexResult:
-    """Every significant token of `src`, each carrying its leading trivia; EOF carries the rest."""
-    out = LexResult()
-    toks = out.tokens
+
+def lex(src: str, light: bool = False) -> LexResult:
+    """Every significant token of `src`, each carrying its leading trivia; EOF carries the rest.
+
+    `light`: only each token's kind and text, for a reader that needs no positions nor trivia (the
+    recogniser); the same tokens, in a third of the objects.
+    """
+    out = LexResult(light)
     stack = [DEFAULT]  # the bottom entry plays flex's INITIAL
     pos = 0
     n = len(src)
     trivia_start = 0
 
-    fast = _FAST.match
-    keywords = T.KEYWORDS
-    append = toks.append
-
     while pos < n:
         state = stack[-1]
         if state == DEFAULT:
-            m = fast(src, pos)
-            group = m.lastindex  # type: ignore[union-attr]  # everything in it is optional
-            if group is not None:
-                start = m.start(group)  # type: ignore[union-attr]
-                end = m.end()  # type: ignore[union-attr]
-                text = src[start:end]
-                if group == _ID_KIND:
-                    kind = text if text in keywords else T.ID
-                elif group == _INT_KIND:
-                    kind = T.INT
-                else:
-                    kind = text
-                append(Token(kind, text, start, src[trivia_start:start]))
-                pos = trivia_start = end
+            pos, trivia_start = _lex_default(src, pos, trivia_start, stack, out)
+            if pos >= n or stack[-1] != DEFAULT:
                 continue
-            pos = m.end()  # type: ignore[union-attr]  # trivia, then a token for the careful way
-            if pos >= n:
-                break
         elif state == STRING:
-            pos = _lex_string(src, pos, stack, toks, out)
+            pos = _lex_string(src, pos, stack, out)
             trivia_start = pos
             continue
         elif state == IND_STRING:
-            pos = _lex_ind_string(src, pos, stack, toks, out)
+            pos = _lex_ind_string(src, pos, stack, out)
             trivia_start = pos
             continue
         else:  # INPATH, INPATH_SLASH
-            pos = trivia_start = _lex_in_path(src, pos, stack, toks, out)
+            pos = trivia_start = _lex_in_path(src, pos, stack, out)
             continue
 
         c = src[pos]
@@ -124,11 +128,86 @@ def lex(src: str) -> LexResult:
             pos = after
             continue
         kind, end = _bracket(src, pos, c, stack) or _token(src, pos, c, stack, out)
-        append(Token(kind, src[pos:end], pos, src[trivia_start:pos]))
+        out.add(kind, src[pos:end], pos, src[trivia_start:pos])
         pos = trivia_start = end
 
     _end_of_input(src, pos, trivia_start, stack, out)
     return out
+
+
+def _lex_default(src: str, pos: int, trivia_start: int, stack: list[int], out: LexResult) -> tuple[int, int]:
+    """The tokens _FAST takes, one match after another from `pos` in the DEFAULT state; where it
+    stopped (after trivia, before a token for the careful way, or where a `}` left the state) and
+    where the trivia before that point starts."""
+    if out.light:
+        return _lex_default_light(src, pos, stack, out), pos
+    append = out.tokens.append
+    keywords = T.KEYWORDS
+    for m in _FAST.finditer(src, pos):  # every match starts where the last ended: the pattern cannot fail
+        group = m.lastindex
+        if group is None:  # only trivia
+            return m.end(), trivia_start
+        start, end = m.span(group)
+        text = src[start:end]
+        if group == _ID_KIND:
+            append(Token(text if text in keywords else T.ID, text, start, src[trivia_start:start]))
+        elif group == _ONE_KIND:
+            append(Token(text, text, start, src[trivia_start:start]))
+        elif group == _INT_KIND:
+            append(Token(T.INT, text, start, src[trivia_start:start]))
+        elif group == _BRACE_KIND:  # as _bracket does
+            append(Token(text, text, start, src[trivia_start:start]))
+            if text == "{":
+                stack.append(DEFAULT)
+            elif len(stack) > 1:
+                stack.pop()
+                if stack[-1] != DEFAULT:  # the end of an interpolation: back in a string or path
+                    return end, end
+        else:  # a string: its quotes around the group, as _bracket and _lex_string make them
+            append(Token(T.STRING_OPEN, '"', start - 1, src[trivia_start : start - 1]))
+            if end > start:
+                append(Token(T.STR, text, start))
+            append(Token(T.STRING_CLOSE, '"', end))
+            end += 1
+        trivia_start = end
+    return len(src), trivia_start
+
+
+def _lex_default_light(src: str, pos: int, stack: list[int], out: LexResult) -> int:
+    """_lex_default for a light LexResult (kinds and texts only): where it stopped."""
+    kind = out.kinds.append
+    text_of = out.texts.append
+    keywords = T.KEYWORDS
+    for m in _FAST.finditer(src, pos):
+        group = m.lastindex
+        if group is None:
+            return m.end()
+        text = m.group(group)
+        if group == _ID_KIND:
+            kind(text if text in keywords else T.ID)
+            text_of(text)
+        elif group == _INT_KIND:
+            kind(T.INT)
+            text_of(text)
+        elif group == _STRING_KIND:
+            kind(T.STRING_OPEN)
+            text_of('"')
+            if text:
+                kind(T.STR)
+                text_of(text)
+            kind(T.STRING_CLOSE)
+            text_of('"')
+        else:  # one character
+            kind(text)
+            text_of(text)
+            if group == _BRACE_KIND:
+                if text == "{":
+                    stack.append(DEFAULT)
+                elif len(stack) > 1:
+                    stack.pop()
+                    if stack[-1] != DEFAULT:
+                        return m.end()
+    return len(src)
 
 
 def _bracket(src: str, pos: int, c: str, stack: list[int]) -> tuple[str, int] | None:
@@ -178,22 +257,22 @@ def _token(src: str, pos: int, c: str, stack: list[int], out: LexResult) -> tupl
     return kind, end
 
 
-def _lex_in_path(src: str, pos: int, stack: list[int], toks: list[Token], out: LexResult) -> int:
+def _lex_in_path(src: str, pos: int, stack: list[int], out: LexResult) -> int:
     """After a path's first segment: `${`, the next segment, or PATH_END. Paths carry no trivia."""
     if src.startswith("${", pos):
         stack[-1] = INPATH
         stack.append(DEFAULT)
-        toks.append(Token(T.DOLLAR_CURLY, "${", pos))
+        out.add(T.DOLLAR_CURLY, "${", pos)
         return pos + 2
     m = _IN_PATH.match(src, pos)
     if m and m.end() > pos:
         stack[-1] = INPATH_SLASH if m.group().endswith("/") else INPATH
-        toks.append(Token(T.STR, m.group(), pos))
+        out.add(T.STR, m.group(), pos)
         return m.end()
     if stack[-1] == INPATH_SLASH:
         out.errors.append((pos, "path has a trailing slash"))
     stack.pop()
-    toks.append(Token(T.PATH_END, "", pos))
+    out.add(T.PATH_END, "", pos)
     return pos
 
 
@@ -221,13 +300,13 @@ def _end_of_input(src: str, pos: int, trivia_start: int, stack: list[int], out: 
         if stack[-1] == INPATH_SLASH:
             out.errors.append((pos, "path has a trailing slash"))
         stack.pop()
-        out.tokens.append(Token(T.PATH_END, "", pos, src[trivia_start:pos]))
+        out.add(T.PATH_END, "", pos, src[trivia_start:pos])
         trivia_start = pos
     if stack and stack[-1] == STRING:
         out.errors.append((n, "unterminated string"))
     elif stack and stack[-1] == IND_STRING:
         out.errors.append((n, "unterminated indented string"))
-    out.tokens.append(Token(T.EOF, "", n, src[trivia_start:n]))
+    out.add(T.EOF, "", n, src[trivia_start:n])
 
 
 def _longest(src: str, pos: int, c: str) -> tuple[str, int]:
@@ -285,56 +364,56 @@ def _longest(src: str, pos: int, c: str) -> tuple[str, int]:
     return best_kind, best_end
 
 
-def _lex_string(src: str, pos: int, stack: list[int], toks: list[Token], out: LexResult) -> int:
+def _lex_string(src: str, pos: int, stack: list[int], out: LexResult) -> int:
     """Inside "...": literal text up to `"` or `${`, escapes kept as written."""
     n = len(src)
     start = pos
     pos = _STRING_BODY.match(src, pos).end()  # type: ignore[union-attr]
     if pos > start:
-        toks.append(Token(T.STR, src[start:pos], start))
+        out.add(T.STR, src[start:pos], start)
     if pos >= n:
         return n if pos >= n else pos
     if src[pos] == '"':
         stack.pop()
-        toks.append(Token(T.STRING_CLOSE, '"', pos))
+        out.add(T.STRING_CLOSE, '"', pos)
         return pos + 1
     if src.startswith("${", pos):
         stack.append(DEFAULT)
-        toks.append(Token(T.DOLLAR_CURLY, "${", pos))
+        out.add(T.DOLLAR_CURLY, "${", pos)
         return pos + 2
     # a lone `$` or `\` at the end of input: flex returns EOF here, an unterminated string
-    toks.append(Token(T.STR, src[pos:], pos))
+    out.add(T.STR, src[pos:], pos)
     return n
 
 
-def _lex_ind_string(src: str, pos: int, stack: list[int], toks: list[Token], out: LexResult) -> int:
+def _lex_ind_string(src: str, pos: int, stack: list[int], out: LexResult) -> int:
     """Inside ''...'': text runs, the escapes ''$ ''' ''\\x, `${`, and the closing ''."""
     n = len(src)
     start = pos
     pos = _IND_BODY.match(src, pos).end()  # type: ignore[union-attr]
     if pos > start:
-        toks.append(Token(T.IND_STR, src[start:pos], start))
+        out.add(T.IND_STR, src[start:pos], start)
     if pos >= n:
         return n
     if src.startswith("''", pos):
         if src.startswith("'''", pos):
-            toks.append(Token(T.IND_STR, "'''", pos))
+            out.add(T.IND_STR, "'''", pos)
             return pos + 3
         if src.startswith("''$", pos):
-            toks.append(Token(T.IND_STR, "''$", pos))
+            out.add(T.IND_STR, "''$", pos)
             return pos + 3
         if src.startswith("''\\", pos) and pos + 3 < n:
-            toks.append(Token(T.IND_STR, src[pos : pos + 4], pos))
+            out.add(T.IND_STR, src[pos : pos + 4], pos)
             return pos + 4
         stack.pop()
-        toks.append(Token(T.IND_CLOSE, "''", pos))
+        out.add(T.IND_CLOSE, "''", pos)
         return pos + 2
     if src.startswith("${", pos):
         stack.append(DEFAULT)
-        toks.append(Token(T.DOLLAR_CURLY, "${", pos))
+        out.add(T.DOLLAR_CURLY, "${", pos)
         return pos + 2
     # a lone `'` (before `$`) or a lone `$` (before `'` or at the end)
-    toks.append(Token(T.IND_STR, src[pos], pos))
+    out.add(T.IND_STR, src[pos], pos)
     return pos + 1
 
 

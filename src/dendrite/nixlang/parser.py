@@ -5,6 +5,9 @@ tests. Beyond the grammar, Nix rejects some programs while parsing, and so does 
 attributes and formals, dynamic attributes in `let` and `inherit`, integers that overflow, trailing
 slashes in paths. Errors do not stop the parse: a broken binding is wrapped in an ERROR node and the
 parser resumes at the next `;` or `}`, so one mistake does not hide the rest of the file.
+
+`recognise.py` runs the same grammar and checks without a tree (check-syntax's fast path): a change
+to what this parser accepts is a change to it too (tests/nixlang/test_recognise.py compares them).
 """
 
 from __future__ import annotations

@@ -72,7 +72,8 @@ def parse_bytes(data: bytes, path: str = "<input>") -> ParsedFile:
     return ParsedFile(path, text, result, LineIndex(text))
 
 
-def parse_file(path: Path) -> ParsedFile:
+def read_nix_file(path: Path) -> bytes:
+    """A Nix file's bytes: a regular file within MAX_FILE_BYTES, else InputError."""
     try:
         size = path.stat().st_size
         if size > MAX_FILE_BYTES:
@@ -80,11 +81,14 @@ def parse_file(path: Path) -> ParsedFile:
                 f"{path} is {size / 1e6:.1f} MB, over dendrite's {MAX_FILE_BYTES // 2**20} MiB limit for a Nix file",
                 hint="is it really a Nix expression? generated data belongs in JSON",
             )
-        data = read_regular_file(path, limit=MAX_FILE_BYTES)  # a FIFO must not hang the parse
+        return read_regular_file(path, limit=MAX_FILE_BYTES)  # a FIFO must not hang the parse
     except FileNotFoundError:
         raise InputError(f"{path} does not exist") from None
     except IsADirectoryError:
         raise InputError(f"{path} is a directory", hint="give a .nix file") from None
     except OSError as exc:
         raise InputError(f"cannot read {path}: {exc.strerror}") from None
-    return parse_bytes(data, str(path))
+
+
+def parse_file(path: Path) -> ParsedFile:
+    return parse_bytes(read_nix_file(path), str(path))
