@@ -42,7 +42,9 @@ def _start(initializer: Callable[..., object] | None, initargs: tuple[Any, ...])
 
 
 def _ready() -> None:
-    """A first task: makes the pool fork every worker now (a fork pool starts them all at once)."""
+    """A first task: makes the pool fork every worker now, in this thread (a fork pool starts them all
+    at its first submit, in the submitting thread). Not waited for: the workers start up while the
+    caller goes on (a re-key's parent works beside them)."""
 
 
 @contextlib.contextmanager
@@ -66,7 +68,7 @@ def fork_pool(
         if main:
             signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
         try:
-            pool.submit(_ready).result()
+            pool.submit(_ready)
         finally:
             if main:
                 signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
