@@ -259,13 +259,17 @@ class SecretsStore:
         known = {ref: new for ref, _, new in affected}
         drifts = rekey.find_drift(self.layout, list(known), strict=True, overlay=overlay, known=known)
         writes = rekey.prepare(drifts, self.identities, self.progress)
-        self._apply(change, [*extra, *writes], scratch)
+        self._apply(change, [*extra, *writes], scratch, rekeyed=len(writes))
         return len(writes)
 
-    def _apply(self, change: Change, writes: Sequence[PendingWrite], scratch: Path) -> None:
+    def _apply(self, change: Change, writes: Sequence[PendingWrite], scratch: Path, rekeyed: int = 0) -> None:
+        """Refuse planted paths, then write. The last `rekeyed` writes replace secrets this operation
+        has just read, as regular files, through the door (`rekey.find_drift`): they are not looked up
+        a second time here; each is checked once more, by handle, when it is replaced."""
         fs = self.layout.fs
         self._refuse_planted(*(m / "key.json" for m in change.key_files))
-        kinds = self._refuse_planted(*(w.target for w in writes))
+        cut = len(writes) - rekeyed
+        kinds = [*self._refuse_planted(*(w.target for w in writes[:cut])), *(["file"] * rekeyed)]
         for link in change.add_links:
             if fs.kind(link) not in (None, "link"):
                 raise StoreError(f"{link} is a {fs.kind(link)} where a member link belongs", hint="remove it")
