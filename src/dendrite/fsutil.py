@@ -257,19 +257,24 @@ def _many_by_rename(fs: RepoFS, writes: Sequence[PendingWrite], scratch: int) ->
                 os.unlink(tmp, dir_fd=scratch)
 
 
-def atomic_write_many(writes: Sequence[PendingWrite], scratch: Path) -> None:
+def atomic_write_many(
+    writes: Sequence[PendingWrite], scratch: Path, *, kinds: Sequence[str | None] | None = None
+) -> None:
     """Replace or create many files below one repository, each atomically, with one sync per chunk.
 
     A crash at any moment leaves every target either old or new, never partial, and no temporary file
     beside a target. `scratch` is the lock holder's scratch directory `<root>/.dendrite/tmp` (see
     `repo_lock`); every target must lie below that root and is reached without following a symlink.
+    `kinds`: what a caller holding the lock found at each target (`RepoFS.kind`) just before, which
+    spares looking again; each target is checked once more, by handle, when it is replaced.
     """
     if not writes:
         return
     if scratch.parent.name != STATE_DIR:
         raise ValueError(f"{scratch} is not a repository's scratch directory")
     fs = RepoFS(scratch.parent.parent)
-    kinds = [fs.kind(w.target) for w in writes]  # refuses a symlink on the way before anything is written
+    if kinds is None or len(kinds) != len(writes):
+        kinds = [fs.kind(w.target) for w in writes]  # refuses a symlink on the way before any write
     for w, kind in zip(writes, kinds, strict=True):
         if kind not in (None, "file"):
             raise UnsafePathError(

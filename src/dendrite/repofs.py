@@ -61,6 +61,59 @@ class Entry:
     kind: str
 
 
+@dataclass(frozen=True)
+class Node:
+    """One entry of `RepoFS.tree`, never followed: a link's target as text, a directory's entries."""
+
+    kind: str  # 'file', 'dir', 'link' or 'other'
+    target: str | None = None  # a link's target (None: it could not be read, or not a link)
+    children: dict[str, Node] | None = None  # a directory's entries, when read to that depth
+
+
+def _entry_kind(e: os.DirEntry[str]) -> str:
+    """The kind of a directory entry from the type the listing gave (one lstat where it gave none)."""
+    if e.is_symlink():
+        return "link"
+    if e.is_dir(follow_symlinks=False):
+        return "dir"
+    if e.is_file(follow_symlinks=False):
+        return "file"
+    return "other"
+
+
+def _read_tree(fd: int, depth: int) -> dict[str, Node]:
+    """The entries of the directory `fd`, sorted by name, to `depth` levels, every one by handle."""
+    with os.scandir(fd) as it:
+        kinds = {e.name: _entry_kind(e) for e in it}
+    out: dict[str, Node] = {}
+    for name in sorted(kinds):
+        kind = kinds[name]
+        if kind == "link":
+            try:
+                out[name] = Node("link", os.readlink(name, dir_fd=fd))
+            except OSError:  # replaced meanwhile: asked again, by path, by whoever needs it
+                out[name] = Node("link")
+        elif kind == "dir" and depth > 1:
+            try:
+                sub = os.open(name, _DIR_FLAGS, dir_fd=fd)
+            except FileNotFoundError:
+                continue  # removed meanwhile
+            except OSError as exc:
+                if exc.errno not in (errno.ELOOP, errno.ENOTDIR):
+                    raise
+                st = _lstat_at(fd, name)  # replaced by a link or a file meanwhile: never followed
+                if st is not None:
+                    out[name] = Node(_kind(st.st_mode))
+                continue
+            try:
+                out[name] = Node("dir", children=_read_tree(sub, depth - 1))
+            finally:
+                os.close(sub)
+        else:
+            out[name] = Node(kind)
+    return out
+
+
 def _kind(mode: int) -> str:
     return next((kind for test, kind in _KINDS if test(mode)), "other")
 
@@ -240,10 +293,30 @@ class RepoFS:
             return []
         return sorted(out, key=lambda e: e.name)
 
+    def tree(self, path: Path | str, depth: int = 1) -> dict[str, Node] | None:
+        """The entries of the directory `path` to `depth` levels, links read and never followed.
+
+        None when it does not exist; a symbolic link or non-directory on the way is refused. Each
+        directory below `path` is opened by handle from its parent (O_NOFOLLOW), so one call reads a
+        secret's directory and its member links with one path resolution.
+        """
+        try:
+            fd = self._open_parts(self.parts(path), False, DIR_MODE)
+        except FileNotFoundError:
+            return None
+        try:
+            return _read_tree(fd, depth)
+        finally:
+            os.close(fd)
+
     # ---- reads -------------------------------------------------------------------------------------
 
     def read_bytes(self, path: Path | str, *, limit: int = READ_LIMIT) -> bytes:
         """A regular file's bytes. Symlinks, FIFOs, devices and directories are refused without blocking."""
+        return self.read_bytes_stat(path, limit=limit)[0]
+
+    def read_bytes_stat(self, path: Path | str, *, limit: int = READ_LIMIT) -> tuple[bytes, os.stat_result]:
+        """`read_bytes`, and the file's status as it was opened (its mode, without a second lookup)."""
         with self.parent(path) as (dfd, name):
             try:
                 fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=dfd)
@@ -280,7 +353,7 @@ class RepoFS:
                 data = b"".join(chunks)
                 if len(data) > limit:
                     raise self._refuse(self.parts(path), f"grew over the limit of {limit} bytes while read")
-                return data
+                return data, st
             finally:
                 os.close(fd)
 

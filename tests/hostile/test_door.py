@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from dendrite import names
 from dendrite.errors import NameError_, UnsafePathError
 from dendrite.fsutil import PendingWrite, append_private, atomic_write_many, repo_lock, state_dir
-from dendrite.repofs import RepoFS
+from dendrite.repofs import Node, RepoFS
 from tests.hostile.conftest import Sentinel
 
 
@@ -160,6 +160,46 @@ def test_a_symlinked_target_is_refused_before_any_write(repo: Path, sentinel: Se
     with pytest.raises(UnsafePathError), repo_lock(repo) as scratch:
         atomic_write_many([PendingWrite(a, b"a-new"), PendingWrite(repo / "b", b"b-new")], scratch)
     assert a.read_bytes() == b"a-old"
+
+
+def test_a_target_swapped_for_a_link_after_the_callers_check_is_refused_when_replaced(
+    repo: Path, sentinel: Sentinel
+) -> None:
+    """A re-key passes the kinds it saw (`kinds=`); each target is still checked by handle at the swap."""
+    a = repo / "a"
+    a.write_bytes(b"a-old")
+    (repo / "b").symlink_to(sentinel.authorized_keys)  # a regular file when the caller looked
+    with pytest.raises(UnsafePathError), repo_lock(repo) as scratch:
+        atomic_write_many(
+            [PendingWrite(a, b"a-new"), PendingWrite(repo / "b", b"b-new")], scratch, kinds=["file", "file"]
+        )
+    assert a.read_bytes() == b"a-old"
+
+
+def test_tree_reads_links_as_text_and_never_lists_through_them(repo: Path, sentinel: Sentinel) -> None:
+    """The re-key's one walk of sops/secrets (`RepoFS.tree`): kinds without following, link targets as
+    text, a member directory linked out of the store seen as a link, nothing outside listed."""
+    s = repo / "sops" / "secrets" / "s"
+    (s / "groups").mkdir(parents=True)
+    (s / "secret").write_bytes(b"{}")
+    (s / "groups" / "admins").symlink_to("../../../groups/admins")
+    (s / "users").symlink_to(sentinel.victim_dir)
+    os.mkfifo(s / "fifo")
+    fs = RepoFS(repo)
+    tree = fs.tree(repo / "sops" / "secrets", depth=3)
+    assert tree is not None and tree["s"].kind == "dir"
+    found = tree["s"].children
+    assert found is not None and list(found) == ["fifo", "groups", "secret", "users"]
+    assert found["secret"] == Node("file")
+    assert found["fifo"] == Node("other")
+    assert found["users"] == Node("link", str(sentinel.victim_dir))
+    assert found["groups"] == Node("dir", children={"admins": Node("link", "../../../groups/admins")})
+    shallow = fs.tree(s)
+    assert shallow is not None and shallow["groups"] == Node("dir")  # one level: not read further
+    assert fs.tree(repo / "missing") is None
+    for through in (s / "users", s / "users" / "tmp"):
+        with pytest.raises(UnsafePathError):
+            fs.tree(through)
 
 
 def test_append_private_refuses_a_file_others_can_read(tmp_path: Path) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from dendrite.names import Kind, is_valid
 from dendrite.repo import VARS_DIR, Repo
-from dendrite.repofs import RepoFS
+from dendrite.repofs import Node, RepoFS
 
 MEMBER_KINDS = ("users", "machines", "groups")
 
@@ -88,17 +88,22 @@ class Layout:
             out.append(entry.name)
         return out
 
-    def legacy_secrets(self) -> list[SecretRef]:
-        """Every `sops/secrets/<name>/secret`; links and files planted among them are not secrets."""
-        fs = self.fs
+    def legacy_secrets(self, listing: dict[str, Node] | None = None) -> list[SecretRef]:
+        """Every `sops/secrets/<name>/secret`; links and files planted among them are not secrets.
+
+        `listing`: `sops/secrets` as `RepoFS.tree` read it, at least two levels deep (a caller that
+        reads it anyway); else it is read here.
+        """
+        base = self.secrets()
+        if listing is None:
+            listing = self.fs.tree(base, depth=2) or {}
         out = []
-        for e in fs.entries(self.secrets()):
-            if (
-                e.kind == "dir"
-                and is_valid("secret", e.name)
-                and fs.is_file(self.secrets() / e.name / "secret")
-            ):
-                out.append(SecretRef("secret", e.name, self.secrets() / e.name))
+        for name, node in listing.items():
+            if node.kind != "dir" or not is_valid("secret", name):
+                continue
+            secret = (node.children or {}).get("secret")
+            if secret is not None and secret.kind == "file":
+                out.append(SecretRef("secret", name, base / name))
         return out
 
     def var_secrets(self) -> list[SecretRef]:
@@ -107,10 +112,12 @@ class Layout:
         Listed with `fs.entries`, never following a link: a symlinked generator or machine directory
         could otherwise make dendrite re-key (rewrite) a file outside the repository.
         """
+        fs = self.fs
+        if fs.kind(self.vars) is None:
+            return []  # no vars/ at all (a link there is refused below, by the walk)
         # here, not at the top: the generators' model is loaded only by commands that walk vars
         from dendrite.generators import PER_MACHINE_DIR, SHARED, PerMachine, Placement
 
-        fs = self.fs
         out: list[SecretRef] = []
         machines = self._subdirs(self.vars / PER_MACHINE_DIR, "machine")
         placements: list[Placement] = [SHARED, *map(PerMachine, machines)]
@@ -125,8 +132,8 @@ class Layout:
     def _subdirs(self, base: Path, kind: Kind) -> list[str]:
         return [e.name for e in self.fs.entries(base) if e.kind == "dir" and is_valid(kind, e.name)]
 
-    def all_secrets(self) -> list[SecretRef]:
-        return self.legacy_secrets() + self.var_secrets()
+    def all_secrets(self, legacy: dict[str, Node] | None = None) -> list[SecretRef]:
+        return self.legacy_secrets(legacy) + self.var_secrets()
 
     def links(self, directory: Path) -> list[str]:
         """The names of the member links in `directory` (links only, never followed)."""

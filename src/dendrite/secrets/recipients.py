@@ -11,6 +11,8 @@ A re-key of a thousand secrets resolves the same few users, machines and groups 
 one `Resolver` caches what each member directory and group yields for the length of one operation.
 An `Overlay` lets the store ask "who would read each secret after this change?" before changing
 anything: planned link additions and removals and planned key.json contents are seen as if applied.
+What the disk holds is read once into a `Snapshot`, which the resolvers of one operation share (the
+store compares every secret before and after a change: the same directories, read once).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from pathlib import Path
 
 from dendrite.errors import DendriteError
 from dendrite.names import Kind, is_valid
+from dendrite.repofs import Node, RepoFS
 from dendrite.secrets.keys import SopsKey, read_keys
 from dendrite.secrets.layout import Layout, SecretRef
 
@@ -63,12 +66,67 @@ def expected_target(layout: Layout, link: Path, kind: str, name: str) -> str:
     return "/".join([".."] * (len(here) - common) + list(member[common:])) or "."
 
 
+class Snapshot:
+    """The member directories of secrets and groups as they are on disk, each read once.
+
+    A member directory (`<holder>/users`, `/machines`, `/groups`, where the holder is a secret's or a
+    group's directory) is read with its siblings: the holder is read two levels deep through one
+    handle (`RepoFS.tree`), link targets included, never following a link. Valid for one operation,
+    under the repository lock.
+    """
+
+    def __init__(self, fs: RepoFS) -> None:
+        self.fs = fs
+        self._holders: dict[Path, dict[str, Node] | None] = {}
+
+    def preload(self, base: Path) -> dict[str, Node]:
+        """Read every holder directly below `base` (`sops/secrets`) in one walk; returns `base`'s tree."""
+        found = self.fs.tree(base, depth=3) or {}
+        for name, node in found.items():
+            if node.kind == "dir":
+                self._holders[base / name] = node.children or {}
+        return found
+
+    def members(self, holder: Path, kind: str) -> tuple[str | None, dict[str, Node]]:
+        """(what `<holder>/<kind>` is, None when absent; its entries when it is a directory)."""
+        try:
+            found = self._holders[holder]
+        except KeyError:
+            found = self._holders[holder] = self.fs.tree(holder, depth=2)
+        node = found.get(kind) if found is not None else None
+        if node is None:
+            return None, {}
+        return node.kind, node.children or {}
+
+    def readlink(self, holder: Path, kind: str, name: str) -> str:
+        node = self.members(holder, kind)[1].get(name)
+        if node is not None and node.target is not None:
+            return node.target
+        return self.fs.readlink(holder / kind / name)  # not read as a link: asked (and refused) by path
+
+
 class Resolver:
-    def __init__(self, layout: Layout, overlay: Overlay | None = None) -> None:
+    """Who reads each secret, from its links (with `overlay`: as if the planned change were made).
+
+    Internally a member link is named by (holder, kind, name) rather than a Path: a re-key resolves
+    thousands of links twice, and building their paths was most of its time. Paths are made for
+    problems only.
+    """
+
+    def __init__(
+        self, layout: Layout, overlay: Overlay | None = None, snapshot: Snapshot | None = None
+    ) -> None:
         self.layout = layout
         self.fs = layout.fs
         self.overlay = overlay or Overlay()
-        self._keys: dict[Path, tuple[list[SopsKey], str | None]] = {}
+        self.snapshot = snapshot or Snapshot(self.fs)
+        self._planned: dict[tuple[Path, str], dict[str, str | None]] = {}  # (holder, kind) -> changes
+        for link, target in self.overlay.links.items():
+            self._planned.setdefault((link.parent.parent, link.parent.name), {})[link.name] = target
+        self._sops = self.fs.parts(layout.sops)
+        self._holder_parts: dict[Path, tuple[str, ...]] = {}
+        self._valid: dict[tuple[str, str], bool] = {}
+        self._keys: dict[tuple[str, str], tuple[list[SopsKey], str | None]] = {}
         self._groups: dict[str, Collected] = {}
         self._exist: dict[tuple[str, str], bool] = {}
 
@@ -77,29 +135,47 @@ class Resolver:
 
         A symlink or file where the directory of member links belongs is a problem, never listed through.
         """
-        kind = self.fs.kind(directory)
-        if kind not in (None, "dir"):
+        return self._listing(directory.parent, directory.name, out_problems)
+
+    def _listing(self, holder: Path, kind: str, out_problems: list[LinkProblem] | None) -> dict[str, str]:
+        what, entries = self.snapshot.members(holder, kind)
+        if what not in (None, "dir"):
             if out_problems is not None:
-                what = "a symbolic link" if kind == "link" else f"a {kind}"
+                text = "a symbolic link" if what == "link" else f"a {what}"
                 out_problems.append(
-                    LinkProblem(directory, f"is {what} where a directory of member links belongs")
+                    LinkProblem(holder / kind, f"is {text} where a directory of member links belongs")
                 )
             return {}
-        out = {e.name: e.kind for e in self.fs.entries(directory)}
-        for link, target in self.overlay.links.items():
-            if link.parent == directory:
-                if target is None:
-                    out.pop(link.name, None)
-                else:
-                    out[link.name] = "link"
+        out = {name: node.kind for name, node in entries.items()}
+        planned = self._planned.get((holder, kind))
+        if not planned:
+            return out  # read sorted
+        for name, target in planned.items():
+            if target is None:
+                out.pop(name, None)
+            else:
+                out[name] = "link"
         return dict(sorted(out.items()))
 
-    def _target(self, link: Path) -> str:
-        if link in self.overlay.links:
-            planned = self.overlay.links[link]
-            assert planned is not None
-            return planned
-        return self.fs.readlink(link)
+    def _target(self, holder: Path, kind: str, name: str) -> str:
+        planned = self._planned.get((holder, kind))
+        if planned is not None and name in planned:
+            target = planned[name]
+            assert target is not None  # a link planned away is not listed, so never asked for
+            return target
+        return self.snapshot.readlink(holder, kind, name)
+
+    def _expected(self, holder: Path, kind: str, name: str) -> str:
+        """`expected_target` for the link `<holder>/<kind>/<name>`, the holder's components cached."""
+        here = self._holder_parts.get(holder)
+        if here is None:
+            here = self._holder_parts[holder] = self.fs.parts(holder)
+        here = (*here, kind)
+        member = (*self._sops, kind, name)
+        common = 0
+        while common < min(len(member), len(here)) and member[common] == here[common]:
+            common += 1
+        return "/".join([".."] * (len(here) - common) + list(member[common:])) or "."
 
     def _exists(self, kind: str, name: str) -> bool:
         """Whether the member a link names is there (after the overlay); asked once per member."""
@@ -119,16 +195,21 @@ class Resolver:
 
     def check_link(self, link: Path, kind: str, entry_kind: str) -> str | None:
         """Why the entry at `link` is not a valid member link of `kind`, or None if it is."""
+        return self._check(link.parent.parent, kind, link.name, entry_kind)
+
+    def _check(self, holder: Path, kind: str, name: str, entry_kind: str) -> str | None:
         if entry_kind != "link":
             return "is not a symlink (clan links members with relative symlinks)"
         try:
-            target = self._target(link)
+            target = self._target(holder, kind, name)
         except OSError as exc:
             return f"cannot be read ({exc.strerror})"
-        name = link.name
-        if not is_valid(_SINGLE[kind], name):
+        valid = self._valid.get((kind, name))
+        if valid is None:
+            valid = self._valid[(kind, name)] = is_valid(_SINGLE[kind], name)
+        if not valid:
             return f"points to {target}; {name!r} is not a valid {_SINGLE[kind]} name (a misplaced link)"
-        if target != expected_target(self.layout, link, kind, name):
+        if target != self._expected(holder, kind, name):
             base = os.path.basename(os.path.normpath(target))
             if base != name and target.endswith(f"/{kind}/{base}"):
                 return f"is named {name!r} but points to {base!r}"
@@ -138,32 +219,32 @@ class Resolver:
         return None
 
     def _member_keys(self, kind: str, name: str) -> tuple[list[SopsKey], str | None]:
-        d = self.layout.member_dir(kind, name)
-        if d not in self._keys:
+        found = self._keys.get((kind, name))
+        if found is None:
+            d = self.layout.member_dir(kind, name)
             if d in self.overlay.keys:
-                self._keys[d] = (list(self.overlay.keys[d]), None)
+                found = (list(self.overlay.keys[d]), None)
             else:
                 try:
-                    self._keys[d] = (read_keys(d / "key.json", self.fs), None)
+                    found = (read_keys(d / "key.json", self.fs), None)
                 except DendriteError as exc:
-                    self._keys[d] = ([], exc.message)
-        return self._keys[d]
+                    found = ([], exc.message)
+            self._keys[(kind, name)] = found
+        return found
 
-    def _members(self, directory: Path, out: Collected, kinds: tuple[str, ...]) -> None:
+    def _members(self, holder: Path, out: Collected, kinds: tuple[str, ...]) -> None:
         for kind in kinds:
-            base = directory / kind
-            for name, entry_kind in self.listing(base, out.problems).items():
-                link = base / name
-                problem = self.check_link(link, kind, entry_kind)
+            for name, entry_kind in self._listing(holder, kind, out.problems).items():
+                problem = self._check(holder, kind, name, entry_kind)
                 if problem is not None:
-                    out.problems.append(LinkProblem(link, problem))
+                    out.problems.append(LinkProblem(holder / kind / name, problem))
                     continue
                 getattr(out, kind).add(name)
                 keys, error = self._member_keys(kind, name)
                 out.keys.update(keys)
                 if error:  # worded as the other link problems: "<link> <reason>"
                     reason = f"leads to a member whose key cannot be read: {error}"
-                    out.problems.append(LinkProblem(link, reason, removable=False))
+                    out.problems.append(LinkProblem(holder / kind / name, reason, removable=False))
 
     def group(self, name: str) -> Collected:
         if name not in self._groups:
@@ -174,13 +255,12 @@ class Resolver:
 
     def collect(self, ref: SecretRef) -> Collected:
         out = Collected()
-        self._members(ref.path, out, ("users", "machines"))
-        base = ref.path / "groups"
-        for name, entry_kind in self.listing(base, out.problems).items():
-            link = base / name
-            problem = self.check_link(link, "groups", entry_kind)
+        holder = ref.path
+        self._members(holder, out, ("users", "machines"))
+        for name, entry_kind in self._listing(holder, "groups", out.problems).items():
+            problem = self._check(holder, "groups", name, entry_kind)
             if problem is not None:
-                out.problems.append(LinkProblem(link, problem))
+                out.problems.append(LinkProblem(holder / "groups" / name, problem))
                 continue
             out.groups.add(name)
             g = self.group(name)

@@ -93,12 +93,11 @@ def find_drift(
             raise StoreError(
                 f"{p.link} {p.reason}", hint="run 'dendrite secrets check', then 'dendrite secrets fix'"
             )
-        data = read_secret(ref, layout.fs)
+        data, st = layout.fs.read_bytes_stat(ref.file, limit=SECRET_LIMIT)  # the mode, from the same open
         current = recipients_of(data, str(ref.file))
         wanted = frozenset(got.keys)
         if current != wanted:
-            st = layout.fs.lstat(ref.file)
-            out.append(Drift(ref, current, wanted, data, 0o644 if st is None else st.st_mode & 0o777))
+            out.append(Drift(ref, current, wanted, data, st.st_mode & 0o777))
     return out
 
 
@@ -119,7 +118,11 @@ def _recipients(keys: frozenset[SopsKey], ref: SecretRef) -> list[str]:
 
 
 _PARALLEL_FROM = 200
+_CHUNK = 25  # jobs per message to a worker: small enough for the parent to take back what is left
 _WORKER_IDENTITIES: Identities | None = None
+
+Job = tuple[bytes, list[str], str]
+Result = bytes | tuple[str, str, str | None]
 
 
 def _init_worker(secret_keys: str, forked: bool = False, parent: int | None = None) -> None:
@@ -133,32 +136,49 @@ def _init_worker(secret_keys: str, forked: bool = False, parent: int | None = No
     _WORKER_IDENTITIES = identities_from_text(secret_keys, "re-key worker")
 
 
-def _rewrap_one(job: tuple[bytes, list[str], str]) -> bytes | tuple[str, str, str | None]:
+def _rewrap_with(identities: Identities, job: Job) -> Result:
     data, recipients, where = job
-    assert _WORKER_IDENTITIES is not None
     try:
-        return rewrap(data, recipients, _WORKER_IDENTITIES, fmt="binary", where=where)
+        return rewrap(data, recipients, identities, fmt="binary", where=where)
     except DendriteError as exc:
         return (type(exc).__name__, exc.message, exc.hint)
 
 
-def _rewrap_all(
-    jobs: list[tuple[bytes, list[str], str]], identities: Identities
-) -> list[bytes | tuple[str, str, str | None]]:
-    """Re-wrap in this process, or on every core for large batches (age's X25519 is the cost)."""
+def _rewrap_chunk(jobs: list[Job]) -> list[Result]:
+    """In a worker: a chunk of jobs with the identities its initializer parsed."""
+    assert _WORKER_IDENTITIES is not None
+    return [_rewrap_with(_WORKER_IDENTITIES, j) for j in jobs]
+
+
+def _rewrap_all(jobs: list[Job], identities: Identities) -> list[Result]:
+    """Re-wrap in this process, or on every core for large batches (age's X25519 is the cost).
+
+    Large batches are cut into chunks that the workers take from the front while this process works
+    through them from the back, taking back every chunk no worker has started: the parent never sits
+    waiting on a worker that a loaded machine gives no core (on 2 cores: one worker and the parent).
+    """
     # here, not at the top: the pool's modules cost ~10 ms that a command reading a secret never uses
     import multiprocessing as mp
 
     cores = os.cpu_count() or 1
     if len(jobs) < _PARALLEL_FROM or cores < 2 or "fork" not in mp.get_all_start_methods():
-        _init_worker("\n".join(str(i.secret) for i in identities.items))
-        return [_rewrap_one(j) for j in jobs]
+        return [_rewrap_with(identities, j) for j in jobs]
+    chunks = [jobs[i : i + _CHUNK] for i in range(0, len(jobs), _CHUNK)]
+    done: list[list[Result] | None] = [None] * len(chunks)
     with workers.fork_pool(
-        min(cores, 4),
+        min(cores, 4) - 1,
         initializer=_init_worker,
         initargs=("\n".join(str(i.secret) for i in identities.items), True, os.getpid()),
     ) as pool:
-        return list(pool.map(_rewrap_one, jobs, chunksize=max(16, len(jobs) // (4 * cores))))
+        futures = [pool.submit(_rewrap_chunk, c) for c in chunks]
+        for i in reversed(range(len(chunks))):
+            if not futures[i].cancel():
+                break  # this one and all before it are taken by a worker
+            done[i] = [_rewrap_with(identities, j) for j in chunks[i]]
+        for i, f in enumerate(futures):
+            if done[i] is None:
+                done[i] = f.result()
+    return [r for chunk in done if chunk is not None for r in chunk]
 
 
 def apply(

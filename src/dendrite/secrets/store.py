@@ -36,7 +36,7 @@ from dendrite.repofs import FILE_MODE
 from dendrite.secrets import rekey
 from dendrite.secrets.keys import SopsKey, check_usable, read_keys, write_keys
 from dendrite.secrets.layout import Layout, SecretRef
-from dendrite.secrets.recipients import Collected, Overlay, Resolver, expected_target
+from dendrite.secrets.recipients import Collected, Overlay, Resolver, Snapshot, expected_target
 from dendrite.secrets.whoami import admin_keys
 from dendrite.sops.age import Identities, discover_identities
 from dendrite.sops.document import decrypt_document, encrypt
@@ -235,9 +235,11 @@ class SecretsStore:
 
     def _affected(self, overlay: Overlay) -> list[tuple[SecretRef, Collected, Collected]]:
         """Secrets whose readers differ once the change is made, with who reads them before and after."""
-        before, after = Resolver(self.layout), Resolver(self.layout, overlay)
+        snapshot = Snapshot(self.layout.fs)  # the disk is read once, in one walk, for both
+        legacy = snapshot.preload(self.layout.secrets())
+        before, after = Resolver(self.layout, snapshot=snapshot), Resolver(self.layout, overlay, snapshot)
         out = []
-        for ref in self.layout.all_secrets():
+        for ref in self.layout.all_secrets(legacy):
             old, new = before.collect(ref), after.collect(ref)
             if _summary(old) != _summary(new):
                 out.append((ref, old, new))
@@ -257,43 +259,59 @@ class SecretsStore:
         known = {ref: new for ref, _, new in affected}
         drifts = rekey.find_drift(self.layout, list(known), strict=True, overlay=overlay, known=known)
         writes = rekey.prepare(drifts, self.identities, self.progress)
-        self._apply(change, [*extra, *writes], scratch)
+        self._apply(change, [*extra, *writes], scratch, rekeyed=len(writes))
         return len(writes)
 
-    def _apply(self, change: Change, writes: Sequence[PendingWrite], scratch: Path) -> None:
+    def _apply(self, change: Change, writes: Sequence[PendingWrite], scratch: Path, rekeyed: int = 0) -> None:
+        """Refuse planted paths, then write. The last `rekeyed` writes replace secrets this operation
+        has just read, as regular files, through the door (`rekey.find_drift`): they are not looked up
+        a second time here; each is checked once more, by handle, when it is replaced."""
         fs = self.layout.fs
-        self._refuse_planted(*(m / "key.json" for m in change.key_files), *(w.target for w in writes))
+        self._refuse_planted(*(m / "key.json" for m in change.key_files))
+        cut = len(writes) - rekeyed
+        kinds = [*self._refuse_planted(*(w.target for w in writes[:cut])), *(["file"] * rekeyed)]
         for link in change.add_links:
             if fs.kind(link) not in (None, "link"):
                 raise StoreError(f"{link} is a {fs.kind(link)} where a member link belongs", hint="remove it")
         # Ctrl-C waits for these writes (a fraction of a second): the store is left before or after
         # the change, never between (dendrite.interrupt)
         with interrupt.critical(_describe(self.layout.root, change, writes)):
-            self._write(change, writes, scratch)
+            self._write(change, writes, scratch, kinds)
 
-    def _write(self, change: Change, writes: Sequence[PendingWrite], scratch: Path) -> None:
+    def _write(
+        self,
+        change: Change,
+        writes: Sequence[PendingWrite],
+        scratch: Path,
+        kinds: Sequence[str | None] | None = None,
+    ) -> None:
         fs = self.layout.fs
         for member, keys in change.key_files.items():
             write_keys(member / "key.json", keys, fs)
         for link, member in change.add_links.items():
             fs.link_to(link, member)
-        atomic_write_many(writes, scratch)
+        atomic_write_many(writes, scratch, kinds=kinds)  # the key files and links are none of them
         for link, stop in change.remove_links.items():
             fs.unlink(link)
             fs.remove_empty_dirs(link.parent, stop)
         for d in change.remove_dirs:
             fs.remove_tree(d)
 
-    def _refuse_planted(self, *paths: Path) -> None:
-        """Refuse before any change when a path dendrite will write is a link or special file."""
+    def _refuse_planted(self, *paths: Path) -> list[str | None]:
+        """Refuse before any change when a path dendrite will write is a link or special file.
+
+        Returns what is at each path: None (nothing yet) or 'file'."""
+        kinds = []
         for p in paths:
             kind = self.layout.fs.kind(p)  # refuses a symlink on the way
+            kinds.append(kind)
             if kind not in (None, "file"):
                 raise StoreError(
                     f"{p} is a {'symbolic link' if kind == 'link' else kind} where a file belongs; "
                     "nothing was changed",
                     hint="remove it (dendrite never writes through a link in the store)",
                 )
+        return kinds
 
     # ------------------------------------------------------------------ users
 
