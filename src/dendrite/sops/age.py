@@ -204,16 +204,9 @@ def unwrap_data_key(entries: Iterable[AgeEntry], identities: Identities, where: 
             f"{where}: no age identity found to decrypt it",
             hint="set SOPS_AGE_KEY_FILE or SOPS_AGE_KEY, or put your key in " + str(default_key_file()),
         )
-    from dendrite.sops import x25519  # here: commands that open no data key never load it
-
     mine = identities.by_public()
     ordered = [e for e in entries if e.recipient in mine] + [e for e in entries if e.recipient not in mine]
     for entry in ordered:
-        if entry.recipient in mine:  # the common case, opened without pyrage when it verifies (x25519)
-            ident = mine[entry.recipient]
-            fast = x25519.open_data_key(entry.enc, str(ident.secret), ident.public)
-            if fast is not None:
-                return fast
         who = (
             [mine[entry.recipient].secret]
             if entry.recipient in mine
