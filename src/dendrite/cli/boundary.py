@@ -24,6 +24,8 @@ def run(command: Callable[[], object], debug: bool) -> None:
     # Start-up is over (dendrite.cli's quiet handler covered it): from here Ctrl-C raises
     # KeyboardInterrupt, so a transaction can roll back and a critical write finish first.
     signal.signal(signal.SIGINT, signal.default_int_handler)
+    if sys.stdout is None:
+        sys.stdout = console.ClosedStdout()
     try:
         _guarded(command, debug)
     finally:

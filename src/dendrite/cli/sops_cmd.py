@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import re
+import stat
 from pathlib import Path
 from typing import Annotated
 
@@ -11,7 +13,8 @@ import typer
 from dendrite import sops
 from dendrite.cli.common import write_bytes
 from dendrite.errors import InputError
-from dendrite.fsutil import atomic_write
+from dendrite.fsutil import atomic_write, read_regular_file
+from dendrite.repofs import describe_mode
 from dendrite.sops.rules import CryptRule
 
 app = typer.Typer(
@@ -23,9 +26,34 @@ InPlaceOpt = Annotated[bool, typer.Option("--in-place", "-i", help="Replace the 
 AgeOpt = typer.Option("--age", help="Comma-separated age recipients (default: $SOPS_AGE_RECIPIENTS).")
 
 
+# The largest file `dendrite sops` reads: sops files are configuration, and a binary secret of a few
+# MiB is already large. Without a cap a link to /dev/zero (git stores links) fills the memory.
+FILE_LIMIT = 64 * 1024 * 1024
+# A stream named as such (`< file` as /dev/stdin, `<(cmd)` as /dev/fd/63) is read as one: the user
+# asked for it. Any other FIFO or device is refused without blocking (a FIFO planted where a sops file
+# belongs would wait for a writer forever; /dev/zero never ends).
+_STREAM = re.compile(r"/dev/stdin|/dev/fd/[0-9]+|/proc/self/fd/[0-9]+")
+
+
 def _read(path: Path) -> bytes:
     try:
-        return path.read_bytes()
+        if _STREAM.fullmatch(str(path)):
+            with path.open("rb") as stream:
+                data = stream.read(FILE_LIMIT + 1)
+            if len(data) > FILE_LIMIT:
+                raise InputError(
+                    f"{path} holds more than {FILE_LIMIT:,} bytes, dendrite's limit for a sops file"
+                )
+            return data
+        st = path.stat()
+        if stat.S_ISDIR(st.st_mode):
+            raise InputError(f"{path} is a directory, not a file")
+        if not stat.S_ISREG(st.st_mode):
+            raise InputError(
+                f"{path} is a {describe_mode(st.st_mode)}, not a regular file",
+                hint="name a sops file; a stream is read only as /dev/stdin (`< FILE`) or /dev/fd/N",
+            )
+        return read_regular_file(path, limit=FILE_LIMIT)
     except FileNotFoundError:
         raise InputError(f"{path} does not exist") from None
     except IsADirectoryError:

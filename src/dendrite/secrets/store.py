@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import fnmatch
 import os
+import stat
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -30,9 +31,9 @@ from pathlib import Path
 import pyrage
 
 from dendrite import interrupt, names
-from dendrite.errors import InputError, StoreError
+from dendrite.errors import InputError, StoreError, UnsafePathError
 from dendrite.fsutil import PendingWrite, atomic_write_many, repo_lock
-from dendrite.repofs import FILE_MODE
+from dendrite.repofs import FILE_MODE, describe_mode
 from dendrite.secrets import rekey
 from dendrite.secrets.keys import SopsKey, check_usable, read_keys, write_keys
 from dendrite.secrets.layout import Layout, SecretRef
@@ -211,9 +212,19 @@ class SecretsStore:
 
     def _secret(self, name: str) -> SecretRef:
         ref = self.layout.secret(names.secret_name(name))
-        if not self.layout.fs.is_file(ref.file):
+        fs = self.layout.fs
+        st = fs.lstat(ref.file)
+        if st is None:
             raise InputError(
                 f"secret {name!r} does not exist ({ref.file} is missing)", hint="see 'dendrite secrets list'"
+            )
+        if not stat.S_ISREG(st.st_mode):
+            # a link, FIFO or directory planted where the file belongs: "missing" would send the user
+            # looking for a file that `ls` shows is there
+            raise UnsafePathError(
+                f"secret {name!r} cannot be read: {fs.rel(ref.file)} in {fs.root} is a "
+                f"{describe_mode(st.st_mode)}, not a regular file",
+                hint="dendrite does not follow links or read special files inside a repository; remove it",
             )
         return ref
 
@@ -287,11 +298,10 @@ class SecretsStore:
     def _refuse_planted(self, *paths: Path) -> None:
         """Refuse before any change when a path dendrite will write is a link or special file."""
         for p in paths:
-            kind = self.layout.fs.kind(p)  # refuses a symlink on the way
-            if kind not in (None, "file"):
+            st = self.layout.fs.lstat(p)  # refuses a symlink on the way
+            if st is not None and not stat.S_ISREG(st.st_mode):
                 raise StoreError(
-                    f"{p} is a {'symbolic link' if kind == 'link' else kind} where a file belongs; "
-                    "nothing was changed",
+                    f"{p} is a {describe_mode(st.st_mode)} where a file belongs; nothing was changed",
                     hint="remove it (dendrite never writes through a link in the store)",
                 )
 

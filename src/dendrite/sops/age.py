@@ -16,6 +16,7 @@ import pyrage
 from dendrite.errors import InputError, NoKeyError, SopsError
 from dendrite.fsutil import read_regular_file_stat
 from dendrite.sops.metadata import AgeEntry
+from dendrite.text import shown
 
 _AGE_RECIPIENT = re.compile(r"^age1[02-9ac-hj-np-z]{58}$")
 
@@ -221,7 +222,7 @@ def unwrap_data_key(entries: Iterable[AgeEntry], identities: Identities, where: 
                 f"{where}: the age entry for {entry.recipient} holds a {len(key)}-byte key, not 32"
             )
         return key
-    recips = ", ".join(e.recipient for e in entries) or "none"
+    recips = ", ".join(shown(e.recipient) for e in entries) or "none"
     raise NoKeyError(
         f"{where}: none of your age identities ({', '.join(identities.publics)}) can decrypt it; "
         f"its recipients are {recips}",

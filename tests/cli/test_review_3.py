@@ -1,0 +1,219 @@
+"""A third review of `secrets get`, its fast path (cli/fast.py) and `sops decrypt`, as an attacker who
+writes the repository and as a newcomer; one test per finding.
+
+- `dendrite sops decrypt FILE` read FILE with no check and no cap: a FIFO planted in a repository
+  (`sops decrypt sops/secrets/x/secret`, as the README shows with the real sops) waited forever, and a
+  link to /dev/zero (git stores links) read until the memory ran out.
+- A recipient in a secret file's metadata holding a newline, an ESC and a right-to-left override was
+  printed inside the "none of your age identities can decrypt it" error as it was: a second `error:`
+  line dendrite never wrote, and text the terminal shows reordered.
+- `secrets get` of a FIFO, link or directory planted as `sops/secrets/x/secret` said the secret "does
+  not exist (… is missing)"; `secrets set` over one said "is a other where a file belongs".
+- With stdout closed (`>&-`) every command that prints ended in "internal error: AttributeError", exit
+  70, as if dendrite had a bug; `--version` in a traceback. A full disk under `>` said "cannot write a
+  file".
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from dendrite.cli import fast
+from dendrite.cli.console import visible
+from tests.cli.test_fast import DENDRITE, TYPER
+from tests.conftest import Keys
+
+TIMEOUT = 30
+SPOOF = "age1evil\x1b]0;pwned\x07\x1b[2J\nerror: GO \u202eOG-ON"
+
+
+def _run(
+    args: list[str], keys: Keys, cwd: Path, *, stdin: bytes | None = None, typer: bool = False
+) -> subprocess.CompletedProcess[bytes]:
+    argv = [sys.executable, "-c", TYPER, *args] if typer else [DENDRITE, *args]
+    return subprocess.run(
+        argv, env=keys.env, cwd=cwd, capture_output=True, input=stdin, check=False, timeout=TIMEOUT
+    )
+
+
+def _one_sentence(res: subprocess.CompletedProcess[bytes], *words: str) -> str:
+    err = res.stderr.decode(errors="replace")
+    assert res.returncode == 2, (res.returncode, err)
+    assert "Traceback" not in err and "internal error" not in err, err
+    lines = err.splitlines()
+    assert 1 <= len(lines) <= 2 and lines[0].startswith("error: "), err
+    assert len(lines) == 1 or lines[1].startswith("hint: "), err
+    for w in words:
+        assert w in err, (w, err)
+    return err
+
+
+def _limit_memory() -> None:
+    """A child that reads without end fails with MemoryError instead of taking the machine's memory."""
+    resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))
+
+
+# ---- sops decrypt FILE: special files and the size cap ----------------------------------------------
+
+
+def test_sops_decrypt_refuses_a_fifo_at_once(one_secret_repo: Path, keys: Keys) -> None:
+    planted = one_secret_repo / "sops/secrets/db-password/secret"
+    planted.unlink()
+    os.mkfifo(planted)
+    res = _run(["sops", "decrypt", "sops/secrets/db-password/secret"], keys, one_secret_repo)
+    _one_sentence(res, "sops/secrets/db-password/secret is a FIFO, not a regular file", "/dev/stdin")
+
+
+def test_sops_decrypt_refuses_a_link_to_a_device(one_secret_repo: Path, keys: Keys) -> None:
+    planted = one_secret_repo / "sops/secrets/db-password/secret"
+    planted.unlink()
+    planted.symlink_to("/dev/zero")
+    res = subprocess.run(
+        [DENDRITE, "sops", "decrypt", str(planted)],
+        env=keys.env,
+        capture_output=True,
+        check=False,
+        timeout=TIMEOUT,
+        preexec_fn=_limit_memory,
+    )
+    _one_sentence(res, "is a device, not a regular file")
+
+
+def test_sops_decrypt_refuses_a_file_over_the_cap_without_reading_it(
+    one_secret_repo: Path, keys: Keys
+) -> None:
+    from dendrite.cli.sops_cmd import FILE_LIMIT
+
+    big = one_secret_repo / "big.json"
+    with big.open("wb") as f:
+        f.truncate(FILE_LIMIT + 1)  # sparse: nothing is written to the disk
+    res = _run(["sops", "decrypt", "big.json"], keys, one_secret_repo)
+    _one_sentence(res, "big.json is", "over dendrite's limit of 67,108,864")
+
+
+def test_sops_decrypt_still_reads_a_stream_named_as_one(one_secret_repo: Path, keys: Keys) -> None:
+    """`< FILE` as /dev/stdin (and `<(cmd)` as /dev/fd/N) stays a way to give a sops file."""
+    data = (one_secret_repo / "sops/secrets/db-password/secret").read_bytes()
+    res = _run(["sops", "decrypt", "--input-type", "binary", "/dev/stdin"], keys, one_secret_repo, stdin=data)
+    assert (res.returncode, res.stdout) == (0, b"hunter2"), res.stderr
+
+
+# ---- text from a secret file's metadata in an error ------------------------------------------------
+
+
+def _spoofed(repo: Path) -> Path:
+    path = repo / "sops/secrets/db-password/secret"
+    doc = json.loads(path.read_text())
+    doc["sops"]["age"] = [{"recipient": SPOOF, "enc": doc["sops"]["age"][0]["enc"][:50]}]  # opens for no key
+    path.write_text(json.dumps(doc))
+    return path
+
+
+@pytest.mark.parametrize("typer", [False, True], ids=["fast path", "typer"])
+def test_a_recipient_cannot_write_lines_or_reorder_the_error(
+    one_secret_repo: Path, keys: Keys, typer: bool
+) -> None:
+    _spoofed(one_secret_repo)
+    args = ["secrets", "get", "db-password"]
+    assert fast.request(args, keys.env) is not None
+    res = _run(args, keys, one_secret_repo, typer=typer)
+    err = _one_sentence(res, "its recipients are 'age1evil", "\\nerror: GO \\u202eOG-ON'")
+    assert "\x1b" not in err and "\u202e" not in err, err
+
+
+def test_sops_decrypt_shows_the_recipient_escaped(one_secret_repo: Path, keys: Keys) -> None:
+    path = _spoofed(one_secret_repo)
+    res = _run(["sops", "decrypt", str(path)], keys, one_secret_repo)
+    err = _one_sentence(res, "its recipients are 'age1evil")
+    assert "\x1b" not in err and "\u202e" not in err, err
+
+
+def test_visible_escapes_characters_that_reorder_or_hide_text() -> None:
+    shown = visible("GO\u202eOG-ON \u2066x\u2069 a\u200bb \x1b[2J\x85 tab\tline\n")
+    assert shown == "GO\\u202eOG-ON \\u2066x\\u2069 a\\u200bb \\x1b[2J\\x85 tab\tline\n"
+
+
+# ---- a special file planted as the secret -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["FIFO", "symbolic link", "directory"])
+def test_a_planted_secret_file_is_named_for_what_it_is(one_secret_repo: Path, keys: Keys, kind: str) -> None:
+    planted = one_secret_repo / "sops/secrets/db-password/secret"
+    planted.unlink()
+    if kind == "FIFO":
+        os.mkfifo(planted)
+    elif kind == "symbolic link":
+        planted.symlink_to("../../../sops/users/alice/key.json")
+    else:
+        planted.mkdir()
+    args = ["secrets", "get", "db-password"]
+    quick, typer = (_run(args, keys, one_secret_repo, typer=t) for t in (False, True))
+    assert (quick.returncode, quick.stdout, quick.stderr) == (typer.returncode, typer.stdout, typer.stderr)
+    err = _one_sentence(quick, f"sops/secrets/db-password/secret in {one_secret_repo} is a {kind}, not a")
+    assert "does not exist" not in err and "missing" not in err, err
+
+
+def test_secrets_set_over_a_planted_fifo_says_fifo(one_secret_repo: Path, keys: Keys) -> None:
+    planted = one_secret_repo / "sops/secrets/db-password/secret"
+    planted.unlink()
+    os.mkfifo(planted)
+    res = _run(["secrets", "set", "db-password"], keys, one_secret_repo, stdin=b"x")
+    _one_sentence(res, "is a FIFO where a file belongs; nothing was changed")
+
+
+# ---- standard output closed or full -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["secrets", "get", "db-password"], ["secrets", "list"], ["--version"]],
+    ids=["secrets get (fast path)", "secrets list", "--version"],
+)
+def test_a_closed_stdout_is_one_sentence(one_secret_repo: Path, keys: Keys, args: list[str]) -> None:
+    res = subprocess.run(
+        ["sh", "-c", 'exec "$@" >&-', "sh", DENDRITE, *args],
+        env=keys.env,
+        cwd=one_secret_repo,
+        capture_output=True,
+        check=False,
+        timeout=TIMEOUT,
+    )
+    _one_sentence(res, "cannot write to standard output: it is closed")
+
+
+def test_a_closed_stdout_is_the_same_on_the_typer_path(one_secret_repo: Path, keys: Keys) -> None:
+    args = ["secrets", "get", "db-password"]
+    ran = [
+        subprocess.run(
+            ["sh", "-c", 'exec "$@" >&-', "sh", *argv, *args],
+            env=keys.env,
+            cwd=one_secret_repo,
+            capture_output=True,
+            check=False,
+            timeout=TIMEOUT,
+        )
+        for argv in ([DENDRITE], [sys.executable, "-c", TYPER])
+    ]
+    assert (ran[0].returncode, ran[0].stderr) == (ran[1].returncode, ran[1].stderr)
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="no /dev/full here")
+def test_a_full_stdout_names_standard_output(one_secret_repo: Path, keys: Keys) -> None:
+    with open("/dev/full", "wb") as full:
+        res = subprocess.run(
+            [DENDRITE, "secrets", "get", "db-password"],
+            env=keys.env,
+            cwd=one_secret_repo,
+            stdout=full,
+            stderr=subprocess.PIPE,
+            check=False,
+            timeout=TIMEOUT,
+        )
+    _one_sentence(res, "cannot write standard output: no space left on device")
