@@ -9,6 +9,11 @@ writes the repository and as a newcomer; one test per finding.
   line dendrite never wrote, and text the terminal shows reordered.
 - `secrets get` of a FIFO, link or directory planted as `sops/secrets/x/secret` said the secret "does
   not exist (… is missing)"; `secrets set` over one said "is a other where a file belongs".
+- An age entry of 60,000 stanzas (8 MB, labelled with the admin's public key, which sops/users shows)
+  kept `secrets get` busy for over a minute: age tries every stanza. 30,000 entries took 3.4 s per
+  identity of the admin's key file, and the error listed all 30,000 recipients (1.7 MB).
+- A store file of another shape (plain JSON, no `data`) got the sops CLI's hint "check the
+  --input-type", an option no `secrets` or `vars` command has.
 - With stdout closed (`>&-`) every command that prints ended in "internal error: AttributeError", exit
   70, as if dendrite had a bug; `--version` in a traceback. A full disk under `>` said "cannot write a
   file".
@@ -16,6 +21,7 @@ writes the repository and as a newcomer; one test per finding.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import resource
@@ -23,10 +29,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pyrage
 import pytest
 
 from dendrite.cli import fast
 from dendrite.cli.console import visible
+from dendrite.errors import NoKeyError
+from dendrite.sops import age
+from dendrite.sops.metadata import AgeEntry
 from tests.cli.test_fast import DENDRITE, TYPER
 from tests.conftest import Keys
 
@@ -217,3 +227,75 @@ def test_a_full_stdout_names_standard_output(one_secret_repo: Path, keys: Keys) 
             timeout=TIMEOUT,
         )
     _one_sentence(res, "cannot write standard output: no space left on device")
+
+
+# ---- age entries: many stanzas, many entries ---------------------------------------------------------
+
+
+def _armored(recipients: list[str]) -> str:
+    """An age file of a 32-byte key for `recipients` (one stanza each), armored as sops stores it."""
+    raw = base64.b64encode(
+        pyrage.encrypt(b"k" * 32, [pyrage.x25519.Recipient.from_str(r) for r in recipients])
+    )
+    body = "\n".join(raw[i : i + 64].decode() for i in range(0, len(raw), 64))
+    return f"-----BEGIN AGE ENCRYPTED FILE-----\n{body}\n-----END AGE ENCRYPTED FILE-----\n"
+
+
+def _with_entries(repo: Path, entries: list[dict[str, str]]) -> None:
+    path = repo / "sops/secrets/db-password/secret"
+    doc = json.loads(path.read_text())
+    doc["sops"]["age"] = entries
+    path.write_text(json.dumps(doc))
+
+
+def _strangers(n: int) -> list[str]:
+    return [str(pyrage.x25519.Identity.generate().to_public()) for _ in range(n)]
+
+
+def test_an_entry_of_thousands_of_stanzas_is_refused_before_age_tries_them(
+    one_secret_repo: Path, keys: Keys
+) -> None:
+    entry = _armored(_strangers(3000))
+    _with_entries(one_secret_repo, [{"recipient": keys.a.public, "enc": entry}])
+    res = _run(["secrets", "get", "db-password"], keys, one_secret_repo)
+    _one_sentence(res, f"the age entry for {keys.a.public} is", "over dendrite's limit of 4,096")
+
+
+def test_thousands_of_entries_are_named_in_one_short_sentence(one_secret_repo: Path, keys: Keys) -> None:
+    enc = _armored(_strangers(1))
+    _with_entries(one_secret_repo, [{"recipient": r, "enc": enc} for r in _strangers(300)])
+    res = _run(["secrets", "get", "db-password"], keys, one_secret_repo)
+    err = _one_sentence(res, "none of your age identities", "and 292 more")
+    assert len(err) < 2000, len(err)
+
+
+def test_only_a_bounded_number_of_entries_is_tried(keys: Keys, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Counted at the real pyrage.decrypt: 300 entries for strangers, 300 more labelled with our key."""
+    enc = _armored(_strangers(1))
+    entries = [AgeEntry(r, enc) for r in _strangers(300)] + [AgeEntry(keys.a.public, enc)] * 300
+    tried = []
+    real = pyrage.decrypt
+
+    def counting(data: bytes, identities: list[object]) -> bytes:
+        tried.append(len(identities))
+        return real(data, identities)
+
+    monkeypatch.setattr(pyrage, "decrypt", counting)
+    with pytest.raises(NoKeyError):
+        age.unwrap_data_key(entries, keys.identities, "x")
+    assert len(tried) == 2 * age.TRIES, len(tried)
+
+
+# ---- a store file of another shape -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "content", [b"not json", b'{"a": 1, "b": 2}', b"\xff\xfe"], ids=["not JSON", "no sops", "not UTF-8"]
+)
+def test_a_store_file_of_another_shape_gets_a_hint_for_secrets(
+    one_secret_repo: Path, keys: Keys, content: bytes
+) -> None:
+    (one_secret_repo / "sops/secrets/db-password/secret").write_bytes(content)
+    err = _one_sentence(_run(["secrets", "get", "db-password"], keys, one_secret_repo), "db-password/secret")
+    assert "--input-type" not in err and "--output-type" not in err, err
+    assert "hint: a stored secret is a sops binary file" in err, err

@@ -40,7 +40,7 @@ from dendrite.secrets.layout import Layout, SecretRef
 from dendrite.secrets.recipients import Collected, Overlay, Resolver, expected_target
 from dendrite.secrets.whoami import admin_keys
 from dendrite.sops.age import Identities, discover_identities
-from dendrite.sops.document import decrypt_document, encrypt
+from dendrite.sops.document import decrypt_stored, encrypt
 
 Progress = Callable[[int, int], None]
 
@@ -194,10 +194,7 @@ class SecretsStore:
 
     def decrypt_ref(self, ref: SecretRef) -> bytes:
         data = rekey.read_secret(ref, self.layout.fs)
-        doc = decrypt_document(data, "binary", self.identities, where=str(ref.file))
-        from dendrite.sops.stores import store_for
-
-        return store_for("binary").dump_plain(doc.branches)
+        return decrypt_stored(data, self.identities, where=str(ref.file))
 
     # ------------------------------------------------------------------ helpers
 
