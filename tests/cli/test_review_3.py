@@ -16,7 +16,7 @@ writes the repository and as a newcomer; one test per finding.
   --input-type", an option no `secrets` or `vars` command has.
 - With stdout closed (`>&-`) every command that prints ended in "internal error: AttributeError", exit
   70, as if dendrite had a bug; `--version` in a traceback. A full disk under `>` said "cannot write a
-  file".
+  file". With stderr closed (`2>&-`) a refused command exited 1, not 2.
 """
 
 from __future__ import annotations
@@ -212,6 +212,20 @@ def test_a_closed_stdout_is_the_same_on_the_typer_path(one_secret_repo: Path, ke
         for argv in ([DENDRITE], [sys.executable, "-c", TYPER])
     ]
     assert (ran[0].returncode, ran[0].stderr) == (ran[1].returncode, ran[1].stderr)
+
+
+@pytest.mark.parametrize("typer", [False, True], ids=["fast path", "typer"])
+def test_a_closed_stderr_keeps_the_exit_code(one_secret_repo: Path, keys: Keys, typer: bool) -> None:
+    argv = [sys.executable, "-c", TYPER] if typer else [DENDRITE]
+    res = subprocess.run(
+        ["sh", "-c", 'exec "$@" 2>&-', "sh", *argv, "secrets", "get", "db-pasword"],
+        env=keys.env,
+        cwd=one_secret_repo,
+        capture_output=True,
+        check=False,
+        timeout=TIMEOUT,
+    )
+    assert (res.returncode, res.stdout) == (2, b"")
 
 
 @pytest.mark.skipif(not Path("/dev/full").exists(), reason="no /dev/full here")

@@ -26,6 +26,8 @@ def run(command: Callable[[], object], debug: bool) -> None:
     signal.signal(signal.SIGINT, signal.default_int_handler)
     if sys.stdout is None:
         sys.stdout = console.ClosedStdout()
+    if sys.stderr is None:  # started with `2>&-`: the message is lost, the exit code must not be
+        sys.stderr = open(os.devnull, "w")  # noqa: SIM115 (open for the rest of the process)
     try:
         _guarded(command, debug)
     finally:
