@@ -6,7 +6,8 @@ writes the repository and as a newcomer; one test per finding.
   link to /dev/zero (git stores links) read until the memory ran out.
 - A recipient in a secret file's metadata holding a newline, an ESC and a right-to-left override was
   printed inside the "none of your age identities can decrypt it" error as it was: a second `error:`
-  line dendrite never wrote, and text the terminal shows reordered.
+  line dendrite never wrote, and text the terminal shows reordered. So was a key of a sops JSON file in
+  "value at '…' is not a sops ENC[...] value".
 - `secrets get` of a FIFO, link or directory planted as `sops/secrets/x/secret` said the secret "does
   not exist (… is missing)"; `secrets set` over one said "is a other where a file belongs".
 - An age entry of 60,000 stanzas (8 MB, labelled with the admin's public key, which sops/users shows)
@@ -142,6 +143,17 @@ def test_sops_decrypt_shows_the_recipient_escaped(one_secret_repo: Path, keys: K
     path = _spoofed(one_secret_repo)
     res = _run(["sops", "decrypt", str(path)], keys, one_secret_repo)
     err = _one_sentence(res, "its recipients are 'age1evil")
+    assert "\x1b" not in err and "\u202e" not in err, err
+
+
+@pytest.mark.parametrize(
+    "value", ["ENC[AES256_GCM,data:zz,iv:a,tag:b,type:str]", "ENC[bogus]"], ids=["bad base64", "no envelope"]
+)
+def test_a_key_of_a_sops_file_cannot_write_lines(one_secret_repo: Path, keys: Keys, value: str) -> None:
+    doc = json.loads((one_secret_repo / "sops/secrets/db-password/secret").read_text())
+    (one_secret_repo / "planted.json").write_text(json.dumps({SPOOF: value, "sops": doc["sops"]}))
+    res = _run(["sops", "decrypt", "planted.json"], keys, one_secret_repo)
+    err = _one_sentence(res, "value at 'age1evil", "\\nerror: GO \\u202eOG-ON:'")
     assert "\x1b" not in err and "\u202e" not in err, err
 
 
