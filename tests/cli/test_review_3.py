@@ -15,6 +15,8 @@ writes the repository and as a newcomer; one test per finding.
   identity of the admin's key file, and the error listed all 30,000 recipients (1.7 MB).
 - A store file of another shape (plain JSON, no `data`) got the sops CLI's hint "check the
   --input-type", an option no `secrets` or `vars` command has.
+- Run in a working directory that was removed, or with `-C` naming a symbolic link loop, every command
+  that needs a repository (`secrets get` on either path included) was "internal error", exit 70.
 - With stdout closed (`>&-`) every command that prints ended in "internal error: AttributeError", exit
   70, as if dendrite had a bug; `--version` in a traceback. A full disk under `>` said "cannot write a
   file". With stderr closed (`2>&-`) a refused command exited 1, not 2.
@@ -325,3 +327,41 @@ def test_a_store_file_of_another_shape_gets_a_hint_for_secrets(
     err = _one_sentence(_run(["secrets", "get", "db-password"], keys, one_secret_repo), "db-password/secret")
     assert "--input-type" not in err and "--output-type" not in err, err
     assert "hint: a stored secret is a sops binary file" in err, err
+
+
+# ---- where the repository is looked for --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("typer", [False, True], ids=["fast path", "typer"])
+def test_a_removed_working_directory_is_one_sentence(tmp_path: Path, keys: Keys, typer: bool) -> None:
+    argv = [sys.executable, "-c", TYPER] if typer else [DENDRITE]
+    res = subprocess.run(
+        [
+            "sh",
+            "-c",
+            'mkdir gone && cd gone && rmdir ../gone && exec "$@"',
+            "sh",
+            *argv,
+            "secrets",
+            "get",
+            "x",
+        ],
+        env=keys.env,
+        cwd=tmp_path,
+        capture_output=True,
+        check=False,
+        timeout=TIMEOUT,
+    )
+    _one_sentence(res, "the working directory no longer exists")
+
+
+@pytest.mark.parametrize("typer", [False, True], ids=["fast path", "typer"])
+def test_a_symbolic_link_loop_as_the_repository_is_one_sentence(
+    tmp_path: Path, keys: Keys, typer: bool
+) -> None:
+    (tmp_path / "a").symlink_to("b")
+    (tmp_path / "b").symlink_to("a")
+    args = ["-C", str(tmp_path / "a"), "secrets", "get", "x"]
+    assert fast.request(args, keys.env) is not None
+    res = _run(args, keys, tmp_path, typer=typer)
+    _one_sentence(res, f"repository {tmp_path / 'a'} cannot be used: a symbolic link loop")
