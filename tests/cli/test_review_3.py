@@ -3,7 +3,8 @@ writes the repository and as a newcomer; one test per finding.
 
 - `dendrite sops decrypt FILE` read FILE with no check and no cap: a FIFO planted in a repository
   (`sops decrypt sops/secrets/x/secret`, as the README shows with the real sops) waited forever, and a
-  link to /dev/zero (git stores links) read until the memory ran out.
+  link to /dev/zero (git stores links) read until the memory ran out. `--in-place` of a stream
+  (`-i /dev/stdin`) would rename a file over /dev/stdin, as root for the whole machine.
 - A recipient in a secret file's metadata holding a newline, an ESC and a right-to-left override was
   printed inside the "none of your age identities can decrypt it" error as it was: a second `error:`
   line dendrite never wrote, and text the terminal shows reordered. So was a key of a sops JSON file in
@@ -116,6 +117,15 @@ def test_sops_decrypt_still_reads_a_stream_named_as_one(one_secret_repo: Path, k
     data = (one_secret_repo / "sops/secrets/db-password/secret").read_bytes()
     res = _run(["sops", "decrypt", "--input-type", "binary", "/dev/stdin"], keys, one_secret_repo, stdin=data)
     assert (res.returncode, res.stdout) == (0, b"hunter2"), res.stderr
+
+
+def test_a_stream_is_never_replaced_in_place(one_secret_repo: Path, keys: Keys) -> None:
+    """/dev/fd/0 here: without the refusal the write fails inside /proc; /dev/stdin would be replaced."""
+    data = (one_secret_repo / "sops/secrets/db-password/secret").read_bytes()
+    args = ["sops", "decrypt", "--input-type", "binary", "--in-place", "/dev/fd/0"]
+    res = _run(args, keys, one_secret_repo, stdin=data)
+    _one_sentence(res, "/dev/fd/0 is a stream and cannot be replaced in place")
+    assert res.stdout == b""
 
 
 # ---- text from a secret file's metadata in an error ------------------------------------------------

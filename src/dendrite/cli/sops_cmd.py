@@ -62,6 +62,15 @@ def _read(path: Path) -> bytes:
         raise InputError(f"cannot read {path}: {exc.strerror}") from None
 
 
+def _replaceable(path: Path) -> None:
+    """Refuse, before reading anything, to replace a stream in place: `/dev/stdin` is a link in /dev,
+    and renaming a file over it (as root) would replace it for every process of the machine."""
+    if _STREAM.fullmatch(str(path)):
+        raise InputError(
+            f"{path} is a stream and cannot be replaced in place", hint="name the sops file itself"
+        )
+
+
 def _recipients(age: str | None) -> list[str]:
     raw = age if age is not None else os.environ.get("SOPS_AGE_RECIPIENTS", "")
     items = [r.strip() for r in raw.split(",") if r.strip()]
@@ -103,6 +112,8 @@ def encrypt(
     ] = False,
 ) -> None:
     """Encrypt FILE for the age recipients."""
+    if in_place:
+        _replaceable(file)
     if encrypted_regex and unencrypted_suffix:
         raise InputError(
             "--encrypted-regex and --unencrypted-suffix cannot be combined", hint="sops allows one rule"
@@ -134,6 +145,8 @@ def decrypt(
     in_place: InPlaceOpt = False,
 ) -> None:
     """Decrypt FILE with your age identities, verifying the MAC."""
+    if in_place:
+        _replaceable(file)
     in_fmt = _fmt(input_type, file)
     out_fmt = _fmt(output_type, file) if output_type else in_fmt
     data = sops.decrypt(
@@ -154,6 +167,7 @@ def updatekeys(
     input_type: Annotated[str | None, TypeOpt] = None,
 ) -> None:
     """Re-wrap FILE's data key for a new recipient set; the values are untouched."""
+    _replaceable(file)
     fmt = _fmt(input_type, file)
     new = sops.updatekeys(_read(file), _recipients(age), sops.discover_identities(), fmt=fmt, where=str(file))
     atomic_write(file, new, mode=file.stat().st_mode & 0o777)
@@ -166,6 +180,8 @@ def rotate(
     in_place: InPlaceOpt = False,
 ) -> None:
     """Encrypt FILE again under a fresh data key (same recipients)."""
+    if in_place:
+        _replaceable(file)
     fmt = _fmt(input_type, file)
     data = sops.rotate(_read(file), sops.discover_identities(), fmt=fmt, where=str(file))
     _output(file, data, in_place)
