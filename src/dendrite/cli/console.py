@@ -194,15 +194,18 @@ class ClosedStdout(io.TextIOBase):
     """
 
     def write(self, text: str) -> int:
-        raise InputError(
-            "cannot write to standard output: it is closed",
-            hint="redirect it to a file or a pipe (`> FILE`, `| cmd`) instead of closing it",
-        )
+        raise _closed()
 
     @property
-    def buffer(self) -> BinaryIO:
-        self.write("")
-        raise AssertionError("unreachable")
+    def buffer(self) -> BinaryIO:  # write_bytes writes the bytes of a value here
+        raise _closed()
 
     def isatty(self) -> bool:
         return False
+
+
+def _closed() -> InputError:
+    return InputError(
+        "cannot write to standard output: it is closed",
+        hint="redirect it to a file or a pipe (`> FILE`, `| cmd`) instead of closing it",
+    )
