@@ -77,6 +77,29 @@ def is_root(path: Path) -> bool:
     return (path / "flake.nix").exists() or (path / SOPS_DIR).is_dir() or (path / ".git").exists()
 
 
+def _resolved(start: Path | None) -> Path:
+    """`start` (or the working directory) made absolute, or one sentence when it cannot be.
+
+    Why: a working directory deleted under the shell (FileNotFoundError from getcwd) and a `-C` that
+    is a symbolic link loop (RuntimeError in Python 3.11's `resolve`) were internal errors, exit 70.
+    """
+    try:
+        return (start or Path.cwd()).resolve()
+    except FileNotFoundError:
+        if start is None or not start.is_absolute():  # getcwd fails: the directory was removed
+            raise InputError(
+                "the working directory no longer exists", hint="cd to an existing directory, or pass -C DIR"
+            ) from None
+        raise
+    except (RuntimeError, OSError) as exc:
+        reason = (
+            "a symbolic link loop" if isinstance(exc, RuntimeError) else (exc.strerror or str(exc)).lower()
+        )
+        raise InputError(
+            f"repository {start} cannot be used: {reason}", hint="pass an existing directory"
+        ) from None
+
+
 def find_repo(start: Path | None = None, *, explicit: bool = False) -> Repo:
     """The repository containing `start`: the nearest directory with flake.nix, sops/ or .git.
 
@@ -90,7 +113,7 @@ def find_repo(start: Path | None = None, *, explicit: bool = False) -> Repo:
     env = os.environ.get("DENDRITE_REPO")
     if start is None and env:
         start, explicit = Path(env), True
-    here = (start or Path.cwd()).resolve()
+    here = _resolved(start)
     if explicit:
         if not here.is_dir():
             raise InputError(f"repository {here} is not a directory", hint="pass an existing directory")

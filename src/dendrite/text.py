@@ -29,3 +29,13 @@ def describe_type(value: Any) -> str:
         list: "a list",
         dict: "an attribute set",
     }.get(type(value), type(value).__name__)
+
+
+def shown(word: str) -> str:
+    """`word` as it is when every character of it is printable, else quoted with its escapes (`repr`).
+
+    Why: a word read from a repository file (a recipient in a sops file's metadata) is printed inside a
+    sentence; a newline in it would start a line of its own ("error: …" that dendrite never wrote) and a
+    bidirectional override (U+202E) would reorder what the terminal shows.
+    """
+    return word if word.isprintable() else repr(word)

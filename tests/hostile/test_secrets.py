@@ -129,7 +129,7 @@ def test_secret_file_symlinked_out_is_neither_read_nor_written(fleet: Fleet, sen
     (s / "users/crs58").symlink_to("../../../users/crs58")
     (s / "secret").symlink_to(sentinel.private_key)
     res = secrets(fleet, "get", "stolen")
-    assert_refused(res, "does not exist")
+    assert_refused(res, "is a symbolic link, not a regular file")
     assert PRIVATE_MARK.encode() not in res.stdout + res.stderr
     assert "stolen" not in ok(secrets(fleet, "list"))
     before = tree_bytes(fleet.root)
@@ -226,7 +226,7 @@ def test_a_fifo_as_a_secret_never_hangs(fleet: Fleet) -> None:
     f = fleet.root / "sops/secrets/cachix-auth-token/secret"
     f.unlink()
     os.mkfifo(f)
-    assert_refused(secrets(fleet, "get", "cachix-auth-token"), "does not exist")
+    assert_refused(secrets(fleet, "get", "cachix-auth-token"), "is a FIFO, not a regular file")
     assert secrets(fleet, "check").returncode in (0, 1)
     assert secrets(fleet, "key", "update").returncode in (0, 2)
 

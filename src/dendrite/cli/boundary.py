@@ -24,6 +24,10 @@ def run(command: Callable[[], object], debug: bool) -> None:
     # Start-up is over (dendrite.cli's quiet handler covered it): from here Ctrl-C raises
     # KeyboardInterrupt, so a transaction can roll back and a critical write finish first.
     signal.signal(signal.SIGINT, signal.default_int_handler)
+    if sys.stdout is None:
+        sys.stdout = console.ClosedStdout()
+    if sys.stderr is None:  # started with `2>&-`: the message is lost, the exit code must not be
+        sys.stderr = open(os.devnull, "w")  # noqa: SIM115 (open for the rest of the process)
     try:
         _guarded(command, debug)
     finally:

@@ -8,17 +8,21 @@ Typer; the fast path of `secrets get` (`cli.fast`) runs without Typer and uses o
 from __future__ import annotations
 
 import builtins
+import io
 import json
 import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO, cast
+from typing import TYPE_CHECKING, Any, BinaryIO, TextIO, cast
 
 from dendrite import changes
+from dendrite.errors import InputError
 from dendrite.repo import Repo, find_repo
 
 if TYPE_CHECKING:
+    import re
+
     from rich.console import Console
 
 
@@ -45,17 +49,27 @@ def begin(repo: Path | None, debug: bool, no_commit: bool) -> None:
         logging.basicConfig(level=logging.DEBUG, format="debug: %(name)s: %(message)s", stream=sys.stderr)
 
 
-_CONTROL = None
+_CONTROL: re.Pattern[str] | None = None
 
 
 def visible(text: str) -> str:
-    """`text` with every control character but newline and tab shown as `\\xNN`."""
+    """`text` with every control character but newline and tab shown as `\\xNN`, and every invisible
+    character that reorders or hides text (bidirectional overrides and isolates, zero-width characters,
+    line and paragraph separators) as `\\uNNNN`: a right-to-left override in a repository's text would
+    show "OG-ON" as "NO-GO" ("Trojan Source")."""
     global _CONTROL
     if _CONTROL is None:
         import re
 
-        _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+        _CONTROL = re.compile(
+            "[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]"
+        )
+    return _CONTROL.sub(_escaped, text)
+
+
+def _escaped(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
 def colourless(stream: TextIO) -> bool:
@@ -156,9 +170,42 @@ def write_bytes(data: bytes) -> None:
         return
     buffer.flush()
     view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
+    try:
+        while view:
+            view = view[os.write(fd, view) :]
+    except BrokenPipeError:
+        raise
+    except OSError as exc:  # /dev/full, a full disk under `> FILE`: the error names what failed
+        if exc.filename is None:
+            exc.filename = "standard output"
+        raise
 
 
 def note(message: str) -> None:
     err.print(message, markup=False)
+
+
+class ClosedStdout(io.TextIOBase):
+    """What `sys.stdout` is when dendrite was started with it closed (`>&-`; Python leaves None there).
+
+    Why: every `print` would end in "internal error: AttributeError: 'NoneType' object has no attribute
+    'write'", exit 70, as if dendrite had a bug. Writing here is one sentence and exit 2 instead, and a
+    command that writes nothing to stdout runs as it would with stdout open.
+    """
+
+    def write(self, text: str) -> int:
+        raise _closed()
+
+    @property
+    def buffer(self) -> BinaryIO:  # write_bytes writes the bytes of a value here
+        raise _closed()
+
+    def isatty(self) -> bool:
+        return False
+
+
+def _closed() -> InputError:
+    return InputError(
+        "cannot write to standard output: it is closed",
+        hint="redirect it to a file or a pipe (`> FILE`, `| cmd`) instead of closing it",
+    )

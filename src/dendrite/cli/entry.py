@@ -19,6 +19,9 @@ def run() -> None:
     if sys.argv[1:] == ["--version"]:
         from dendrite import __version__
 
+        if sys.stdout is None:  # started with `>&-`: as every command says it (cli.console.ClosedStdout)
+            sys.stderr.write("error: cannot write to standard output: it is closed\n")
+            sys.exit(2)
         try:
             sys.stdout.write(f"dendrite {__version__}\n")
             sys.stdout.flush()

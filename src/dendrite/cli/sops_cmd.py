@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import re
+import stat
 from pathlib import Path
 from typing import Annotated
 
@@ -11,7 +13,8 @@ import typer
 from dendrite import sops
 from dendrite.cli.common import write_bytes
 from dendrite.errors import InputError
-from dendrite.fsutil import atomic_write
+from dendrite.fsutil import atomic_write, read_regular_file
+from dendrite.repofs import describe_mode
 from dendrite.sops.rules import CryptRule
 
 app = typer.Typer(
@@ -23,15 +26,49 @@ InPlaceOpt = Annotated[bool, typer.Option("--in-place", "-i", help="Replace the 
 AgeOpt = typer.Option("--age", help="Comma-separated age recipients (default: $SOPS_AGE_RECIPIENTS).")
 
 
+# The largest file `dendrite sops` reads: sops files are configuration, and a binary secret of a few
+# MiB is already large. Without a cap a link to /dev/zero (git stores links) fills the memory.
+FILE_LIMIT = 64 * 1024 * 1024
+# A stream named as such (`< file` as /dev/stdin, `<(cmd)` as /dev/fd/63) is read as one: the user
+# asked for it. Any other FIFO or device is refused without blocking (a FIFO planted where a sops file
+# belongs would wait for a writer forever; /dev/zero never ends).
+_STREAM = re.compile(r"/dev/stdin|/dev/fd/[0-9]+|/proc/self/fd/[0-9]+")
+
+
 def _read(path: Path) -> bytes:
     try:
-        return path.read_bytes()
+        if _STREAM.fullmatch(str(path)):
+            with path.open("rb") as stream:
+                data = stream.read(FILE_LIMIT + 1)
+            if len(data) > FILE_LIMIT:
+                raise InputError(
+                    f"{path} holds more than {FILE_LIMIT:,} bytes, dendrite's limit for a sops file"
+                )
+            return data
+        st = path.stat()
+        if stat.S_ISDIR(st.st_mode):
+            raise InputError(f"{path} is a directory, not a file")
+        if not stat.S_ISREG(st.st_mode):
+            raise InputError(
+                f"{path} is a {describe_mode(st.st_mode)}, not a regular file",
+                hint="name a sops file; a stream is read only as /dev/stdin (`< FILE`) or /dev/fd/N",
+            )
+        return read_regular_file(path, limit=FILE_LIMIT)
     except FileNotFoundError:
         raise InputError(f"{path} does not exist") from None
     except IsADirectoryError:
         raise InputError(f"{path} is a directory, not a file") from None
     except OSError as exc:
         raise InputError(f"cannot read {path}: {exc.strerror}") from None
+
+
+def _replaceable(path: Path) -> None:
+    """Refuse, before reading anything, to replace a stream in place: `/dev/stdin` is a link in /dev,
+    and renaming a file over it (as root) would replace it for every process of the machine."""
+    if _STREAM.fullmatch(str(path)):
+        raise InputError(
+            f"{path} is a stream and cannot be replaced in place", hint="name the sops file itself"
+        )
 
 
 def _recipients(age: str | None) -> list[str]:
@@ -75,6 +112,8 @@ def encrypt(
     ] = False,
 ) -> None:
     """Encrypt FILE for the age recipients."""
+    if in_place:
+        _replaceable(file)
     if encrypted_regex and unencrypted_suffix:
         raise InputError(
             "--encrypted-regex and --unencrypted-suffix cannot be combined", hint="sops allows one rule"
@@ -106,6 +145,8 @@ def decrypt(
     in_place: InPlaceOpt = False,
 ) -> None:
     """Decrypt FILE with your age identities, verifying the MAC."""
+    if in_place:
+        _replaceable(file)
     in_fmt = _fmt(input_type, file)
     out_fmt = _fmt(output_type, file) if output_type else in_fmt
     data = sops.decrypt(
@@ -126,6 +167,7 @@ def updatekeys(
     input_type: Annotated[str | None, TypeOpt] = None,
 ) -> None:
     """Re-wrap FILE's data key for a new recipient set; the values are untouched."""
+    _replaceable(file)
     fmt = _fmt(input_type, file)
     new = sops.updatekeys(_read(file), _recipients(age), sops.discover_identities(), fmt=fmt, where=str(file))
     atomic_write(file, new, mode=file.stat().st_mode & 0o777)
@@ -138,6 +180,8 @@ def rotate(
     in_place: InPlaceOpt = False,
 ) -> None:
     """Encrypt FILE again under a fresh data key (same recipients)."""
+    if in_place:
+        _replaceable(file)
     fmt = _fmt(input_type, file)
     data = sops.rotate(_read(file), sops.discover_identities(), fmt=fmt, where=str(file))
     _output(file, data, in_place)

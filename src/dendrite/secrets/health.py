@@ -12,6 +12,7 @@ from dendrite.secrets.keys import SopsKey
 from dendrite.secrets.layout import SecretRef
 from dendrite.secrets.recipients import Resolver
 from dendrite.secrets.store import SecretsStore
+from dendrite.text import shown
 
 RULES = catalogue(
     [
@@ -62,9 +63,13 @@ def _drift(current: frozenset[SopsKey], wanted: frozenset[SopsKey]) -> str:
     """What differs between the recipients on disk and the wanted ones ("" when nothing does)."""
     parts = []
     if wanted - current:
-        parts.append("not encrypted to " + ", ".join(sorted(k.publickey for k in wanted - current)))
+        parts.append(
+            "not encrypted to " + ", ".join(shown(k) for k in sorted(k.publickey for k in wanted - current))
+        )
     if current - wanted:
-        parts.append("still encrypted to " + ", ".join(sorted(k.publickey for k in current - wanted)))
+        parts.append(
+            "still encrypted to " + ", ".join(shown(k) for k in sorted(k.publickey for k in current - wanted))
+        )
     return "; ".join(parts)
 
 

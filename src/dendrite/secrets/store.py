@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import fnmatch
 import os
+import stat
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -30,16 +31,16 @@ from pathlib import Path
 import pyrage
 
 from dendrite import interrupt, names
-from dendrite.errors import InputError, StoreError
+from dendrite.errors import InputError, StoreError, UnsafePathError
 from dendrite.fsutil import PendingWrite, atomic_write_many, repo_lock
-from dendrite.repofs import FILE_MODE
+from dendrite.repofs import FILE_MODE, describe_mode
 from dendrite.secrets import rekey
 from dendrite.secrets.keys import SopsKey, check_usable, read_keys, write_keys
 from dendrite.secrets.layout import Layout, SecretRef
 from dendrite.secrets.recipients import Collected, Overlay, Resolver, Snapshot, expected_target
 from dendrite.secrets.whoami import admin_keys
 from dendrite.sops.age import Identities, discover_identities
-from dendrite.sops.document import decrypt_document, encrypt
+from dendrite.sops.document import decrypt_stored, encrypt
 
 Progress = Callable[[int, int], None]
 
@@ -193,10 +194,7 @@ class SecretsStore:
 
     def decrypt_ref(self, ref: SecretRef) -> bytes:
         data = rekey.read_secret(ref, self.layout.fs)
-        doc = decrypt_document(data, "binary", self.identities, where=str(ref.file))
-        from dendrite.sops.stores import store_for
-
-        return store_for("binary").dump_plain(doc.branches)
+        return decrypt_stored(data, self.identities, where=str(ref.file))
 
     # ------------------------------------------------------------------ helpers
 
@@ -211,9 +209,19 @@ class SecretsStore:
 
     def _secret(self, name: str) -> SecretRef:
         ref = self.layout.secret(names.secret_name(name))
-        if not self.layout.fs.is_file(ref.file):
+        fs = self.layout.fs
+        st = fs.lstat(ref.file)
+        if st is None:
             raise InputError(
                 f"secret {name!r} does not exist ({ref.file} is missing)", hint="see 'dendrite secrets list'"
+            )
+        if not stat.S_ISREG(st.st_mode):
+            # a link, FIFO or directory planted where the file belongs: "missing" would send the user
+            # looking for a file that `ls` shows is there
+            raise UnsafePathError(
+                f"secret {name!r} cannot be read: {fs.rel(ref.file)} in {fs.root} is a "
+                f"{describe_mode(st.st_mode)}, not a regular file",
+                hint="dendrite does not follow links or read special files inside a repository; remove it",
             )
         return ref
 
@@ -303,12 +311,11 @@ class SecretsStore:
         Returns what is at each path: None (nothing yet) or 'file'."""
         kinds = []
         for p in paths:
-            kind = self.layout.fs.kind(p)  # refuses a symlink on the way
-            kinds.append(kind)
-            if kind not in (None, "file"):
+            st = self.layout.fs.lstat(p)  # refuses a symlink on the way
+            kinds.append(None if st is None else "file" if stat.S_ISREG(st.st_mode) else "other")
+            if st is not None and not stat.S_ISREG(st.st_mode):
                 raise StoreError(
-                    f"{p} is a {'symbolic link' if kind == 'link' else kind} where a file belongs; "
-                    "nothing was changed",
+                    f"{p} is a {describe_mode(st.st_mode)} where a file belongs; nothing was changed",
                     hint="remove it (dendrite never writes through a link in the store)",
                 )
         return kinds

@@ -16,6 +16,7 @@ import pyrage
 from dendrite.errors import InputError, NoKeyError, SopsError
 from dendrite.fsutil import read_regular_file_stat
 from dendrite.sops.metadata import AgeEntry
+from dendrite.text import shown
 
 _AGE_RECIPIENT = re.compile(r"^age1[02-9ac-hj-np-z]{58}$")
 
@@ -192,11 +193,25 @@ def identities_from_text(text: str, source: str = "key file") -> Identities:
     return Identities(tuple(parse_identities(text, source)))
 
 
+# How many age entries naming one of your public keys, and how many naming none (each tried with every
+# identity), are tried at most; sops tries them all. A real file has one entry per recipient, so this is
+# never reached; a planted file of 30,000 entries took 3.4 s per identity, so with a key file of several
+# identities `secrets get` (and a re-key, once per such secret) was busy for tens of seconds.
+TRIES = 64
+# The longest age entry tried. sops wraps the data key for one recipient per entry: one stanza and 32
+# bytes, about 400 characters armored. age tries every stanza of an entry with the identity: a planted
+# entry of 60,000 stanzas (8 MB) kept `secrets get` busy for over a minute.
+ENC_LIMIT = 4096
+# How many recipients an error names before "and N more": one sentence, not megabytes.
+_NAMED_IN_ERRORS = 8
+
+
 def unwrap_data_key(entries: Iterable[AgeEntry], identities: Identities, where: str) -> bytes:
     """Open the data key with the first identity that can.
 
     Entries whose recipient is one of our public keys are tried first with that key alone, which
-    spares an X25519 operation per stanza for every other identity.
+    spares an X25519 operation per stanza for every other identity; then the others with every
+    identity; at most TRIES of each.
     """
     entries = list(entries)
     if not identities:
@@ -205,8 +220,15 @@ def unwrap_data_key(entries: Iterable[AgeEntry], identities: Identities, where: 
             hint="set SOPS_AGE_KEY_FILE or SOPS_AGE_KEY, or put your key in " + str(default_key_file()),
         )
     mine = identities.by_public()
-    ordered = [e for e in entries if e.recipient in mine] + [e for e in entries if e.recipient not in mine]
+    named = [e for e in entries if e.recipient in mine][:TRIES]
+    ordered = named + [e for e in entries if e.recipient not in mine][:TRIES]
     for entry in ordered:
+        if len(entry.enc) > ENC_LIMIT:
+            raise SopsError(
+                f"{where}: the age entry for {shown(entry.recipient)} is {len(entry.enc):,} characters long, "
+                f"over dendrite's limit of {ENC_LIMIT:,} (sops writes about 400: one recipient)",
+                hint="this is not an entry sops wrote; check where the file came from",
+            )
         who = (
             [mine[entry.recipient].secret]
             if entry.recipient in mine
@@ -218,10 +240,13 @@ def unwrap_data_key(entries: Iterable[AgeEntry], identities: Identities, where: 
             continue
         if len(key) != 32:
             raise SopsError(
-                f"{where}: the age entry for {entry.recipient} holds a {len(key)}-byte key, not 32"
+                f"{where}: the age entry for {shown(entry.recipient)} holds a {len(key)}-byte key, not 32"
             )
         return key
-    recips = ", ".join(e.recipient for e in entries) or "none"
+    distinct = list(dict.fromkeys(e.recipient for e in entries))
+    recips = ", ".join(shown(r) for r in distinct[:_NAMED_IN_ERRORS]) or "none"
+    if len(distinct) > _NAMED_IN_ERRORS:
+        recips += f" and {len(distinct) - _NAMED_IN_ERRORS} more"
     raise NoKeyError(
         f"{where}: none of your age identities ({', '.join(identities.publics)}) can decrypt it; "
         f"its recipients are {recips}",

@@ -68,18 +68,18 @@ class LeafCipher:
         """The plaintext bytes and the type tag; raises SopsError naming the AAD path."""
         m = _ENC.match(value)
         if not m:
-            raise SopsError(f"value at '{aad}' is not a sops ENC[...] value")
+            raise SopsError(f"value at {aad!r} is not a sops ENC[...] value")
         try:
             data, iv, tag = (base64.b64decode(g, validate=True) for g in m.group(1, 2, 3))
         except (binascii.Error, ValueError):
-            raise SopsError(f"value at '{aad}' has malformed base64 in its ENC[...] envelope") from None
+            raise SopsError(f"value at {aad!r} has malformed base64 in its ENC[...] envelope") from None
         if not iv or len(tag) != TAG_SIZE:
-            raise SopsError(f"value at '{aad}' has a malformed IV or tag")
+            raise SopsError(f"value at {aad!r} has a malformed IV or tag")
         try:
             plain = self._aead.decrypt(iv, data + tag, aad.encode("utf-8", "surrogateescape"))
         except crypto_errors.InvalidTag:
             raise SopsError(
-                f"value at '{aad}' fails authentication: it was changed, moved, or encrypted under another key"
+                f"value at {aad!r} fails authentication: it was changed, moved, or encrypted under another key"
             ) from None
         return plain, m.group(4)
 

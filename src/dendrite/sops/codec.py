@@ -113,7 +113,7 @@ def decrypt_branches(
         if encrypt:
             if not isinstance(value, str):
                 raise SopsError(
-                    f"{where}: value at '{_aad(path)}' should be encrypted but is a plain {type(value).__name__}",
+                    f"{where}: value at {_aad(path)!r} should be encrypted but is a plain {type(value).__name__}",
                     hint="the file was edited by hand or is damaged",
                 )
             try:

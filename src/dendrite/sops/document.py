@@ -127,6 +127,28 @@ def decrypt_document(
     return Decrypted(plain, meta, key)
 
 
+def decrypt_stored(data: bytes, identities: Identities, *, where: str) -> bytes:
+    """The value of a secret as clan stores it (`sops/secrets/<n>/secret`, a vars `secret`): a sops
+    binary file, decrypted and its MAC verified.
+
+    Why not `decrypt` with "binary": the codec's hints for a file of another shape name the sops CLI's
+    `--input-type`/`--output-type`, which no `secrets` or `vars` command has; a store file's type is
+    fixed, so such a file is one someone else put there.
+    """
+    try:
+        doc = decrypt_document(data, "binary", identities, where=where)
+        return store_for("binary").dump_plain(doc.branches)
+    except SopsError as exc:
+        if exc.hint is None or "-type" not in exc.hint:
+            raise
+        message = exc.message if where in exc.message else f"{where}: {exc.message}"
+        raise SopsError(
+            message,
+            hint="a stored secret is a sops binary file ('data' and 'sops' in JSON) and this one is "
+            "not; check where it came from (git log -p)",
+        ) from None
+
+
 _EXTRACT = re.compile(r'\[(?:"((?:[^"\\]|\\.)*)"|(\d+))\]')
 
 

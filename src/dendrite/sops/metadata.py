@@ -7,6 +7,7 @@ from typing import Any
 
 from dendrite.errors import SopsError
 from dendrite.sops.rules import RULE_FIELDS, CryptRule
+from dendrite.text import shown
 
 WRITER_VERSION = "3.11.0"
 _OTHER_MASTER_KEYS = ("kms", "gcp_kms", "azure_kv", "hc_vault", "pgp", "hckms")
@@ -57,7 +58,7 @@ class Metadata:
             if not isinstance(item, dict) or not isinstance(item.get("recipient"), str):
                 raise SopsError(f"{where}: age entry {i} has no recipient")
             if not isinstance(item.get("enc"), str):
-                raise SopsError(f"{where}: age entry {i} ({item['recipient']}) has no 'enc'")
+                raise SopsError(f"{where}: age entry {i} ({shown(item['recipient'])}) has no 'enc'")
             entries.append(AgeEntry(item["recipient"], item["enc"]))
         others = tuple(k for k in _OTHER_MASTER_KEYS if source.get(k))
         lastmodified = raw.get("lastmodified")

@@ -54,14 +54,14 @@ def from_plain(value: Any, where: str = "") -> Node:
         out = Branch()
         for k, v in value.items():
             if not isinstance(k, str):
-                raise SopsError(f"mapping key {k!r} at '{where}' is not a string; sops needs string keys")
+                raise SopsError(f"mapping key {k!r} at {where!r} is not a string; sops needs string keys")
             out.items.append((k, from_plain(v, f"{where}{k}:")))
         return out
     if isinstance(value, list | tuple):
         return [from_plain(v, where) for v in value]
     if value is None or isinstance(value, str | bool | int | float | bytes | Timestamp | Comment):
         return value
-    raise SopsError(f"value of type {type(value).__name__} at '{where}' cannot be stored by sops")
+    raise SopsError(f"value of type {type(value).__name__} at {where!r} cannot be stored by sops")
 
 
 def leaf_count(node: Node) -> int:

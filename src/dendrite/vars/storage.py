@@ -24,7 +24,7 @@ from dendrite.repo import Repo
 from dendrite.repofs import RepoFS
 from dendrite.secrets.layout import SecretRef
 from dendrite.secrets.store import SecretsStore
-from dendrite.sops.document import decrypt_document
+from dendrite.sops.document import decrypt_stored
 
 if TYPE_CHECKING:
     from dendrite.vars.groups import MachineGroups
@@ -111,10 +111,7 @@ class VarsStore:
         data = self.fs.read_bytes(entry)  # refuses a link, a FIFO, a device: never followed
         if not spec.secret:
             return data
-        doc = decrypt_document(data, "binary", self.secrets.identities, where=str(entry))
-        from dendrite.sops.stores import store_for
-
-        return store_for("binary").dump_plain(doc.branches)
+        return decrypt_stored(data, self.secrets.identities, where=str(entry))
 
     # ---- writes ------------------------------------------------------------------------------------
 
