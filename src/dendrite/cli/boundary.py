@@ -24,6 +24,7 @@ def run(command: Callable[[], object], debug: bool) -> None:
     # Start-up is over (dendrite.cli's quiet handler covered it): from here Ctrl-C raises
     # KeyboardInterrupt, so a transaction can roll back and a critical write finish first.
     signal.signal(signal.SIGINT, signal.default_int_handler)
+    sys.unraisablehook = _lost_interrupts_noted(sys.unraisablehook)
     if sys.stdout is None:
         sys.stdout = console.ClosedStdout()
     if sys.stderr is None:  # started with `2>&-`: the message is lost, the exit code must not be
@@ -35,12 +36,32 @@ def run(command: Callable[[], object], debug: bool) -> None:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
+# Ctrl-C that Python could not deliver: SIGINT's KeyboardInterrupt raised inside a weakref callback or
+# a `__del__` (seen: WeakSet._remove during `secrets groups add-user`) is "ignored" by the interpreter,
+# which prints a traceback and lets the command run on to its end.
+_lost_interrupts: list[BaseException] = []
+
+
+def _lost_interrupts_noted(
+    previous: Callable[[sys.UnraisableHookArgs], object],
+) -> Callable[[sys.UnraisableHookArgs], object]:
+    def hook(unraisable: sys.UnraisableHookArgs) -> object:
+        if isinstance(unraisable.exc_value, KeyboardInterrupt):
+            _lost_interrupts.append(unraisable.exc_value)
+            return None
+        return previous(unraisable)
+
+    return hook
+
+
 def _guarded(command: Callable[[], object], debug: bool) -> None:
     try:
         command()
     except SystemExit as exc:
         if exc.code == 130 and _by_interrupt(exc):
             _interrupted()
+        if exc.code in (0, None) and _lost_interrupts:
+            _interrupted(ran_to_the_end=True)
         raise
     except DendriteError as exc:
         if debug:
@@ -65,6 +86,8 @@ def _guarded(command: Callable[[], object], debug: bool) -> None:
         if debug:
             raise
         _report_bug(exc)
+    if _lost_interrupts:
+        _interrupted(ran_to_the_end=True)
 
 
 # Errors of the environment, not of dendrite: a read-only or full disk, a missing permission, a path
@@ -129,14 +152,19 @@ def _by_interrupt(exc: BaseException) -> bool:
     return False
 
 
-def _interrupted() -> NoReturn:
-    """One line, exit 130: never a traceback, whatever was running (workers stop themselves)."""
+def _interrupted(ran_to_the_end: bool = False) -> NoReturn:
+    """One line, exit 130: never a traceback, whatever was running (workers stop themselves).
+
+    `ran_to_the_end`: the interrupt was lost (see `_lost_interrupts`) and the command completed; the
+    exit code still says Ctrl-C was pressed, so that a script's loop stops as it would have.
+    """
     from dendrite import interrupt
     from dendrite.cli import progress
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut this line short
     progress.stop_all()
-    console.err.print(interrupt.report(), markup=False)
+    line = "interrupted too late to stop it; the command completed" if ran_to_the_end else interrupt.report()
+    console.err.print(line, markup=False)
     # Every `finally` of the command has run (rollbacks included). Leave without the interpreter's
     # exit, which joins executor threads: one whose worker was killed mid-write waits forever
     # (dendrite.workers), and that was the hang seen after Ctrl-C in `secrets groups add-user`.
