@@ -118,8 +118,11 @@ def _recipients(keys: frozenset[SopsKey], ref: SecretRef) -> list[str]:
 
 
 _PARALLEL_FROM = 200
-_CHUNK = 25  # jobs per message to a worker: small enough for the parent to take back what is left
+_CHUNK = 25  # jobs per claim: small enough that the last chunks even out parent and workers
+_TOKEN = 4  # bytes per chunk number in the claim pipe
 _WORKER_IDENTITIES: Identities | None = None
+_CLAIMS: tuple[list[list[Job]], int] | None = None  # (chunks, the claim pipe's read end): set before the fork
+_WORKER_DONE: dict[int, list[Result]] = {}
 
 Job = tuple[bytes, list[str], str]
 Result = bytes | tuple[str, str, str | None]
@@ -134,6 +137,10 @@ def _init_worker(secret_keys: str, forked: bool = False, parent: int | None = No
             # send work or close the queue, so leave now instead of waiting forever
             os._exit(1)
     _WORKER_IDENTITIES = identities_from_text(secret_keys, "re-key worker")
+    if _CLAIMS is not None:
+        # start at once: a task would reach this worker only through the parent's threads, which
+        # wait for the interpreter lock while the parent re-wraps (20 to 40 ms at the start)
+        _WORKER_DONE.update(_rewrap_claimed(_WORKER_IDENTITIES))
 
 
 def _rewrap_with(identities: Identities, job: Job) -> Result:
@@ -144,41 +151,79 @@ def _rewrap_with(identities: Identities, job: Job) -> Result:
         return (type(exc).__name__, exc.message, exc.hint)
 
 
-def _rewrap_chunk(jobs: list[Job]) -> list[Result]:
-    """In a worker: a chunk of jobs with the identities its initializer parsed."""
-    assert _WORKER_IDENTITIES is not None
-    return [_rewrap_with(_WORKER_IDENTITIES, j) for j in jobs]
+def _claim(fd: int) -> int | None:
+    """The next unclaimed chunk's number, or None when all are claimed.
+
+    The numbers were all written to a pipe before the fork and its write end closed; a read of a few
+    bytes from a pipe is atomic, so each number goes to exactly one process, and an empty pipe is at
+    its end. No lock is held that a killed process could leave held.
+    """
+    token = os.read(fd, _TOKEN)
+    return int.from_bytes(token, "little") if token else None
+
+
+def _rewrap_claimed(identities: Identities) -> dict[int, list[Result]]:
+    """Claim chunks until none is left and re-wrap them; what this process did, by chunk number."""
+    assert _CLAIMS is not None
+    chunks, fd = _CLAIMS
+    done: dict[int, list[Result]] = {}
+    while (i := _claim(fd)) is not None:
+        done[i] = [_rewrap_with(identities, j) for j in chunks[i]]
+    return done
+
+
+def _worker_task() -> dict[int, list[Result]]:
+    """In a worker: the chunks its initializer claimed and re-wrapped, sent once (then nothing)."""
+    done = dict(_WORKER_DONE)
+    _WORKER_DONE.clear()
+    return done
 
 
 def _rewrap_all(jobs: list[Job], identities: Identities) -> list[Result]:
     """Re-wrap in this process, or on every core for large batches (age's X25519 is the cost).
 
-    Large batches are cut into chunks that the workers take from the front while this process works
-    through them from the back, taking back every chunk no worker has started: the parent never sits
-    waiting on a worker that a loaded machine gives no core (on 2 cores: one worker and the parent).
+    Large batches are cut into chunks that the parent and its workers claim one at a time from a pipe
+    holding their numbers (`_claim`); a worker claims from the moment it is forked (its initializer)
+    until none is left, and its one task sends what it did. Why not a task per chunk: the pool hands
+    each one over by threads of the parent's, which wait for the interpreter lock while the parent
+    re-wraps; the worker sat idle between chunks for up to 20 ms and did a third of the work. The
+    workers are forked with the chunks in memory, so no job is copied to them. A worker the machine
+    gives no core claims nothing, and the parent does every chunk. With several workers one may take
+    two tasks and another none; the chunks of a worker that sent nothing are re-wrapped here.
     """
     # here, not at the top: the pool's modules cost ~10 ms that a command reading a secret never uses
     import multiprocessing as mp
 
+    global _CLAIMS
     cores = os.cpu_count() or 1
     if len(jobs) < _PARALLEL_FROM or cores < 2 or "fork" not in mp.get_all_start_methods():
         return [_rewrap_with(identities, j) for j in jobs]
-    chunks = [jobs[i : i + _CHUNK] for i in range(0, len(jobs), _CHUNK)]
-    done: list[list[Result] | None] = [None] * len(chunks)
-    with workers.fork_pool(
-        min(cores, 4) - 1,
-        initializer=_init_worker,
-        initargs=("\n".join(str(i.secret) for i in identities.items), True, os.getpid()),
-    ) as pool:
-        futures = [pool.submit(_rewrap_chunk, c) for c in chunks]
-        for i in reversed(range(len(chunks))):
-            if not futures[i].cancel():
-                break  # this one and all before it are taken by a worker
+    size = max(_CHUNK, -(-len(jobs) // 8192))  # at most 8,192 numbers (32 KiB): the pipe holds them all
+    chunks = [jobs[i : i + size] for i in range(0, len(jobs), size)]
+    read_end, write_end = os.pipe()
+    try:
+        os.write(write_end, b"".join(i.to_bytes(_TOKEN, "little") for i in range(len(chunks))))
+    finally:
+        os.close(write_end)
+    done: dict[int, list[Result]] = {}
+    try:
+        _CLAIMS = (chunks, read_end)
+        with workers.fork_pool(
+            min(cores, 4) - 1,
+            initializer=_init_worker,
+            initargs=("\n".join(str(i.secret) for i in identities.items), True, os.getpid()),
+        ) as pool:
+            futures = [pool.submit(_worker_task) for _ in range(min(cores, 4) - 1)]
+            done.update(_rewrap_claimed(identities))
+            for f in futures:
+                done.update(f.result())
+    finally:
+        _CLAIMS = None
+        os.close(read_end)
+    for i in range(len(chunks)):
+        if i not in done:
             done[i] = [_rewrap_with(identities, j) for j in chunks[i]]
-        for i, f in enumerate(futures):
-            if done[i] is None:
-                done[i] = f.result()
-    return [r for chunk in done if chunk is not None for r in chunk]
+    return [r for i in range(len(chunks)) for r in done[i]]
 
 
 def apply(
