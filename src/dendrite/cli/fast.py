@@ -1,17 +1,21 @@
-"""`dendrite secrets get NAME` without the CLI framework: the commonest command, started in half the time.
+"""`dendrite secrets get NAME` and the group re-keys without the CLI framework, started in half the time.
 
 Why: importing Typer and click costs about 40 ms, most of what `secrets get` spends beyond `sops
-decrypt` (README, "Performance"). Only the exact shapes
+decrypt`, and a tenth of a 1,000-secret re-key by `secrets groups add-user` (README, "Performance").
+Only the exact shapes
 
     [-C DIR | --repo DIR | --repo=DIR] [--no-commit] secrets get NAME
+    [-C DIR | --repo DIR | --repo=DIR] [--no-commit] secrets groups add-user GROUP USER
+    [-C DIR | --repo DIR | --repo=DIR] [--no-commit] secrets groups remove-user GROUP USER
 
 (global options before `secrets`, each at most once, in any order) are answered here; anything else
-(--help, --debug, `--`, an unknown option, an option value or NAME that looks like an option, a
-shell-completion request) goes to the Typer tree, as does a DIR that Typer's own path check would
-refuse (a file, an unreadable directory, an empty string). What runs is what the Typer command runs:
-the same root-callback step (`console.begin`), the same name check, `secrets_base.get`, inside the
-same error boundary (`cli.boundary`), so output, errors and exit codes are the same;
-tests/cli/test_fast.py runs both paths on a table of cases and compares them.
+(--help, --debug, `--`, `--create`, an unknown option, an option value or name that looks like an
+option, a shell-completion request) goes to the Typer tree, as does a DIR that Typer's own path check
+would refuse (a file, an unreadable directory, an empty string). What runs is what the Typer command
+runs: the same root-callback step (`console.begin`), the same name checks in the same order, the same
+`secrets_base` function, inside the same error boundary (`cli.boundary`), so output, errors, exit
+codes and git commits are the same; tests/cli/test_fast.py runs both paths on a table of cases and
+compares them.
 
 --debug is left to Typer: its errors end in a traceback, whose frames would differ, and a debugging
 run needs no fast start.
@@ -28,13 +32,18 @@ from pathlib import Path
 
 @dataclass(frozen=True)
 class Request:
-    name: str
+    name: str  # the secret; for a group command, the group
     repo: str | None = None
     no_commit: bool = False
+    command: str = "get"  # or "add-user", "remove-user" (of `secrets groups`)
+    member: str | None = None  # the user of a group command
+
+
+_GROUP_COMMANDS = ("add-user", "remove-user")
 
 
 def request(argv: Sequence[str], environ: Mapping[str, str]) -> Request | None:
-    """The `secrets get` this command line asks for, or None when the Typer tree must answer it."""
+    """The command this command line asks for, or None when the Typer tree must answer it."""
     if any(k.startswith("_") and k.endswith("_COMPLETE") for k in environ):
         return None  # click's completion variable (`_DENDRITE_COMPLETE`): Typer answers it
     repo: str | None = None
@@ -50,11 +59,17 @@ def request(argv: Sequence[str], environ: Mapping[str, str]) -> Request | None:
             repo = option.removeprefix("--repo=")
         else:
             return None
-    if len(rest) != 3 or rest[:2] != ["secrets", "get"] or rest[2].startswith("-"):
+    if len(rest) == 3 and rest[:2] == ["secrets", "get"]:
+        command, names = "get", rest[2:]
+    elif len(rest) == 5 and rest[:2] == ["secrets", "groups"] and rest[2] in _GROUP_COMMANDS:
+        command, names = rest[2], rest[3:]
+    else:
+        return None
+    if any(n.startswith("-") for n in names):
         return None
     if repo is not None and not _typer_takes(repo):
         return None
-    return Request(rest[2], repo, no_commit)
+    return Request(names[0], repo, no_commit, command, names[1] if len(names) > 1 else None)
 
 
 def _typer_takes(directory: str) -> bool:
@@ -77,16 +92,25 @@ def run(req: Request) -> None:
     """Run the request inside the error boundary, as `cli.main.run` runs the Typer tree."""
     from dendrite.cli import boundary
 
-    boundary.run(lambda: _get(req), debug=False)
+    boundary.run(lambda: _run(req), debug=False)
 
 
-def _get(req: Request) -> None:
+def _run(req: Request) -> None:
     from dendrite import changes, names
     from dendrite.cli import console, secrets_base
 
     console.begin(None if req.repo is None else Path(req.repo), debug=False, no_commit=req.no_commit)
     try:  # as click closes the root context: recording ends whatever happened
-        names.check("secret", req.name)  # Typer's SecretArg callback (cli.common.name_arg)
-        secrets_base.get(req.name)
+        if req.command == "get":
+            names.check("secret", req.name)  # Typer's SecretArg callback (cli.common.name_arg)
+            secrets_base.get(req.name)
+            return
+        assert req.member is not None
+        names.check("group", req.name)  # GroupArg's callback, then UserArg's, in click's order
+        names.check("user", req.member)
+        if req.command == "add-user":
+            secrets_base.group_add(req.name, "users", req.member, False)  # no --create here
+        else:
+            secrets_base.group_remove(req.name, "users", req.member)
     finally:
         changes.end()
