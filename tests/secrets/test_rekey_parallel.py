@@ -1,13 +1,10 @@
 """The re-wrap of a large batch on both cores (`rekey._rewrap_all`): the parent and a worker claim
 chunks from one pipe; every result must land at its own secret's place, a failure travels back as
-that secret's error, whichever process met it, and chunks a worker never sent back are re-wrapped by
-the parent."""
+that secret's error, whichever process met it."""
 
 from __future__ import annotations
 
 from pathlib import Path
-
-import pytest
 
 from dendrite.secrets import rekey
 from dendrite.sops import encrypt, identities_from_text
@@ -59,19 +56,3 @@ def test_a_large_batch_is_rewrapped_in_order_and_the_real_sops_decrypts_it(
         assert isinstance(bytes_, bytes)
         secret.write_bytes(bytes_)
         assert run_sops(sops_bin, ["decrypt", str(secret)], env).stdout == f"value {i}".encode()
-
-
-class _Forgetful(dict[int, list[rekey.Result]]):
-    """A worker's record of its chunks that keeps nothing: the worker then sends none back."""
-
-    def update(self, *args: object, **kwargs: object) -> None:
-        pass
-
-
-def test_chunks_a_worker_never_sent_are_rewrapped_by_the_parent(monkeypatch: pytest.MonkeyPatch) -> None:
-    """With several workers one may take two tasks and another none (clan_cli/secrets/secrets.py,
-    update_keys, re-keys every file: none may be left out)."""
-    jobs, foreign, admin, newcomer = _batch()
-    monkeypatch.setattr(rekey, "_WORKER_DONE", _Forgetful())  # set before the fork: the worker's too
-    results = rekey._rewrap_all(jobs, identities_from_text(admin.secret))
-    _check(results, len(jobs), foreign, newcomer)

@@ -14,6 +14,7 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 from dendrite import boundedjson, workers
 from dendrite.errors import DendriteError, NoKeyError, SopsError, StoreError
@@ -22,7 +23,7 @@ from dendrite.repofs import RepoFS
 from dendrite.secrets.keys import SopsKey, check_usable
 from dendrite.secrets.layout import Layout, SecretRef
 from dendrite.secrets.recipients import Collected, Overlay, Resolver
-from dendrite.sops.age import Identities, identities_from_text
+from dendrite.sops.age import Identities
 from dendrite.sops.document import rewrap
 
 SECRET_LIMIT = 16 * 1024 * 1024  # a clan secret is a single value; far larger is not one of ours
@@ -120,27 +121,9 @@ def _recipients(keys: frozenset[SopsKey], ref: SecretRef) -> list[str]:
 _PARALLEL_FROM = 200
 _CHUNK = 25  # jobs per claim: small enough that the last chunks even out parent and workers
 _TOKEN = 4  # bytes per chunk number in the claim pipe
-_WORKER_IDENTITIES: Identities | None = None
-_CLAIMS: tuple[list[list[Job]], int] | None = None  # (chunks, the claim pipe's read end): set before the fork
-_WORKER_DONE: dict[int, list[Result]] = {}
 
 Job = tuple[bytes, list[str], str]
 Result = bytes | tuple[str, str, str | None]
-
-
-def _init_worker(secret_keys: str, forked: bool = False, parent: int | None = None) -> None:
-    global _WORKER_IDENTITIES
-    if forked:
-        detach_forked_worker()
-        if parent is not None and os.getppid() != parent:
-            # the parent was killed before the line above asked to die with it: nobody will ever
-            # send work or close the queue, so leave now instead of waiting forever
-            os._exit(1)
-    _WORKER_IDENTITIES = identities_from_text(secret_keys, "re-key worker")
-    if _CLAIMS is not None:
-        # start at once: a task would reach this worker only through the parent's threads, which
-        # wait for the interpreter lock while the parent re-wraps (20 to 40 ms at the start)
-        _WORKER_DONE.update(_rewrap_claimed(_WORKER_IDENTITIES))
 
 
 def _rewrap_with(identities: Identities, job: Job) -> Result:
@@ -162,41 +145,39 @@ def _claim(fd: int) -> int | None:
     return int.from_bytes(token, "little") if token else None
 
 
-def _rewrap_claimed(identities: Identities) -> dict[int, list[Result]]:
+def _rewrap_claimed(chunks: list[list[Job]], fd: int, identities: Identities) -> dict[int, list[Result]]:
     """Claim chunks until none is left and re-wrap them; what this process did, by chunk number."""
-    assert _CLAIMS is not None
-    chunks, fd = _CLAIMS
     done: dict[int, list[Result]] = {}
     while (i := _claim(fd)) is not None:
         done[i] = [_rewrap_with(identities, j) for j in chunks[i]]
     return done
 
 
-def _worker_task() -> dict[int, list[Result]]:
-    """In a worker: the chunks its initializer claimed and re-wrapped, sent once (then nothing)."""
-    done = dict(_WORKER_DONE)
-    _WORKER_DONE.clear()
-    return done
+def _in_worker(
+    chunks: list[list[Job]], fd: int, identities: Identities, parent: int
+) -> dict[int, list[Result]]:
+    detach_forked_worker()
+    if os.getppid() != parent:
+        # the parent was killed before the line above asked to die with it: nobody will read the
+        # result, so leave now
+        os._exit(1)
+    return _rewrap_claimed(chunks, fd, identities)
 
 
 def _rewrap_all(jobs: list[Job], identities: Identities) -> list[Result]:
     """Re-wrap in this process, or on every core for large batches (age's X25519 is the cost).
 
-    Large batches are cut into chunks that the parent and its workers claim one at a time from a pipe
-    holding their numbers (`_claim`); a worker claims from the moment it is forked (its initializer)
-    until none is left, and its one task sends what it did. Why not a task per chunk: the pool hands
-    each one over by threads of the parent's, which wait for the interpreter lock while the parent
-    re-wraps; the worker sat idle between chunks for up to 20 ms and did a third of the work. The
-    workers are forked with the chunks in memory, so no job is copied to them. A worker the machine
-    gives no core claims nothing, and the parent does every chunk. With several workers one may take
-    two tasks and another none; the chunks of a worker that sent nothing are re-wrapped here.
+    Large batches are cut into chunks that the parent and its forked workers claim one at a time from
+    a pipe holding their numbers (`_claim`); each worker has the chunks and the identities in the
+    memory it was forked with, claims from its first instant until none is left, and sends what it
+    did once, at the end (`workers.forked`). Why not a pool with a task per chunk: the pool's threads
+    in the parent, which hand tasks over, wait for the interpreter lock while the parent re-wraps,
+    and the worker sat idle between chunks for up to 20 ms, doing a third of the work; the pool's
+    modules also cost about 10 ms to import. A worker the machine gives no core claims nothing, and
+    the parent does every chunk.
     """
-    # here, not at the top: the pool's modules cost ~10 ms that a command reading a secret never uses
-    import multiprocessing as mp
-
-    global _CLAIMS
     cores = os.cpu_count() or 1
-    if len(jobs) < _PARALLEL_FROM or cores < 2 or "fork" not in mp.get_all_start_methods():
+    if len(jobs) < _PARALLEL_FROM or cores < 2 or not hasattr(os, "fork"):
         return [_rewrap_with(identities, j) for j in jobs]
     size = max(_CHUNK, -(-len(jobs) // 8192))  # at most 8,192 numbers (32 KiB): the pipe holds them all
     chunks = [jobs[i : i + size] for i in range(0, len(jobs), size)]
@@ -205,24 +186,16 @@ def _rewrap_all(jobs: list[Job], identities: Identities) -> list[Result]:
         os.write(write_end, b"".join(i.to_bytes(_TOKEN, "little") for i in range(len(chunks))))
     finally:
         os.close(write_end)
-    done: dict[int, list[Result]] = {}
+    parent = os.getpid()
     try:
-        _CLAIMS = (chunks, read_end)
-        with workers.fork_pool(
-            min(cores, 4) - 1,
-            initializer=_init_worker,
-            initargs=("\n".join(str(i.secret) for i in identities.items), True, os.getpid()),
-        ) as pool:
-            futures = [pool.submit(_worker_task) for _ in range(min(cores, 4) - 1)]
-            done.update(_rewrap_claimed(identities))
-            for f in futures:
-                done.update(f.result())
+        with workers.forked(
+            lambda: _in_worker(chunks, read_end, identities, parent), min(cores, 4) - 1
+        ) as results:
+            done = _rewrap_claimed(chunks, read_end, identities)
+            for theirs in results():
+                done.update(cast("dict[int, list[Result]]", theirs))
     finally:
-        _CLAIMS = None
         os.close(read_end)
-    for i in range(len(chunks)):
-        if i not in done:
-            done[i] = [_rewrap_with(identities, j) for j in chunks[i]]
     return [r for i in range(len(chunks)) for r in done[i]]
 
 
