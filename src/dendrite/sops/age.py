@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import functools
 import os
-import platform
 import re
 import stat
+import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -126,7 +126,7 @@ def default_key_file(env: Mapping[str, str] | None = None) -> Path:
     home = Path(env.get("HOME", str(Path.home())))
     if xdg:
         base = Path(xdg)
-    elif platform.system() == "Darwin":
+    elif sys.platform == "darwin":  # what platform.system() calls "Darwin", without its import (1.3 ms)
         base = home / "Library" / "Application Support"
     else:
         base = home / ".config"
