@@ -90,6 +90,11 @@ def _no_key(w: World) -> dict[str, str]:
     return clean_env(home=w.work.parent / "home")
 
 
+def _key_file_others_read(w: World) -> dict[str, str]:
+    w.keys.file.chmod(0o644)  # a warning, printed as the process ends (an exit handler)
+    return w.keys.env
+
+
 def _planted_link(repo: Path) -> None:
     secret = repo / "sops/secrets/db-1/secret"
     secret.unlink()
@@ -117,6 +122,8 @@ CASES: dict[str, Case] = {
     "add: both names refused": Case([*ADD, "../admins", "ca rol"]),
     "remove: an empty user name": Case([*REMOVE, "admins", ""]),
     "add: no key": Case([*ADD, "admins", "carol"], env=_no_key),
+    "add: a key file others can read": Case([*ADD, "admins", "carol"], env=_key_file_others_read),
+    "add: a key file others can read, an error": Case([*ADD, "admins", "carla"], env=_key_file_others_read),
     "add: a link planted as a secret": Case([*ADD, "admins", "carol"], prepare=_planted_link),
     "add: a broken member link": Case([*ADD, "admins", "carol"], prepare=_broken_member_link),
     "add: outside a repository": Case([*ADD, "admins", "carol"], outside=True),
@@ -212,6 +219,8 @@ def test_the_cases_cover_success_commits_and_every_error(world: World) -> None:
     ):
         code, out, err, _ = seen[name]
         assert code == 2 and out == b"" and err.startswith(b"error: "), (name, err)
+    code, _, err, _ = seen["add: a key file others can read"]
+    assert code == 0 and err.startswith(b"re-keyed 3 secrets\nwarning: the age key file "), err
     # a secret file that is a link is no secret of the walk's: left alone, never written through
     assert seen["add: a link planted as a secret"][3]["sops/secrets/db-1/secret"][0] == "link"  # type: ignore[index]
     # a refusal changes nothing
