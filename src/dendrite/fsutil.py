@@ -214,12 +214,19 @@ def _many_by_exchange(fs: RepoFS, writes: Sequence[PendingWrite], spares: int) -
     the CI machine), and a re-key replaces a thousand files. The spares are kept between runs, so no
     inode is created at all; after a swap a spare holds the old ciphertext until the next run (never
     plaintext). Per chunk, one filesystem sync makes the new contents durable before any swap.
+
+    Chunks alternate between two sets of spares: after its swaps a set holds the old versions of
+    that chunk's targets, and it is written again only two chunks later, once the next chunk's sync
+    has made those swaps durable. Written again by the very next chunk, a crash during that chunk's
+    sync could leave a swap undone on disk while the old inode it points back to already holds
+    another file's new content (the data of an overwritten inode is not ordered with the journal).
     """
-    for start in range(0, len(writes), _CHUNK):
+    for n, start in enumerate(range(0, len(writes), _CHUNK)):
         chunk = writes[start : start + _CHUNK]
         targets = [_target_dir(fs, w.target) for w in chunk]
         try:
-            slots = [f"spare-{i:03d}" for i in range(len(chunk))]
+            first = (n % 2) * _CHUNK
+            slots = [f"spare-{first + i:03d}" for i in range(len(chunk))]
             for slot, w in zip(slots, chunk, strict=True):
                 with naming(w.target):
                     _write_into(spares, slot, w.data, w.mode)

@@ -34,10 +34,13 @@ import stat
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from dendrite.errors import CommandError, DendriteError
 from dendrite.fsutil import repo_lock
-from dendrite.process import CmdOut, RunOpts, run
+
+if TYPE_CHECKING:
+    from dendrite.process import CmdOut
 
 # Repository-location variables: the commit goes to <root>'s repository, whatever the environment says.
 _DROPPED_ENV = (
@@ -389,6 +392,10 @@ def _git(
     stdin: Sequence[str] | None = None,
     what: str | None = None,
 ) -> CmdOut:
+    # here, not at the top: the process wrapper (subprocess, logging: ~8 ms) is loaded only when git
+    # runs; a change in a directory that is no git work tree commits nothing and never needs it
+    from dendrite.process import RunOpts, run
+
     config = [x for kv in (*_FIXED_CONFIG, *overrides) for x in ("-c", kv)]
     data = None if stdin is None else b"".join(os.fsencode(p) + b"\0" for p in stdin)
     try:

@@ -103,3 +103,102 @@ def stop(pool: ProcessPoolExecutor) -> None:
     for p in procs:
         with contextlib.suppress(Exception):
             p.join(5)
+
+
+class WorkerLost(RuntimeError):
+    """A forked child ended without sending its result (killed, or failed): a bug or the machine's doing."""
+
+
+@contextlib.contextmanager
+def forked(work: Callable[[], object], count: int) -> Iterator[Callable[[], list[object]]]:
+    """`count` children forked now, each running `work()` once; yields a function that waits for all
+    and returns their results (in fork order), each sent back pickled through a pipe of its own.
+
+    Why beside `fork_pool`: a pool imports `concurrent.futures` and `multiprocessing` (about 10 ms),
+    and hands over tasks and results by threads of the parent's that wait for the interpreter lock
+    while the parent computes; a child that only needs the memory it was forked with, and sends one
+    answer at the end, needs none of it (the re-key's workers).
+
+    The same rules as `fork_pool`: forked with SIGINT blocked, a child ignores SIGINT for good and
+    the parent decides; on any exception inside (Ctrl-C included) the children are killed and reaped
+    before it goes on, and they only ever compute in memory. A child leaves by `os._exit`, so it runs
+    no `atexit` hook nor flushes any buffer it inherited. The objects that exist at the fork are
+    frozen meanwhile (`gc.freeze`, see `fork_pool`).
+    """
+    import gc
+    import pickle
+
+    children: list[tuple[int, int]] = []  # (pid, read end)
+    gc.freeze()
+    try:
+        main = threading.current_thread() is threading.main_thread()
+        for _ in range(count):
+            read_end, write_end = os.pipe()
+            if main:
+                signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+            try:
+                pid = os.fork()
+                if pid == 0:
+                    _child(work, read_end, write_end, pickle.dumps)  # never returns
+            finally:
+                if main:
+                    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+            os.close(write_end)
+            children.append((pid, read_end))
+
+        def results() -> list[object]:
+            out = []
+            while children:
+                pid, read_end = children[0]
+                data = _read_all(read_end)
+                os.close(read_end)
+                os.waitpid(pid, 0)
+                children.pop(0)
+                if not data:
+                    raise WorkerLost(f"worker {pid} ended without sending its result")
+                ok, value = pickle.loads(data)
+                if not ok:
+                    raise WorkerLost(f"worker {pid} failed: {value}")
+                out.append(value)
+            return out
+
+        yield results
+    finally:
+        for pid, _ in children:  # still here: the caller did not wait (an exception, Ctrl-C)
+            with contextlib.suppress(ProcessLookupError, OSError):
+                os.kill(pid, signal.SIGKILL)
+        for pid, read_end in children:
+            with contextlib.suppress(OSError):
+                os.close(read_end)
+            with contextlib.suppress(ChildProcessError, OSError):
+                os.waitpid(pid, 0)
+        gc.unfreeze()
+
+
+def _child(
+    work: Callable[[], object], read_end: int, write_end: int, dumps: Callable[[object], bytes]
+) -> None:
+    """A forked child: run `work`, send (ok, result or the error's text) through `write_end`, leave."""
+    code = 0
+    try:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+        os.close(read_end)
+        try:
+            data = dumps((True, work()))
+        except BaseException as exc:  # sent as text: the parent reports it, with the child's pid
+            data = dumps((False, f"{type(exc).__name__}: {exc}"))
+        view = memoryview(data)
+        while view:
+            view = view[os.write(write_end, view) :]
+    except BaseException:
+        code = 1
+    finally:
+        os._exit(code)
+
+
+def _read_all(fd: int) -> bytes:
+    parts = []
+    while chunk := os.read(fd, 1 << 20):
+        parts.append(chunk)
+    return b"".join(parts)

@@ -309,7 +309,7 @@ def test_did_you_mean_for_members_of_secrets(fleet: Fleet) -> None:
 
 
 def test_a_long_list_of_names_is_not_a_hint() -> None:
-    from dendrite.cli.secrets_cmd import _nearest
+    from dendrite.cli.secrets_base import nearest as _nearest
 
     many = [f"secret-{i:04d}" for i in range(2400)]
     assert _nearest("zzz", many, "dendrite secrets list") == "see 'dendrite secrets list'"

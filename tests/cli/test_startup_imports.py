@@ -167,3 +167,29 @@ def test_migrate_status_imports_no_layout_and_no_probes(tmp_path: Path) -> None:
         "multiprocessing",
     )
     assert _offending(modules, banned) == []
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["secrets", "groups", "add-user", "admins", "bob"],
+        ["--no-commit", "-C", ".", "secrets", "groups", "remove-user", "admins", "alice"],
+        ["secrets", "groups", "add-user", "admin", "bob"],  # a typo: the error, without the framework
+    ],
+)
+def test_a_group_rekey_imports_no_framework(repo: Path, keys: Keys, args: list[str]) -> None:
+    """`secrets groups add-user` / `remove-user` re-key on the fast path too (cli/fast.py): no Typer,
+    click, rich or pydantic, nor other commands' engines; outside git, not even the process wrapper."""
+    from dendrite.secrets import SecretsStore
+    from dendrite.secrets.keys import SopsKey
+
+    store = SecretsStore(repo, keys.identities)
+    store.add_user("bob", [SopsKey("age", keys.b.public)])
+    store.group_add("admins", "users", "alice")
+    store.set("in-admins", b"x", groups=["admins"])
+    res, modules = _modules(args, keys.env, repo)
+    assert res.returncode == (2 if "admin" in args else 0), res.stderr
+    assert "dendrite.cli.secrets_base" in modules
+    # a change first rolls back an interrupted `vars generate` (its undo journal)
+    banned = tuple(b for b in NOT_FOR_SECRETS_GET if b != "dendrite.undo")
+    assert _offending(modules, (*banned, *FRAMEWORK, "dendrite.process")) == []

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from dendrite import changes, gitcommit
-from dendrite.cli.common import OPTIONS, note, repo
+from dendrite.cli.console import OPTIONS, note, repo  # not cli.common: it imports Typer
 from dendrite.repo import INVENTORY_JSON, MACHINES_DIR, SOPS_DIR, VARS_DIR
 
 if TYPE_CHECKING:

@@ -1,17 +1,20 @@
 """What the `secrets` commands share without the CLI framework: the stores of this run and their
-warnings at exit, the nearest name for a typo, and `get` itself.
+warnings at exit, the nearest name for a typo, the re-key's frame, and the commands that also run
+on the fast path.
 
 Why apart from `cli.secrets_cmd` (which defines the Typer commands and imports Typer): `secrets get`
-also runs on the fast path (`cli.fast`), without Typer; both paths call `get` here.
+and `secrets groups add-user` / `remove-user` also run on the fast path (`cli.fast`), without Typer;
+both paths call the same functions here.
 """
 
 from __future__ import annotations
 
 import atexit
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 
 from dendrite.cli.console import note, repo, write_bytes
+from dendrite.cli.progress import progress
 from dendrite.errors import InputError
 from dendrite.secrets.store import SecretsStore
 from dendrite.text import did_you_mean
@@ -69,3 +72,61 @@ def get(name: str) -> None:
     with suggesting(opened, name):
         value = opened.get(name)
     write_bytes(value)
+
+
+def known(store: SecretsStore, kind: str, names: list[str] | None) -> list[str]:
+    """`names` when each is a user/machine/group of the store; else one sentence with a suggestion.
+
+    Why before the library: its message says a member does not exist; this one says which was meant.
+    """
+    listing = {"users": store.users, "machines": store.machines, "groups": store.groups}[kind]
+    given = names or []
+    if given:
+        present = tuple(listing())
+        for n in given:
+            if n not in present:
+                raise InputError(
+                    f"{kind[:-1]} '{n}' does not exist in {store.layout.sops / kind}",
+                    hint=nearest(n, present, f"dendrite secrets {kind} list"),
+                )
+    return given
+
+
+def rekeyed(n: int) -> None:
+    if n:
+        note(f"re-keyed {n} secret{'s' if n != 1 else ''}")
+
+
+def run_rekey(label: str, fn: Callable[[SecretsStore], int]) -> int:
+    """Run a store operation that may re-key many secrets, with a progress bar on a terminal."""
+    with progress(label) as cb:
+        opened = store()
+        opened.progress = cb
+        return fn(opened)
+
+
+def group_add(group: str, kind: str, member: str, create: bool) -> None:
+    """Add a member; a group that does not exist is made only with --create, so a typo ("admin" for
+    "admins") is a question, not a new group holding one member (clan makes it silently)."""
+    from dendrite.cli import committing  # git: only commands that change the store commit
+
+    opened = store()
+    known(opened, kind, [member])
+    groups = tuple(opened.groups())
+    if group not in groups and not create:
+        raise InputError(
+            f"group '{group}' does not exist in {opened.layout.groups()}",
+            hint=nearest(group, groups, "dendrite secrets groups list")
+            + "; to make a new group, add --create",
+        )
+    rekeyed(run_rekey("re-keying", lambda s: s.group_add(group, kind, member)))
+    committing.commit(f"secrets: add {kind[:-1]} {member} to group {group}")
+
+
+def group_remove(group: str, kind: str, member: str) -> None:
+    from dendrite.cli import committing
+
+    opened = store()
+    known(opened, "groups", [group])
+    rekeyed(run_rekey("re-keying", lambda s: s.group_remove(group, kind, member)))
+    committing.commit(f"secrets: remove {kind[:-1]} {member} from group {group}")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -27,7 +26,11 @@ from dendrite.cli.common import (
     repo,
 )
 from dendrite.cli.secrets_base import EXTRA_WARNINGS as _EXTRA_WARNINGS
-from dendrite.cli.secrets_base import nearest as _nearest
+from dendrite.cli.secrets_base import group_add as _group_add
+from dendrite.cli.secrets_base import group_remove as _group_remove
+from dendrite.cli.secrets_base import known as _known
+from dendrite.cli.secrets_base import rekeyed as _rekeyed
+from dendrite.cli.secrets_base import run_rekey as _run_rekey
 from dendrite.cli.secrets_base import store as _store
 from dendrite.cli.secrets_base import suggesting as _suggesting
 from dendrite.errors import DendriteError, InputError
@@ -92,19 +95,6 @@ KeyFiles = Annotated[
 ]
 
 
-def _rekeyed(n: int) -> None:
-    if n:
-        note(f"re-keyed {n} secret{'s' if n != 1 else ''}")
-
-
-def _run_rekey(label: str, fn: Callable[[SecretsStore], int]) -> int:
-    """Run a store operation that may re-key many secrets, with a progress bar on a terminal."""
-    with progress(label) as cb:
-        store = _store()
-        store.progress = cb
-        return fn(store)
-
-
 def _argv_key(text: str) -> SopsKey:
     """A public key from the command line; `-` reads a key file's text from stdin.
 
@@ -126,24 +116,6 @@ def _keys(
 ) -> list[SopsKey]:
     keys = [_argv_key(k) for k in [*(positional or []), *(options or [])]]
     return keys + [key_from_text(read_user_file(f), str(f)) for f in files or []]
-
-
-def _known(store: SecretsStore, kind: str, names: list[str] | None) -> list[str]:
-    """`names` when each is a user/machine/group of the store; else one sentence with a suggestion.
-
-    Why before the library: its message says a member does not exist; this one says which was meant.
-    """
-    listing = {"users": store.users, "machines": store.machines, "groups": store.groups}[kind]
-    given = names or []
-    if given:
-        known = tuple(listing())
-        for n in given:
-            if n not in known:
-                raise InputError(
-                    f"{kind[:-1]} '{n}' does not exist in {store.layout.sops / kind}",
-                    hint=_nearest(n, known, f"dendrite secrets {kind} list"),
-                )
-    return given
 
 
 def _members(
@@ -364,29 +336,6 @@ def groups_list(json_: JsonOpt = False) -> None:
 CreateOpt = Annotated[
     bool, typer.Option("--create", help="Make the group if it does not exist (a new group is never implied).")
 ]
-
-
-def _group_add(group: str, kind: str, member: str, create: bool) -> None:
-    """Add a member; a group that does not exist is made only with --create, so a typo ("admin" for
-    "admins") is a question, not a new group holding one member (clan makes it silently)."""
-    store = _store()
-    _known(store, kind, [member])
-    known = tuple(store.groups())
-    if group not in known and not create:
-        raise InputError(
-            f"group '{group}' does not exist in {store.layout.groups()}",
-            hint=_nearest(group, known, "dendrite secrets groups list")
-            + "; to make a new group, add --create",
-        )
-    _rekeyed(_run_rekey("re-keying", lambda s: s.group_add(group, kind, member)))
-    committing.commit(f"secrets: add {kind[:-1]} {member} to group {group}")
-
-
-def _group_remove(group: str, kind: str, member: str) -> None:
-    store = _store()
-    _known(store, "groups", [group])
-    _rekeyed(_run_rekey("re-keying", lambda s: s.group_remove(group, kind, member)))
-    committing.commit(f"secrets: remove {kind[:-1]} {member} from group {group}")
 
 
 @groups_app.command("add-user")

@@ -12,7 +12,7 @@ from dendrite import boundedjson
 from dendrite.errors import InputError, StoreError, UnsafePathError
 from dendrite.fsutil import read_regular_file
 from dendrite.repofs import FILE_MODE, RepoFS
-from dendrite.sops.age import parse_recipient
+from dendrite.sops.age import parse_recipient, parsed_recipient
 
 MAX_KEY_FILE_BYTES = 64 * 1024  # a key.json holds a few public keys of about 70 bytes each
 
@@ -94,7 +94,7 @@ def check_usable(key: SopsKey, where: str) -> None:
             hint="replace it with an age key",
         )
     try:
-        parse_recipient(key.publickey)
+        parsed_recipient(key.publickey)  # remembered: a re-key checks the same newcomer for every secret
     except InputError as exc:
         raise StoreError(f"{where}: {exc.message}", hint="fix or replace the key in its key.json") from None
 

@@ -14,6 +14,7 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 from dendrite import boundedjson, workers
 from dendrite.errors import DendriteError, NoKeyError, SopsError, StoreError
@@ -22,7 +23,7 @@ from dendrite.repofs import RepoFS
 from dendrite.secrets.keys import SopsKey, check_usable
 from dendrite.secrets.layout import Layout, SecretRef
 from dendrite.secrets.recipients import Collected, Overlay, Resolver
-from dendrite.sops.age import Identities, identities_from_text
+from dendrite.sops.age import Identities
 from dendrite.sops.document import rewrap
 
 SECRET_LIMIT = 16 * 1024 * 1024  # a clan secret is a single value; far larger is not one of ours
@@ -118,22 +119,11 @@ def _recipients(keys: frozenset[SopsKey], ref: SecretRef) -> list[str]:
 
 
 _PARALLEL_FROM = 200
-_CHUNK = 25  # jobs per message to a worker: small enough for the parent to take back what is left
-_WORKER_IDENTITIES: Identities | None = None
+_CHUNK = 25  # jobs per claim: small enough that the last chunks even out parent and workers
+_TOKEN = 4  # bytes per chunk number in the claim pipe
 
 Job = tuple[bytes, list[str], str]
 Result = bytes | tuple[str, str, str | None]
-
-
-def _init_worker(secret_keys: str, forked: bool = False, parent: int | None = None) -> None:
-    global _WORKER_IDENTITIES
-    if forked:
-        detach_forked_worker()
-        if parent is not None and os.getppid() != parent:
-            # the parent was killed before the line above asked to die with it: nobody will ever
-            # send work or close the queue, so leave now instead of waiting forever
-            os._exit(1)
-    _WORKER_IDENTITIES = identities_from_text(secret_keys, "re-key worker")
 
 
 def _rewrap_with(identities: Identities, job: Job) -> Result:
@@ -144,41 +134,69 @@ def _rewrap_with(identities: Identities, job: Job) -> Result:
         return (type(exc).__name__, exc.message, exc.hint)
 
 
-def _rewrap_chunk(jobs: list[Job]) -> list[Result]:
-    """In a worker: a chunk of jobs with the identities its initializer parsed."""
-    assert _WORKER_IDENTITIES is not None
-    return [_rewrap_with(_WORKER_IDENTITIES, j) for j in jobs]
+def _claim(fd: int) -> int | None:
+    """The next unclaimed chunk's number, or None when all are claimed.
+
+    The numbers were all written to a pipe before the fork and its write end closed; a read of a few
+    bytes from a pipe is atomic, so each number goes to exactly one process, and an empty pipe is at
+    its end. No lock is held that a killed process could leave held.
+    """
+    token = os.read(fd, _TOKEN)
+    return int.from_bytes(token, "little") if token else None
+
+
+def _rewrap_claimed(chunks: list[list[Job]], fd: int, identities: Identities) -> dict[int, list[Result]]:
+    """Claim chunks until none is left and re-wrap them; what this process did, by chunk number."""
+    done: dict[int, list[Result]] = {}
+    while (i := _claim(fd)) is not None:
+        done[i] = [_rewrap_with(identities, j) for j in chunks[i]]
+    return done
+
+
+def _in_worker(
+    chunks: list[list[Job]], fd: int, identities: Identities, parent: int
+) -> dict[int, list[Result]]:
+    detach_forked_worker()
+    if os.getppid() != parent:
+        # the parent was killed before the line above asked to die with it: nobody will read the
+        # result, so leave now
+        os._exit(1)
+    return _rewrap_claimed(chunks, fd, identities)
 
 
 def _rewrap_all(jobs: list[Job], identities: Identities) -> list[Result]:
     """Re-wrap in this process, or on every core for large batches (age's X25519 is the cost).
 
-    Large batches are cut into chunks that the workers take from the front while this process works
-    through them from the back, taking back every chunk no worker has started: the parent never sits
-    waiting on a worker that a loaded machine gives no core (on 2 cores: one worker and the parent).
+    Large batches are cut into chunks that the parent and its forked workers claim one at a time from
+    a pipe holding their numbers (`_claim`); each worker has the chunks and the identities in the
+    memory it was forked with, claims from its first instant until none is left, and sends what it
+    did once, at the end (`workers.forked`). Why not a pool with a task per chunk: the pool's threads
+    in the parent, which hand tasks over, wait for the interpreter lock while the parent re-wraps,
+    and the worker sat idle between chunks for up to 20 ms, doing a third of the work; the pool's
+    modules also cost about 10 ms to import. A worker the machine gives no core claims nothing, and
+    the parent does every chunk.
     """
-    # here, not at the top: the pool's modules cost ~10 ms that a command reading a secret never uses
-    import multiprocessing as mp
-
     cores = os.cpu_count() or 1
-    if len(jobs) < _PARALLEL_FROM or cores < 2 or "fork" not in mp.get_all_start_methods():
+    if len(jobs) < _PARALLEL_FROM or cores < 2 or not hasattr(os, "fork"):
         return [_rewrap_with(identities, j) for j in jobs]
-    chunks = [jobs[i : i + _CHUNK] for i in range(0, len(jobs), _CHUNK)]
-    done: list[list[Result] | None] = [None] * len(chunks)
-    with workers.fork_pool(
-        min(cores, 4) - 1,
-        initializer=_init_worker,
-        initargs=("\n".join(str(i.secret) for i in identities.items), True, os.getpid()),
-    ) as pool:
-        futures = [pool.submit(_rewrap_chunk, c) for c in chunks]
-        for i in reversed(range(len(chunks))):
-            if not futures[i].cancel():
-                break  # this one and all before it are taken by a worker
-            done[i] = [_rewrap_with(identities, j) for j in chunks[i]]
-        for i, f in enumerate(futures):
-            if done[i] is None:
-                done[i] = f.result()
-    return [r for chunk in done if chunk is not None for r in chunk]
+    size = max(_CHUNK, -(-len(jobs) // 8192))  # at most 8,192 numbers (32 KiB): the pipe holds them all
+    chunks = [jobs[i : i + size] for i in range(0, len(jobs), size)]
+    read_end, write_end = os.pipe()
+    try:
+        os.write(write_end, b"".join(i.to_bytes(_TOKEN, "little") for i in range(len(chunks))))
+    finally:
+        os.close(write_end)
+    parent = os.getpid()
+    try:
+        with workers.forked(
+            lambda: _in_worker(chunks, read_end, identities, parent), min(cores, 4) - 1
+        ) as results:
+            done = _rewrap_claimed(chunks, read_end, identities)
+            for theirs in results():
+                done.update(cast("dict[int, list[Result]]", theirs))
+    finally:
+        os.close(read_end)
+    return [r for i in range(len(chunks)) for r in done[i]]
 
 
 def apply(

@@ -10,13 +10,11 @@ import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from dendrite import boundedjson
+from dendrite import boundedjson, lazy
 from dendrite.errors import InputError, SopsError
 from dendrite.sops.age import Identities, unwrap_data_key, wrap_data_key
-from dendrite.sops.cipher import LeafCipher
-from dendrite.sops.codec import check_mac, decrypt_branches, encrypt_branches
 from dendrite.sops.metadata import WRITER_VERSION, Metadata
 from dendrite.sops.rules import CryptRule
 from dendrite.sops.stores import store_for
@@ -24,6 +22,12 @@ from dendrite.sops.stores.base import Store
 from dendrite.sops.stores.json import fast_dump_json, is_simple_json
 from dendrite.sops.tree import Branch, Node
 from dendrite.sops.values import now_rfc3339, rfc3339_seconds
+
+if TYPE_CHECKING:
+    from dendrite.sops import cipher, codec
+else:  # the values' cipher and MAC (hashlib, hmac: ~3 ms): a re-key only re-wraps the data key
+    cipher = lazy.module("dendrite.sops.cipher")
+    codec = lazy.module("dendrite.sops.codec")
 
 
 @dataclass(frozen=True)
@@ -59,13 +63,13 @@ def _seal(
     mac_only_encrypted: bool,
     store: Store,
 ) -> bytes:
-    cipher = LeafCipher(data_key)
-    encrypted, mac_hex = encrypt_branches(branches, cipher, rule, mac_only_encrypted)
+    leaves = cipher.LeafCipher(data_key)
+    encrypted, mac_hex = codec.encrypt_branches(branches, leaves, rule, mac_only_encrypted)
     lastmodified = now_rfc3339()
     meta = Metadata(
         age=wrap_data_key(data_key, recipients) if recipients is not None else age,
         lastmodified=lastmodified,
-        mac=cipher.encrypt(mac_hex, lastmodified),
+        mac=leaves.encrypt(mac_hex, lastmodified),
         rule=rule,
         mac_only_encrypted=mac_only_encrypted,
         version=WRITER_VERSION,
@@ -113,17 +117,17 @@ def decrypt_document(
             f"{where}: the file has no age recipients{other}", hint="decrypt it with the sops binary"
         )
     key = unwrap_data_key(meta.age, identities, where)
-    cipher = LeafCipher(key)
-    plain, mac_hex = decrypt_branches(
+    leaves = cipher.LeafCipher(key)
+    plain, mac_hex = codec.decrypt_branches(
         branches,
-        cipher,
+        leaves,
         meta.rule,
         meta.mac_only_encrypted,
         where,
         by_envelope=_comments_dropped(fmt, meta.rule),
     )
     if verify_mac:
-        check_mac(meta.mac, mac_hex, cipher, rfc3339_seconds(meta.lastmodified), where)
+        codec.check_mac(meta.mac, mac_hex, leaves, rfc3339_seconds(meta.lastmodified), where)
     return Decrypted(plain, meta, key)
 
 

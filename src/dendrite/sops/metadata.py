@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from dendrite.errors import SopsError
@@ -34,7 +34,17 @@ class Metadata:
         return tuple(e.recipient for e in self.age)
 
     def with_age(self, age: tuple[AgeEntry, ...]) -> Metadata:
-        return replace(self, age=age)
+        # built directly, not by dataclasses.replace (which looks up the fields each time): a re-key
+        # calls this once per secret
+        return Metadata(
+            age,
+            self.lastmodified,
+            self.mac,
+            self.rule,
+            self.mac_only_encrypted,
+            self.version,
+            self.other_keys,
+        )
 
     @classmethod
     def from_plain(cls, raw: Any, where: str) -> Metadata:

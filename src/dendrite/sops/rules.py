@@ -44,7 +44,7 @@ class CryptRule:
         if len(present) > 1:
             raise SopsError(f"the sops metadata sets more than one crypt rule ({', '.join(present)})")
         if not present:
-            return cls()
+            return _NO_RULE if cls is CryptRule else cls()  # frozen: one instance serves every file
         return cls(present[0], str(meta[present[0]]))
 
     @property
@@ -70,3 +70,6 @@ class CryptRule:
         if kind == "unencrypted_comment_regex":
             return not any(re.search(value, c) for c in flat)
         return any(re.search(value, c) for c in flat)
+
+
+_NO_RULE = CryptRule()

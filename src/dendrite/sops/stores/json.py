@@ -105,52 +105,84 @@ def _simple(node: Node) -> Any:
     if isinstance(node, Branch):
         out = {}
         for k, v in node.items:
-            if not isinstance(k, str) or k in out:
+            if not isinstance(k, str) or not _c_encodes_as_go(k) or k in out:
                 raise _NotSimple
             out[k] = _simple(v)
         return out
     if isinstance(node, list):
         return [_simple(v) for v in node]
-    if node is None or isinstance(node, bool | int) or (isinstance(node, str) and node.isascii()):
+    if node is None or isinstance(node, bool | int) or (isinstance(node, str) and _c_encodes_as_go(node)):
         return node
     raise _NotSimple
 
 
 def is_simple_json(value: Any) -> bool:
     if isinstance(value, dict):
-        return all(isinstance(k, str) and is_simple_json(v) for k, v in value.items())
+        return all(isinstance(k, str) and _c_encodes_as_go(k) and is_simple_json(v) for k, v in value.items())
     if isinstance(value, list):
         return all(is_simple_json(v) for v in value)
-    return value is None or isinstance(value, bool | int) or (isinstance(value, str) and value.isascii())
+    return (
+        value is None or isinstance(value, bool | int) or (isinstance(value, str) and _c_encodes_as_go(value))
+    )
+
+
+def _c_encodes_as_go(s: str) -> bool:
+    """Whether the C encoder (`encode_basestring_ascii`) writes `s` as Go does: ASCII without DEL.
+
+    Go writes other text, and DEL (0x7f), as they are; the C encoder escapes them (`\\u007f`).
+    Such strings, in keys as in values, take the general writer."""
+    return s.isascii() and "\x7f" not in s
 
 
 def fast_dump_json(value: Any) -> bytes:
-    """Tab-indented JSON of a tree `is_simple_json` accepted, built with the C string encoder."""
+    """Tab-indented JSON of a tree `is_simple_json` accepted, built with the C string encoder.
+
+    The strings come out of `encode_basestring_ascii`, so U+2028/9 are escaped already and only
+    `<`, `>` and `&` are left for Go's escapes (three C scans instead of a regular expression).
+    """
     out: list[str] = []
     _fast_emit(value, "\n", out)
     text = "".join(out)
-    if _ESCAPE_RE.search(text):
+    if "<" in text or ">" in text or "&" in text:
         text = text.translate(_GO_ESCAPES)
     return (text + "\n").encode("ascii")
 
 
 def _fast_emit(value: Any, nl: str, out: list[str]) -> None:
+    # strings, the commonest leaves (a sops file is mostly ENC[...] values and age entries), are
+    # written in the loop below without a call of their own: a re-key writes a thousand such files
     if isinstance(value, str):
         out.append(_encode_str(value))
-    elif isinstance(value, dict | list):
-        brackets = "{}" if isinstance(value, dict) else "[]"
+    elif isinstance(value, dict):
         if not value:
-            out.append(brackets)
+            out.append("{}")
             return
         inner = nl + "\t"
-        out.append(brackets[0])
-        keyed = value.items() if isinstance(value, dict) else ((None, v) for v in value)
-        for n, (k, v) in enumerate(keyed):
-            out.append(inner if n == 0 else "," + inner)
-            if k is not None:  # JSON keys are strings, never None
-                out.append(_encode_str(k) + ": ")
-            _fast_emit(v, inner, out)
-        out.append(nl + brackets[1])
+        sep = "{" + inner
+        for k, v in value.items():
+            out.append(sep)
+            out.append(_encode_str(k))
+            if type(v) is str:
+                out.append(": " + _encode_str(v))
+            else:
+                out.append(": ")
+                _fast_emit(v, inner, out)
+            sep = "," + inner
+        out.append(nl + "}")
+    elif isinstance(value, list):
+        if not value:
+            out.append("[]")
+            return
+        inner = nl + "\t"
+        sep = "[" + inner
+        for v in value:
+            out.append(sep)
+            if type(v) is str:
+                out.append(_encode_str(v))
+            else:
+                _fast_emit(v, inner, out)
+            sep = "," + inner
+        out.append(nl + "]")
     elif value is None:
         out.append("null")
     elif value is True:
