@@ -29,6 +29,8 @@ from tests.conftest import clean_env, run_cli
 DENDRITE = str(Path(sys.executable).parent / "dendrite")
 SECRETS = 600  # over rekey's parallel threshold (200): the re-wrap runs in worker processes
 DELAYS = 10
+# the line when Python could not deliver the interrupt (it came in a finaliser) and the command went on
+RAN_TO_THE_END = "interrupted too late to stop it; the command completed"
 
 
 def _store(root: Path, key_file: Path, n: int) -> None:
@@ -86,12 +88,16 @@ def _one_line(code: int, err: str, delay: float) -> bool:
             f"SIGINT at {delay:.2f} s killed it after it wrote {err!r}"
         )
         return True
-    if "Traceback" in err and "KeyboardInterrupt" in err and before_dendrite:
-        return True  # exit 1 or 130, as the interpreter ends on it
+    if "KeyboardInterrupt" in err and before_dendrite and "interrupted" not in err:
+        # exit 1 or 130, as the interpreter ends on it: after a traceback, a bare "KeyboardInterrupt"
+        # (no frame of Python code yet), or "Failed checking if argv[0] is an import path entry"
+        return True
     assert "Traceback" not in err, f"SIGINT at {delay:.2f} s:\n{err}"
     assert code in (0, 130), f"SIGINT at {delay:.2f} s: exit {code}\n{err}"
     if code == 130:
-        assert len(err.splitlines()) == 1 and err.startswith("interrupted; "), f"at {delay:.2f} s: {err!r}"
+        assert len(err.splitlines()) == 1, f"at {delay:.2f} s: {err!r}"
+        # or, when Python could not deliver it (a finaliser ran), the command's own end
+        assert err.startswith(("interrupted; ", RAN_TO_THE_END)), f"at {delay:.2f} s: {err!r}"
     return False
 
 
@@ -133,8 +139,8 @@ def test_ctrl_c_during_start_up_and_a_read(tmp_path: Path) -> None:
     for delay in (0.0, 0.01, 0.03, 0.06, 0.1, 0.15, 0.2, 0.3, 0.45, 0.6):
         code, err, _ = _interrupted(["secrets", "list"], root, env, delay)
         early = _one_line(code, err, delay)
-        if code == 130 and not early:
-            assert err == "interrupted; nothing was changed\n"
+        if code == 130 and not early:  # a read: nothing changed, whether it stopped or ran to its end
+            assert err in ("interrupted; nothing was changed\n", f"{RAN_TO_THE_END}\n"), err
     assert sorted(p.name for p in root.iterdir()) in (["sops"], [".dendrite", "sops"])
 
 
@@ -168,7 +174,11 @@ def test_an_interrupted_demo_says_how_to_finish_and_is_finished_by_running_it_ag
         code, err, _ = _interrupted(["demo", str(target)], tmp_path, env, delay)
         early = _one_line(code, err, delay)
         if code == 130 and not early and target.exists() and any(target.iterdir()):
-            assert "incomplete; run `dendrite demo" in err or "nothing was changed" in err, err
+            assert (
+                "incomplete; run `dendrite demo" in err
+                or "nothing was changed" in err
+                or RAN_TO_THE_END in err
+            ), err
         again = run_cli(["demo", str(target)], env)
         assert again.returncode == 0, again.stderr
         status = subprocess.run(
@@ -242,8 +252,8 @@ def test_ctrl_c_during_secrets_get_on_the_fast_path(tmp_path: Path) -> None:
     for delay in (0.0, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.15, 0.2, 0.3):
         code, err, _ = _interrupted(["secrets", "get", "secret-0000"], root, env, delay)
         early = _one_line(code, err, delay)
-        if code == 130 and not early:
-            assert err == "interrupted; nothing was changed\n"
+        if code == 130 and not early:  # a read: nothing changed, whether it stopped or ran to its end
+            assert err in ("interrupted; nothing was changed\n", f"{RAN_TO_THE_END}\n"), err
         if code == 0:
             assert err == ""
 
