@@ -21,15 +21,8 @@ import pytest
 from dendrite.cli import fast
 from dendrite.repo import MARKERS
 from dendrite.secrets import SecretsStore
+from tests.cli.twopaths import BOTH, DENDRITE, TYPER
 from tests.conftest import Keys, clean_env
-
-DENDRITE = str(Path(sys.executable).parent / "dendrite")
-TYPER = """
-import sys
-sys.argv = ["dendrite", *sys.argv[1:]]
-from dendrite.cli.main import run
-run()
-"""
 
 
 @dataclass(frozen=True)
@@ -154,23 +147,29 @@ def test_the_cases_cover_success_and_every_error(world: World) -> None:
     assert warned.stdout == b"hunter2" and warned.stderr.startswith(b"warning: "), warned.stderr
 
 
-def test_a_reader_that_has_left_is_the_same_quiet_exit(world: World) -> None:
-    """`dendrite secrets get x | true`: exit 1, nothing on stderr, on both paths (click's answer to
-    EPIPE; the fast path's is the error boundary's)."""
+def _reader_leaves(world: World, name: str, after: int) -> list[tuple[int, bytes]]:
+    """Run `secrets get NAME` on both paths; the reader closes the pipe after `after` bytes."""
     results = []
-    for argv in ([DENDRITE], [sys.executable, "-c", TYPER]):
+    for argv in BOTH:
         proc = subprocess.Popen(
-            [*argv, "secrets", "get", "db-password"],
+            [*argv, "secrets", "get", name],
             env=world.keys.env,
             cwd=world.repo,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
         )
         assert proc.stdout is not None and proc.stderr is not None
-        proc.stdout.close()  # before it writes: its write meets no reader
+        assert proc.stdout.read(after) == b"x" * after
+        proc.stdout.close()
         results.append((proc.wait(timeout=120), proc.stderr.read()))
         proc.stderr.close()
-    assert results[0] == results[1] == (1, b"")
+    return results
+
+
+def test_a_reader_that_has_left_is_the_same_quiet_exit(world: World) -> None:
+    """`dendrite secrets get x | true`: exit 1, nothing on stderr, on both paths (click's answer to
+    EPIPE; the fast path's is the error boundary's). The reader leaves before the write."""
+    assert _reader_leaves(world, "db-password", 0) == [(1, b""), (1, b"")]
 
 
 def test_a_reader_that_leaves_part_way_through_a_large_value_is_not_a_success(world: World) -> None:
@@ -181,21 +180,7 @@ def test_a_reader_that_leaves_part_way_through_a_large_value_is_not_a_success(wo
     short count would end with exit 0 having written a fragment.
     """
     SecretsStore(world.repo, world.keys.identities).set("big", b"x" * 2_000_000)
-    results = []
-    for argv in ([DENDRITE], [sys.executable, "-c", TYPER]):
-        proc = subprocess.Popen(
-            [*argv, "secrets", "get", "big"],
-            env=world.keys.env,
-            cwd=world.repo,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-        )
-        assert proc.stdout is not None and proc.stderr is not None
-        assert proc.stdout.read(1) == b"x"  # the write has begun; the reader leaves
-        proc.stdout.close()
-        results.append((proc.wait(timeout=120), proc.stderr.read()))
-        proc.stderr.close()
-    assert results[0] == results[1] == (1, b"")
+    assert _reader_leaves(world, "big", 1) == [(1, b""), (1, b"")]
 
 
 @pytest.mark.parametrize(

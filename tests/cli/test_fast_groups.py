@@ -28,15 +28,8 @@ from dendrite.repo import MARKERS
 from dendrite.secrets import SecretsStore
 from dendrite.secrets.keys import SopsKey
 from tests import gitutil
+from tests.cli.twopaths import DENDRITE, TYPER
 from tests.conftest import Keys, clean_env, new_key
-
-DENDRITE = str(Path(sys.executable).parent / "dendrite")
-TYPER = """
-import sys
-sys.argv = ["dendrite", *sys.argv[1:]]
-from dendrite.cli.main import run
-run()
-"""
 
 
 @dataclass(frozen=True)
