@@ -73,3 +73,13 @@ def clan(tmp_path: Path, keys: Keys) -> Path:
 
 
 PROMPTS = {"hello/name": "world", "user-password-crs58/user-password": ""}
+
+
+def write_two_machine_inventory(root: Path) -> None:
+    """inventory.json with two NixOS machines, cinnabar and orb, and nothing else (the parity tests' clan)."""
+    inv = {
+        "meta": {"name": "t"},
+        "machines": {"cinnabar": {"machineClass": "nixos"}, "orb": {"machineClass": "nixos"}},
+        "instances": {},
+    }
+    (root / "inventory.json").write_text(json.dumps(inv))

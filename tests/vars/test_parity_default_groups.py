@@ -11,7 +11,6 @@ The option is selected per machine (`clan_lib/nix_selectors.py`, `vars_sops_defa
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import shutil
@@ -26,6 +25,7 @@ from dendrite.vars import generate as generate_mod
 from dendrite.vars import ops
 from dendrite.vars.generate import generate
 from tests.conftest import AgeKey, Keys, clean_env, new_key, run_cli, run_sops
+from tests.vars.conftest import write_two_machine_inventory
 
 TOML = """
 [generators.tok]
@@ -42,12 +42,7 @@ files.s = { secret = true }
 def _repo(tmp_path: Path, keys: Keys, ops_key: AgeKey) -> tuple[Path, SecretsStore]:
     root = tmp_path / "repo"
     root.mkdir()
-    inv = {
-        "meta": {"name": "t"},
-        "machines": {"cinnabar": {"machineClass": "nixos"}, "orb": {"machineClass": "nixos"}},
-        "instances": {},
-    }
-    (root / "inventory.json").write_text(json.dumps(inv))
+    write_two_machine_inventory(root)
     store = SecretsStore(root, keys.identities)
     store.add_user("alice", [SopsKey("age", keys.a.public)])
     store.add_user("olga", [SopsKey("age", ops_key.public)])

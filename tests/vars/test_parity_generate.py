@@ -20,6 +20,7 @@ from dendrite.vars.generate import Report, generate
 from dendrite.vars.groups import MachineGroups
 from tests.conftest import SOPS, Keys, clean_env, run_cli, run_sops
 from tests.hostile.conftest import tree_bytes
+from tests.vars.conftest import write_two_machine_inventory
 
 RANDOM = 'head -c 12 /dev/urandom | od -An -tx1 | tr -d " \\n"'
 
@@ -65,12 +66,7 @@ class Repo:
     def __init__(self, root: Path, keys: Keys) -> None:
         self.root, self.keys = root, keys
         root.mkdir()
-        inv = {
-            "meta": {"name": "t"},
-            "machines": {"cinnabar": {"machineClass": "nixos"}, "orb": {"machineClass": "nixos"}},
-            "instances": {},
-        }
-        (root / "inventory.json").write_text(json.dumps(inv))
+        write_two_machine_inventory(root)
         self.config(["cinnabar"])
         store = self.store()
         store.add_user("alice", [SopsKey("age", keys.a.public)])

@@ -14,7 +14,6 @@ groups are empty. The real sops then decrypts cinnabar's secret with a member's 
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import shutil
@@ -25,6 +24,7 @@ import pytest
 from dendrite.secrets.keys import SopsKey
 from dendrite.secrets.store import SecretsStore
 from tests.conftest import AgeKey, Keys, clean_env, new_key, run_cli, run_sops
+from tests.vars.conftest import write_two_machine_inventory
 
 pytestmark = pytest.mark.skipif(shutil.which("nix") is None, reason="nix (Debian nix-bin) is not installed")
 
@@ -52,12 +52,7 @@ def _repo(tmp_path: Path, keys: Keys) -> tuple[Path, AgeKey, dict[str, str]]:
     olga = new_key()
     root = tmp_path / "repo"
     root.mkdir()
-    inv = {
-        "meta": {"name": "t"},
-        "machines": {"cinnabar": {"machineClass": "nixos"}, "orb": {"machineClass": "nixos"}},
-        "instances": {},
-    }
-    (root / "inventory.json").write_text(json.dumps(inv))
+    write_two_machine_inventory(root)
     (root / "dendrite.toml").write_text(TOML)
     store = SecretsStore(root, keys.identities)
     store.add_user("alice", [SopsKey("age", keys.a.public)])
