@@ -87,18 +87,20 @@ def find_drift(
     """
     resolver = Resolver(layout, overlay)
     out = []
-    for ref in refs:
-        got = known[ref] if known is not None and ref in known else resolver.collect(ref)
-        if strict and got.problems:
-            p = got.problems[0]
-            raise StoreError(
-                f"{p.link} {p.reason}", hint="run 'dendrite secrets check', then 'dendrite secrets fix'"
-            )
-        data, st = layout.fs.read_bytes_stat(ref.file, limit=SECRET_LIMIT)  # the mode, from the same open
-        current = recipients_of(data, str(ref.file))
-        wanted = frozenset(got.keys)
-        if current != wanted:
-            out.append(Drift(ref, current, wanted, data, st.st_mode & 0o777))
+    with layout.fs.reading() as read:  # one handle on the root for every file
+        for ref in refs:
+            got = known[ref] if known is not None and ref in known else resolver.collect(ref)
+            if strict and got.problems:
+                p = got.problems[0]
+                raise StoreError(
+                    f"{p.link} {p.reason}", hint="run 'dendrite secrets check', then 'dendrite secrets fix'"
+                )
+            file = ref.file
+            data, st = read(file, SECRET_LIMIT)  # the mode, from the same open
+            current = recipients_of(data, str(file))
+            wanted = frozenset(got.keys)
+            if current != wanted:
+                out.append(Drift(ref, current, wanted, data, st.st_mode & 0o777))
     return out
 
 
