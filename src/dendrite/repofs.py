@@ -111,8 +111,12 @@ def _read_tree(fd: int, depth: int) -> dict[str, Node]:
             finally:
                 os.close(sub)
         else:
-            out[name] = Node(kind)
+            out[name] = _LEAVES[kind]
     return out
+
+
+# frozen, so one of each kind is shared by every entry that holds no more than its kind
+_LEAVES = {kind: Node(kind) for kind in ("file", "dir", "link", "other")}
 
 
 def _kind(mode: int) -> str:
