@@ -198,14 +198,18 @@ def _write_into(spares: int, slot: str, data: bytes, mode: int, euid: int | None
         os.close(fd)
 
 
-def _target_dir(fs: RepoFS, target: Path, root: int | None = None) -> tuple[int, str]:
+def _target_dir(
+    fs: RepoFS, target: Path, root: int | None = None, parts: tuple[str, ...] | None = None
+) -> tuple[int, str]:
     """A handle on the target's directory, opened safely, and its name; what is there must be a regular file.
 
     `root`: a handle on the repository's root the caller holds (`RepoFS.root_handle`), from which the
     directory is opened in one openat2 where the kernel has it (no link on the way, nothing outside
-    the root), else by the walk, which names a link on the way.
+    the root), else by the walk, which names a link on the way. `parts`: `fs.parts(target)`, when
+    the caller has them.
     """
-    parts = fs.parts(target)
+    if parts is None:
+        parts = fs.parts(target)
     if root is not None:
         fd = fs.open_dir_from(root, parts[:-1])
     else:
@@ -227,7 +231,7 @@ def _target_dir(fs: RepoFS, target: Path, root: int | None = None) -> tuple[int,
     return fd, parts[-1]
 
 
-def _many_by_exchange(fs: RepoFS, writes: Sequence[PendingWrite], spares: int) -> None:
+def _many_by_exchange(fs: RepoFS, writes: Sequence[PendingWrite], spares: int) -> list[tuple[str, ...]]:
     """Write each new content into a spare inode, sync, then swap it with its target.
 
     Why: on many disks creating an inode costs far more than writing one (0.6 ms against 0.15 ms on
@@ -241,16 +245,20 @@ def _many_by_exchange(fs: RepoFS, writes: Sequence[PendingWrite], spares: int) -
     sync could leave a swap undone on disk while the old inode it points back to already holds
     another file's new content (the data of an overwritten inode is not ordered with the journal).
 
-    Each target's directory is opened from one handle on the root held for the whole batch.
+    Each target's directory is opened from one handle on the root held for the whole batch. Returns
+    each target's components (`RepoFS.parts`), for the change log.
     """
     euid = os.geteuid()
+    done: list[tuple[str, ...]] = []
     with fs.root_handle() as root:
         for n, start in enumerate(range(0, len(writes), _CHUNK)):
             chunk = writes[start : start + _CHUNK]
             targets: list[tuple[int, str]] = []
             try:
                 for w in chunk:
-                    targets.append(_target_dir(fs, w.target, root))
+                    parts = fs.parts(w.target)
+                    targets.append(_target_dir(fs, w.target, root, parts))
+                    done.append(parts)
                 first = (n % 2) * _CHUNK
                 slots = [f"spare-{first + i:03d}" for i in range(len(chunk))]
                 for slot, w in zip(slots, chunk, strict=True):
@@ -263,6 +271,7 @@ def _many_by_exchange(fs: RepoFS, writes: Sequence[PendingWrite], spares: int) -
                 for dfd, _ in targets:
                     os.close(dfd)
     _syncfs(spares)
+    return done
 
 
 def _many_by_rename(fs: RepoFS, writes: Sequence[PendingWrite], scratch: int) -> None:
@@ -318,8 +327,8 @@ def atomic_write_many(
     if _LIBC is not None and all(k == "file" for k in kinds):
         with fs.open_dir(f"{STATE_DIR}/{_SPARES}", create=True, mode=0o700) as spares:
             try:
-                _many_by_exchange(fs, writes, spares)
-                _note_changed(fs, writes)
+                for parts in _many_by_exchange(fs, writes, spares):
+                    fs.changed(parts)
                 return
             except OSError as exc:
                 if exc.errno not in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.EXDEV):

@@ -158,10 +158,12 @@ class RepoFS:
     def rel(self, path: Path | str) -> str:
         return "/".join(self.parts(path)) or "."
 
-    def changed(self, path: Path | str) -> None:
-        """Note `path` as changed by dendrite (see `dendrite.changes`); its own `.dendrite/` is never noted."""
+    def changed(self, path: Path | str | tuple[str, ...]) -> None:
+        """Note `path` as changed by dendrite (see `dendrite.changes`); its own `.dendrite/` is never noted.
+
+        `path` may be given as its components (`parts`), when the caller has them."""
         if changes.active():
-            parts = self.parts(path)
+            parts = path if isinstance(path, tuple) else self.parts(path)
             if parts and parts[0] != STATE_DIR:
                 changes.note(self.root, "/".join(parts))
 
