@@ -289,3 +289,50 @@ def test_both_resolvers_refuse_links_and_escapes_alike(repo: Path, sentinel: Sen
     assert fs.kind("a/missing/x") is None
     fs.write_bytes("a/new/deep/file", b"y")
     assert (repo / "a/new/deep/file").read_bytes() == b"y"
+
+
+def test_a_batch_of_reads_through_one_root_handle_refuses_links_and_special_files_by_name(
+    repo: Path, sentinel: Sentinel
+) -> None:
+    """`RepoFS.reading` (a re-key's reads, one openat2 each): a link at the file or on the way, a FIFO
+    and an oversized file are refused as `read_bytes` refuses them, named; plain files are read whole."""
+    (repo / "ok").mkdir()
+    (repo / "ok" / "secret").write_bytes(b"x" * 5000)
+    (repo / "linked").mkdir()
+    (repo / "linked" / "secret").symlink_to(sentinel.private_key)
+    (repo / "way").symlink_to(sentinel.victim_dir)
+    (repo / "fifo").mkdir()
+    os.mkfifo(repo / "fifo" / "secret")
+    fs = RepoFS(repo)
+    with fs.reading() as read:
+        data, st_ = read(repo / "ok" / "secret", 10_000)
+        assert data == b"x" * 5000 and stat.S_ISREG(st_.st_mode)
+        with pytest.raises(UnsafePathError, match=r"linked/secret .* symbolic link"):
+            read(repo / "linked" / "secret", 10_000)
+        with pytest.raises(UnsafePathError, match=r"^way .*symbolic link"):
+            read("way/secret", 10_000)
+        with pytest.raises(UnsafePathError, match="FIFO"):
+            read("fifo/secret", 10_000)
+        with pytest.raises(UnsafePathError, match="over dendrite's limit"):
+            read("ok/secret", 4999)
+        with pytest.raises(FileNotFoundError):
+            read("ok/missing", 10_000)
+
+
+def test_a_directory_opened_from_a_held_root_handle_never_crosses_a_link(
+    repo: Path, sentinel: Sentinel
+) -> None:
+    """`RepoFS.open_dir_from` (a batch's writes): a link on the way is refused and named, as by the walk."""
+    (repo / "a" / "b").mkdir(parents=True)
+    (repo / "a" / "l").symlink_to(sentinel.victim_dir)
+    fs = RepoFS(repo)
+    with fs.root_handle() as root:
+        fd = fs.open_dir_from(root, ("a", "b"))
+        try:
+            assert os.path.samestat(os.fstat(fd), os.stat(repo / "a" / "b"))
+        finally:
+            os.close(fd)
+        with pytest.raises(UnsafePathError, match=r"a/l .*symbolic link"):
+            fs.open_dir_from(root, ("a", "l"))
+        with pytest.raises(FileNotFoundError):
+            fs.open_dir_from(root, ("a", "missing"))

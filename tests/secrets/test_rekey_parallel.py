@@ -4,6 +4,7 @@ that secret's error, whichever process met it."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from dendrite.secrets import rekey
@@ -21,7 +22,9 @@ def _batch() -> tuple[list[rekey.Job], set[int], AgeKey, AgeKey]:
     for i in range(n):
         owner = stranger.public if i in foreign else admin.public
         data = encrypt(f"value {i}".encode(), [owner], where=f"s{i}")
-        jobs.append((data, sorted([admin.public, newcomer.public]), f"s{i}"))
+        # half the jobs carry the file's JSON as find_drift parsed it, half leave rewrap to parse it
+        doc = json.loads(data) if i % 2 else None
+        jobs.append((data, sorted([admin.public, newcomer.public]), f"s{i}", doc))
     return jobs, foreign, admin, newcomer
 
 

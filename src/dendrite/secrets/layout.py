@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,8 +21,8 @@ class SecretRef:
     name: str  # the secret name, or the var's path below vars/
     path: Path  # the directory holding `secret` and the member links
 
-    @property
-    def file(self) -> Path:
+    @functools.cached_property
+    def file(self) -> Path:  # cached: a re-key asks for each secret's file several times
         return self.path / "secret"
 
     @property

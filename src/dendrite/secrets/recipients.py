@@ -18,6 +18,7 @@ store compares every secret before and after a change: the same directories, rea
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -78,13 +79,35 @@ class Snapshot:
     def __init__(self, fs: RepoFS) -> None:
         self.fs = fs
         self._holders: dict[Path, dict[str, Node] | None] = {}
+        self._parts: dict[Path, tuple[str, ...]] = {}  # a holder's components below the root
 
     def preload(self, base: Path) -> dict[str, Node]:
         """Read every holder directly below `base` (`sops/secrets`) in one walk; returns `base`'s tree."""
         found = self.fs.tree(base, depth=3) or {}
+        here = self.fs.parts(base)
         for name, node in found.items():
             if node.kind == "dir":
-                self._holders[base / name] = node.children or {}
+                holder = base / name
+                self._holders[holder] = node.children or {}
+                self._parts[holder] = (*here, name)
+        return found
+
+    def adopt(self, holders: Iterable[Path]) -> None:
+        """Key what `preload` read by the caller's own path objects (its secrets' directories).
+
+        Why: a dictionary finds the very object it holds without comparing paths; a re-key looks each
+        holder up eight times, and comparing equal but distinct paths was a tenth of its walk.
+        """
+        for holder in holders:
+            if holder in self._holders:
+                self._holders[holder] = self._holders.pop(holder)
+                self._parts[holder] = self._parts.pop(holder)
+
+    def parts(self, holder: Path) -> tuple[str, ...]:
+        """`RepoFS.parts` of a holder, known from the walk for those `preload` read."""
+        found = self._parts.get(holder)
+        if found is None:
+            found = self._parts[holder] = self.fs.parts(holder)
         return found
 
     def members(self, holder: Path, kind: str) -> tuple[str | None, dict[str, Node]]:
@@ -124,7 +147,6 @@ class Resolver:
         for link, target in self.overlay.links.items():
             self._planned.setdefault((link.parent.parent, link.parent.name), {})[link.name] = target
         self._sops = self.fs.parts(layout.sops)
-        self._holder_parts: dict[Path, tuple[str, ...]] = {}
         self._valid: dict[tuple[str, str], bool] = {}
         self._keys: dict[tuple[str, str], tuple[list[SopsKey], str | None]] = {}
         self._groups: dict[str, Collected] = {}
@@ -166,11 +188,8 @@ class Resolver:
         return self.snapshot.readlink(holder, kind, name)
 
     def _expected(self, holder: Path, kind: str, name: str) -> str:
-        """`expected_target` for the link `<holder>/<kind>/<name>`, the holder's components cached."""
-        here = self._holder_parts.get(holder)
-        if here is None:
-            here = self._holder_parts[holder] = self.fs.parts(holder)
-        here = (*here, kind)
+        """`expected_target` for the link `<holder>/<kind>/<name>`, the holder's components shared."""
+        here = (*self.snapshot.parts(holder), kind)
         member = (*self._sops, kind, name)
         common = 0
         while common < min(len(member), len(here)) and member[common] == here[common]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import cast
 
@@ -36,6 +36,7 @@ class Drift:
     wanted: frozenset[SopsKey]
     data: bytes
     mode: int = 0o644
+    doc: object = field(default=None, compare=False, repr=False)  # `data` as parsed, never changed
 
     @property
     def missing(self) -> frozenset[SopsKey]:
@@ -48,11 +49,17 @@ class Drift:
 
 def recipients_of(data: bytes, where: str) -> frozenset[SopsKey]:
     """The recipients of a clan secret file, read straight from its JSON like clan's get_recipients."""
+    return _parsed(data, where)[1]
+
+
+def _parsed(data: bytes, where: str) -> tuple[object, frozenset[SopsKey]]:
+    """`recipients_of`, and the file's JSON as read (a re-key re-wraps from it, not parsing it again)."""
     try:
-        meta = boundedjson.loads(data, where)["sops"]
+        doc = boundedjson.loads(data, where)
+        meta = doc["sops"]
         age = meta.get("age") or []
         pgp = meta.get("pgp") or []
-        return frozenset(
+        return doc, frozenset(
             [SopsKey("age", e["recipient"]) for e in age] + [SopsKey("pgp", e["fp"]) for e in pgp]
         )
     except (ValueError, KeyError, TypeError, AttributeError):
@@ -87,18 +94,20 @@ def find_drift(
     """
     resolver = Resolver(layout, overlay)
     out = []
-    for ref in refs:
-        got = known[ref] if known is not None and ref in known else resolver.collect(ref)
-        if strict and got.problems:
-            p = got.problems[0]
-            raise StoreError(
-                f"{p.link} {p.reason}", hint="run 'dendrite secrets check', then 'dendrite secrets fix'"
-            )
-        data, st = layout.fs.read_bytes_stat(ref.file, limit=SECRET_LIMIT)  # the mode, from the same open
-        current = recipients_of(data, str(ref.file))
-        wanted = frozenset(got.keys)
-        if current != wanted:
-            out.append(Drift(ref, current, wanted, data, st.st_mode & 0o777))
+    with layout.fs.reading() as read:  # one handle on the root for every file
+        for ref in refs:
+            got = known[ref] if known is not None and ref in known else resolver.collect(ref)
+            if strict and got.problems:
+                p = got.problems[0]
+                raise StoreError(
+                    f"{p.link} {p.reason}", hint="run 'dendrite secrets check', then 'dendrite secrets fix'"
+                )
+            file = ref.file
+            data, st = read(file, SECRET_LIMIT)  # the mode, from the same open
+            doc, current = _parsed(data, str(file))
+            wanted = frozenset(got.keys)
+            if current != wanted:
+                out.append(Drift(ref, current, wanted, data, st.st_mode & 0o777, doc))
     return out
 
 
@@ -122,14 +131,14 @@ _PARALLEL_FROM = 200
 _CHUNK = 25  # jobs per claim: small enough that the last chunks even out parent and workers
 _TOKEN = 4  # bytes per chunk number in the claim pipe
 
-Job = tuple[bytes, list[str], str]
+Job = tuple[bytes, list[str], str, object]  # the file, its recipients, its name, its JSON as parsed
 Result = bytes | tuple[str, str, str | None]
 
 
 def _rewrap_with(identities: Identities, job: Job) -> Result:
-    data, recipients, where = job
+    data, recipients, where, doc = job
     try:
-        return rewrap(data, recipients, identities, fmt="binary", where=where)
+        return rewrap(data, recipients, identities, fmt="binary", where=where, doc=doc)
     except DendriteError as exc:
         return (type(exc).__name__, exc.message, exc.hint)
 
@@ -220,7 +229,7 @@ def prepare(
     for d in drifts:
         for k in sorted(d.missing):
             check_usable(k, d.ref.label)
-    jobs = [(d.data, _recipients(d.wanted, d.ref), str(d.ref.file)) for d in drifts]
+    jobs = [(d.data, _recipients(d.wanted, d.ref), str(d.ref.file), d.doc) for d in drifts]
     results = _rewrap_all(jobs, identities)
     writes = []
     for d, result in zip(drifts, results, strict=True):

@@ -245,9 +245,11 @@ class SecretsStore:
         """Secrets whose readers differ once the change is made, with who reads them before and after."""
         snapshot = Snapshot(self.layout.fs)  # the disk is read once, in one walk, for both
         legacy = snapshot.preload(self.layout.secrets())
+        refs = self.layout.all_secrets(legacy)
+        snapshot.adopt(ref.path for ref in refs)
         before, after = Resolver(self.layout, snapshot=snapshot), Resolver(self.layout, overlay, snapshot)
         out = []
-        for ref in self.layout.all_secrets(legacy):
+        for ref in refs:
             old, new = before.collect(ref), after.collect(ref)
             if _summary(old) != _summary(new):
                 out.append((ref, old, new))

@@ -219,14 +219,23 @@ def updatekeys(
     return store.dump_encrypted(branches, new.to_plain(binary=store.name == "binary"))
 
 
-def rewrap(data: bytes, recipients: Sequence[str], identities: Identities, *, fmt: str, where: str) -> bytes:
+def rewrap(
+    data: bytes,
+    recipients: Sequence[str],
+    identities: Identities,
+    *,
+    fmt: str,
+    where: str,
+    doc: object = None,
+) -> bytes:
     """`updatekeys` that keeps the age entries of recipients who stay and wraps only for newcomers.
 
     Each kept entry is a complete age file of this same data key for that recipient, so the result
     is what a full re-wrap gives, at one age encryption per new recipient instead of one per recipient.
+    `doc`: `data` as `boundedjson.loads` read it, when the caller has (it is only read, never changed).
     """
     if fmt in ("binary", "json"):
-        fast = _rewrap_json(data, recipients, identities, where)
+        fast = _rewrap_json(data, recipients, identities, where, doc)
         if fast is not None:
             return fast
     store, branches, meta = _load(data, fmt, where)
@@ -243,16 +252,19 @@ def rewrap(data: bytes, recipients: Sequence[str], identities: Identities, *, fm
     return store.dump_encrypted(branches, meta.with_age(age).to_plain(binary=store.name == "binary"))
 
 
-def _rewrap_json(data: bytes, recipients: Sequence[str], identities: Identities, where: str) -> bytes | None:
+def _rewrap_json(
+    data: bytes, recipients: Sequence[str], identities: Identities, where: str, doc: object = None
+) -> bytes | None:
     """`rewrap` on plain dicts for JSON files (what clan stores); None sends the file the general way.
 
     Why: a re-key touches only `sops.age`; building the full tree for each of a thousand secrets was
     a third of the time. Files with repeated keys, floats or non-ASCII text take the general path.
     """
-    try:
-        doc = boundedjson.loads(data, where)
-    except ValueError:
-        return None
+    if doc is None:
+        try:
+            doc = boundedjson.loads(data, where)
+        except ValueError:
+            return None
     if not isinstance(doc, dict) or not isinstance(doc.get("sops"), dict) or doc["sops"].get("key_groups"):
         return None
     body = {k: v for k, v in doc.items() if k != "sops"}
