@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -487,3 +488,26 @@ def test_the_library_returns_the_key_file_warning_and_prints_nothing(
     store = SecretsStore(fleet.root, ids)
     assert store.warnings == ids.warnings
     assert capsys.readouterr() == ("", "")
+
+
+def test_check_names_a_planted_secret_file_it_neither_reads_nor_rekeys(
+    fleet: Fleet, sentinel: Sentinel
+) -> None:
+    """A `secret` that is a link, a directory or a FIFO is no secret of dendrite's (never read, never
+    re-keyed: clan would try to decrypt what the link points at); `secrets check` says so, exit 1."""
+    planted = {"by-link": "a symbolic link", "by-dir": "a directory", "by-fifo": "a special file"}
+    for name in planted:
+        (fleet.root / "sops/secrets" / name).mkdir(parents=True)
+    (fleet.root / "sops/secrets/by-link/secret").symlink_to(sentinel.private_key)
+    (fleet.root / "sops/secrets/by-dir/secret").mkdir()
+    os.mkfifo(fleet.root / "sops/secrets/by-fifo/secret")
+    check = secrets(fleet, "check", "--json")
+    assert check.returncode == 1, check.stderr
+    found = {f["secret"]: f for f in json.loads(check.stdout)}
+    for name, what in planted.items():
+        assert found[name]["kind"] == "unreadable"
+        assert f"sops/secrets/{name}/secret is {what}" in found[name]["detail"], found[name]
+    assert PRIVATE_MARK.encode() not in check.stdout + check.stderr
+    for name in planted:
+        shutil.rmtree(fleet.root / "sops/secrets" / name)
+    assert secrets(fleet, "check").returncode == 0

@@ -44,7 +44,14 @@ def check(store: SecretsStore) -> list[Finding]:
     """Every secret (legacy and vars) whose recipients are not exactly its members, and link damage."""
     out: list[Finding] = []
     resolver = Resolver(store.layout)
-    for ref in store.layout.all_secrets():
+    listing = store.layout.fs.tree(store.layout.secrets(), depth=2) or {}
+    for ref, kind in store.layout.planted_secrets(listing):
+        what = {"link": "a symbolic link", "dir": "a directory"}.get(
+            kind, "a special file (FIFO, socket or device)"
+        )
+        detail = f"{ref.file.relative_to(store.layout.root)} is {what}, not a sops file: dendrite neither reads nor re-keys it"
+        out.append(_finding("unreadable", ref, detail, ref.file))
+    for ref in store.layout.all_secrets(listing):
         got = resolver.collect(ref)
         for p in got.problems:
             out.append(_finding("link", ref, f"{p.link.relative_to(store.layout.root)} {p.reason}", p.link))

@@ -107,6 +107,21 @@ class Layout:
                 out.append(SecretRef("secret", name, base / name))
         return out
 
+    def planted_secrets(self, listing: dict[str, Node] | None = None) -> list[tuple[SecretRef, str]]:
+        """Every `sops/secrets/<name>/secret` that is not a regular file, with what it is ('link',
+        'dir', 'other'): not secrets, so never read nor re-keyed, but `secrets check` names them."""
+        base = self.secrets()
+        if listing is None:
+            listing = self.fs.tree(base, depth=2) or {}
+        out = []
+        for name, node in listing.items():
+            if node.kind != "dir" or not is_valid("secret", name):
+                continue
+            secret = (node.children or {}).get("secret")
+            if secret is not None and secret.kind != "file":
+                out.append((SecretRef("secret", name, base / name), secret.kind))
+        return out
+
     def var_secrets(self) -> list[SecretRef]:
         """Every vars secret: vars/shared/<gen>/<file> and vars/per-machine/<m>/<gen>/<file>.
 
