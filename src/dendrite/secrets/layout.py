@@ -95,21 +95,15 @@ class Layout:
         `listing`: `sops/secrets` as `RepoFS.tree` read it, at least two levels deep (a caller that
         reads it anyway); else it is read here.
         """
-        base = self.secrets()
-        if listing is None:
-            listing = self.fs.tree(base, depth=2) or {}
-        out = []
-        for name, node in listing.items():
-            if node.kind != "dir" or not is_valid("secret", name):
-                continue
-            secret = (node.children or {}).get("secret")
-            if secret is not None and secret.kind == "file":
-                out.append(SecretRef("secret", name, base / name))
-        return out
+        return [ref for ref, kind in self._secret_entries(listing) if kind == "file"]
 
     def planted_secrets(self, listing: dict[str, Node] | None = None) -> list[tuple[SecretRef, str]]:
         """Every `sops/secrets/<name>/secret` that is not a regular file, with what it is ('link',
         'dir', 'other'): not secrets, so never read nor re-keyed, but `secrets check` names them."""
+        return [(ref, kind) for ref, kind in self._secret_entries(listing) if kind != "file"]
+
+    def _secret_entries(self, listing: dict[str, Node] | None) -> list[tuple[SecretRef, str]]:
+        """Every `sops/secrets/<name>/secret` of a valid name, with the kind of entry it is."""
         base = self.secrets()
         if listing is None:
             listing = self.fs.tree(base, depth=2) or {}
@@ -118,7 +112,7 @@ class Layout:
             if node.kind != "dir" or not is_valid("secret", name):
                 continue
             secret = (node.children or {}).get("secret")
-            if secret is not None and secret.kind != "file":
+            if secret is not None:
                 out.append((SecretRef("secret", name, base / name), secret.kind))
         return out
 
